@@ -1,0 +1,54 @@
+"""Exceptions of recurnet_sim.
+
+Every error a user can cause derives from :class:`RecurnetError`, so the CLI can print it as one
+readable line and exit non-zero instead of showing a traceback. Like Nengo's exceptions, each also
+derives from the matching builtin (``ValueError``...) so ordinary ``except ValueError`` still works.
+"""
+from __future__ import annotations
+
+
+class RecurnetError(Exception):
+    """Base class of every error recurnet_sim reports to a user."""
+
+
+class ValidationError(RecurnetError, ValueError):
+    """A value given for a key is not allowed.
+
+    Parameters
+    ----------
+    path : str
+        Dotted key path of the value, e.g. ``"network.learning"``.
+    message : str
+        What is wrong and what is allowed, e.g. ``"must be one of 'hebbian', 'storkey'; got 'hebb'"``.
+    source : str, optional
+        File the value came from (``"run.toml"``) or ``"--set"``.
+    """
+
+    def __init__(self, path: str, message: str, source: str | None = None):
+        self.path = path
+        self.message = message
+        self.source = source
+        super().__init__(self.format())
+
+    def format(self) -> str:
+        parts = [p for p in (self.source, self.path) if p]
+        return ": ".join(parts + [self.message])
+
+
+class ScenarioError(RecurnetError, ValueError):
+    """One or more problems in a scenario or experiment file (all reported together)."""
+
+    def __init__(self, errors: list[ValidationError] | str, source: str | None = None):
+        if isinstance(errors, str):
+            errors = [ValidationError("", errors, source)]
+        self.errors = errors
+        self.source = source
+        super().__init__("\n".join(e.format() for e in errors))
+
+
+class TraceFileError(RecurnetError, ValueError):
+    """A trace or weights file is unreadable, truncated, or not one of ours."""
+
+
+class SimulationError(RecurnetError, RuntimeError):
+    """A command was given that the current model or state cannot carry out."""

@@ -1,0 +1,205 @@
+"""The small protocol every network family speaks.
+
+A model *holds state and rules*; it never records itself, never does I/O and never owns the clock.
+The :class:`~recurnet_sim.engine.Simulation` calls, once per tick, in this fixed order:
+
+1. perturbations scheduled for the tick (through the methods below: ``flip``, ``set_state`` ...),
+2. ``model.temperature = schedule(tick)`` when an annealing schedule is set,
+3. ``flips = model.step(rngs, active)`` — one tick of the dynamics (a *sweep*: ``sweep_size`` unit
+   updates, or one synchronous update, or one pass/epoch for the families where that is the unit),
+4. ``model.learn(rngs, active)`` for families that learn while they run (no-op otherwise),
+5. recorders read ``state``, ``energy()``, ``overlaps()`` ...
+
+Every array carries a leading *batch* axis: ``state`` is ``(batch, n_units)``, so B independent
+trials advance in one vectorised step. Randomness comes only from ``rngs``, a list with one
+``numpy.random.Generator`` per trial: trial b draws only from ``rngs[b]``, which is what makes a
+batch of B trials identical to B single runs with the same seeds.
+"""
+from __future__ import annotations
+
+from enum import Enum
+from typing import Any, Sequence
+
+import numpy as np
+
+from ..errors import SimulationError
+
+
+class Schedule(str, Enum):
+    """Update schedules of the unit-based families.
+
+    SYNCHRONOUS  all units at once from the same old state (Little 1974).
+    SEQUENTIAL   asynchronous, units 0..N-1 in a fixed order (Hopfield 1982).
+    RANDOM       asynchronous, a fresh random order each sweep.
+    GLAUBER      stochastic asynchronous at temperature T, random order (Glauber 1963):
+                 p(s_i = +1) = 1 / (1 + exp(-2 h_i / T)).
+    """
+
+    SYNCHRONOUS = "synchronous"
+    SEQUENTIAL = "sequential"
+    RANDOM = "random"
+    GLAUBER = "glauber"
+
+
+class Model:
+    """Base class of all families. Subclasses set the attributes below and implement ``step``.
+
+    Attributes
+    ----------
+    family : str
+        ``"hopfield"``, ``"bam"``, ``"boltzmann"``, ``"elman"``, ``"jordan"``.
+    state : ndarray, shape (batch, n_units)
+        The current unit values. For layered families the layers are concatenated; ``layers``
+        names the slices.
+    clamped : ndarray of bool, shape (batch, n_units)
+        Units that the dynamics must not change.
+    temperature : float
+        Current temperature (0 = deterministic).
+    patterns : ndarray, shape (n_patterns, n_units) or None
+        Stored patterns (for overlaps and "load pattern k").
+    pattern_names : list of str
+    sweep_size : int
+        Unit updates per sweep (N), used to report sweeps.
+    deterministic : bool
+        Whether ``step`` uses no randomness at the current settings (cycle detection is only
+        meaningful then).
+    energy_label : str
+        ``"energy"`` or ``"loss"`` — what ``energy()`` returns.
+    """
+
+    family: str = "base"
+    energy_label: str = "energy"
+    unit_values: tuple[float, float] = (-1.0, 1.0)
+
+    state: np.ndarray
+    clamped: np.ndarray
+    temperature: float = 0.0
+    patterns: np.ndarray | None = None
+    pattern_names: list[str] = []
+
+    # ----- the protocol -------------------------------------------------------------------
+    @property
+    def batch_size(self) -> int:
+        return self.state.shape[0]
+
+    @property
+    def n_units(self) -> int:
+        return self.state.shape[1]
+
+    @property
+    def sweep_size(self) -> int:
+        return self.n_units
+
+    @property
+    def deterministic(self) -> bool:
+        return self.temperature == 0
+
+    def step(self, rngs: Sequence[np.random.Generator], active: np.ndarray) -> np.ndarray:
+        """Advance the active trials by one tick; return the number of changed units, shape (batch,)."""
+        raise NotImplementedError
+
+    def learn(self, rngs: Sequence[np.random.Generator], active: np.ndarray) -> None:
+        """Learning step run after ``step`` in each tick (families that learn online override it)."""
+
+    def energy(self) -> np.ndarray:
+        """Energy (or loss) of each trial, shape (batch,)."""
+        raise NotImplementedError
+
+    def overlaps(self) -> np.ndarray:
+        """Overlap m_mu = xi_mu . s / N with every stored pattern, shape (batch, n_patterns)."""
+        if self.patterns is None or len(self.patterns) == 0:
+            return np.zeros((self.batch_size, 0))
+        lo, hi = self.unit_values
+        # Map 0/1 units to +-1 so the overlap means the same for both unit kinds.
+        s = self.state if lo == -1 else 2.0 * self.state - 1.0
+        xi = self.patterns if lo == -1 else 2.0 * self.patterns - 1.0
+        return (s @ xi.T.astype(float)) / self.n_units
+
+    def recalled(self) -> list[tuple[str | None, bool]]:
+        """Per trial: (name of the pattern with the largest |overlap|, reversed?)."""
+        m = self.overlaps()
+        if m.shape[1] == 0:
+            return [(None, False)] * self.batch_size
+        k = np.argmax(np.abs(m), axis=1)
+        return [(self.pattern_names[j], bool(m[b, j] < 0)) for b, j in enumerate(k)]
+
+    def is_stable(self) -> np.ndarray | None:
+        """Per trial, whether a deterministic sweep would change nothing (None if unknown)."""
+        return None
+
+    # ----- perturbation API (the viewer and scenario perturbations call exactly these) ----
+    def set_state(self, values: np.ndarray, rows: np.ndarray | slice | None = None) -> None:
+        """Replace the state of the given trials (all when ``rows`` is None); caches are rebuilt."""
+        rows = slice(None) if rows is None else rows
+        values = np.asarray(values, dtype=self.state.dtype)
+        self.state[rows] = values
+        self._state_changed(rows)
+
+    def flip(self, units: Sequence[int] | np.ndarray, rows: np.ndarray | slice | None = None) -> None:
+        """Flip the given units (index list, or bool mask of shape (n_units,) or (batch, n_units))."""
+        lo, hi = self.unit_values
+        rows = slice(None) if rows is None else rows
+        mask = self._unit_mask(units)
+        sub = self.state[rows]
+        flipped = np.where(sub == hi, lo, hi).astype(self.state.dtype)
+        self.state[rows] = np.where(mask if mask.ndim == 1 else mask[rows], flipped, sub)
+        self._state_changed(rows)
+
+    def set_units(self, units, value: float, rows=None) -> None:
+        """Set the given units (a region) to ``value``."""
+        rows = slice(None) if rows is None else rows
+        mask = self._unit_mask(units)
+        sub = self.state[rows]
+        self.state[rows] = np.where(mask if mask.ndim == 1 else mask[rows], value, sub)
+        self._state_changed(rows)
+
+    def set_clamped(self, units, clamped: bool = True, rows=None) -> None:
+        """Clamp (or release) units: clamped units keep their value under the dynamics."""
+        rows = slice(None) if rows is None else rows
+        mask = self._unit_mask(units)
+        if mask.ndim == 1:
+            self.clamped[rows, mask] = clamped
+        else:
+            self.clamped[rows] = np.where(mask[rows], clamped, self.clamped[rows])
+
+    def load_pattern(self, k: int, rows=None) -> None:
+        """Replace the state by stored pattern k (0-based)."""
+        if self.patterns is None or not 0 <= k < len(self.patterns):
+            n = 0 if self.patterns is None else len(self.patterns)
+            raise SimulationError(f"pattern {k + 1} does not exist ({n} stored)")
+        rows = slice(None) if rows is None else rows
+        self.state[rows] = self.patterns[k]
+        self._state_changed(rows)
+
+    def _state_changed(self, rows) -> None:
+        """Hook: rebuild caches (e.g. local fields) of the given trials after an outside change."""
+
+    def _unit_mask(self, units) -> np.ndarray:
+        u = np.asarray(units)
+        if u.dtype == bool:
+            if u.shape[-1] != self.n_units:
+                raise SimulationError(f"unit mask has {u.shape[-1]} units, network has {self.n_units}")
+            return u
+        mask = np.zeros(self.n_units, dtype=bool)
+        if u.size:
+            if u.min() < 0 or u.max() >= self.n_units:
+                raise SimulationError(f"unit index out of range 0..{self.n_units - 1}: {u.tolist()}")
+            mask[u.astype(int)] = True
+        return mask
+
+    # ----- store / restore (reset, replay) ------------------------------------------------
+    def snapshot(self) -> dict[str, Any]:
+        """Copy of everything that changes while running (Brian2's ``store``)."""
+        return {"state": self.state.copy(), "clamped": self.clamped.copy(), "temperature": self.temperature}
+
+    def restore(self, snap: dict[str, Any]) -> None:
+        """Return to a :meth:`snapshot` (Brian2's ``restore``)."""
+        self.state[...] = snap["state"]
+        self.clamped[...] = snap["clamped"]
+        self.temperature = snap["temperature"]
+        self._state_changed(slice(None))
+
+    # ----- description for the viewer / summaries -----------------------------------------
+    def describe(self) -> dict[str, Any]:
+        """Static facts a viewer or summary may show (layer slices, grid shape...)."""
+        return {"family": self.family, "n_units": self.n_units}
