@@ -1,0 +1,70 @@
+"""Where the shipped data folders are.
+
+``assets/`` (pattern bitmaps, images) and ``scenarios/`` (example scenario files) live next to the
+``recurnet_sim`` package directory in a source checkout or an editable install. An environment
+variable overrides each location, so an installed copy, a test or a user can point elsewhere
+without touching code:
+
+=====================  ====================================
+``RECURNET_ASSETS``    folder used by :func:`assets_dir`
+``RECURNET_SCENARIOS`` folder used by :func:`scenarios_dir`
+=====================  ====================================
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from .errors import RecurnetError
+
+#: The repository root in a source checkout: the parent of the ``recurnet_sim`` package directory.
+_CHECKOUT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _find_dir(env_var: str, folder: str) -> Path:
+    value = os.environ.get(env_var)
+    # An empty variable counts as unset, so `RECURNET_ASSETS= cmd` restores the default.
+    if value:
+        path = Path(value).expanduser()
+        if not path.is_dir():
+            raise RecurnetError(f"{env_var}={value!r} is not a directory")
+        return path
+    path = _CHECKOUT_ROOT / folder
+    if not path.is_dir():
+        raise RecurnetError(
+            f"cannot find the {folder}/ folder: looked for {path} (next to the recurnet_sim package); "
+            f"set {env_var} to its location"
+        )
+    return path
+
+
+def assets_dir() -> Path:
+    """The ``assets/`` folder (pattern files, images).
+
+    Returns
+    -------
+    pathlib.Path
+        ``$RECURNET_ASSETS`` if set and non-empty, else ``assets/`` next to the package directory.
+
+    Raises
+    ------
+    RecurnetError
+        If the folder does not exist.
+    """
+    return _find_dir("RECURNET_ASSETS", "assets")
+
+
+def scenarios_dir() -> Path:
+    """The ``scenarios/`` folder (example scenario files).
+
+    Returns
+    -------
+    pathlib.Path
+        ``$RECURNET_SCENARIOS`` if set and non-empty, else ``scenarios/`` next to the package directory.
+
+    Raises
+    ------
+    RecurnetError
+        If the folder does not exist.
+    """
+    return _find_dir("RECURNET_SCENARIOS", "scenarios")
