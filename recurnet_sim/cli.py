@@ -1,0 +1,268 @@
+"""The ``recurnet`` command: a thin layer over :mod:`recurnet_sim.scenario` and the engine.
+
+Every error a user can cause is printed as one readable line (``recurnet: error: ...``) with a
+non-zero exit status, never a traceback.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+from . import __version__
+from .errors import RecurnetError
+
+EXIT_USAGE = 2
+EXIT_ERROR = 1
+
+
+def _has_display() -> bool:
+    if os.environ.get("SDL_VIDEODRIVER") in ("dummy", "offscreen"):
+        return False
+    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")) or sys.platform in ("win32", "darwin")
+
+
+def _resolve_scenario(name: str) -> Path:
+    """A path, or the name of a shipped scenario (``recurnet run hopfield_letters``)."""
+    p = Path(name)
+    if p.exists() or p.suffix == ".toml" or os.sep in name:
+        return p
+    from .paths import scenarios_dir
+    try:
+        cand = scenarios_dir() / f"{name}.toml"
+    except RecurnetError:
+        return p
+    return cand if cand.exists() else p
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="recurnet", description="Simulate classic recurrent networks: "
+                                 "Hopfield, BAM, Boltzmann machine, Elman and Jordan.")
+    ap.add_argument("--version", action="version", version=f"recurnet_sim {__version__}")
+    sub = ap.add_subparsers(dest="command", metavar="COMMAND")
+
+    run = sub.add_parser("run", help="run a scenario (live window when a display is available)")
+    run.add_argument("file", help="scenario file, or the name of a shipped scenario")
+    run.add_argument("--headless", action="store_true", help="never open a window")
+    run.add_argument("--seed", type=int, help="override scenario.seed")
+    run.add_argument("--steps", type=int, help="override stop.max_steps")
+    run.add_argument("--trials", type=int, help="override scenario.trials (batch size)")
+    run.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY.PATH=VALUE",
+                     help="override any scenario key (validated like the file); repeatable")
+    run.add_argument("--json", action="store_true", help="print exactly one JSON object on stdout")
+    run.add_argument("--trace", metavar="OUT.npz", help="save the recorded trace")
+    run.add_argument("--record", metavar="DIR", help="viewer: save numbered PNG frames into DIR")
+    run.add_argument("--screenshot", metavar="OUT.png", help="viewer: save the final frame")
+    run.add_argument("--gif", metavar="OUT.gif", help="viewer: write an animated GIF of the run")
+    run.add_argument("--frames", type=int, help="viewer: quit after this many frames")
+    run.add_argument("--schedule-summary", action="store_true", help="print the order of each tick's phases")
+
+    val = sub.add_parser("validate", help="check scenario files; exit 0 when all are valid")
+    val.add_argument("files", nargs="+")
+    val.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY.PATH=VALUE")
+
+    sub.add_parser("list", help="list the shipped scenarios")
+
+    att = sub.add_parser("attractors", help="enumerate the state space of a small network (N <= 20)")
+    att.add_argument("file")
+    att.add_argument("--schedule", choices=("sync", "async"), default="sync")
+    att.add_argument("--json", action="store_true")
+    att.add_argument("--graphml", metavar="OUT.graphml")
+    att.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY.PATH=VALUE")
+
+    bat = sub.add_parser("batch", help="run a headless sweep of seeded trials into CSV and plots")
+    bat.add_argument("file", help="experiment file")
+    bat.add_argument("--out", metavar="DIR")
+    bat.add_argument("--workers", type=int)
+    bat.add_argument("--resume", action="store_true")
+    bat.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY.PATH=VALUE")
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = build_parser()
+    args = ap.parse_args(argv)
+    if args.command is None:
+        ap.print_help()
+        return EXIT_USAGE
+    try:
+        return _COMMANDS[args.command](args)
+    except RecurnetError as exc:
+        lines = str(exc).splitlines() or [type(exc).__name__]
+        for line in lines:
+            print(f"recurnet: error: {line}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        print("recurnet: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+def cmd_run(args) -> int:
+    from .scenario import build_simulation, load
+
+    path = _resolve_scenario(args.file)
+    sc = load(path, args.overrides)
+    sim = build_simulation(sc, seed=args.seed, trials=args.trials, max_steps=args.steps)
+    if args.schedule_summary:
+        print(sim.schedule_summary(), file=sys.stderr)
+    wants_window = not args.headless and not args.json
+    recording = bool(args.record or args.screenshot or args.gif)
+    use_viewer = False
+    if wants_window or recording:
+        if _has_display() or recording:
+            use_viewer = _viewer_available()
+            if not use_viewer and wants_window:
+                print("recurnet: note: the live viewer is not available; running headless", file=sys.stderr)
+        elif wants_window:
+            print("recurnet: note: no display found; running headless (use --headless to silence this)", file=sys.stderr)
+    t0 = time.perf_counter()
+    if use_viewer:
+        from .viewer import run_viewer
+        run_viewer(sim, record_dir=args.record, screenshot=args.screenshot, gif=args.gif,
+                   max_frames=args.frames, headless=not _has_display())
+    else:
+        sim.run()
+    elapsed = time.perf_counter() - t0
+    results = sim.results()
+    for r in results:
+        r.elapsed_s = round(elapsed, 6)
+    if args.trace:
+        sim.trace().save(args.trace)
+    if args.json:
+        if len(results) == 1:
+            out = results[0].to_dict()
+        else:
+            out = {"scenario": sim.name, "model": sim.model.family, "seed": sim.seed, "trials": [r.to_dict() for r in results],
+                   "elapsed_s": round(elapsed, 6)}
+        json.dump(out, sys.stdout, default=_json_default)
+        sys.stdout.write("\n")
+    else:
+        print(format_summary(sim, results, elapsed))
+        if args.trace:
+            print(f"trace saved to {args.trace}")
+    return 0
+
+
+def _viewer_available() -> bool:
+    import importlib.util
+    return importlib.util.find_spec("recurnet_sim.viewer") is not None and importlib.util.find_spec("pygame") is not None
+
+
+def _json_default(o):
+    import numpy as np
+    if isinstance(o, np.generic):
+        return o.item()
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    raise TypeError(type(o).__name__)
+
+
+def format_summary(sim, results, elapsed: float) -> str:
+    """Short human-readable summary of a finished run."""
+    model = sim.model
+    label = getattr(model, "energy_label", "energy")
+    lines = [f"{sim.name} ({model.family}, {model.n_units} units, seed {sim.seed}, {len(results)} trial(s))"]
+    for r in results[:10]:
+        reason = r.stop_reason.replace("_", " ")
+        if r.cycle_period:
+            reason += f" of period {r.cycle_period}"
+        rec = "none"
+        if r.recalled is not None:
+            rec = r.recalled + (" (reversed)" if r.recalled_reversed else "")
+            rec += f", overlap {r.overlaps.get(r.recalled, 0.0):+.3f}"
+        head = f"  trial {r.trial}: " if len(results) > 1 else "  "
+        lines.append(f"{head}stopped: {reason} after {r.steps} step(s); final {label} {r.final_energy:.4g}; recalled: {rec}")
+        if len(results) == 1 and r.overlaps and len(r.overlaps) <= 12:
+            lines.append("  overlaps: " + "  ".join(f"{k} {v:+.2f}" for k, v in r.overlaps.items()))
+        if len(results) == 1 and r.energy:
+            e = r.energy
+            shown = e if len(e) <= 8 else e[:4] + ["..."] + e[-3:]
+            lines.append(f"  {label} per sweep: " + " ".join(x if isinstance(x, str) else f"{x:.4g}" for x in shown))
+    if len(results) > 10:
+        lines.append(f"  ... {len(results) - 10} more trial(s)")
+    grid = model.describe().get("grid_shape") if hasattr(model, "describe") else None
+    if len(results) == 1 and grid and grid[0] * grid[1] == model.n_units and model.n_units <= 400 and model.unit_values[0] in (-1, 0):
+        from .patterns import to_text
+        import numpy as np
+        s = model.state[0]
+        s = np.where(s > (0 if model.unit_values[0] == -1 else 0.5), 1, -1)
+        lines.append("  final state:")
+        lines += ["    " + row for row in to_text(s, grid).splitlines()]
+    lines.append(f"  elapsed {elapsed:.3f} s")
+    return "\n".join(lines)
+
+
+def cmd_validate(args) -> int:
+    from .errors import ScenarioError
+    from .scenario import build_simulation, load
+
+    bad = 0
+    for f in args.files:
+        try:
+            sc = load(_resolve_scenario(f), args.overrides)
+            build_simulation(sc, trials=1)  # also checks assets and cross-key constraints
+            print(f"{f}: ok ({sc.family})")
+        except ScenarioError as exc:
+            bad += 1
+            for line in str(exc).splitlines():
+                print(f"recurnet: error: {line}", file=sys.stderr)
+        except RecurnetError as exc:
+            bad += 1
+            print(f"recurnet: error: {f}: {exc}", file=sys.stderr)
+    return EXIT_ERROR if bad else 0
+
+
+def cmd_list(args) -> int:
+    from .scenario import describe_file, shipped_scenarios
+
+    files = shipped_scenarios()
+    if not files:
+        print("no shipped scenarios found")
+        return 0
+    width = max(len(f.stem) for f in files)
+    for f in files:
+        print(f"{f.stem:<{width}}  {describe_file(f)}")
+    return 0
+
+
+def cmd_attractors(args) -> int:
+    from .scenario import build_simulation, load
+
+    try:
+        from .analysis.attractors import analyze_model
+    except ImportError:
+        raise RecurnetError("the attractor analysis is not available in this installation") from None
+    sc = load(_resolve_scenario(args.file), args.overrides)
+    sim = build_simulation(sc, trials=1)
+    report = analyze_model(sim.model, args.schedule)
+    if args.graphml:
+        report.write_graphml(args.graphml)
+    if args.json:
+        json.dump(report.to_dict(), sys.stdout, default=_json_default)
+        sys.stdout.write("\n")
+    else:
+        print(report.to_table())
+        if args.graphml:
+            print(f"graph written to {args.graphml}")
+    return 0
+
+
+def cmd_batch(args) -> int:
+    try:
+        from .batch import main as batch_main
+    except ImportError:
+        raise RecurnetError("the batch runner is not available in this installation") from None
+    return batch_main(args)
+
+
+_COMMANDS = {"run": cmd_run, "validate": cmd_validate, "list": cmd_list, "attractors": cmd_attractors,
+             "batch": cmd_batch}
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,395 @@
+"""The discrete-time engine.
+
+A :class:`Simulation` drives a model in ticks. Each tick runs these phases in this fixed order
+(print it with :meth:`Simulation.schedule_summary`):
+
+1. ``perturb``  scheduled perturbations for this tick, then commands queued by the viewer,
+2. ``anneal``   the annealing schedule (if any) sets the temperature,
+3. ``update``   ``model.step`` — one sweep / synchronous update / pass / epoch,
+4. ``learn``    ``model.learn`` (families that learn while running),
+5. ``record``   every recorder reads the model,
+6. ``stop``     stop conditions are checked per trial.
+
+The engine owns the clock, the per-trial random generators and the stop bookkeeping; the model
+owns state and rules; recorders observe. Trials of a batch stop independently: a stopped trial is
+frozen (no longer updated) while the others go on, so a batch of B trials gives the same results
+as B single runs with the same trial seeds.
+"""
+from __future__ import annotations
+
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from .models.base import Model
+from .perturbations import Perturbation
+from .recorders import Recorder, Trace, default_recorders
+
+PHASES = ("perturb", "anneal", "update", "learn", "record", "stop")
+
+RUNNING = "running"
+FIXED_POINT = "fixed_point"
+CYCLE = "cycle"
+MAX_STEPS = "max_steps"
+CONDITION = "condition"
+
+
+@dataclass
+class StopConditions:
+    """When a trial stops.
+
+    Parameters
+    ----------
+    max_steps : int
+        Stop after this many ticks.
+    fixed_point : bool
+        Stop when a whole deterministic tick changes no unit.
+    cycle : bool
+        Stop when a deterministic run revisits a state seen ``period`` >= 2 ticks ago.
+    cycle_memory : int
+        How many past states are remembered to detect a cycle (longest detectable period).
+    min_steps : int
+        No fixed-point/cycle/condition stop before this tick (max_steps still applies).
+    condition : callable, optional
+        ``condition(sim) -> bool array (batch,)``: a user stop condition, checked after each tick.
+    """
+
+    max_steps: int = 100
+    fixed_point: bool = True
+    cycle: bool = True
+    cycle_memory: int = 32
+    min_steps: int = 0
+    condition: Callable[["Simulation"], np.ndarray] | None = None
+
+
+@dataclass
+class Result:
+    """Outcome of one trial (the same fields as ``recurnet run --json``)."""
+
+    scenario: str
+    model: str
+    seed: int | None
+    trial: int
+    steps: int
+    sweeps: int
+    stop_reason: str
+    converged: bool
+    cycle_period: int | None
+    energy: list[float]
+    final_energy: float
+    overlaps: dict[str, float]
+    recalled: str | None
+    recalled_reversed: bool
+    elapsed_s: float
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = {k: getattr(self, k) for k in (
+            "scenario", "model", "seed", "trial", "steps", "sweeps", "stop_reason", "converged",
+            "cycle_period", "energy", "final_energy", "overlaps", "recalled", "recalled_reversed",
+            "elapsed_s")}
+        d.update(self.extra)
+        return d
+
+
+class Simulation:
+    """Runs a model in discrete ticks.
+
+    Parameters
+    ----------
+    model : Model
+        The network, with its state already set to the initial state.
+    rngs : list of numpy.random.Generator
+        One generator per trial (``len(rngs) == model.batch_size``); see :mod:`recurnet_sim.seeding`.
+    stop : StopConditions
+    recorders : list of Recorder, optional
+        Defaults to energy, flips, overlaps and temperature.
+    perturbations : list of (tick, Perturbation)
+        Applied at the start of that tick (tick 0 = before the first update).
+    anneal : object with ``temperature_at(tick)``, optional
+        Annealing schedule; sets ``model.temperature`` before each update.
+    name : str
+        Scenario name (for results and traces).
+    seed : int, optional
+        The seed the rngs came from (reported only).
+    """
+
+    def __init__(
+        self,
+        model: Model,
+        rngs: Sequence[np.random.Generator],
+        stop: StopConditions | None = None,
+        recorders: list[Recorder] | None = None,
+        perturbations: Sequence[tuple[int, Perturbation]] = (),
+        anneal=None,
+        name: str = "",
+        seed: int | None = None,
+        first_trial: int = 0,
+        info: dict[str, Any] | None = None,
+    ):
+        if len(rngs) != model.batch_size:
+            raise ValueError(f"need one rng per trial: {len(rngs)} rngs for batch {model.batch_size}")
+        self.model = model
+        self.rngs = list(rngs)
+        self.stop = stop or StopConditions()
+        self.recorders = list(recorders) if recorders is not None else default_recorders()
+        self.anneal = anneal
+        self._anneal0 = anneal
+        self.name = name
+        self.seed = seed
+        self.first_trial = first_trial
+        self.info = dict(info or {})
+        self.scheduled: dict[int, list[Perturbation]] = {}
+        for at, p in perturbations:
+            self.schedule(p, at)
+        self._queue: list[tuple[Perturbation, Any]] = []
+        # Everything needed to go back to tick 0 (reset) — Brian2's store().
+        self._initial = model.snapshot()
+        self._rng_states = [g.bit_generator.state for g in self.rngs]
+        self._reset_clock()
+
+    # ----- clock ----------------------------------------------------------------------------
+    def _reset_clock(self) -> None:
+        B = self.model.batch_size
+        self.tick = 0
+        self.active = np.ones(B, dtype=bool)
+        self.stop_reason = np.array([RUNNING] * B, dtype=object)
+        self.stop_tick = np.zeros(B, dtype=int)
+        self.cycle_period = np.zeros(B, dtype=int)
+        self.last_flips = np.zeros(B, dtype=int)
+        self.elapsed_s = 0.0
+        self._history: list[deque] = [deque(maxlen=self.stop.cycle_memory) for _ in range(B)]
+        for r in self.recorders:
+            r.reset()
+            r.record(self)
+        self._remember_states(np.arange(B))
+
+    def reset(self) -> None:
+        """Back to tick 0: initial state, initial temperature, same random streams."""
+        self.model.restore(self._initial)
+        for g, st in zip(self.rngs, self._rng_states):
+            g.bit_generator.state = st
+        self.anneal = self._anneal0
+        self._queue.clear()
+        self._reset_clock()
+
+    @property
+    def done(self) -> bool:
+        return not self.active.any()
+
+    @property
+    def last_perturbation_tick(self) -> int:
+        return max(self.scheduled) if self.scheduled else -1
+
+    # ----- perturbations --------------------------------------------------------------------
+    def schedule(self, perturbation: Perturbation, at: int) -> None:
+        """Apply ``perturbation`` at the start of tick ``at``."""
+        self.scheduled.setdefault(int(at), []).append(perturbation)
+
+    def apply(self, perturbation: Perturbation, rows=None) -> None:
+        """Apply a perturbation now (the viewer's path). Stopped trials are woken up, since the
+        state they stopped in has changed."""
+        perturbation.apply(self, rows)
+        idx = np.arange(self.model.batch_size) if rows is None else np.asarray(rows)
+        if idx.dtype == bool:
+            idx = np.flatnonzero(idx)
+        self._wake(idx)
+        for r in self.recorders:
+            if r.rows and r.ticks[-1] == self.tick:
+                # Show the perturbed state at the current tick.
+                r.rows[-1] = np.array(r.read(self), copy=True)
+
+    def _wake(self, idx: np.ndarray) -> None:
+        for b in idx:
+            self._history[b].clear()
+            if not self.active[b]:
+                self.active[b] = True
+                self.stop_reason[b] = RUNNING
+        self._remember_states(idx)
+
+    # ----- running --------------------------------------------------------------------------
+    def step(self) -> bool:
+        """Advance one tick. Returns False (and does nothing) when every trial has stopped."""
+        if self.done:
+            return False
+        t0 = time.perf_counter()
+        model = self.model
+        # 1. perturb
+        for p in self.scheduled.get(self.tick, ()):
+            p.apply(self, np.flatnonzero(self.active))
+            self._wake(np.flatnonzero(self.active))
+        # 2. anneal
+        if self.anneal is not None:
+            model.temperature = float(self.anneal.temperature_at(self.tick))
+        # 3. update, 4. learn
+        flips = np.asarray(model.step(self.rngs, self.active))
+        model.learn(self.rngs, self.active)
+        self.last_flips = np.where(self.active, flips, 0)
+        self.tick += 1
+        # 5. record
+        for r in self.recorders:
+            r.record(self)
+        # 6. stop
+        self._check_stop()
+        self.elapsed_s += time.perf_counter() - t0
+        return True
+
+    def run_steps(self, n: int) -> None:
+        """Advance up to ``n`` ticks (fewer if every trial stops)."""
+        for _ in range(n):
+            if not self.step():
+                break
+
+    def run(self, max_steps: int | None = None):
+        """Run until every trial stops; returns a :class:`Result` (batch of 1) or a list of them."""
+        if max_steps is not None:
+            self.stop.max_steps = max_steps
+        while self.step():
+            pass
+        results = self.results()
+        return results[0] if len(results) == 1 else results
+
+    def _remember_states(self, idx) -> None:
+        if not self.stop.cycle:
+            return
+        keys = self._state_keys(idx)
+        for b, k in zip(idx, keys):
+            self._history[b].append((k, self.tick))
+
+    def _state_keys(self, idx) -> list[bytes]:
+        f = getattr(self.model, "state_keys", None)
+        if f is not None:
+            return f(idx)
+        st = self.model.state
+        return [st[b].tobytes() for b in idx]
+
+    def _check_stop(self) -> None:
+        stop = self.stop
+        model = self.model
+        act = np.flatnonzero(self.active)
+        may_settle = self.tick >= stop.min_steps and self.tick > self.last_perturbation_tick
+        if self.anneal is not None:
+            total = getattr(self.anneal, "total_ticks", None)
+            if total is None or self.tick < total:
+                may_settle = False
+        deterministic = bool(model.deterministic)
+        if may_settle and deterministic and stop.fixed_point:
+            fp = act[self.last_flips[act] == 0]
+            self._stop(fp, FIXED_POINT)
+            act = np.flatnonzero(self.active)
+        if stop.cycle:
+            if deterministic:
+                keys = self._state_keys(act)
+                for b, k in zip(act, keys):
+                    hist = self._history[b]
+                    if may_settle:
+                        for key, t in reversed(hist):
+                            if key == k and self.tick - t >= 2:
+                                self.cycle_period[b] = self.tick - t
+                                self._stop(np.array([b]), CYCLE)
+                                break
+                    hist.append((k, self.tick))
+            else:
+                for b in act:
+                    self._history[b].clear()
+            act = np.flatnonzero(self.active)
+        if may_settle and stop.condition is not None and act.size:
+            hit = np.asarray(stop.condition(self), dtype=bool)
+            self._stop(act[hit[act]], CONDITION)
+            act = np.flatnonzero(self.active)
+        if self.tick >= stop.max_steps:
+            self._stop(act, MAX_STEPS)
+
+    def _stop(self, idx: np.ndarray, reason: str) -> None:
+        if len(idx) == 0:
+            return
+        self.active[idx] = False
+        self.stop_reason[idx] = reason
+        self.stop_tick[idx] = self.tick
+
+    # ----- results --------------------------------------------------------------------------
+    def recorder(self, name: str) -> Recorder | None:
+        for r in self.recorders:
+            if r.name == name:
+                return r
+        return None
+
+    def results(self) -> list[Result]:
+        """One :class:`Result` per trial (trials still running report ``running``)."""
+        model = self.model
+        energy_rec = self.recorder("energy")
+        E = energy_rec.data() if energy_rec is not None and energy_rec.rows else None
+        ticks = np.asarray(energy_rec.ticks) if E is not None else None
+        overlaps = model.overlaps()
+        recalled = model.recalled()
+        final_E = model.energy()
+        extra_fn = getattr(model, "summary", None)
+        out = []
+        for b in range(model.batch_size):
+            steps = int(self.stop_tick[b]) if not self.active[b] else self.tick
+            energy = [] if E is None else [float(x) for x in E[ticks <= steps, b]]
+            name, rev = recalled[b]
+            extra = extra_fn(b) if extra_fn is not None else {}
+            out.append(Result(
+                scenario=self.name,
+                model=model.family,
+                seed=self.seed,
+                trial=self.first_trial + b,
+                steps=steps,
+                sweeps=steps * getattr(model, "sweeps_per_tick", 1),
+                stop_reason=str(self.stop_reason[b]),
+                converged=self.stop_reason[b] == FIXED_POINT,
+                cycle_period=int(self.cycle_period[b]) if self.stop_reason[b] == CYCLE else None,
+                energy=energy,
+                final_energy=float(final_E[b]),
+                overlaps={n: float(overlaps[b, j]) for j, n in enumerate(model.pattern_names)},
+                recalled=name,
+                recalled_reversed=rev,
+                elapsed_s=round(self.elapsed_s, 6),
+                extra=extra,
+            ))
+        return out
+
+    def trace(self) -> Trace:
+        """The recorded arrays and run facts, ready to save as ``.npz``."""
+        arrays: dict[str, np.ndarray] = {}
+        for r in self.recorders:
+            if r.rows:
+                arrays[r.name] = r.data()
+                arrays[r.name + "_ticks"] = np.asarray(r.ticks)
+        arrays["stop_tick"] = self.stop_tick.copy()
+        arrays["cycle_period"] = self.cycle_period.copy()
+        meta = {
+            "scenario": self.name,
+            "model": self.model.family,
+            "seed": self.seed,
+            "first_trial": self.first_trial,
+            "tick": self.tick,
+            "stop_reason": [str(s) for s in self.stop_reason],
+            "pattern_names": list(self.model.pattern_names),
+        }
+        return Trace(arrays, meta)
+
+    def schedule_summary(self) -> str:
+        """The order in which each tick runs its phases, with what runs in each."""
+        lines = [f"Simulation of {self.model.family} (batch {self.model.batch_size}), one tick:"]
+        pert = ", ".join(f"t={t}: " + "; ".join(p.describe() for p in ps) for t, ps in sorted(self.scheduled.items()))
+        lines.append(f"  1. perturb   scheduled [{pert or 'none'}] then viewer commands")
+        lines.append(f"  2. anneal    {type(self.anneal).__name__ if self.anneal is not None else 'none'}")
+        sched = getattr(self.model, "schedule", None)
+        lines.append(f"  3. update    {type(self.model).__name__}.step" + (f" ({getattr(sched, 'value', sched)})" if sched else ""))
+        lines.append(f"  4. learn     {type(self.model).__name__}.learn")
+        lines.append("  5. record    " + ", ".join(r.name for r in self.recorders))
+        s = self.stop
+        conds = [f"max_steps={s.max_steps}"]
+        if s.fixed_point:
+            conds.append("fixed_point")
+        if s.cycle:
+            conds.append(f"cycle(memory {s.cycle_memory})")
+        if s.condition is not None:
+            conds.append("condition")
+        lines.append("  6. stop      " + ", ".join(conds))
+        return "\n".join(lines)

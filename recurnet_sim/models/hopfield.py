@@ -1,0 +1,624 @@
+"""Hopfield network (Hopfield 1982; bipolar form as in Hopfield 1984 / Amit 1989).
+
+Units s_i in {-1, +1} (or V_i in {0, 1}), weights W (N, N), thresholds theta (N,).
+
+* local field          h_i = sum_j W_ij s_j - theta_i
+* deterministic update s_i <- +1 if h_i > 0, -1 if h_i < 0, unchanged if h_i = 0
+* Glauber update       p(s_i = +1) = 1 / (1 + exp(-2 h_i / T))          (Glauber 1963)
+* energy               E = -1/2 s^T W s + theta^T s
+* overlap              m_mu = xi_mu . s / N
+
+Asynchronous updates never recompute W s: the fields ``coupling . s`` are kept for every trial
+and corrected by one column of W when a unit flips (O(N) per flip instead of O(N^2) per sweep).
+
+Weights are stored as ``coupling`` times a scalar ``scale``: Hebbian coupling is the integer
+matrix Xi^T Xi (kept in float64, which holds integers exactly) with ``scale = 1/N``, so fields are
+exact and ties h = 0 resolve the same on every machine and in every summation order.
+
+Learning rules live here as functions: :func:`hebbian`, :func:`storkey`, :func:`pseudo_inverse`.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from ..errors import ScenarioError, SimulationError, ValidationError
+from .base import Model, Schedule
+
+LEARNING_RULES = ("hebbian", "storkey", "pseudo_inverse")
+
+
+# ---------------------------------------------------------------------------------------------
+# learning rules
+# ---------------------------------------------------------------------------------------------
+def hebbian(patterns: np.ndarray) -> tuple[np.ndarray, float]:
+    """Hebbian outer-product rule (Hebb 1949; Hopfield 1982).
+
+    W = (1/N) sum_mu xi_mu xi_mu^T with zero diagonal.
+
+    Parameters
+    ----------
+    patterns : ndarray, shape (P, N) or (G, P, N), values +-1
+
+    Returns
+    -------
+    coupling : ndarray, shape (N, N) or (G, N, N)
+        The integer matrix Xi^T Xi with zero diagonal (as float64; integers are exact).
+    scale : float
+        1/N, so that W = scale * coupling.
+    """
+    xi = np.asarray(patterns, dtype=np.float64)
+    n = xi.shape[-1]
+    c = np.swapaxes(xi, -1, -2) @ xi
+    idx = np.arange(n)
+    c[..., idx, idx] = 0.0
+    return c, 1.0 / n
+
+
+def storkey(patterns: np.ndarray) -> np.ndarray:
+    """Storkey's incremental local rule (Storkey 1997, "Increasing the capacity of a Hopfield
+    network without sacrificing functionality"; Storkey & Valabregue 1999).
+
+    For each new pattern xi (in order), with h_ij = sum_{k != i, j} w_ik xi_k:
+    w_ij += (1/N) (xi_i xi_j - xi_i h_ji - h_ij xi_j).
+    The result is in general *not* symmetric. The diagonal is kept at zero.
+
+    Parameters
+    ----------
+    patterns : ndarray, shape (P, N) or (G, P, N)
+
+    Returns
+    -------
+    W : ndarray, shape (N, N) or (G, N, N)
+    """
+    xi_all = np.asarray(patterns, dtype=np.float64)
+    single = xi_all.ndim == 2
+    if single:
+        xi_all = xi_all[None]
+    G, P, N = xi_all.shape
+    W = np.zeros((G, N, N))
+    idx = np.arange(N)
+    for mu in range(P):
+        xi = xi_all[:, mu, :]  # (G, N)
+        field = np.einsum("gij,gj->gi", W, xi)  # sum_k w_ik xi_k, (G, N)
+        diag = W[:, idx, idx] * xi  # w_ii xi_i
+        # h[g, i, j] = field_i - w_ii xi_i - w_ij xi_j
+        h = field[:, :, None] - diag[:, :, None] - W * xi[:, None, :]
+        dW = xi[:, :, None] * xi[:, None, :]
+        dW -= xi[:, :, None] * np.swapaxes(h, 1, 2)
+        dW -= h * xi[:, None, :]
+        W += dW / N
+        W[:, idx, idx] = 0.0
+    return W[0] if single else W
+
+
+def pseudo_inverse(patterns: np.ndarray, zero_diagonal: bool = True) -> np.ndarray:
+    """Projection (pseudo-inverse) rule (Personnaz, Guyon & Dreyfus 1985; Kanter & Sompolinsky 1987).
+
+    W = Xi^T (Xi Xi^T)^+ Xi projects onto the span of the patterns, so every stored pattern is an
+    exact eigenvector (W xi = xi) however correlated the patterns are. With the diagonal removed
+    the field is (1 - w_ii) xi_i, still aligned for P < N (Kanter & Sompolinsky).
+
+    Parameters
+    ----------
+    patterns : ndarray, shape (P, N) or (G, P, N)
+
+    Returns
+    -------
+    W : ndarray, shape (N, N) or (G, N, N)
+    """
+    xi = np.asarray(patterns, dtype=np.float64)
+    C = xi @ np.swapaxes(xi, -1, -2)  # (.., P, P)
+    W = np.swapaxes(xi, -1, -2) @ np.linalg.pinv(C, hermitian=True) @ xi
+    if zero_diagonal:
+        n = xi.shape[-1]
+        W[..., np.arange(n), np.arange(n)] = 0.0
+    return W
+
+
+def learn(rule: str, patterns: np.ndarray, zero_diagonal: bool = True) -> tuple[np.ndarray, float]:
+    """Apply a learning rule by name; returns (coupling, scale) with W = scale * coupling."""
+    if rule == "hebbian":
+        c, s = hebbian(patterns)
+        if not zero_diagonal:
+            n = c.shape[-1]
+            c[..., np.arange(n), np.arange(n)] = np.asarray(patterns).shape[-2]
+        return c, s
+    if rule == "storkey":
+        return storkey(patterns), 1.0
+    if rule == "pseudo_inverse":
+        return pseudo_inverse(patterns, zero_diagonal), 1.0
+    raise ValueError(f"unknown learning rule {rule!r}")
+
+
+def connectivity_mask(kind: str, n: int, rng: np.random.Generator, grid_shape=None, p: float = 0.5,
+                      k: int = 4, radius: int = 1, periodic: bool = False) -> np.ndarray:
+    """Symmetric 0/1 adjacency (N, N) from a networkx graph: which synapses exist.
+
+    kind: "full", "random" (Erdos-Renyi G(n, p)), "small_world" (Watts & Strogatz 1998, k
+    neighbours, rewiring p), "lattice" (2-D grid of the pattern shape, neighbours within
+    Chebyshev distance ``radius``, optionally periodic).
+    """
+    if kind == "full":
+        m = np.ones((n, n))
+        np.fill_diagonal(m, 0)
+        return m
+    import networkx as nx  # only diluted networks pay for the import
+
+    seed = int(rng.integers(2**31 - 1))
+    if kind == "random":
+        g = nx.gnp_random_graph(n, p, seed=seed)
+    elif kind == "small_world":
+        g = nx.watts_strogatz_graph(n, k, p, seed=seed)
+    elif kind == "lattice":
+        if grid_shape is None:
+            grid_shape = (1, n)
+        rows, cols = grid_shape
+        g = nx.Graph()
+        g.add_nodes_from(range(n))
+        for r in range(rows):
+            for c in range(cols):
+                for dr in range(-radius, radius + 1):
+                    for dc in range(-radius, radius + 1):
+                        if dr == dc == 0:
+                            continue
+                        r2, c2 = r + dr, c + dc
+                        if periodic:
+                            r2, c2 = r2 % rows, c2 % cols
+                        elif not (0 <= r2 < rows and 0 <= c2 < cols):
+                            continue
+                        g.add_edge(r * cols + c, r2 * cols + c2)
+    else:
+        raise ValueError(f"unknown connectivity {kind!r}")
+    m = nx.to_numpy_array(g, nodelist=range(n))
+    np.fill_diagonal(m, 0)
+    return (m > 0).astype(np.float64)
+
+
+# ---------------------------------------------------------------------------------------------
+# the model
+# ---------------------------------------------------------------------------------------------
+class HopfieldModel(Model):
+    """A batch of Hopfield networks.
+
+    Parameters
+    ----------
+    coupling : ndarray, shape (N, N) or (B, N, N)
+        W = scale * coupling. One matrix shared by all trials, or one per trial (e.g. each trial
+        stores its own random patterns).
+    scale : float
+    thresholds : ndarray, shape (N,) or (B, N), optional
+        theta, in the units of W.
+    patterns : ndarray, shape (P, N) or (B, P, N), optional
+        Stored patterns in the unit values of the network (for overlaps and "load pattern").
+    pattern_names : list of str
+    units : {"bipolar", "binary"}
+    schedule : Schedule or str
+    temperature : float
+        Used by the Glauber schedule (T = 0 is the deterministic limit).
+    state : ndarray, shape (B, N)
+        Initial state.
+    grid_shape : (rows, cols), optional
+        How to draw the units.
+    """
+
+    family = "hopfield"
+
+    def __init__(self, coupling, scale=1.0, thresholds=None, patterns=None, pattern_names=(),
+                 units="bipolar", schedule="random", temperature=0.0, state=None, grid_shape=None):
+        coupling = np.asarray(coupling, dtype=np.float64)
+        if coupling.ndim not in (2, 3) or coupling.shape[-1] != coupling.shape[-2]:
+            raise SimulationError(f"coupling must be (N, N) or (B, N, N), got {coupling.shape}")
+        N = coupling.shape[-1]
+        if state is None:
+            raise SimulationError("an initial state (batch, N) is required")
+        state = np.atleast_2d(np.asarray(state))
+        B = state.shape[0]
+        if state.shape[1] != N:
+            raise SimulationError(f"state has {state.shape[1]} units, weights have {N}")
+        if coupling.ndim == 3 and coupling.shape[0] not in (1, B):
+            raise SimulationError(f"per-trial coupling has {coupling.shape[0]} matrices for batch {B}")
+        self.units = units
+        self.unit_values = (-1, 1) if units == "bipolar" else (0, 1)
+        self.scale = float(scale)
+        self.per_trial = coupling.ndim == 3 and coupling.shape[0] == B and B > 1
+        # Column i of W (W[:, i]) is what changes the fields when unit i flips; keep W^T so that
+        # this column is a contiguous row.
+        cT = np.swapaxes(coupling, -1, -2)
+        self._couplingT = np.ascontiguousarray(cT if self.per_trial else (cT[0] if cT.ndim == 3 else cT))
+        th = np.zeros(N) if thresholds is None else np.asarray(thresholds, dtype=np.float64)
+        self.thresholds = th
+        # thresholds in coupling units, broadcast to (B, N)
+        self._theta_c = np.broadcast_to(th / self.scale, (B, N)).copy()
+        self.schedule = Schedule(schedule)
+        self.temperature = float(temperature)
+        self.state = state.astype(np.int8).copy()
+        self.clamped = np.zeros((B, N), dtype=bool)
+        if patterns is not None:
+            patterns = np.asarray(patterns)
+            self.patterns = patterns.astype(np.int8)
+        self.pattern_names = list(pattern_names)
+        self.grid_shape = tuple(grid_shape) if grid_shape is not None else None
+        self._field = np.zeros((B, N))
+        self._state_changed(slice(None))
+
+    # ----- weights --------------------------------------------------------------------------
+    @property
+    def weights(self) -> np.ndarray:
+        """Effective W (N, N) (or (B, N, N) when per trial), float."""
+        return np.swapaxes(self._couplingT, -1, -2) * self.scale
+
+    def _colsT(self, rows: np.ndarray, units) -> np.ndarray:
+        """Columns W[:, unit] (in coupling units) for each (row, unit), shape (len(rows), N)."""
+        if self.per_trial:
+            return self._couplingT[rows, units]
+        return self._couplingT[units]
+
+    def _fields_from_scratch(self, rows) -> np.ndarray:
+        s = self.state[rows].astype(np.float64)
+        if self.per_trial:
+            return np.einsum("bji,bj->bi", self._couplingT[rows], s)
+        return s @ self._couplingT
+
+    def _state_changed(self, rows) -> None:
+        self._field[rows] = self._fields_from_scratch(rows)
+
+    @property
+    def deterministic(self) -> bool:
+        return self.schedule != Schedule.GLAUBER or self.temperature == 0
+
+    def local_field(self) -> np.ndarray:
+        """h = W s - theta for every trial, shape (B, N), in the units of W."""
+        return (self._field - self._theta_c) * self.scale
+
+    # ----- dynamics -------------------------------------------------------------------------
+    def _would_change(self, rows) -> np.ndarray:
+        lo, hi = self.unit_values
+        hv = self._field[rows] - self._theta_c[rows]
+        s = self.state[rows]
+        return (((hv > 0) & (s == lo)) | ((hv < 0) & (s == hi))) & ~self.clamped[rows]
+
+    def is_stable(self) -> np.ndarray:
+        return ~self._would_change(slice(None)).any(axis=1)
+
+    def step(self, rngs: Sequence[np.random.Generator], active: np.ndarray) -> np.ndarray:
+        """One sweep (N unit updates) or one synchronous update of the active trials."""
+        B, N = self.state.shape
+        flips = np.zeros(B, dtype=int)
+        rows = np.flatnonzero(active)
+        if rows.size == 0:
+            return flips
+        stochastic = self.schedule == Schedule.GLAUBER and self.temperature > 0
+        if self.schedule == Schedule.SYNCHRONOUS:
+            flips[rows] = self._sync(rows)
+            return flips
+        if not stochastic:
+            # A sweep of a trial whose units are all aligned with their fields changes nothing:
+            # skip it (and draw nothing from its rng, so a batch matches single runs).
+            rows = rows[self._would_change(rows).any(axis=1)]
+            if rows.size == 0:
+                return flips
+        if self.schedule == Schedule.SEQUENTIAL:
+            order = None
+        else:
+            order = np.stack([rngs[b].permutation(N) for b in rows])
+        u = np.stack([rngs[b].random(N) for b in rows]) if stochastic else None
+        flips[rows] = self._async_sweep(rows, order, u)
+        return flips
+
+    def _sync(self, rows) -> np.ndarray:
+        lo, hi = self.unit_values
+        s = self.state[rows]
+        hv = self._field[rows] - self._theta_c[rows]
+        new = np.where(hv > 0, hi, np.where(hv < 0, lo, s)).astype(np.int8)
+        new = np.where(self.clamped[rows], s, new)
+        changed = (new != s).sum(axis=1)
+        self.state[rows] = new
+        self._field[rows] = self._fields_from_scratch(rows)
+        return changed
+
+    def _async_sweep(self, rows: np.ndarray, order: np.ndarray | None, u: np.ndarray | None) -> np.ndarray:
+        """Visit every unit once per trial in ``order`` ((R, N), or 0..N-1 when None), keeping the
+        fields current incrementally."""
+        lo, hi = self.unit_values
+        N = self.state.shape[1]
+        state, field, theta, clamped = self.state, self._field, self._theta_c, self.clamped
+        flips = np.zeros(rows.size, dtype=int)
+        if u is not None:
+            # p(s_i = hi) = 1/(1+exp(-g h/T)) = (1 + tanh(g h / 2T)) / 2, with g = 2 for +-1 units
+            # (Glauber) and g = 1 for 0/1 units; tanh never overflows, whatever T.
+            gain = (1.0 if lo == -1 else 0.5) * self.scale / self.temperature
+        for k in range(N):
+            i = k if order is None else order[:, k]
+            cur = state[rows, i]
+            hv = field[rows, i] - theta[rows, i]
+            if u is None:
+                new = np.where(hv > 0, hi, np.where(hv < 0, lo, cur))
+            else:
+                p_hi = 0.5 * (1.0 + np.tanh(gain * hv))
+                new = np.where(u[:, k] < p_hi, hi, lo)
+            new = np.where(clamped[rows, i], cur, new)
+            ch = new != cur
+            if not ch.any():
+                continue
+            r = rows[ch]
+            ii = i if order is None else i[ch]
+            delta = (new[ch] - cur[ch]).astype(np.float64)
+            state[r, ii] = new[ch]
+            field[r] += delta[:, None] * self._colsT(r, ii)
+            flips[ch] += 1
+        return flips
+
+    # ----- observables ----------------------------------------------------------------------
+    def energy(self) -> np.ndarray:
+        """E = -1/2 s^T W s + theta^T s per trial, shape (B,)."""
+        s = self.state.astype(np.float64)
+        return self.scale * (-0.5 * np.einsum("bi,bi->b", s, self._field) + np.einsum("bi,bi->b", s, self._theta_c))
+
+    def overlaps(self) -> np.ndarray:
+        """m_mu = xi_mu . s / N (0/1 units mapped to +-1), shape (B, P)."""
+        if self.patterns is None or self.patterns.shape[-2] == 0:
+            return np.zeros((self.batch_size, 0))
+        lo, _ = self.unit_values
+        s = self.state.astype(np.float64)
+        xi = self.patterns.astype(np.float64)
+        if lo == 0:
+            s, xi = 2 * s - 1, 2 * xi - 1
+        if xi.ndim == 3:
+            return np.einsum("bpn,bn->bp", xi, s) / self.n_units
+        return s @ xi.T / self.n_units
+
+    def load_pattern(self, k: int, rows=None) -> None:
+        P = 0 if self.patterns is None else self.patterns.shape[-2]
+        if not 0 <= k < P:
+            raise SimulationError(f"pattern {k + 1} does not exist ({P} stored)")
+        rows = np.arange(self.batch_size) if rows is None else np.asarray(rows)
+        if self.patterns.ndim == 3:
+            self.state[rows] = self.patterns[rows, k]
+        else:
+            self.state[rows] = self.patterns[k]
+        self._state_changed(rows)
+
+    def state_keys(self, idx) -> list[bytes]:
+        packed = np.packbits(self.state[idx] > 0, axis=1)
+        return [row.tobytes() for row in packed]
+
+    def describe(self):
+        return {"family": self.family, "n_units": self.n_units, "grid_shape": self.grid_shape,
+                "units": self.units, "schedule": self.schedule.value, "per_trial_weights": self.per_trial}
+
+
+# ---------------------------------------------------------------------------------------------
+# scenario support
+# ---------------------------------------------------------------------------------------------
+def scenario_tables():
+    """Family-specific top-level tables of a Hopfield scenario."""
+    from ..spec import Field, Table
+
+    def _pos(x):
+        return None
+
+    connectivity = Table({
+        "kind": Field("str", "full", "which synapses exist", choices=("full", "random", "small_world", "lattice")),
+        "p": Field("float", 0.5, "random: connection probability; small_world: rewiring probability", min=0, max=1),
+        "k": Field("int", 4, "small_world: neighbours per unit (even)", min=2),
+        "radius": Field("int", 1, "lattice: neighbours within this Chebyshev distance", min=1),
+        "periodic": Field("bool", False, "lattice: wrap around the edges"),
+    }, "Diluted connectivity: W is multiplied by the adjacency of a networkx graph.")
+    network = Table({
+        "type": Field("str", "hopfield", "network family", choices=("hopfield",)),
+        "size": Field("int", None, "number of units N (taken from the patterns when omitted)", min=2, nullable=True),
+        "shape": Field("list", None, "grid [rows, cols] to draw the units (taken from the patterns when omitted)",
+                       item=Field("int", min=1), length=2, nullable=True),
+        "units": Field("str", "bipolar", "unit values: bipolar = -1/+1, binary = 0/1", choices=("bipolar", "binary")),
+        "learning": Field("str", "hebbian", "learning rule", choices=LEARNING_RULES),
+        "thresholds": Field("float", 0.0, 'threshold theta of every unit; "auto" (binary units) = half the row sums of W',
+                            alt=(Field("str", choices=("auto",)),)),
+        "zero_diagonal": Field("bool", True, "remove self-connections w_ii"),
+        "connectivity": Field("table", None, "diluted connectivity", table=connectivity),
+    }, "The network.")
+    patterns = Table({
+        "source": Field("str", "letters", 'stored patterns: "letters", "digits", "alphanumeric", "random", '
+                        'or a path to a bitmap text file or a PNG file (relative to the scenario file)'),
+        "names": Field("list", None, "which patterns of the set to store, in order (default: all)",
+                       item=Field("str"), length=(1, None), nullable=True),
+        "count": Field("int", 3, "random: number of patterns P", min=1),
+        "bias": Field("float", 0.0, "random: mean activity (P(+1) = (1 + bias)/2)", min=-1, max=1),
+        "per_trial": Field("bool", False, "random: draw a fresh pattern set for every trial"),
+        "files": Field("list", None, "extra PNG files, each one pattern (thresholded)", item=Field("str"), nullable=True),
+    }, "The stored patterns.")
+    mask = Table({
+        "rows": Field("list", None, "[first, end) rows of the grid", item=Field("int", min=0), length=2, nullable=True),
+        "cols": Field("list", None, "[first, end) columns of the grid", item=Field("int", min=0), length=2, nullable=True),
+        "value": Field("int", -1, "value written into the region", choices=(-1, 0, 1)),
+    }, "A rectangle of the cue masked to a fixed value.")
+    initial = Table({
+        "kind": Field("str", "pattern", "initial state: a stored pattern (corrupted), random, or explicit",
+                      choices=("pattern", "random", "explicit")),
+        "pattern": Field("str", None, 'pattern: name of the cue pattern, "random" for a random stored pattern per trial '
+                         '(default: the first)', alt=(Field("int", min=1),), nullable=True),
+        "noise": Field("float", 0.0, "fraction of cue units flipped (exactly round(noise*N), per trial)", min=0, max=1),
+        "mask": Field("table", None, "mask a region of the cue", table=mask, nullable=True),
+        "bias": Field("float", 0.0, "random: mean activity", min=-1, max=1),
+        "values": Field("list", None, 'explicit: N unit values, or grid rows as strings of "#" and "."',
+                        nullable=True),
+    }, "The initial state (the cue).")
+    dynamics = Table({
+        "schedule": Field("str", "random", "update schedule", choices=tuple(s.value for s in Schedule)),
+        "temperature": Field("float", 0.0, "temperature T of the Glauber schedule", min=0),
+        "anneal": Field("table", None, "annealing schedule (overrides temperature); see the anneal keys",
+                        table=_anneal_table(), nullable=True),
+    }, "How the units update.")
+    return {
+        "network": Field("table", None, "the network", table=network),
+        "patterns": Field("table", None, "stored patterns", table=patterns),
+        "initial": Field("table", None, "initial state", table=initial),
+        "dynamics": Field("table", None, "dynamics", table=dynamics),
+    }
+
+
+def _anneal_table():
+    try:
+        from ..anneal import ANNEAL_TABLE  # written with the Boltzmann machine
+        return ANNEAL_TABLE
+    except ImportError:  # pragma: no cover - until the anneal module lands
+        from ..spec import Table
+        return Table({}, "annealing schedule", open=True)
+
+
+def _load_pattern_set(cfg_patterns: dict, base_dir: Path, shape_hint, build_rng, trial_rngs, n_units):
+    """Returns (names, patterns (P, N) or (B, P, N) int8 +-1, grid_shape)."""
+    from .. import patterns as pt
+
+    src = cfg_patterns["source"]
+    names = cfg_patterns["names"]
+    if src == "random":
+        if n_units is None:
+            raise ScenarioError([ValidationError("network.size", "is required with random patterns")])
+        P = cfg_patterns["count"]
+        bias = cfg_patterns["bias"]
+        pnames = [f"p{k + 1}" for k in range(P)]
+        if cfg_patterns["per_trial"]:
+            xi = np.stack([pt.random_patterns(P, n_units, g, bias=bias) for g in trial_rngs])
+        else:
+            xi = pt.random_patterns(P, n_units, build_rng, bias=bias)
+        return pnames, xi, shape_hint
+    if src in ("letters", "digits", "alphanumeric"):
+        pset = pt.builtin_set(src)
+    else:
+        path = (base_dir / src) if not Path(src).is_absolute() else Path(src)
+        if not path.exists():
+            raise ScenarioError([ValidationError("patterns.source", f"file not found: {path}")])
+        if path.suffix.lower() == ".png":
+            pset = pt.load_png(path, shape=tuple(shape_hint) if shape_hint else None)
+        else:
+            pset = pt.load_bitmaps(path)
+    for f in cfg_patterns.get("files") or []:
+        path = base_dir / f
+        if not path.exists():
+            raise ScenarioError([ValidationError("patterns.files", f"file not found: {path}")])
+        extra = pt.load_png(path, shape=pset.shape)
+        pset = pt.PatternSet(pset.names + extra.names, np.concatenate([pset.patterns, extra.patterns]), pset.shape)
+    if names:
+        missing = [n for n in names if n not in pset.names]
+        if missing:
+            raise ScenarioError([ValidationError("patterns.names", f"unknown pattern(s) {', '.join(map(repr, missing))}; "
+                                                 f"the set has: {' '.join(pset.names)}")])
+        pset = pset.select(names)
+    return list(pset.names), np.asarray(pset.patterns, dtype=np.int8), pset.shape
+
+
+def build(cfg: dict, batch_size: int, rngs: list[np.random.Generator], base_dir: Path,
+          build_rng: np.random.Generator | None = None) -> HopfieldModel:
+    """Build a Hopfield model with its initial state from a validated scenario config."""
+    from .. import patterns as pt
+
+    if build_rng is None:
+        build_rng = np.random.default_rng(0)
+    net, pat, ini, dyn = cfg["network"], cfg["patterns"], cfg["initial"], cfg["dynamics"]
+    names, xi, shape = _load_pattern_set(pat, base_dir, net["shape"], build_rng, rngs, net["size"])
+    N = xi.shape[-1]
+    if net["size"] is not None and net["size"] != N:
+        raise ScenarioError([ValidationError("network.size", f"is {net['size']} but the patterns have {N} units")])
+    if net["shape"] is not None:
+        shape = tuple(net["shape"])
+    if shape is not None and shape[0] * shape[1] != N:
+        raise ScenarioError([ValidationError("network.shape", f"{list(shape)} holds {shape[0] * shape[1]} units, "
+                                             f"the network has {N}")])
+    if shape is None:
+        side = int(np.sqrt(N))
+        shape = (side, N // side) if side * (N // side) == N else (1, N)
+    coupling, scale = learn(net["learning"], xi, net["zero_diagonal"])
+    conn = net["connectivity"]
+    if conn["kind"] != "full":
+        coupling = coupling * connectivity_mask(conn["kind"], N, build_rng, shape, conn["p"], conn["k"],
+                                                conn["radius"], conn["periodic"])
+    binary = net["units"] == "binary"
+    thr = net["thresholds"]
+    if thr == "auto":
+        if not binary:
+            raise ScenarioError([ValidationError("network.thresholds", '"auto" is for binary units only')])
+        # theta_i = 1/2 sum_j W_ij makes the 0/1 network follow the same dynamics as the +-1 one.
+        thresholds = 0.5 * scale * coupling.sum(axis=-1)
+        thresholds = thresholds if thresholds.ndim == 1 else thresholds
+    else:
+        thresholds = np.full(N, float(thr))
+    # initial state (bipolar first, converted at the end)
+    B = batch_size
+    P = xi.shape[-2]
+    kind = ini["kind"]
+    if kind == "pattern":
+        which = ini["pattern"]
+        if which is None:
+            idx = np.zeros(B, dtype=int)
+        elif which == "random":
+            idx = np.array([g.integers(P) for g in rngs])
+        elif isinstance(which, int):
+            if which > P:
+                raise ScenarioError([ValidationError("initial.pattern", f"is {which} but only {P} patterns are stored")])
+            idx = np.full(B, which - 1)
+        else:
+            if which not in names:
+                raise ScenarioError([ValidationError("initial.pattern", f"unknown pattern {which!r}; stored: {' '.join(names)}")])
+            idx = np.full(B, names.index(which))
+        s0 = xi[np.arange(B), idx] if xi.ndim == 3 else xi[idx]
+        s0 = np.array(s0, dtype=np.int8)
+        if ini["noise"] > 0:
+            s0 = np.stack([pt.flip_fraction(s0[b], ini["noise"], rngs[b]) for b in range(B)])
+        m = ini["mask"]
+        if m is not None:
+            s0 = pt.mask_region(s0, shape, rows=m["rows"] or (0, shape[0]), cols=m["cols"] or (0, shape[1]),
+                                value=m["value"] if not (binary and m["value"] == 0) else -1)
+    elif kind == "random":
+        s0 = np.stack([pt.random_patterns(1, N, g, bias=ini["bias"])[0] for g in rngs])
+    else:
+        vals = ini["values"]
+        if vals is None:
+            raise ScenarioError([ValidationError("initial.values", "is required when initial.kind is explicit")])
+        s0 = _explicit_state(vals, N)
+        s0 = np.broadcast_to(s0, (B, N)).copy()
+    target = None
+    if kind == "pattern":
+        target = idx
+    if binary:
+        s0 = ((np.asarray(s0) + 1) // 2).astype(np.int8)
+        xi_units = ((xi + 1) // 2).astype(np.int8)
+    else:
+        xi_units = xi
+    temperature = dyn["temperature"]
+    model = HopfieldModel(coupling, scale, thresholds, xi_units, names, net["units"], dyn["schedule"],
+                          temperature, s0, shape)
+    model.target = target
+    return model
+
+
+def _explicit_state(vals, N) -> np.ndarray:
+    if all(isinstance(v, str) for v in vals):
+        text = "".join(vals)
+        bad = set(text) - set("#.")
+        if bad:
+            raise ScenarioError([ValidationError("initial.values", f'rows may hold only "#" and ".", got {sorted(bad)}')])
+        arr = np.array([1 if c == "#" else -1 for c in text], dtype=np.int8)
+    elif all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in vals):
+        arr = np.array(vals, dtype=float)
+        if not np.all(np.isin(arr, (-1, 1))):
+            raise ScenarioError([ValidationError("initial.values", "unit values must be -1 or +1")])
+        arr = arr.astype(np.int8)
+    else:
+        raise ScenarioError([ValidationError("initial.values", 'must be a list of -1/+1 numbers or of "#." strings')])
+    if arr.size != N:
+        raise ScenarioError([ValidationError("initial.values", f"has {arr.size} values, the network has {N} units")])
+    return arr
+
+
+def summary(model: HopfieldModel, b: int) -> dict:
+    """Extra result fields for trial b."""
+    out = {"n_units": model.n_units, "n_patterns": int(model.patterns.shape[-2]) if model.patterns is not None else 0,
+           "schedule": model.schedule.value}
+    t = getattr(model, "target", None)
+    if t is not None:
+        out["target"] = model.pattern_names[int(t[b])]
+        out["target_overlap"] = float(model.overlaps()[b, int(t[b])])
+    return out

@@ -1,0 +1,297 @@
+"""Scenario files: describe -> validate -> build -> simulate.
+
+A scenario is a TOML file. :func:`load_scenario` reads it (``tomllib``: data, never code),
+applies ``--set`` overrides, validates every key against the family's tables (all problems are
+reported at once, each naming the file and the key path), builds the model and returns a ready
+:class:`~recurnet_sim.engine.Simulation`.
+
+Common tables (every family): ``[scenario]``, ``[stop]``, ``[record]``, ``[[perturb]]``, ``[view]``.
+Family tables (``[network]``, ``[patterns]``, ``[initial]``, ``[dynamics]``, ``[training]``...) come
+from the family module's ``scenario_tables()``; the family module's ``build(cfg, batch_size, rngs,
+base_dir)`` turns the validated config into a model.
+
+Family module interface::
+
+    scenario_tables() -> dict[str, spec.Field]      # top-level tables of the family
+    build(cfg, batch_size, rngs, base_dir[, build_rng]) -> Model
+    summary(model, b) -> dict                        # optional extra result fields for trial b
+"""
+from __future__ import annotations
+
+import inspect
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import seeding
+from .engine import Simulation, StopConditions
+from .errors import RecurnetError, ScenarioError, ValidationError
+from .models import FAMILIES, family_module
+from .perturbations import ACTIONS, from_config as perturbation_from_config
+from .recorders import AttributeRecorder, default_recorders
+from .spec import Field, Table, apply_overrides, validate
+
+
+def common_tables() -> dict[str, Field]:
+    """The tables every scenario may have, whatever the family."""
+    scenario = Table({
+        "name": Field("str", "", "short name (defaults to the file name)"),
+        "description": Field("str", "", "one line shown by `recurnet list`"),
+        "seed": Field("int", 0, "seed of every random draw of the run", min=0),
+        "trials": Field("int", 1, "independent trials run together on the batch axis", min=1, max=100000),
+    }, "What the scenario is.")
+    stop = Table({
+        "max_steps": Field("int", 100, "stop after this many ticks (sweeps)", min=1),
+        "fixed_point": Field("bool", True, "stop when a whole deterministic sweep changes no unit"),
+        "cycle": Field("bool", True, "stop when a deterministic run revisits a state (reports the period)"),
+        "cycle_memory": Field("int", 32, "longest detectable cycle period", min=2),
+        "min_steps": Field("int", 0, "no fixed-point/cycle/condition stop before this tick", min=0),
+        "overlap_at_least": Field("float", None, "user condition: stop when the largest |overlap| reaches this",
+                                  min=-1, max=1, nullable=True),
+        "energy_below": Field("float", None, "user condition: stop when the energy (or loss) falls below this",
+                              nullable=True),
+    }, "When a trial stops. Each trial of a batch stops on its own.")
+    record = Table({
+        "energy": Field("bool", True, "energy (or loss) per tick"),
+        "flips": Field("bool", True, "units changed per tick"),
+        "overlaps": Field("bool", True, "overlap with every stored pattern per tick"),
+        "temperature": Field("bool", True, "temperature per tick"),
+        "snapshot_every": Field("int", 0, "keep the whole state every k ticks (0 = never)", min=0),
+        "attributes": Field("list", [], "extra model attributes to record each tick (e.g. grad_norm_)", item=Field("str")),
+    }, "What the recorders keep (saved with `--trace out.npz`).")
+    perturb = Table({
+        "at": Field("int", "REQ", "tick at which to apply it (0 = before the first update)", min=0),
+        "action": Field("str", "REQ", "what to do", choices=ACTIONS),
+        "units": Field("list", None, "unit indices", item=Field("int", min=0), nullable=True),
+        "rows": Field("list", None, "[first, end) grid rows of a region", item=Field("int", min=0), length=2, nullable=True),
+        "cols": Field("list", None, "[first, end) grid columns of a region", item=Field("int", min=0), length=2, nullable=True),
+        "fraction": Field("float", 0.1, "flip_fraction/noise: fraction of units (or noise sigma)", min=0, max=1),
+        "value": Field("float", -1.0, "set_region: value written"),
+        "temperature": Field("float", 0.0, "set_temperature: new T", min=0),
+        "pattern": Field("str", "", "load_pattern: name (or 1-based index) of the stored pattern",
+                         alt=(Field("int", min=1),)),
+        "noise": Field("float", 0.0, "load_pattern: fraction of units flipped after loading", min=0, max=1),
+    }, "A perturbation scheduled at a tick.")
+    # "REQ" sentinel -> required
+    from .spec import REQUIRED
+    for k in ("at", "action"):
+        f = perturb.fields[k]
+        perturb.fields[k] = Field(f.kind, REQUIRED, f.doc, f.choices, f.min, f.max)
+    perturb.extra_check = _check_perturb
+    view = Table({
+        "steps_per_frame": Field("int", 1, "simulation ticks per drawn frame at start", min=1),
+        "fps": Field("int", 60, "frame-rate cap", min=1, max=500),
+        "cell": Field("int", 0, "pixels per unit (0 = fit the window)", min=0),
+        "width": Field("int", 1100, "window width", min=320),
+        "height": Field("int", 720, "window height", min=240),
+        "paused": Field("bool", False, "start paused"),
+        "noise": Field("float", 0.1, "fraction flipped by the X key", min=0, max=1),
+        "title": Field("str", "", "window title (default: the scenario name)"),
+    }, "How the live viewer shows the run (ignored headless).", open=True)
+    return {
+        "scenario": Field("table", None, "what the scenario is", table=scenario),
+        "stop": Field("table", None, "stop conditions", table=stop),
+        "record": Field("table", None, "recorders", table=record),
+        "perturb": Field("list", [], "perturbations scheduled at ticks", item=Field("table", table=perturb)),
+        "view": Field("table", None, "viewer settings", table=view),
+    }
+
+
+def _check_perturb(entry: dict, path: str) -> list[ValidationError]:
+    a = entry["action"]
+    errs = []
+    if a == "flip" and not entry.get("units"):
+        errs.append(ValidationError(f"{path}.units", "is required for action 'flip' (a list of unit indices)"))
+    if a == "set_region" and entry.get("units") is None and entry.get("rows") is None and entry.get("cols") is None:
+        errs.append(ValidationError(path, "set_region needs units, rows or cols"))
+    if a == "load_pattern" and entry.get("pattern") in ("", None):
+        errs.append(ValidationError(f"{path}.pattern", "is required for action 'load_pattern' (a pattern name or 1-based index)"))
+    return errs
+
+
+def scenario_table(family: str) -> Table:
+    """The full table of a family's scenario files."""
+    mod = family_module(family)
+    fields = dict(common_tables())
+    fields.update(mod.scenario_tables())
+    return Table(fields, f"A {family} scenario.")
+
+
+@dataclass
+class Scenario:
+    """A validated scenario: the config dict plus where it came from."""
+
+    path: Path | None
+    family: str
+    config: dict
+
+    @property
+    def name(self) -> str:
+        return self.config["scenario"]["name"] or (self.path.stem if self.path else "scenario")
+
+    @property
+    def seed(self) -> int:
+        return self.config["scenario"]["seed"]
+
+
+def read_toml(path: str | Path) -> dict:
+    """Read a TOML file; any problem becomes a ScenarioError naming the file."""
+    path = Path(path)
+    src = path.name
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise ScenarioError(f"no such file: {path}", src) from None
+    except IsADirectoryError:
+        raise ScenarioError(f"is a directory, not a scenario file: {path}", src) from None
+    except OSError as exc:
+        raise ScenarioError(f"cannot read {path}: {exc.strerror}", src) from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ScenarioError("not a text file (not valid UTF-8)", src) from None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ScenarioError(f"not valid TOML: {exc}", src) from None
+
+
+def parse_scenario(data: dict, source: str = "scenario", path: Path | None = None,
+                   overrides=None) -> Scenario:
+    """Validate a parsed scenario mapping (plus overrides) into a :class:`Scenario`."""
+    data = apply_overrides(_deep_copy(data), overrides)
+    net = data.get("network")
+    if not isinstance(net, dict):
+        raise ScenarioError([ValidationError("network", "is required: a table with at least `type` "
+                                             f"(one of {', '.join(map(repr, FAMILIES))})", source)], source)
+    family = net.get("type")
+    if family not in FAMILIES:
+        import difflib
+        hint = difflib.get_close_matches(str(family), list(FAMILIES), n=1)
+        extra = f" (did you mean {hint[0]!r}?)" if hint else ""
+        got = "nothing" if family is None else repr(family)
+        raise ScenarioError([ValidationError("network.type", f"must be one of {', '.join(map(repr, FAMILIES))}, got {got}{extra}",
+                                             source)], source)
+    try:
+        table = scenario_table(family)
+    except ImportError:
+        raise ScenarioError([ValidationError("network.type", f"the {family!r} family is not available in this installation",
+                                             source)], source) from None
+    cfg = validate(data, table, "", None, source)
+    return Scenario(path, family, cfg)
+
+
+def _deep_copy(d):
+    if isinstance(d, dict):
+        return {k: _deep_copy(v) for k, v in d.items()}
+    if isinstance(d, list):
+        return [_deep_copy(v) for v in d]
+    return d
+
+
+def load(path: str | Path, overrides=None) -> Scenario:
+    """Read and validate a scenario file (no model is built)."""
+    path = Path(path)
+    return parse_scenario(read_toml(path), path.name, path, overrides)
+
+
+def build_simulation(sc: Scenario, seed: int | None = None, trials: int | None = None, first_trial: int = 0,
+                     max_steps: int | None = None, base_dir: Path | None = None) -> Simulation:
+    """Build the model and the engine of a validated scenario."""
+    cfg = sc.config
+    seed = sc.seed if seed is None else int(seed)
+    B = cfg["scenario"]["trials"] if trials is None else int(trials)
+    base_dir = base_dir or (sc.path.parent if sc.path else Path.cwd())
+    mod = family_module(sc.family)
+    rngs = seeding.trial_rngs(seed, B, first_trial)
+    kwargs = {}
+    if "build_rng" in inspect.signature(mod.build).parameters:
+        kwargs["build_rng"] = seeding.build_rng(seed)
+    source = sc.path.name if sc.path else "scenario"
+    try:
+        model = mod.build(cfg, B, rngs, base_dir, **kwargs)
+    except ScenarioError as exc:
+        for e in exc.errors:
+            e.source = e.source or source
+        raise ScenarioError(exc.errors, source) from None
+    except ValidationError as exc:
+        exc.source = exc.source or source
+        raise ScenarioError([exc], source) from None
+    st, rec = cfg["stop"], cfg["record"]
+    cond = _user_condition(st)
+    stop = StopConditions(max_steps=max_steps or st["max_steps"], fixed_point=st["fixed_point"], cycle=st["cycle"],
+                          cycle_memory=st["cycle_memory"], min_steps=st["min_steps"], condition=cond)
+    recorders = default_recorders(rec["energy"], rec["flips"], rec["overlaps"], rec["temperature"], rec["snapshot_every"])
+    recorders += [AttributeRecorder(a) for a in rec["attributes"]]
+    perturbations = [perturbation_from_config(p) for p in cfg["perturb"]]
+    anneal = None
+    dyn = cfg.get("dynamics") or {}
+    if isinstance(dyn, dict) and dyn.get("anneal"):
+        from .anneal import AnnealSchedule
+        anneal = AnnealSchedule.from_config(dyn["anneal"])
+    anneal = getattr(model, "anneal_schedule", None) or anneal
+    sim = Simulation(model, rngs, stop, recorders, perturbations, anneal, name=sc.name, seed=seed,
+                     first_trial=first_trial, info={"family": sc.family, "view": cfg["view"], "path": str(sc.path or "")})
+    summ = getattr(mod, "summary", None)
+    if summ is not None:
+        nparams = len(inspect.signature(summ).parameters)
+        model.summary = (lambda b: summ(model, b)) if nparams >= 2 else (lambda b: _pick(summ(model), b))
+    return sim
+
+
+def _pick(d: dict, b: int) -> dict:
+    out = {}
+    for k, v in d.items():
+        if isinstance(v, np.ndarray) and v.ndim >= 1 and v.shape[0] > b:
+            v = v[b]
+        out[k] = v.tolist() if isinstance(v, np.ndarray) else (v.item() if isinstance(v, np.generic) else v)
+    return out
+
+
+def _user_condition(st: dict):
+    conds = []
+    if st["overlap_at_least"] is not None:
+        thr = st["overlap_at_least"]
+        conds.append(lambda sim: (np.abs(sim.model.overlaps()).max(axis=1, initial=0.0) >= thr))
+    if st["energy_below"] is not None:
+        thr_e = st["energy_below"]
+        conds.append(lambda sim: sim.model.energy() < thr_e)
+    if not conds:
+        return None
+    return lambda sim: np.logical_or.reduce([c(sim) for c in conds])
+
+
+def load_scenario(path: str | Path, overrides=None, seed: int | None = None, trials: int | None = None,
+                  first_trial: int = 0, max_steps: int | None = None) -> Simulation:
+    """Read, validate and build a scenario file into a ready :class:`Simulation`.
+
+    Parameters
+    ----------
+    path : path of the TOML file
+    overrides : list of "key.path=value" strings or a dict {"key.path": value}
+        Applied before validation (like ``recurnet run --set``).
+    seed, trials, max_steps : override ``scenario.seed``, ``scenario.trials``, ``stop.max_steps``.
+    first_trial : int
+        Index of the first trial (trial b of a batch uses seed stream ``first_trial + b``), so
+        ``load_scenario(p, trials=1, first_trial=b)`` replays trial b of a batch on its own.
+    """
+    sc = load(path, overrides)
+    return build_simulation(sc, seed, trials, first_trial, max_steps)
+
+
+def shipped_scenarios() -> list[Path]:
+    """Shipped scenario files (``scenarios/*.toml``), sorted."""
+    from .paths import scenarios_dir
+    return sorted(scenarios_dir().glob("*.toml"))
+
+
+def describe_file(path: Path) -> str:
+    """One-line description of a scenario file (no validation)."""
+    try:
+        data = read_toml(path)
+        return str(data.get("scenario", {}).get("description", "")) or "(no description)"
+    except RecurnetError as exc:
+        return f"(unreadable: {exc})"
