@@ -1,0 +1,1099 @@
+"""Shared core of the simple recurrent networks (Elman 1990, Jordan 1986).
+
+One network step, for a batch of B independent networks (one per seeded trial)::
+
+    a_t = W_xh x_t + W_ch c_t + b_h          hidden pre-activation, (B, H)
+    h_t = f(a_t)                             f = tanh | sigmoid | relu | linear
+    z_t = W_hy h_t + b_y                     output pre-activation, (B, O)
+    y_t = g(z_t)                             g = sigmoid | softmax | linear
+
+and the context units ``c`` are where the two families differ:
+
+* **Elman** (Elman 1990, "Finding structure in time"): ``c_{t+1} = h_t`` — a copy of the hidden
+  layer through fixed weights of 1, initialised to 0.5. ``W_ch`` is then the recurrent matrix W_hh.
+* **Jordan** (Jordan 1986, "Serial order: a parallel distributed processing approach"): state units
+  ``c_{t+1} = mu * c_t + y_t`` (or ``+ d_t``, the target, under teacher forcing); the *plan* is a
+  constant part of the input ``x_t``.
+
+Training is backpropagation through time (Werbos 1990; Williams & Peng 1990), in the general
+BPTT(h; h') form of Williams & Peng: the sequence is cut into windows of h' steps; after each
+window the error of its h' steps is propagated back h >= h' steps (from the context stored at
+the start, held constant) and the weights are updated. Full BPTT is h = h' = T; Elman's original
+scheme propagates every error one step only (the context is "just another input"). Updates are
+SGD with momentum, with optional clipping of the gradient norm (Pascanu, Mikolov & Bengio 2013,
+"On the difficulty of training recurrent neural networks").
+
+Arrays carry a leading batch axis everywhere: parameters ``W_hh`` are ``(B, H, H)``, sequences
+``(B, T, n)``. Trial b draws randomness only from ``rngs[b]``, so a batch of B equals B single runs
+with the same seeds. The time loop is Python; everything inside a step and everything that does not
+depend on the recurrence (input and output projections, weight gradients) is vectorised over time.
+"""
+from __future__ import annotations
+
+import math
+import os
+import pathlib
+import zipfile
+from dataclasses import dataclass, field, replace
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from ..errors import SimulationError, TraceFileError
+from .base import Model
+
+ACTIVATIONS = ("tanh", "sigmoid", "relu", "linear")
+OUTPUTS = ("sigmoid", "softmax", "linear")
+LOSSES = ("cross_entropy", "squared_error")
+BPTT_MODES = ("full", "truncated", "elman")
+PARAM_NAMES = ("W_xh", "W_ch", "b_h", "W_hy", "b_y")
+WEIGHTS_FORMAT = "recurnet_sim.srn.weights/1"
+
+
+# ======================================================================================
+# Configuration
+# ======================================================================================
+@dataclass(frozen=True)
+class SRNConfig:
+    """Architecture of a simple recurrent network (no learned values).
+
+    Parameters
+    ----------
+    kind : {"elman", "jordan"}
+    n_in : int
+        External input units (for Jordan: the plan units are part of them).
+    n_hidden : int
+    n_out : int
+    activation : {"tanh", "sigmoid", "relu", "linear"}
+        Hidden units. ``linear`` is for the gradient-flow theory (a linear network).
+    output : {"sigmoid", "softmax", "linear"}
+    loss : {"cross_entropy", "squared_error"} or None
+        None picks the matching loss: cross-entropy for sigmoid/softmax, squared error for linear
+        (then dL/dz = y - d). Sigmoid/softmax with squared error is also allowed (Elman 1990 used
+        squared error); linear with cross-entropy is not.
+    mu : float
+        Self-decay of the Jordan state units (ignored for Elman).
+    teacher_forcing : bool
+        Jordan only: feed the target ``d_t`` rather than the output ``y_t`` into the state units.
+    context_init : float
+        Initial value of the context units (Elman 1990: 0.5).
+    """
+
+    kind: str = "elman"
+    n_in: int = 1
+    n_hidden: int = 2
+    n_out: int = 1
+    activation: str = "tanh"
+    output: str = "sigmoid"
+    loss: str | None = None
+    mu: float = 0.5
+    teacher_forcing: bool = False
+    context_init: float = 0.5
+
+    def __post_init__(self):
+        if self.kind not in ("elman", "jordan"):
+            raise ValueError(f"kind must be 'elman' or 'jordan', got {self.kind!r}")
+        if self.activation not in ACTIVATIONS:
+            raise ValueError(f"activation must be one of {ACTIVATIONS}, got {self.activation!r}")
+        if self.output not in OUTPUTS:
+            raise ValueError(f"output must be one of {OUTPUTS}, got {self.output!r}")
+        if self.loss is not None and self.loss not in LOSSES:
+            raise ValueError(f"loss must be one of {LOSSES}, got {self.loss!r}")
+        if self.output == "linear" and self.loss_kind == "cross_entropy":
+            raise ValueError("a linear output needs the squared-error loss")
+        if min(self.n_in, self.n_hidden, self.n_out) < 1:
+            raise ValueError("layer sizes must be >= 1")
+
+    @property
+    def n_ctx(self) -> int:
+        """Context units: a copy of the hidden layer (Elman) or one state unit per output (Jordan)."""
+        return self.n_hidden if self.kind == "elman" else self.n_out
+
+    @property
+    def loss_kind(self) -> str:
+        if self.loss is not None:
+            return self.loss
+        return "squared_error" if self.output == "linear" else "cross_entropy"
+
+    @property
+    def shapes(self) -> dict[str, tuple[int, ...]]:
+        """Per-trial shapes of the parameters (without the batch axis)."""
+        H, I, C, O = self.n_hidden, self.n_in, self.n_ctx, self.n_out
+        return {"W_xh": (H, I), "W_ch": (H, C), "b_h": (H,), "W_hy": (O, H), "b_y": (O,)}
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """How to train (see the module docstring for BPTT(h; h')).
+
+    Parameters
+    ----------
+    lr : float
+        Learning rate of SGD.
+    momentum : float
+        Momentum coefficient: ``v <- momentum * v - lr * g``, ``theta <- theta + v``.
+    bptt : {"full", "truncated", "elman"}
+        ``full``: one update per pass, error propagated through the whole sequence.
+        ``truncated``: windows of ``update_every`` steps, errors propagated ``truncation`` steps.
+        ``elman``: Elman's original scheme, errors propagated one step (context = extra input).
+    truncation : int
+        h, steps of backpropagation for ``truncated``.
+    update_every : int or None
+        h', steps between updates; default h for ``truncated``, 1 for ``elman``.
+    clip : float or None
+        Rescale the gradient to this norm when it is larger (Pascanu et al. 2013).
+    """
+
+    lr: float = 0.1
+    momentum: float = 0.9
+    bptt: str = "truncated"
+    truncation: int = 8
+    update_every: int | None = None
+    clip: float | None = None
+
+    def __post_init__(self):
+        if self.bptt not in BPTT_MODES:
+            raise ValueError(f"bptt must be one of {BPTT_MODES}, got {self.bptt!r}")
+        if self.truncation < 1:
+            raise ValueError("truncation must be >= 1")
+        if self.update_every is not None and self.update_every < 1:
+            raise ValueError("update_every must be >= 1")
+        if self.bptt == "truncated" and self.update_every is not None and self.update_every > self.truncation:
+            raise ValueError("update_every (h') must not exceed truncation (h)")
+
+    def windows(self, T: int) -> tuple[int, int, bool]:
+        """(h, h', through_context) for a sequence of T steps."""
+        if self.bptt == "full":
+            return T, T, True
+        if self.bptt == "elman":
+            hp = self.update_every or 1
+            return hp, hp, False
+        h = self.truncation
+        return h, (self.update_every or h), True
+
+
+# ======================================================================================
+# Activations and losses
+# ======================================================================================
+def sigmoid(x: np.ndarray) -> np.ndarray:
+    """Logistic function, computed without overflow for large |x|."""
+    e = np.exp(-np.abs(x))
+    return np.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
+
+
+def activate(kind: str, a: np.ndarray) -> np.ndarray:
+    """Hidden activation f(a), any shape."""
+    if kind == "tanh":
+        return np.tanh(a)
+    if kind == "sigmoid":
+        return sigmoid(a)
+    if kind == "relu":
+        return np.maximum(a, 0.0)
+    return a.copy()
+
+
+def activation_grad(kind: str, a: np.ndarray, h: np.ndarray) -> np.ndarray:
+    """f'(a), computed from the output h where that is cheaper."""
+    if kind == "tanh":
+        return 1.0 - h * h
+    if kind == "sigmoid":
+        return h * (1.0 - h)
+    if kind == "relu":
+        return (a > 0).astype(a.dtype)
+    return np.ones_like(a)
+
+
+def output_fn(kind: str, z: np.ndarray) -> np.ndarray:
+    """Output nonlinearity g(z), last axis = output units."""
+    if kind == "sigmoid":
+        return sigmoid(z)
+    if kind == "softmax":
+        e = np.exp(z - z.max(axis=-1, keepdims=True))
+        return e / e.sum(axis=-1, keepdims=True)
+    return z.copy()
+
+
+def output_vjp(kind: str, y: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """Vector-Jacobian product v^T dy/dz for the output nonlinearity."""
+    if kind == "sigmoid":
+        return v * y * (1.0 - y)
+    if kind == "softmax":
+        return y * (v - (v * y).sum(axis=-1, keepdims=True))
+    return v
+
+
+def output_jacobian(kind: str, y: np.ndarray) -> np.ndarray:
+    """dy/dz, shape (..., O, O)."""
+    O = y.shape[-1]
+    if kind == "sigmoid":
+        return np.eye(O) * (y * (1 - y))[..., None, :]
+    if kind == "softmax":
+        return np.eye(O) * y[..., None, :] - y[..., :, None] * y[..., None, :]
+    return np.broadcast_to(np.eye(O), y.shape + (O,)).copy()
+
+
+def loss_terms(cfg: SRNConfig, z: np.ndarray, y: np.ndarray, d: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Loss per step and its gradient with respect to the output pre-activation.
+
+    Parameters
+    ----------
+    z, y, d : ndarray, shape (B, T, O)
+        Pre-activation, output and target.
+
+    Returns
+    -------
+    loss : ndarray, shape (B, T)
+        Summed over output units. Cross-entropy for sigmoid: sum of binary cross-entropies; for
+        softmax: categorical. Squared error: 0.5 * ||y - d||^2.
+    dz : ndarray, shape (B, T, O)
+        dloss/dz. For the matching pairs this is exactly y - d.
+    """
+    if cfg.loss_kind == "cross_entropy":
+        if cfg.output == "sigmoid":
+            # softplus(z) - d z == -(d log y + (1 - d) log(1 - y)), stable for large |z|
+            loss = (np.logaddexp(0.0, z) - d * z).sum(-1)
+        else:
+            zmax = z.max(-1, keepdims=True)
+            lse = (zmax + np.log(np.exp(z - zmax).sum(-1, keepdims=True)))[..., 0]
+            loss = lse * d.sum(-1) - (d * z).sum(-1)
+        return loss, y - d
+    r = y - d
+    return 0.5 * (r * r).sum(-1), output_vjp(cfg.output, y, r)
+
+
+# ======================================================================================
+# Parameters
+# ======================================================================================
+def init_params(
+    cfg: SRNConfig,
+    rngs: Sequence[np.random.Generator],
+    scale: float = 1.0,
+    recurrent_radius: float | None = None,
+) -> dict[str, np.ndarray]:
+    """Random initial weights, one independent draw per trial.
+
+    Weights are uniform in ±scale/sqrt(fan_in) (fan_in of the receiving unit), biases 0. Trial b
+    draws only from ``rngs[b]``, in a fixed order, so the batch equals B single runs.
+
+    Parameters
+    ----------
+    recurrent_radius : float, optional
+        Rescale ``W_ch`` so its spectral radius is this value (Elman only: ``W_ch`` is W_hh). Used
+        to put a network on either side of the exploding/vanishing boundary (radius 1).
+
+    Returns
+    -------
+    dict of ndarray
+        ``W_xh`` (B, H, I), ``W_ch`` (B, H, C), ``b_h`` (B, H), ``W_hy`` (B, O, H), ``b_y`` (B, O).
+    """
+    H, I, C, O = cfg.n_hidden, cfg.n_in, cfg.n_ctx, cfg.n_out
+    out: dict[str, list] = {k: [] for k in PARAM_NAMES}
+    for rng in rngs:
+        r_h = scale / math.sqrt(I + C + 1)
+        r_y = scale / math.sqrt(H + 1)
+        out["W_xh"].append(rng.uniform(-r_h, r_h, (H, I)))
+        w_ch = rng.uniform(-r_h, r_h, (H, C))
+        if recurrent_radius is not None:
+            if cfg.kind != "elman":
+                raise ValueError("recurrent_radius applies to Elman networks (square W_hh)")
+            rho = float(np.max(np.abs(np.linalg.eigvals(w_ch))))
+            w_ch = w_ch * (recurrent_radius / rho) if rho > 0 else w_ch
+        out["W_ch"].append(w_ch)
+        out["b_h"].append(np.zeros(H))
+        out["W_hy"].append(rng.uniform(-r_y, r_y, (O, H)))
+        out["b_y"].append(np.zeros(O))
+    return {k: np.stack(v).astype(float) for k, v in out.items()}
+
+
+def params_norm(g: dict[str, np.ndarray]) -> np.ndarray:
+    """Euclidean norm over all parameters of each trial, shape (B,)."""
+    return np.sqrt(sum((v.reshape(v.shape[0], -1) ** 2).sum(1) for v in g.values()))
+
+
+def clip_by_norm(g: dict[str, np.ndarray], max_norm: float | None) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """Rescale each trial's gradient to norm ``max_norm`` if it is larger (Pascanu et al. 2013).
+
+    Rescaling keeps the direction, unlike clipping each element, which is the point of the paper.
+
+    Returns
+    -------
+    clipped : dict of ndarray
+    norm : ndarray, shape (B,)
+        The norm before clipping.
+    """
+    norm = params_norm(g)
+    if max_norm is None:
+        return g, norm
+    factor = np.where(norm > max_norm, max_norm / np.maximum(norm, 1e-300), 1.0)
+    return {k: v * factor.reshape((-1,) + (1,) * (v.ndim - 1)) for k, v in g.items()}, norm
+
+
+def sgd_momentum(
+    params: dict[str, np.ndarray],
+    velocity: dict[str, np.ndarray],
+    grads: dict[str, np.ndarray],
+    lr: float,
+    momentum: float,
+    active: np.ndarray | None = None,
+) -> None:
+    """In-place SGD with momentum (classical, Rumelhart, Hinton & Williams 1986):
+    ``v <- momentum v - lr g``; ``theta <- theta + v``. Trials with ``active[b]`` False are frozen."""
+    for k in PARAM_NAMES:
+        v = momentum * velocity[k] - lr * grads[k]
+        if active is not None and not np.all(active):
+            m = active.reshape((-1,) + (1,) * (v.ndim - 1))
+            v = np.where(m, v, velocity[k])
+            params[k] += np.where(m, v, 0.0)
+        else:
+            params[k] += v
+        velocity[k][...] = v
+
+
+# ======================================================================================
+# Forward and backward
+# ======================================================================================
+@dataclass
+class Cache:
+    """What the backward pass needs from the forward pass (all (B, T, n))."""
+
+    X: np.ndarray
+    A: np.ndarray  # hidden pre-activations
+    H: np.ndarray  # hidden activations
+    C: np.ndarray  # context entering each step
+    Z: np.ndarray  # output pre-activations
+    Y: np.ndarray  # outputs
+    reset: np.ndarray | None
+    c_next: np.ndarray  # (B, C) context entering the step after the last
+
+
+def _matvec(W: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """Batched W @ v: (B, m, n), (B, n) -> (B, m). matmul is faster than einsum for small sizes."""
+    return (W @ v[:, :, None])[:, :, 0]
+
+
+def _rmatvec(W: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """Batched W^T @ v: (B, m, n), (B, m) -> (B, n)."""
+    return (v[:, None, :] @ W)[:, 0, :]
+
+
+def forward(
+    cfg: SRNConfig,
+    p: dict[str, np.ndarray],
+    X: np.ndarray,
+    c0: np.ndarray,
+    D: np.ndarray | None = None,
+    reset: np.ndarray | None = None,
+) -> Cache:
+    """Run the network over a sequence.
+
+    Parameters
+    ----------
+    X : ndarray, shape (B, T, I)
+    c0 : ndarray, shape (B, C)
+        Context entering step 0.
+    D : ndarray, shape (B, T, O), optional
+        Targets; needed for Jordan teacher forcing.
+    reset : ndarray of bool, shape (B, T), optional
+        Where true, the context entering that step is reset to ``cfg.context_init`` (episode
+        starts: a new letter string, a new production of the plan).
+    """
+    B, T, _ = X.shape
+    Hn, Cn, On = cfg.n_hidden, cfg.n_ctx, cfg.n_out
+    f = cfg.activation
+    # The input projection does not depend on the recurrence: do it for all steps at once.
+    AX = np.einsum("bti,bhi->bth", X, p["W_xh"]) + p["b_h"][:, None, :]
+    A = np.empty((B, T, Hn))
+    Hs = np.empty((B, T, Hn))
+    Cs = np.empty((B, T, Cn))
+    W_ch = p["W_ch"]
+    c = np.array(c0, dtype=float, copy=True)
+    init = cfg.context_init
+    has_reset = reset is not None and bool(np.any(reset))
+    if cfg.kind == "elman":
+        for t in range(T):
+            if has_reset:
+                c = np.where(reset[:, t, None], init, c)
+            Cs[:, t] = c
+            a = AX[:, t] + _matvec(W_ch, c)
+            h = activate(f, a)
+            A[:, t] = a
+            Hs[:, t] = h
+            c = h  # Elman: the context is a copy of the hidden layer (fixed weight 1)
+        Z = np.einsum("bth,boh->bto", Hs, p["W_hy"]) + p["b_y"][:, None, :]
+        Y = output_fn(cfg.output, Z)
+    elif cfg.teacher_forcing:
+        if D is None:
+            raise ValueError("teacher forcing needs the targets D")
+        mu = cfg.mu
+        for t in range(T):
+            if has_reset:
+                c = np.where(reset[:, t, None], init, c)
+            Cs[:, t] = c
+            c = mu * c + D[:, t]  # Jordan state units fed by the target (teacher forcing)
+        A[...] = AX + np.einsum("btc,bhc->bth", Cs, W_ch)
+        Hs[...] = activate(f, A)
+        Z = np.einsum("bth,boh->bto", Hs, p["W_hy"]) + p["b_y"][:, None, :]
+        Y = output_fn(cfg.output, Z)
+    else:
+        mu = cfg.mu
+        Z = np.empty((B, T, On))
+        Y = np.empty((B, T, On))
+        W_hy, b_y = p["W_hy"], p["b_y"]
+        for t in range(T):
+            if has_reset:
+                c = np.where(reset[:, t, None], init, c)
+            Cs[:, t] = c
+            a = AX[:, t] + _matvec(W_ch, c)
+            h = activate(f, a)
+            z = _matvec(W_hy, h) + b_y
+            y = output_fn(cfg.output, z)
+            A[:, t], Hs[:, t], Z[:, t], Y[:, t] = a, h, z, y
+            c = mu * c + y  # Jordan 1986: s_{t+1} = mu s_t + y_t
+    return Cache(X=X, A=A, H=Hs, C=Cs, Z=Z, Y=Y, reset=reset if has_reset else None, c_next=c)
+
+
+def backward(
+    cfg: SRNConfig,
+    p: dict[str, np.ndarray],
+    cache: Cache,
+    dZ: np.ndarray,
+    through_context: bool = True,
+) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """Backpropagation through time (Werbos 1990; Williams & Peng 1990).
+
+    Parameters
+    ----------
+    dZ : ndarray, shape (B, T, O)
+        Gradient of the objective with respect to the output pre-activations, from the loss.
+    through_context : bool
+        False gives Elman's one-step scheme: the context is treated as an ordinary input, so no
+        error flows into earlier steps.
+
+    Returns
+    -------
+    grads : dict of ndarray
+        Same keys and shapes as the parameters.
+    dc0 : ndarray, shape (B, C)
+        Gradient with respect to the initial context (zero where it was reset).
+    """
+    B, T, _ = cache.X.shape
+    f = cfg.activation
+    W_ch, W_hy = p["W_ch"], p["W_hy"]
+    fp = activation_grad(f, cache.A, cache.H)
+    reset = cache.reset
+    dA = np.empty_like(cache.A)
+    dc = np.zeros((B, cfg.n_ctx))
+    jordan_loop = cfg.kind == "jordan" and not cfg.teacher_forcing and through_context
+    if cfg.kind == "elman":
+        dHd = np.einsum("bto,boh->bth", dZ, W_hy)
+        if through_context:
+            for t in range(T - 1, -1, -1):
+                da = (dHd[:, t] + dc) * fp[:, t]  # dc: dL/dc_{t+1} = dL/dh_t through the copy
+                dA[:, t] = da
+                dc = _rmatvec(W_ch, da)
+                if reset is not None:
+                    dc = np.where(reset[:, t, None], 0.0, dc)
+        else:
+            dA[...] = dHd * fp
+            dc = np.zeros((B, cfg.n_ctx))
+        dZtot = dZ
+    elif jordan_loop:
+        mu = cfg.mu
+        dZtot = np.empty_like(dZ)
+        for t in range(T - 1, -1, -1):
+            # y_t feeds the loss and the next state unit c_{t+1} = mu c_t + y_t
+            dz = dZ[:, t] + output_vjp(cfg.output, cache.Y[:, t], dc)
+            dZtot[:, t] = dz
+            da = _rmatvec(W_hy, dz) * fp[:, t]
+            dA[:, t] = da
+            dc = mu * dc + _rmatvec(W_ch, da)
+            if reset is not None:
+                dc = np.where(reset[:, t, None], 0.0, dc)
+    else:
+        # Teacher forcing (or the one-step scheme): the state units do not depend on the weights.
+        dZtot = dZ
+        dA[...] = np.einsum("bto,boh->bth", dZ, W_hy) * fp
+        if cfg.kind == "jordan" and through_context:
+            dc = (_rmatvec_seq(W_ch, dA, cfg.mu, reset))
+        else:
+            dc = np.zeros((B, cfg.n_ctx))
+    grads = {
+        "W_xh": np.einsum("bth,bti->bhi", dA, cache.X),
+        "W_ch": np.einsum("bth,btc->bhc", dA, cache.C),
+        "b_h": dA.sum(1),
+        "W_hy": np.einsum("bto,bth->boh", dZtot, cache.H),
+        "b_y": dZtot.sum(1),
+    }
+    return grads, dc
+
+
+def _rmatvec_seq(W_ch, dA, mu, reset):
+    """dL/dc_0 for teacher-forced Jordan: the state is a linear filter of constants plus c_0."""
+    B, T, _ = dA.shape
+    dc = np.zeros((B, W_ch.shape[2]))
+    for t in range(T - 1, -1, -1):
+        dc = mu * dc + _rmatvec(W_ch, dA[:, t])
+        if reset is not None:
+            dc = np.where(reset[:, t, None], 0.0, dc)
+    return dc
+
+
+def objective(
+    cfg: SRNConfig, cache: Cache, D: np.ndarray, weights: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Weighted mean loss over the steps of a window.
+
+    ``L_b = sum_t w_bt l_bt / sum_t w_bt`` — a mean, so the learning rate means the same for any
+    window length. ``weights`` (B, T) masks steps without a target and, in BPTT(h; h'), the h - h'
+    steps before the window.
+
+    Returns
+    -------
+    L : ndarray, shape (B,)
+    loss : ndarray, shape (B, T)
+        Per-step loss (unweighted).
+    dZ : ndarray, shape (B, T, O)
+        dL/dz.
+    """
+    loss, dz = loss_terms(cfg, cache.Z, cache.Y, D)
+    w = np.ones(loss.shape) if weights is None else weights
+    norm = np.maximum(w.sum(1), 1e-12)
+    L = (w * loss).sum(1) / norm
+    return L, loss, dz * (w / norm[:, None])[:, :, None]
+
+
+def loss_and_grad(
+    cfg: SRNConfig,
+    p: dict[str, np.ndarray],
+    X: np.ndarray,
+    D: np.ndarray,
+    c0: np.ndarray,
+    weights: np.ndarray | None = None,
+    reset: np.ndarray | None = None,
+    through_context: bool = True,
+) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Objective (B,) and its BPTT gradient over one sequence, from context ``c0`` held constant."""
+    cache = forward(cfg, p, X, c0, D, reset)
+    L, _, dZ = objective(cfg, cache, D, weights)
+    grads, _ = backward(cfg, p, cache, dZ, through_context)
+    return L, grads
+
+
+# ======================================================================================
+# Training
+# ======================================================================================
+@dataclass
+class EpochResult:
+    """What one training epoch measured.
+
+    Attributes
+    ----------
+    loss : ndarray, shape (B,)
+        Mask-weighted mean loss over the epoch (each step measured with the weights of its window,
+        before that window's update).
+    loss_per_step : ndarray, shape (B, T)
+    hidden : ndarray, shape (B, T, H)
+    outputs : ndarray, shape (B, T, O)
+    context : ndarray, shape (B, T, C)
+        Context entering each step.
+    grad_norm : ndarray, shape (B,)
+        Mean gradient norm (before clipping) over the epoch's updates.
+    grad_norm_max : ndarray, shape (B,)
+    update_norm_max : ndarray, shape (B,)
+        Largest parameter change of one update.
+    n_updates : int
+    """
+
+    loss: np.ndarray
+    loss_per_step: np.ndarray
+    hidden: np.ndarray
+    outputs: np.ndarray
+    context: np.ndarray
+    grad_norm: np.ndarray
+    grad_norm_max: np.ndarray
+    update_norm_max: np.ndarray
+    n_updates: int
+
+
+def train_epoch(
+    cfg: SRNConfig,
+    tcfg: TrainConfig,
+    params: dict[str, np.ndarray],
+    velocity: dict[str, np.ndarray],
+    X: np.ndarray,
+    D: np.ndarray,
+    mask: np.ndarray | None = None,
+    reset: np.ndarray | None = None,
+    c0: np.ndarray | None = None,
+    active: np.ndarray | None = None,
+) -> EpochResult:
+    """One pass over the sequence with BPTT(h; h') updates (Williams & Peng 1990), in place.
+
+    The pass starts from ``c0`` (default: every context unit at ``cfg.context_init``). Windows of
+    h' steps end at h', 2h', ..., T; for each, the network is re-run from the context stored h
+    steps before the window's end (held constant: the truncation), the error of the h' window
+    steps is propagated back through those h steps, and SGD with momentum updates the weights.
+
+    Parameters
+    ----------
+    X : ndarray, shape (B, T, I)
+    D : ndarray, shape (B, T, O)
+    mask : ndarray, shape (B, T), optional
+        Loss weight per step (0 = no target there).
+    reset : ndarray of bool, shape (B, T), optional
+    active : ndarray of bool, shape (B,), optional
+        Trials not active keep their weights.
+    """
+    B, T, _ = X.shape
+    h, hp, through = tcfg.windows(T)
+    if c0 is None:
+        c0 = np.full((B, cfg.n_ctx), cfg.context_init)
+    mask = np.ones((B, T)) if mask is None else np.asarray(mask, dtype=float)
+    ctx = np.empty((B, T + 1, cfg.n_ctx))  # context entering each step, from the latest forward
+    ctx[:, 0] = c0
+    loss_ps = np.zeros((B, T))
+    hidden = np.zeros((B, T, cfg.n_hidden))
+    outs = np.zeros((B, T, cfg.n_out))
+    gsum = np.zeros(B)
+    gmax = np.zeros(B)
+    umax = np.zeros(B)
+    n = 0
+    end = 0
+    while end < T:
+        end = min(end + hp, T)
+        lo = max(0, end - hp)
+        start = max(0, end - h)
+        sl = slice(start, end)
+        cache = forward(cfg, params, X[:, sl], ctx[:, start], D[:, sl], None if reset is None else reset[:, sl])
+        w = mask[:, sl].copy()
+        w[:, : lo - start] = 0.0  # only the window's own steps inject error
+        _, loss, dZ = objective(cfg, cache, D[:, sl], w)
+        ctx[:, start:end] = cache.C
+        ctx[:, end] = cache.c_next
+        loss_ps[:, lo:end] = loss[:, lo - start:]
+        hidden[:, lo:end] = cache.H[:, lo - start:]
+        outs[:, lo:end] = cache.Y[:, lo - start:]
+        if not np.any(w):
+            continue
+        grads, _ = backward(cfg, params, cache, dZ, through)
+        grads, gn = clip_by_norm(grads, tcfg.clip)
+        before = {k: v.copy() for k, v in params.items()}
+        sgd_momentum(params, velocity, grads, tcfg.lr, tcfg.momentum, active)
+        un = params_norm({k: params[k] - before[k] for k in PARAM_NAMES})
+        gsum += gn
+        gmax = np.maximum(gmax, gn)
+        umax = np.maximum(umax, un)
+        n += 1
+    epoch_loss = (mask * loss_ps).sum(1) / np.maximum(mask.sum(1), 1e-12)
+    return EpochResult(
+        loss=epoch_loss,
+        loss_per_step=loss_ps,
+        hidden=hidden,
+        outputs=outs,
+        context=ctx[:, :T].copy(),
+        grad_norm=gsum / max(n, 1),
+        grad_norm_max=gmax,
+        update_norm_max=umax,
+        n_updates=n,
+    )
+
+
+# ======================================================================================
+# Weights files
+# ======================================================================================
+def save_weights(path: str | os.PathLike, cfg: SRNConfig, params: dict[str, np.ndarray], **meta: Any) -> pathlib.Path:
+    """Save trained weights (all trials) and the architecture to a ``.npz`` file.
+
+    Only plain arrays are written (no pickles), so :func:`load_weights` can read the file with
+    ``allow_pickle=False``. ``meta`` holds extra scalars or strings (e.g. ``task="temporal_xor"``).
+    """
+    path = pathlib.Path(path)
+    if path.suffix != ".npz":
+        path = path.with_suffix(".npz")
+    arrays = {k: np.asarray(params[k], dtype=float) for k in PARAM_NAMES}
+    arrays["format"] = np.array(WEIGHTS_FORMAT)
+    for k in ("kind", "activation", "output"):
+        arrays[f"cfg_{k}"] = np.array(getattr(cfg, k))
+    arrays["cfg_loss"] = np.array(cfg.loss or "")
+    arrays["cfg_mu"] = np.array(float(cfg.mu))
+    arrays["cfg_teacher_forcing"] = np.array(bool(cfg.teacher_forcing))
+    arrays["cfg_context_init"] = np.array(float(cfg.context_init))
+    for k, v in meta.items():
+        arrays[f"meta_{k}"] = np.array(v)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.savez(path, **arrays)
+    return path
+
+
+def load_weights(path: str | os.PathLike) -> tuple[SRNConfig, dict[str, np.ndarray], dict[str, Any]]:
+    """Read a weights file written by :func:`save_weights`.
+
+    Returns
+    -------
+    cfg : SRNConfig
+    params : dict of ndarray, each with a leading batch axis
+    meta : dict
+
+    Raises
+    ------
+    TraceFileError
+        If the file is missing, truncated, not an ``.npz``, not a recurnet_sim weights file, or its
+        arrays are inconsistent.
+    """
+    path = pathlib.Path(path)
+    name = str(path)
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            data = {k: z[k] for k in z.files}
+    except FileNotFoundError:
+        raise TraceFileError(f"{name}: weights file not found") from None
+    except (zipfile.BadZipFile, EOFError, OSError, ValueError, KeyError) as e:
+        raise TraceFileError(f"{name}: not a readable weights file (truncated or not .npz): {e}") from None
+    if not isinstance(data, dict) or "format" not in data:
+        raise TraceFileError(f"{name}: not a recurnet_sim weights file (no 'format' entry)")
+    fmt = str(data["format"])
+    if fmt != WEIGHTS_FORMAT:
+        raise TraceFileError(f"{name}: unsupported weights format {fmt!r} (expected {WEIGHTS_FORMAT!r})")
+    missing = [k for k in PARAM_NAMES if k not in data]
+    if missing:
+        raise TraceFileError(f"{name}: weights file lacks {', '.join(missing)}")
+    try:
+        W_xh, W_ch, W_hy = data["W_xh"], data["W_ch"], data["W_hy"]
+        B, H, I = W_xh.shape
+        O = W_hy.shape[1]
+        loss = str(data["cfg_loss"]) or None
+        cfg = SRNConfig(
+            kind=str(data["cfg_kind"]),
+            n_in=I,
+            n_hidden=H,
+            n_out=O,
+            activation=str(data["cfg_activation"]),
+            output=str(data["cfg_output"]),
+            loss=loss,
+            mu=float(data["cfg_mu"]),
+            teacher_forcing=bool(data["cfg_teacher_forcing"]),
+            context_init=float(data["cfg_context_init"]),
+        )
+        params = {k: np.asarray(data[k], dtype=float) for k in PARAM_NAMES}
+        for k, shp in cfg.shapes.items():
+            if params[k].shape != (B,) + shp:
+                raise ValueError(f"{k} has shape {params[k].shape}, expected {(B,) + shp}")
+        if not all(np.all(np.isfinite(v)) for v in params.values()):
+            raise ValueError("weights contain NaN or infinity")
+    except (KeyError, ValueError, TypeError) as e:
+        raise TraceFileError(f"{name}: inconsistent weights file: {e}") from None
+    meta = {k[5:]: data[k].item() for k in data if k.startswith("meta_")}
+    return cfg, params, meta
+
+
+# ======================================================================================
+# The engine-facing model
+# ======================================================================================
+MODES = ("train", "run", "free")
+FREE_INPUTS = ("output", "argmax", "fixed")
+
+
+class SRNModel(Model):
+    """A batch of simple recurrent networks behind the engine protocol.
+
+    ``state`` (batch, n_units) is the concatenation of the layers ``input``, ``context``,
+    ``hidden``, ``output`` (see ``layers``) at the current tick. ``energy()`` is a loss.
+
+    Modes (attribute ``mode``):
+
+    ``"train"``
+        One tick = one training epoch over the task sequence (:func:`train_epoch`). ``energy()``
+        is the epoch's mean loss; ``loss_per_step_`` (B, T), ``hidden_trace_`` (B, T, H),
+        ``output_trace_`` (B, T, O), ``grad_norm_`` (B,) describe the last epoch. ``step``
+        returns the number of parameters that changed by more than ``tol`` during the epoch, so
+        "no change" (a fixed point of learning) reads as 0 like a fixed point of the dynamics.
+    ``"run"``
+        One tick = one time step of the current network on trial b's task sequence (wrapping
+        around). ``energy()`` is the loss of that step.
+    ``"free"``
+        One tick = one time step with the input taken from the network's own output
+        (``free_input="output"``: y_{t} itself; ``"argmax"``: one-hot of the largest output) or
+        held fixed (``"fixed"``). ``energy()`` is 0 (no target).
+
+    In "run"/"free", ``step`` returns the number of hidden units whose activation changed by more
+    than ``tol``: 0 means a fixed point. The dynamics are deterministic, and in "free" mode the
+    hidden and context values are rounded to ``round_decimals`` after each step so that a
+    numerically converged cycle repeats *exactly* and the engine's cycle detection on ``state``
+    finds it (the rounding moves the state by < 10**-round_decimals).
+
+    Perturbations: ``set_state``/``set_units`` write the layers directly (writing hidden units
+    changes what the context copies at the next step); ``add_noise`` adds Gaussian noise to a
+    layer; ``flip`` negates units (meaningful for tanh units). ``snapshot``/``restore`` include the
+    weights and momentum, so a reset returns to the initial weights.
+    """
+
+    energy_label = "loss"
+    unit_values = (-1.0, 1.0)
+
+    def __init__(
+        self,
+        cfg: SRNConfig,
+        params: dict[str, np.ndarray],
+        task: Any,
+        train_cfg: TrainConfig | None = None,
+        mode: str = "train",
+        free_input: str = "output",
+        tol: float = 1e-6,
+        round_decimals: int = 8,
+    ):
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+        if free_input not in FREE_INPUTS:
+            raise ValueError(f"free_input must be one of {FREE_INPUTS}, got {free_input!r}")
+        self.cfg = cfg
+        self.train_cfg = train_cfg or TrainConfig()
+        self.mode = mode
+        self.free_input = free_input
+        self.tol = float(tol)
+        self.round_decimals = int(round_decimals)
+        self.task = task
+        B = params["W_xh"].shape[0]
+        self.params_ = {k: np.array(params[k], dtype=float) for k in PARAM_NAMES}
+        self.velocity_ = {k: np.zeros_like(v) for k, v in self.params_.items()}
+        I, C, H, O = cfg.n_in, cfg.n_ctx, cfg.n_hidden, cfg.n_out
+        self.layers = {
+            "input": slice(0, I),
+            "context": slice(I, I + C),
+            "hidden": slice(I + C, I + C + H),
+            "output": slice(I + C + H, I + C + H + O),
+        }
+        self.state = np.zeros((B, I + C + H + O))
+        self.state[:, self.layers["context"]] = cfg.context_init
+        self.clamped = np.zeros(self.state.shape, dtype=bool)
+        self.temperature = 0.0
+        self.t_ = 0  # position in the task sequence (run mode)
+        self.epoch_ = 0
+        self._energy = np.zeros(B)
+        self.loss_history_: list[np.ndarray] = []
+        self.loss_per_step_ = np.zeros((B, 0))
+        self.hidden_trace_ = np.zeros((B, 0, H))
+        self.output_trace_ = np.zeros((B, 0, O))
+        self.grad_norm_ = np.zeros(B)
+        self.grad_norm_max_ = np.zeros(B)
+        self.update_norm_max_ = np.zeros(B)
+
+    # ----- protocol ------------------------------------------------------------------------
+    @property
+    def deterministic(self) -> bool:
+        # Training moves weights, so a repeated state does not mean a cycle of the dynamics.
+        return self.mode != "train"
+
+    @property
+    def sweep_size(self) -> int:
+        return self.cfg.n_hidden
+
+    def energy(self) -> np.ndarray:
+        return self._energy.copy()
+
+    def step(self, rngs, active) -> np.ndarray:
+        active = np.ones(self.batch_size, bool) if active is None else np.asarray(active, bool)
+        if self.mode == "train":
+            return self._train_tick(active)
+        return self._dynamics_tick(active)
+
+    def _train_tick(self, active: np.ndarray) -> np.ndarray:
+        task = self.task
+        before = {k: v.copy() for k, v in self.params_.items()}
+        res = train_epoch(
+            self.cfg, self.train_cfg, self.params_, self.velocity_,
+            task.inputs, task.targets, task.mask, task.reset, active=active,
+        )
+        self.epoch_ += 1
+        keep = active
+        self._energy = np.where(keep, res.loss, self._energy)
+        self.loss_history_.append(res.loss.copy())
+        self.loss_per_step_ = res.loss_per_step
+        self.hidden_trace_ = res.hidden
+        self.output_trace_ = res.outputs
+        self.grad_norm_ = res.grad_norm
+        self.grad_norm_max_ = res.grad_norm_max
+        self.update_norm_max_ = res.update_norm_max
+        # Show the last step of the epoch in the state, so the viewer draws a meaningful picture.
+        T = task.inputs.shape[1]
+        last = np.concatenate(
+            [task.inputs[:, T - 1], res.context[:, T - 1], res.hidden[:, T - 1], res.outputs[:, T - 1]], 1
+        )
+        self.state[keep] = last[keep]
+        changed = sum(
+            (np.abs(self.params_[k] - before[k]).reshape(self.batch_size, -1) > self.tol).sum(1) for k in PARAM_NAMES
+        )
+        return np.where(keep, changed, 0)
+
+    def _dynamics_tick(self, active: np.ndarray) -> np.ndarray:
+        cfg, p, L = self.cfg, self.params_, self.layers
+        task = self.task
+        s = self.state
+        h_old = s[:, L["hidden"]].copy()
+        c_old = s[:, L["context"]]
+        y_old = s[:, L["output"]]
+        # next context from the current tick's activations
+        if cfg.kind == "elman":
+            c = h_old.copy()
+        else:
+            c = cfg.mu * c_old + y_old
+        T = task.inputs.shape[1]
+        if self.mode == "run":
+            t = self.t_ % T
+            x = task.inputs[:, t]
+            if task.reset is not None:
+                c = np.where(task.reset[:, t, None], cfg.context_init, c)
+        else:
+            x = self._free_input(s[:, L["input"]], y_old)
+        # clamped context units keep their value
+        c = np.where(self.clamped[:, L["context"]], c_old, c)
+        a = _matvec(p["W_xh"], x) + _matvec(p["W_ch"], c) + p["b_h"]
+        h = activate(cfg.activation, a)
+        h = np.where(self.clamped[:, L["hidden"]], h_old, h)
+        z = _matvec(p["W_hy"], h) + p["b_y"]
+        y = output_fn(cfg.output, z)
+        if self.mode == "free":
+            h = np.round(h, self.round_decimals)
+            c = np.round(c, self.round_decimals)
+            y = np.round(y, self.round_decimals)
+            x = np.round(x, self.round_decimals)
+        new = np.concatenate([x, c, h, y], 1)
+        new = np.where(self.clamped, s, new)
+        s[active] = new[active]
+        if self.mode == "run":
+            d = task.targets[:, self.t_ % T][:, None, :]
+            loss, _ = loss_terms(cfg, z[:, None, :], y[:, None, :], d)
+            m = task.mask[:, self.t_ % T] if task.mask is not None else 1.0
+            self._energy = np.where(active, loss[:, 0] * m, self._energy)
+            self.t_ += 1
+        else:
+            self._energy = np.where(active, 0.0, self._energy)
+        return np.where(active, (np.abs(h - h_old) > self.tol).sum(1), 0)
+
+    def _free_input(self, x_old: np.ndarray, y: np.ndarray) -> np.ndarray:
+        if self.free_input == "fixed":
+            return x_old
+        I = self.cfg.n_in
+        if y.shape[1] != I:
+            raise SimulationError(
+                f"free_input={self.free_input!r} feeds {y.shape[1]} outputs back into {I} inputs; "
+                "use free_input='fixed' for this network"
+            )
+        if self.free_input == "argmax":
+            return np.eye(I)[np.argmax(y, axis=1)]
+        return y.copy()
+
+    # ----- perturbations ---------------------------------------------------------------------
+    def flip(self, units, rows=None) -> None:
+        """Negate the given units (for tanh units: the mirror activation)."""
+        rows = slice(None) if rows is None else rows
+        mask = self._unit_mask(units)
+        sub = self.state[rows]
+        self.state[rows] = np.where(mask if mask.ndim == 1 else mask[rows], -sub, sub)
+        self._state_changed(rows)
+
+    def add_noise(self, sigma: float, rngs, layer: str = "hidden", rows=None) -> None:
+        """Add N(0, sigma^2) noise to a layer; trial b draws from ``rngs[b]`` only."""
+        if layer not in self.layers:
+            raise SimulationError(f"unknown layer {layer!r}; layers: {', '.join(self.layers)}")
+        sl = self.layers[layer]
+        idx = range(self.batch_size) if rows is None else np.arange(self.batch_size)[rows]
+        for b in idx:
+            n = sl.stop - sl.start
+            self.state[b, sl] += sigma * rngs[b].standard_normal(n)
+
+    # ----- store / restore ---------------------------------------------------------------------
+    def snapshot(self) -> dict[str, Any]:
+        snap = super().snapshot()
+        snap.update(
+            params={k: v.copy() for k, v in self.params_.items()},
+            velocity={k: v.copy() for k, v in self.velocity_.items()},
+            t=self.t_,
+            epoch=self.epoch_,
+            mode=self.mode,
+            energy=self._energy.copy(),
+            n_history=len(self.loss_history_),
+        )
+        return snap
+
+    def restore(self, snap: dict[str, Any]) -> None:
+        super().restore(snap)
+        for k in PARAM_NAMES:
+            self.params_[k][...] = snap["params"][k]
+            self.velocity_[k][...] = snap["velocity"][k]
+        self.t_ = snap["t"]
+        self.epoch_ = snap["epoch"]
+        self.mode = snap["mode"]
+        self._energy = snap["energy"].copy()
+        del self.loss_history_[snap["n_history"]:]
+
+    # ----- description ---------------------------------------------------------------------------
+    def describe(self) -> dict[str, Any]:
+        d = super().describe()
+        d.update(
+            layers={k: [v.start, v.stop] for k, v in self.layers.items()},
+            mode=self.mode,
+            activation=self.cfg.activation,
+            output=self.cfg.output,
+            loss=self.cfg.loss_kind,
+            n_in=self.cfg.n_in,
+            n_hidden=self.cfg.n_hidden,
+            n_out=self.cfg.n_out,
+            n_context=self.cfg.n_ctx,
+            task=getattr(self.task, "name", None),
+        )
+        if self.cfg.kind == "jordan":
+            d["mu"] = self.cfg.mu
+            d["teacher_forcing"] = self.cfg.teacher_forcing
+        return d
+
+    # ----- convenience ---------------------------------------------------------------------------
+    def save(self, path, **meta) -> pathlib.Path:
+        """Save the current weights (see :func:`save_weights`)."""
+        return save_weights(path, self.cfg, self.params_, task=getattr(self.task, "name", ""), **meta)
+
+    def loss_profile(self) -> np.ndarray:
+        """Mean last-epoch loss per task phase (e.g. bit position mod 3), shape (B, n_phases)."""
+        return phase_profile(self.loss_per_step_, self.task)
+
+
+def phase_profile(values: np.ndarray, task) -> np.ndarray:
+    """Mean of ``values`` (B, T) over the steps of each phase label of the task, masked steps out.
+
+    Returns
+    -------
+    ndarray, shape (B, n_phases)
+    """
+    ph = task.phase
+    m = task.mask if task.mask is not None else np.ones(ph.shape)
+    out = np.full((values.shape[0], len(task.phase_names)), np.nan)
+    for k in range(len(task.phase_names)):
+        w = (ph == k) * m
+        tot = w.sum(1)
+        out[:, k] = np.where(tot > 0, (values * w).sum(1) / np.maximum(tot, 1e-12), np.nan)
+    return out
+
+
+def train(
+    model: SRNModel,
+    epochs: int,
+    rngs=None,
+    progress: Callable[[int, np.ndarray], None] | None = None,
+) -> np.ndarray:
+    """Train ``model`` for ``epochs`` epochs (the model's ``train_cfg``); return losses (epochs, B).
+
+    ``progress(epoch, loss)`` is called after each epoch (1-based epoch, loss shape (B,)), so
+    training can show progress, e.g. ``progress=lambda e, l: print(e, l.mean())``. ``rngs`` is
+    accepted for the protocol; training itself draws no random numbers.
+    """
+    old = model.mode
+    model.mode = "train"
+    out = []
+    try:
+        for e in range(epochs):
+            model.step(rngs, np.ones(model.batch_size, bool))
+            out.append(model.energy())
+            if progress is not None:
+                progress(e + 1, out[-1])
+    finally:
+        model.mode = old
+    return np.array(out).reshape(epochs, model.batch_size)

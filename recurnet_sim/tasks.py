@@ -1,0 +1,449 @@
+"""Sequence tasks for the simple recurrent networks (Elman, Jordan).
+
+Every generator takes ``rngs``, a list of ``numpy.random.Generator`` (one per trial), and builds
+trial b's sequence from ``rngs[b]`` only, so a batch equals the same single runs. Deterministic
+tasks still take ``rngs`` for the batch size. All return a :class:`Task`.
+
+Sequences can also be read from plain text files (``assets/sequences/*.txt``) with
+:func:`load_sequence`: one symbol per character, whitespace ignored, lines starting with ``#``
+are comments.
+"""
+from __future__ import annotations
+
+import os
+import pathlib
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+
+from .errors import TraceFileError
+
+#: Elman (1990), Table 2: each letter as 6 binary features
+#: (consonant, vowel, interrupted, high, back, voiced).
+LETTER_FEATURES = {
+    "b": (1, 0, 1, 0, 0, 1),
+    "d": (1, 0, 1, 1, 0, 1),
+    "g": (1, 0, 1, 0, 1, 1),
+    "a": (0, 1, 0, 0, 1, 1),
+    "i": (0, 1, 0, 1, 0, 1),
+    "u": (0, 1, 0, 1, 1, 1),
+}
+LETTER_FEATURE_NAMES = ("consonant", "vowel", "interrupted", "high", "back", "voiced")
+#: Elman's lexicon: each consonant is always followed by its own vowel run.
+LETTER_WORDS = {"b": "ba", "d": "dii", "g": "guuu"}
+REBER_SYMBOLS = "BTSXPVE"
+
+# Reber (1967) grammar: state -> [(symbol, next state)], -1 = end of the inner string.
+_REBER = {
+    0: [("T", 1), ("P", 2)],
+    1: [("S", 1), ("X", 3)],
+    2: [("T", 2), ("V", 4)],
+    3: [("X", 2), ("S", 5)],
+    4: [("P", 3), ("V", 5)],
+}
+
+
+@dataclass
+class Task:
+    """A supervised sequence for a batch of trials.
+
+    Attributes
+    ----------
+    name : str
+    inputs : ndarray, shape (B, T, I)
+    targets : ndarray, shape (B, T, O)
+    mask : ndarray, shape (B, T)
+        Loss weight per step (0 where there is no target, e.g. before the lag of delayed recall).
+    reset : ndarray of bool, shape (B, T) or None
+        Episode starts: the context is reset to its initial value before these steps.
+    phase : ndarray of int, shape (B, T)
+        A label per step for error profiles (index into ``phase_names``), e.g. the position of
+        the *target* bit within its triple for temporal XOR.
+    phase_names : tuple of str
+    input_names, output_names : tuple of str
+    output : str
+        Suggested output layer ("sigmoid", "softmax").
+    loss : str or None
+        Suggested loss (None = the one matching ``output``).
+    feedback : bool
+        Whether outputs mean the same as inputs (next-symbol prediction), so free-running can feed
+        them back.
+    """
+
+    name: str
+    inputs: np.ndarray
+    targets: np.ndarray
+    mask: np.ndarray
+    reset: np.ndarray | None
+    phase: np.ndarray
+    phase_names: tuple
+    input_names: tuple
+    output_names: tuple
+    output: str = "sigmoid"
+    loss: str | None = None
+    feedback: bool = True
+
+    @property
+    def n_in(self) -> int:
+        return self.inputs.shape[2]
+
+    @property
+    def n_out(self) -> int:
+        return self.targets.shape[2]
+
+    @property
+    def length(self) -> int:
+        return self.inputs.shape[1]
+
+
+def _prediction_task(name, seqs, phases, phase_names, symbols, output, loss=None, reset=None) -> Task:
+    """Next-item prediction: input item t, target item t+1. ``seqs`` (B, T+1, n) float."""
+    seqs = np.asarray(seqs, dtype=float)
+    B, T1, _ = seqs.shape
+    T = T1 - 1
+    return Task(
+        name=name,
+        inputs=seqs[:, :-1].copy(),
+        targets=seqs[:, 1:].copy(),
+        mask=np.ones((B, T)),
+        reset=None if reset is None else np.asarray(reset[:, :T], bool),
+        phase=np.asarray(phases, int)[:, 1:].copy() if np.ndim(phases) == 2 else np.broadcast_to(phases[1:], (B, T)).copy(),
+        phase_names=tuple(phase_names),
+        input_names=tuple(symbols),
+        output_names=tuple(symbols),
+        output=output,
+        loss=loss,
+        feedback=True,
+    )
+
+
+def temporal_xor(rngs: Sequence[np.random.Generator], length: int = 3000) -> Task:
+    """Temporal XOR (Elman 1990, sec. "Exclusive-OR"): bit pairs followed by their XOR.
+
+    The bit stream is a concatenation of triples (b1, b2, b1 XOR b2) with b1, b2 random. Input is
+    bit t, target bit t+1. Only every third target (the XOR bit) is predictable.
+
+    Parameters
+    ----------
+    length : int
+        Number of input steps T (Elman used 3000).
+
+    Returns
+    -------
+    Task
+        ``inputs``/``targets`` (B, T, 1); ``phase`` = position of the target bit in its triple
+        (0, 1 random; 2 = the XOR bit).
+    """
+    n_triples = (length + 1) // 3 + 1
+    seqs = []
+    for rng in rngs:
+        b = rng.integers(0, 2, size=(n_triples, 2))
+        bits = np.column_stack([b, b[:, 0] ^ b[:, 1]]).reshape(-1)[: length + 1]
+        seqs.append(bits[:, None])
+    phase = np.arange(length + 1) % 3
+    return _prediction_task(
+        "temporal_xor", np.stack(seqs), phase, ("random 1", "random 2", "xor"), ("bit",), "sigmoid"
+    )
+
+
+def letter_string(rng: np.random.Generator, n_consonants: int) -> str:
+    """Elman's letter string: random consonants b, d, g each replaced by ba, dii, guuu."""
+    cons = rng.choice(np.array(list("bdg")), size=n_consonants)
+    return "".join(LETTER_WORDS[c] for c in cons)
+
+
+def letters(
+    rngs: Sequence[np.random.Generator],
+    n_consonants: int = 1000,
+    text: str | None = None,
+    loss: str | None = "squared_error",
+) -> Task:
+    """Elman's (1990) letter sequence, next-letter prediction with 6 feature bits per letter.
+
+    Parameters
+    ----------
+    n_consonants : int
+        Random consonants per trial (each expands to 2-4 letters). Ignored when ``text`` is given.
+    text : str, optional
+        A fixed letter string (e.g. from ``assets/sequences/letters.txt``), used for every trial.
+    loss : str, optional
+        Elman trained with squared error; cross-entropy also works.
+
+    Returns
+    -------
+    Task
+        ``inputs``/``targets`` (B, T, 6); ``phase`` 0 = the target is a consonant (unpredictable
+        which), 1 = the target is a vowel (predictable from the consonant).
+    """
+    strings = []
+    for rng in rngs:
+        s = text if text is not None else letter_string(rng, n_consonants)
+        bad = sorted(set(s) - set(LETTER_FEATURES))
+        if bad:
+            raise ValueError(f"letter sequence has symbols outside b, d, g, a, i, u: {''.join(bad)!r}")
+        strings.append(s)
+    T1 = min(len(s) for s in strings)
+    if T1 < 2:
+        raise ValueError("letter sequence is too short (needs 2 letters or more)")
+    feats = np.array([[LETTER_FEATURES[c] for c in s[:T1]] for s in strings], dtype=float)
+    phase = np.array([[0 if c in "bdg" else 1 for c in s[:T1]] for s in strings])
+    return _prediction_task(
+        "letters", feats, phase, ("consonant", "vowel"), LETTER_FEATURE_NAMES, "sigmoid", loss
+    )
+
+
+def reber_string(rng: np.random.Generator, embedded: bool = True) -> str:
+    """One string of the Reber grammar (Reber 1967), or of the embedded grammar
+    (B, T|P, Reber string, the same T|P, E) used by Cleeremans, Servan-Schreiber & McClelland 1989."""
+    out = ["B"]
+    state = 0
+    while state != 5:
+        sym, state = _REBER[state][int(rng.integers(0, 2))]
+        out.append(sym)
+    out.append("E")
+    inner = "".join(out)
+    if not embedded:
+        return inner
+    branch = "T" if rng.integers(0, 2) == 0 else "P"
+    return "B" + branch + inner + branch + "E"
+
+
+def reber_legal_next(string: str, embedded: bool = True) -> np.ndarray:
+    """Multi-hot of the symbols the grammar allows after each prefix, shape (len(string), 7)."""
+    out = np.zeros((len(string), len(REBER_SYMBOLS)))
+    idx = {c: i for i, c in enumerate(REBER_SYMBOLS)}
+    off = 2 if embedded else 0
+    inner = string[off: len(string) - off] if embedded else string
+    # inner Reber string
+    legal = []
+    state = None
+    for k, c in enumerate(inner):
+        if k == 0:
+            state = 0
+            legal.append("TP")
+            continue
+        if state == 5:
+            legal.append("")
+            continue
+        nxt = dict(_REBER[state])[c]
+        state = nxt
+        legal.append("E" if state == 5 else "".join(s for s, _ in _REBER[state]))
+    if embedded:
+        branch = string[1]
+        legal = ["TP", "B"] + legal[:-1] + [branch, "E", ""]
+    for k, allowed in enumerate(legal[: len(string)]):
+        for c in allowed:
+            out[k, idx[c]] = 1.0
+    return out
+
+
+def reber(rngs: Sequence[np.random.Generator], length: int = 2000, embedded: bool = True) -> Task:
+    """Embedded Reber grammar, next-symbol prediction (Cleeremans et al. 1989).
+
+    Strings are concatenated until T+1 symbols; the context is reset at each string's 'B'.
+    Symbols are one-hot over B, T, S, X, P, V, E; the output is a softmax.
+
+    Returns
+    -------
+    Task
+        ``phase`` 0 = the next symbol is forced by the grammar (one legal choice), 1 = it is a
+        free choice between two, 2 = it is the long-range branch symbol (T/P after the inner E),
+        which needs memory of the second symbol.
+    """
+    seqs, resets, phases = [], [], []
+    n = len(REBER_SYMBOLS)
+    idx = {c: i for i, c in enumerate(REBER_SYMBOLS)}
+    for rng in rngs:
+        syms, rs, ph = [], [], []
+        while len(syms) < length + 1:
+            s = reber_string(rng, embedded)
+            legal = reber_legal_next(s, embedded)
+            for k, c in enumerate(s):
+                syms.append(idx[c])
+                rs.append(k == 0)
+                # label of the *prediction made at* this symbol is attached to the next step
+                ph.append(None)
+            # phase of target at position k+1 = how many choices legal[k] had
+            base = len(syms) - len(s)
+            for k in range(len(s)):
+                nlegal = legal[k - 1].sum() if k > 0 else 1
+                lab = 0 if nlegal <= 1 else 1
+                if embedded and k == len(s) - 2:
+                    lab = 2
+                ph[base + k] = lab
+        syms, rs, ph = syms[: length + 1], rs[: length + 1], ph[: length + 1]
+        seqs.append(np.eye(n)[syms])
+        resets.append(rs)
+        phases.append(ph)
+    task = _prediction_task(
+        "reber" if embedded else "reber_simple",
+        np.stack(seqs),
+        np.array(phases),
+        ("forced", "choice", "long-range"),
+        tuple(REBER_SYMBOLS),
+        "softmax",
+        reset=np.array(resets),
+    )
+    return task
+
+
+def delayed_recall(
+    rngs: Sequence[np.random.Generator], length: int = 500, lag: int = 5, n_symbols: int = 4
+) -> Task:
+    """Delayed recall: output at step t the symbol that was input at step t - lag.
+
+    Probes long-range memory: the error signal must cross ``lag`` steps, which vanishing gradients
+    make hard (Bengio, Simard & Frasconi 1994). The first ``lag`` steps carry no target (mask 0).
+
+    Returns
+    -------
+    Task
+        ``inputs``/``targets`` (B, T, n_symbols), softmax output. ``phase`` is 0 everywhere.
+    """
+    if lag < 1 or lag >= length:
+        raise ValueError(f"lag must be in [1, length), got {lag}")
+    X, D, M = [], [], []
+    for rng in rngs:
+        s = rng.integers(0, n_symbols, size=length)
+        x = np.eye(n_symbols)[s]
+        d = np.zeros_like(x)
+        d[lag:] = x[:-lag]
+        m = np.ones(length)
+        m[:lag] = 0.0
+        X.append(x)
+        D.append(d)
+        M.append(m)
+    B = len(X)
+    names = tuple(f"s{k}" for k in range(n_symbols))
+    return Task(
+        name="delayed_recall",
+        inputs=np.stack(X),
+        targets=np.stack(D),
+        mask=np.stack(M),
+        reset=None,
+        phase=np.zeros((B, length), int),
+        phase_names=("recall",),
+        input_names=names,
+        output_names=names,
+        output="softmax",
+        feedback=False,
+    )
+
+
+def sequence_production(
+    rngs: Sequence[np.random.Generator],
+    sequences: Sequence[str] = ("ABAC",),
+    repeats: int = 1,
+    symbols: str | None = None,
+) -> Task:
+    """Jordan (1986) sequence production: from a constant plan vector, emit a sequence.
+
+    Each sequence gets its own plan (one-hot over the sequences), held as the input at every step
+    of its production; the target at step k is symbol k (one-hot). The context (Jordan's state
+    units) is reset at the start of each production. A sequence with a repeated element such as
+    ``ABAC`` needs mu > 0: with mu = 0 the state after the first and after the second ``A`` is
+    the same, yet the next outputs differ (B, then C).
+
+    Parameters
+    ----------
+    sequences : sequence of str
+        One symbol per character.
+    repeats : int
+        Productions of each sequence per epoch.
+
+    Returns
+    -------
+    Task
+        ``inputs`` (B, T, n_plans) — the plan units; ``targets`` (B, T, n_symbols);
+        ``phase`` = position within the sequence.
+    """
+    if not sequences or any(len(s) == 0 for s in sequences):
+        raise ValueError("sequence_production needs non-empty sequences")
+    alphabet = symbols or "".join(sorted(set("".join(sequences))))
+    idx = {c: i for i, c in enumerate(alphabet)}
+    X, D, R, P = [], [], [], []
+    n_plan = len(sequences)
+    for _ in range(repeats):
+        for j, s in enumerate(sequences):
+            for k, c in enumerate(s):
+                X.append(np.eye(n_plan)[j])
+                D.append(np.eye(len(alphabet))[idx[c]])
+                R.append(k == 0)
+                P.append(k)
+    B = len(rngs)
+    T = len(X)
+    maxlen = max(len(s) for s in sequences)
+    rep = lambda a: np.broadcast_to(np.asarray(a), (B,) + np.asarray(a).shape).copy()
+    return Task(
+        name="sequence",
+        inputs=rep(np.array(X, float)),
+        targets=rep(np.array(D, float)),
+        mask=np.ones((B, T)),
+        reset=rep(np.array(R, bool)),
+        phase=rep(np.array(P, int)),
+        phase_names=tuple(f"position {k + 1}" for k in range(maxlen)),
+        input_names=tuple(f"plan {j + 1}" for j in range(n_plan)),
+        output_names=tuple(alphabet),
+        output="softmax",
+        feedback=False,
+    )
+
+
+def text_prediction(rngs: Sequence[np.random.Generator], text: str, symbols: str | None = None) -> Task:
+    """Next-symbol prediction on a fixed text (one-hot symbols, softmax), the same for all trials.
+
+    ``phase`` is the index of the target symbol in the alphabet (error per symbol)."""
+    alphabet = symbols or "".join(sorted(set(text)))
+    if len(text) < 2:
+        raise ValueError("text is too short (needs 2 symbols or more)")
+    bad = sorted(set(text) - set(alphabet))
+    if bad:
+        raise ValueError(f"text has symbols outside the alphabet: {''.join(bad)!r}")
+    idx = {c: i for i, c in enumerate(alphabet)}
+    ids = np.array([idx[c] for c in text])
+    B = len(rngs)
+    seq = np.broadcast_to(np.eye(len(alphabet))[ids], (B, len(ids), len(alphabet)))
+    return _prediction_task("text", seq, np.broadcast_to(ids, (B, len(ids))), tuple(alphabet), tuple(alphabet), "softmax")
+
+
+def load_sequence(path: str | os.PathLike) -> str:
+    """Read a symbol sequence from a plain text file.
+
+    One symbol per character; whitespace is ignored; lines whose first non-blank character is
+    ``#`` are comments.
+
+    Raises
+    ------
+    TraceFileError
+        If the file cannot be read, is not text, or holds no symbols.
+    """
+    path = pathlib.Path(path)
+    try:
+        raw = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise TraceFileError(f"{path}: sequence file not found") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise TraceFileError(f"{path}: not a readable text sequence file: {e}") from None
+    out = []
+    for line in raw.splitlines():
+        if line.lstrip().startswith("#"):
+            continue
+        out.append("".join(line.split()))
+    seq = "".join(out)
+    if not seq:
+        raise TraceFileError(f"{path}: sequence file holds no symbols")
+    return seq
+
+
+def load_sequences(path: str | os.PathLike) -> list[str]:
+    """Read several sequences, one per non-comment line (whitespace inside a line ignored)."""
+    path = pathlib.Path(path)
+    text = load_sequence(path)  # validates the file
+    del text
+    raw = path.read_text(encoding="utf-8")
+    out = ["".join(line.split()) for line in raw.splitlines() if line.strip() and not line.lstrip().startswith("#")]
+    return out
+
+
+TASKS = ("temporal_xor", "letters", "reber", "delayed_recall", "sequence", "text")
