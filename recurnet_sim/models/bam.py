@@ -534,16 +534,18 @@ def make_pairs(table: dict, rng: np.random.Generator) -> tuple[np.ndarray, np.nd
     return px, py, list(names), None
 
 
-def build(cfg: dict, batch_size: int, rngs: list[np.random.Generator], base_dir: pathlib.Path) -> BAM:
+def build(cfg: dict, batch_size: int, rngs: list[np.random.Generator], base_dir: pathlib.Path,
+          build_rng: np.random.Generator | None = None) -> BAM:
     """Build a :class:`BAM` with its cued initial state from a validated scenario config.
 
     Random pairs are drawn from the scenario's shared build generator (so every trial stores the
     same pairs); trial b's cue noise comes from ``rngs[b]``.
     """
-    from ..seeding import build_rng
+    if build_rng is None:
+        from ..seeding import build_rng as _shared
 
-    seed = (cfg.get("scenario") or {}).get("seed") or 0
-    px, py, names, shape = make_pairs(cfg["pairs"], build_rng(seed))
+        build_rng = _shared((cfg.get("scenario") or {}).get("seed") or 0)
+    px, py, names, shape = make_pairs(cfg["pairs"], build_rng)
     weights = None
     wf = cfg["network"].get("weights_file")
     if wf:
@@ -572,11 +574,15 @@ def build(cfg: dict, batch_size: int, rngs: list[np.random.Generator], base_dir:
     return model
 
 
-def summary(model: BAM) -> dict:
-    """Extra JSON fields: overlaps on each side and the pair recalled on each side, per trial."""
+def summary(model: BAM, b: int) -> dict:
+    """Extra JSON fields of trial ``b``: overlaps on each side, the pair recalled on each side,
+    whether both sides agree exactly on one stored pair, and whether the trial is a stable pair."""
+    rec = model.recalled_pairs()[b]
     return {
-        "overlaps_x": np.round(model.overlaps_x(), 6).tolist(),
-        "overlaps_y": np.round(model.overlaps_y(), 6).tolist(),
-        "recalled_pairs": model.recalled_pairs(),
-        "stable": model.is_stable().tolist(),
+        "overlaps_x": np.round(model.overlaps_x()[b], 6).tolist(),
+        "overlaps_y": np.round(model.overlaps_y()[b], 6).tolist(),
+        "recalled_x": rec["x"],
+        "recalled_y": rec["y"],
+        "exact_pair": rec["exact"],
+        "stable_pair": bool(model.is_stable()[b]),
     }
