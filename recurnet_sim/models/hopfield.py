@@ -240,6 +240,8 @@ class HopfieldModel(Model):
             patterns = np.asarray(patterns)
             self.patterns = patterns.astype(np.int8)
         self.pattern_names = list(pattern_names)
+        if patterns is not None and not self.pattern_names:
+            self.pattern_names = [f"p{k + 1}" for k in range(self.patterns.shape[-2])]
         self.grid_shape = tuple(grid_shape) if grid_shape is not None else None
         self._field = np.zeros((B, N))
         self._state_changed(slice(None))
