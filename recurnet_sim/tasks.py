@@ -143,7 +143,7 @@ def temporal_xor(rngs: Sequence[np.random.Generator], length: int = 3000) -> Tas
         seqs.append(bits[:, None])
     phase = np.arange(length + 1) % 3
     return _prediction_task(
-        "temporal_xor", np.stack(seqs), phase, ("random 1", "random 2", "xor"), ("bit",), "sigmoid"
+        "temporal_xor", np.stack(seqs), phase, ("random 1", "random 2", "xor"), ("bit",), "sigmoid", "squared_error"
     )
 
 
