@@ -816,14 +816,14 @@ class SRNModel(Model):
         held fixed (``"fixed"``). ``energy()`` is 0 (no target).
 
     In "run"/"free", ``step`` returns the number of hidden units whose activation changed by more
-    than ``tol``: 0 means a fixed point. The dynamics are deterministic, and in "free" mode the
-    hidden and context values are rounded to ``round_decimals`` after each step so that a
-    numerically converged cycle repeats *exactly* and the engine's cycle detection on ``state``
-    finds it (the rounding moves the state by < 10**-round_decimals).
+    than ``tol``: 0 means a fixed point. The dynamics are deterministic; the cycle detector sees the
+    hidden and context values rounded to ``round_decimals`` decimals, so that a
+    numerically converged cycle repeats exactly for the engine's cycle detection (``state_keys``;
+    the dynamics themselves are not rounded).
 
     Perturbations: ``set_state``/``set_units`` write the layers directly (writing hidden units
-    changes what the context copies at the next step); ``add_noise`` adds Gaussian noise to a
-    layer; ``flip`` negates units (meaningful for tanh units). ``snapshot``/``restore`` include the
+    changes what the context copies at the next step); ``add_noise`` adds Gaussian noise to the
+    hidden units; ``flip`` negates units (meaningful for tanh units). ``snapshot``/``restore`` include the
     weights and momentum, so a reset returns to the initial weights.
     """
 
@@ -868,7 +868,7 @@ class SRNModel(Model):
         self.temperature = 0.0
         self.t_ = 0  # position in the task sequence (run mode)
         self.epoch_ = 0
-        self._energy = np.zeros(B)
+        self._energy = self.current_loss()  # loss before any training, for the curve's tick 0
         self.loss_history_: list[np.ndarray] = []
         self.loss_per_step_ = np.zeros((B, 0))
         self.hidden_trace_ = np.zeros((B, 0, H))
@@ -876,6 +876,15 @@ class SRNModel(Model):
         self.grad_norm_ = np.zeros(B)
         self.grad_norm_max_ = np.zeros(B)
         self.update_norm_max_ = np.zeros(B)
+
+    def current_loss(self) -> np.ndarray:
+        """Mask-weighted mean loss of the current weights over the whole task sequence, (B,)."""
+        t = self.task
+        B = self.params_["W_xh"].shape[0]
+        c0 = np.full((B, self.cfg.n_ctx), self.cfg.context_init)
+        cache = forward(self.cfg, self.params_, t.inputs, c0, t.targets, t.reset)
+        L, _, _ = objective(self.cfg, cache, t.targets, t.mask)
+        return L
 
     # ----- protocol ------------------------------------------------------------------------
     @property
@@ -951,11 +960,6 @@ class SRNModel(Model):
         h = np.where(self.clamped[:, L["hidden"]], h_old, h)
         z = _matvec(p["W_hy"], h) + p["b_y"]
         y = output_fn(cfg.output, z)
-        if self.mode == "free":
-            h = np.round(h, self.round_decimals)
-            c = np.round(c, self.round_decimals)
-            y = np.round(y, self.round_decimals)
-            x = np.round(x, self.round_decimals)
         new = np.concatenate([x, c, h, y], 1)
         new = np.where(self.clamped, s, new)
         s[active] = new[active]
@@ -991,15 +995,30 @@ class SRNModel(Model):
         self.state[rows] = np.where(mask if mask.ndim == 1 else mask[rows], -sub, sub)
         self._state_changed(rows)
 
-    def add_noise(self, sigma: float, rngs, layer: str = "hidden", rows=None) -> None:
-        """Add N(0, sigma^2) noise to a layer; trial b draws from ``rngs[b]`` only."""
-        if layer not in self.layers:
-            raise SimulationError(f"unknown layer {layer!r}; layers: {', '.join(self.layers)}")
-        sl = self.layers[layer]
-        idx = range(self.batch_size) if rows is None else np.arange(self.batch_size)[rows]
-        for b in idx:
-            n = sl.stop - sl.start
-            self.state[b, sl] += sigma * rngs[b].standard_normal(n)
+    def add_noise(self, sigma: float, rngs, rows=None, units=None) -> None:
+        """Add N(0, sigma^2) noise to the hidden units (or the given unit indices).
+
+        ``rngs`` holds one generator per row of ``rows`` (all trials when ``rows`` is None), as the
+        engine's noise perturbation passes them: trial b draws only from its own generator.
+        """
+        idx = np.arange(self.batch_size) if rows is None else np.arange(self.batch_size)[rows]
+        if units is None:
+            cols = np.arange(self.n_units)[self.layers["hidden"]]
+        else:
+            cols = np.flatnonzero(self._unit_mask(units))
+        if len(rngs) != len(idx):
+            raise SimulationError(f"add_noise needs one generator per trial: {len(rngs)} for {len(idx)}")
+        for g, b in zip(rngs, idx):
+            self.state[b, cols] += sigma * g.standard_normal(cols.size)
+        self._state_changed(idx)
+
+    def state_keys(self, idx) -> list[bytes]:
+        """Keys for the engine's cycle detection: the recurrent state (context and hidden) rounded
+        to ``round_decimals`` decimals, so a numerically converged cycle repeats exactly even if the
+        last bits of the floats still jitter."""
+        sl = slice(self.layers["context"].start, self.layers["hidden"].stop)
+        r = np.round(self.state[np.asarray(idx, dtype=int), sl], self.round_decimals) + 0.0  # -0.0 -> 0.0
+        return [row.tobytes() for row in r]
 
     # ----- store / restore ---------------------------------------------------------------------
     def snapshot(self) -> dict[str, Any]:
@@ -1097,3 +1116,213 @@ def train(
     finally:
         model.mode = old
     return np.array(out).reshape(epochs, model.batch_size)
+
+
+# ======================================================================================
+# Scenario tables and building (shared by elman.py and jordan.py)
+# ======================================================================================
+def scenario_tables_for(kind: str) -> dict:
+    """Top-level scenario tables of the Elman or Jordan family (see :mod:`recurnet_sim.spec`)."""
+    from ..spec import Field, Table
+    from ..tasks import TASKS
+
+    elman = kind == "elman"
+    net = {
+        "type": Field("str", kind, "network family", choices=(kind,)),
+        "hidden": Field("int", 8, "hidden units H", min=1, max=4096),
+        "activation": Field("str", "tanh", "hidden activation", choices=ACTIVATIONS),
+        "output": Field("str", "auto", "output units (auto: the task's choice)", choices=("auto",) + OUTPUTS),
+        "loss": Field("str", "auto", "loss (auto: the task's choice, else the one matching the output)",
+                      choices=("auto",) + LOSSES),
+        "context_init": Field("float", 0.5 if elman else 0.0,
+                              "initial value of the context units" + (" (Elman 1990: 0.5)" if elman else "")),
+        "init_scale": Field("float", 1.0, "initial weights uniform in +-init_scale/sqrt(fan_in)", min=0),
+    }
+    if elman:
+        net["recurrent_radius"] = Field("float", None, "rescale W_hh to this spectral radius at initialisation",
+                                        min=0, nullable=True)
+    else:
+        net["mu"] = Field("float", 0.5, "self-decay of the state units: s_{t+1} = mu s_t + y_t (Jordan 1986)",
+                          min=0, max=1)
+    task = {
+        "name": Field("str", "temporal_xor" if elman else "sequence", "the task", choices=TASKS),
+        "length": Field("int", 3000, "time steps T (temporal_xor, reber, delayed_recall)", min=2),
+        "n_consonants": Field("int", 1000, "letters: random consonants per trial", min=1),
+        "file": Field("str", None, "letters/text/sequence: read the sequence(s) from this text file "
+                      "(relative to the scenario)", nullable=True),
+        "sequences": Field("list", ["ABAC"], "sequence: the sequences to produce, one plan each",
+                           item=Field("str"), length=(1, None)),
+        "repeats": Field("int", 1, "sequence: productions of each sequence per epoch", min=1),
+        "lag": Field("int", 5, "delayed_recall: steps between input and recall", min=1),
+        "n_symbols": Field("int", 4, "delayed_recall: alphabet size", min=2),
+        "embedded": Field("bool", True, "reber: embedded grammar (long-range dependency)"),
+    }
+    training = {
+        "lr": Field("float", 0.1, "learning rate", min=0),
+        "momentum": Field("float", 0.9, "momentum coefficient", min=0, max=0.999),
+        "bptt": Field("str", "truncated", "full BPTT, truncated BPTT(h; h'), or Elman's one-step scheme",
+                      choices=BPTT_MODES),
+        "truncation": Field("int", 8, "h: steps the error is propagated back (truncated)", min=1),
+        "update_every": Field("int", None, "h': steps between updates (default h; 1 for elman)", min=1,
+                              nullable=True),
+        "clip": Field("float", None, "clip the gradient norm to this value (Pascanu et al. 2013)", min=0,
+                      nullable=True),
+        "pretrain_epochs": Field("int", 0, "epochs trained while building, before the run", min=0),
+        "save_to": Field("str", None, "save the weights after pretraining to this .npz (relative to the "
+                         "scenario)", nullable=True),
+    }
+    if not elman:
+        training["teacher_forcing"] = Field("bool", True, "feed the target, not the output, into the state units")
+    dynamics = {
+        "mode": Field("str", "train", "a tick is a training epoch (train), a time step on the task "
+                      "sequence (run) or a free-running step (free)", choices=MODES),
+        "free_input": Field("str", "output" if elman else "fixed", "free: input = the output fed back, its "
+                            "one-hot argmax, or held fixed", choices=FREE_INPUTS),
+        "tol": Field("float", 1e-6, "a unit (or weight, in train) 'changed' if it moved more than this", min=0),
+        "round_decimals": Field("int", 8, "decimals of the state compared by cycle detection", min=1, max=15),
+    }
+    initial = {
+        "weights": Field("str", None, "load trained weights from this .npz (relative to the scenario)",
+                         nullable=True),
+    }
+    analysis = {
+        "max_lag": Field("int", 20, "summary: gradient norm at lags 0..max_lag (0 = off)", min=0),
+        "lyapunov": Field("bool", False, "summary: largest Lyapunov exponent of the free-running net"),
+        "lyapunov_steps": Field("int", 500, "steps averaged for the Lyapunov exponent", min=10),
+    }
+    name = "Elman (1990) simple recurrent network" if elman else "Jordan (1986) network"
+    return {
+        "network": Field("table", None, "the network", table=Table(net, f"The {name}.")),
+        "task": Field("table", None, "the sequence task", table=Table(task, "Task generators in recurnet_sim.tasks.")),
+        "training": Field("table", None, "BPTT and SGD", table=Table(training, "Training by BPTT with SGD and momentum.")),
+        "dynamics": Field("table", None, "what a tick is", table=Table(dynamics, "Training, running or free-running.")),
+        "initial": Field("table", None, "initial weights", table=Table(initial, "Where the weights come from.")),
+        "analysis": Field("table", None, "gradient-flow summary", table=Table(analysis, "Extra fields of the summary.")),
+    }
+
+
+def make_task(kind: str, tcfg: dict, rngs, base_dir: pathlib.Path):
+    """Build the task of a validated ``[task]`` table."""
+    from .. import tasks as T
+    from ..errors import ValidationError
+
+    name = tcfg["name"]
+    path = None if tcfg["file"] is None else (pathlib.Path(base_dir) / tcfg["file"])
+    try:
+        if name == "temporal_xor":
+            return T.temporal_xor(rngs, tcfg["length"])
+        if name == "letters":
+            text = T.load_sequence(path) if path is not None else None
+            return T.letters(rngs, tcfg["n_consonants"], text)
+        if name == "reber":
+            return T.reber(rngs, tcfg["length"], tcfg["embedded"])
+        if name == "delayed_recall":
+            return T.delayed_recall(rngs, tcfg["length"], tcfg["lag"], tcfg["n_symbols"])
+        if name == "sequence":
+            seqs = T.load_sequences(path) if path is not None else tcfg["sequences"]
+            return T.sequence_production(rngs, seqs, tcfg["repeats"])
+        if name == "text":
+            if path is None:
+                raise ValueError("the text task needs task.file")
+            return T.text_prediction(rngs, T.load_sequence(path))
+    except TraceFileError as e:
+        raise ValidationError("task.file", str(e)) from None
+    except ValueError as e:
+        raise ValidationError("task", str(e)) from None
+    raise ValidationError("task.name", f"unknown task {name!r}")
+
+
+def build_model(kind: str, cfg: dict, batch_size: int, rngs, base_dir, cls=None) -> SRNModel:
+    """Build an Elman or Jordan model from a validated scenario config (see ``scenario_tables_for``)."""
+    from ..errors import ValidationError
+
+    base_dir = pathlib.Path(base_dir)
+    net, tr, dyn, ini = cfg["network"], cfg["training"], cfg["dynamics"], cfg["initial"]
+    task = make_task(kind, cfg["task"], rngs, base_dir)
+    output = task.output if net["output"] == "auto" else net["output"]
+    if net["loss"] != "auto":
+        loss = net["loss"]
+    else:
+        loss = task.loss if output == task.output else None
+    try:
+        scfg = SRNConfig(
+            kind=kind, n_in=task.n_in, n_hidden=net["hidden"], n_out=task.n_out,
+            activation=net["activation"], output=output, loss=loss,
+            mu=net.get("mu", 0.0), teacher_forcing=tr.get("teacher_forcing", False),
+            context_init=net["context_init"],
+        )
+    except ValueError as e:
+        raise ValidationError("network", str(e)) from None
+    if ini["weights"] is not None:
+        wpath = base_dir / ini["weights"]
+        try:
+            fcfg, params, _ = load_weights(wpath)
+        except TraceFileError as e:
+            raise ValidationError("initial.weights", str(e)) from None
+        if fcfg.kind != kind or (fcfg.n_in, fcfg.n_out) != (task.n_in, task.n_out):
+            raise ValidationError(
+                "initial.weights",
+                f"{wpath.name} holds a {fcfg.kind} network with {fcfg.n_in} inputs and {fcfg.n_out} outputs; "
+                f"this scenario needs {kind} with {task.n_in} and {task.n_out}",
+            )
+        nb = params["W_xh"].shape[0]
+        if nb not in (1, batch_size):
+            raise ValidationError("initial.weights", f"{wpath.name} holds {nb} trials; the run has {batch_size}")
+        params = {k: np.repeat(v, batch_size, axis=0) if nb == 1 else v for k, v in params.items()}
+        # The file's architecture wins (activation, output, mu); the run's teacher forcing stays.
+        scfg = replace(fcfg, teacher_forcing=scfg.teacher_forcing)
+    else:
+        params = init_params(scfg, rngs, net["init_scale"], net.get("recurrent_radius"))
+    try:
+        tcfg = TrainConfig(
+            lr=tr["lr"], momentum=tr["momentum"], bptt=tr["bptt"], truncation=tr["truncation"],
+            update_every=tr["update_every"], clip=tr["clip"],
+        )
+    except ValueError as e:
+        raise ValidationError("training", str(e)) from None
+    free_input = dyn["free_input"]
+    if dyn["mode"] == "free" and free_input != "fixed" and scfg.n_out != scfg.n_in:
+        raise ValidationError(
+            "dynamics.free_input",
+            f"{free_input!r} feeds the {scfg.n_out} outputs back into {scfg.n_in} inputs; use 'fixed' for this task",
+        )
+    model = (cls or SRNModel)(scfg, params, task, tcfg, mode="train", free_input=free_input, tol=dyn["tol"],
+                              round_decimals=dyn["round_decimals"])
+    if tr["pretrain_epochs"]:
+        train(model, tr["pretrain_epochs"])
+        model.velocity_ = {k: np.zeros_like(v) for k, v in model.params_.items()}
+        if tr["save_to"]:
+            model.save(base_dir / tr["save_to"])
+    model.mode = dyn["mode"]
+    model.analysis = dict(cfg["analysis"])
+    return model
+
+
+def summary_for(model: SRNModel, b: int) -> dict:
+    """Extra JSON fields of trial b: final loss, loss per task phase, gradient flow."""
+    from ..analysis import gradflow
+
+    out: dict[str, Any] = {"mode": model.mode, "epochs": int(model.epoch_)}
+    task = model.task
+    if model.loss_per_step_.shape[1]:
+        prof = model.loss_profile()[b]
+        out["loss_per_phase"] = {n: (None if np.isnan(v) else float(v)) for n, v in zip(task.phase_names, prof)}
+        out["final_loss"] = float(model.loss_history_[-1][b]) if model.loss_history_ else None
+        out["grad_norm"] = float(model.grad_norm_[b])
+    p1 = {k: v[b: b + 1] for k, v in model.params_.items()}
+    cfg = model.cfg
+    out["spectral_radius"] = float(gradflow.spectral_radius(gradflow.recurrent_matrix(cfg, p1))[0])
+    an = getattr(model, "analysis", {}) or {}
+    K = int(an.get("max_lag", 0))
+    X = task.inputs[b: b + 1]
+    if K > 0 and X.shape[1] >= K + 1:
+        rep = gradflow.gradient_flow_report(cfg, p1, X[:, : max(K + 1, min(X.shape[1], 4 * K))], K)
+        out["grad_norm_vs_lag"] = [float(v) for v in rep["grad_norm_lag"][0]]
+        out["grad_decay_rate"] = float(rep["decay_rate"][0])
+        out["jacobian_radius_mean"] = float(rep["radius_J_mean"][0])
+    if an.get("lyapunov"):
+        rng = np.random.default_rng(b)  # analysis only: does not touch the run's streams
+        feed = "output" if (model.free_input == "output" and cfg.kind == "elman" and cfg.n_in == cfg.n_out) else "fixed"
+        lam = gradflow.lyapunov_exponent(cfg, p1, X[:, 0], [rng], steps=int(an.get("lyapunov_steps", 500)), feed=feed)
+        out["lyapunov_exponent"] = float(lam[0])
+    return out

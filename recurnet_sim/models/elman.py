@@ -1,0 +1,50 @@
+"""Elman (1990) simple recurrent network: the context is a copy of the hidden layer at t-1.
+
+Elman, J. L. (1990). Finding structure in time. *Cognitive Science* 14, 179-211. The context units
+receive the hidden activations through fixed weights of 1 and start at 0.5; everything else
+(forward pass, BPTT, the one-step scheme, SGD, clipping, weights files) is in
+:mod:`recurnet_sim.models.srn`, shared with the Jordan network.
+"""
+from __future__ import annotations
+
+import pathlib
+
+import numpy as np
+
+from . import srn
+from .srn import SRNConfig, SRNModel, TrainConfig, train  # noqa: F401  (public API)
+
+
+class ElmanNetwork(SRNModel):
+    """A batch of Elman networks (see :class:`recurnet_sim.models.srn.SRNModel` for the modes)."""
+
+    family = "elman"
+
+    def __init__(self, cfg: SRNConfig, params, task, train_cfg=None, **kw):
+        if cfg.kind != "elman":
+            raise ValueError("ElmanNetwork needs SRNConfig(kind='elman')")
+        super().__init__(cfg, params, task, train_cfg, **kw)
+
+
+def make(task, n_hidden: int, rngs, activation: str = "tanh", train_cfg: TrainConfig | None = None,
+         init_scale: float = 1.0, recurrent_radius: float | None = None, **cfg_kw) -> ElmanNetwork:
+    """Python shortcut: an Elman network sized for ``task`` (a :class:`recurnet_sim.tasks.Task`)."""
+    cfg_kw.setdefault("output", task.output)
+    cfg_kw.setdefault("loss", task.loss if cfg_kw["output"] == task.output else None)
+    cfg = SRNConfig(kind="elman", n_in=task.n_in, n_hidden=n_hidden, n_out=task.n_out, activation=activation, **cfg_kw)
+    return ElmanNetwork(cfg, srn.init_params(cfg, rngs, init_scale, recurrent_radius), task, train_cfg)
+
+
+def scenario_tables():
+    """Top-level tables of an Elman scenario: network, task, training, dynamics, initial, analysis."""
+    return srn.scenario_tables_for("elman")
+
+
+def build(cfg: dict, batch_size: int, rngs: list[np.random.Generator], base_dir: pathlib.Path) -> ElmanNetwork:
+    """Build the model of a validated Elman scenario config."""
+    return srn.build_model("elman", cfg, batch_size, rngs, base_dir, cls=ElmanNetwork)
+
+
+def summary(model: SRNModel, b: int) -> dict:
+    """Extra result fields of trial b (loss per phase, spectral radius, gradient norm vs lag)."""
+    return srn.summary_for(model, b)

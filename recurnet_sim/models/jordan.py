@@ -1,0 +1,53 @@
+"""Jordan (1986) network: state units s_{t+1} = mu s_t + y_t fed by the output, plan as input.
+
+Jordan, M. I. (1986). Serial order: a parallel distributed processing approach. ICS report 8604.
+The state units decay with mu and add the output (or, with teacher forcing, the target); the plan is a
+constant input. Everything else
+(forward pass, BPTT, the one-step scheme, SGD, clipping, weights files) is in
+:mod:`recurnet_sim.models.srn`, shared with the Elman network.
+"""
+from __future__ import annotations
+
+import pathlib
+
+import numpy as np
+
+from . import srn
+from .srn import SRNConfig, SRNModel, TrainConfig, train  # noqa: F401  (public API)
+
+
+class JordanNetwork(SRNModel):
+    """A batch of Jordan networks (see :class:`recurnet_sim.models.srn.SRNModel` for the modes)."""
+
+    family = "jordan"
+
+    def __init__(self, cfg: SRNConfig, params, task, train_cfg=None, **kw):
+        if cfg.kind != "jordan":
+            raise ValueError("JordanNetwork needs SRNConfig(kind='jordan')")
+        super().__init__(cfg, params, task, train_cfg, **kw)
+
+
+def make(task, n_hidden: int, rngs, activation: str = "tanh", train_cfg: TrainConfig | None = None,
+         init_scale: float = 1.0, mu: float = 0.5, teacher_forcing: bool = True, **cfg_kw) -> JordanNetwork:
+    """Python shortcut: a Jordan network sized for ``task`` (a :class:`recurnet_sim.tasks.Task`; its inputs are the plan units)."""
+    cfg_kw.setdefault("output", task.output)
+    cfg_kw.setdefault("loss", task.loss if cfg_kw["output"] == task.output else None)
+    cfg_kw.setdefault("context_init", 0.0)
+    cfg = SRNConfig(kind="jordan", n_in=task.n_in, n_hidden=n_hidden, n_out=task.n_out, activation=activation,
+                    mu=mu, teacher_forcing=teacher_forcing, **cfg_kw)
+    return JordanNetwork(cfg, srn.init_params(cfg, rngs, init_scale), task, train_cfg)
+
+
+def scenario_tables():
+    """Top-level tables of a Jordan scenario: network, task, training, dynamics, initial, analysis."""
+    return srn.scenario_tables_for("jordan")
+
+
+def build(cfg: dict, batch_size: int, rngs: list[np.random.Generator], base_dir: pathlib.Path) -> JordanNetwork:
+    """Build the model of a validated Jordan scenario config."""
+    return srn.build_model("jordan", cfg, batch_size, rngs, base_dir, cls=JordanNetwork)
+
+
+def summary(model: SRNModel, b: int) -> dict:
+    """Extra result fields of trial b (loss per phase, spectral radius, gradient norm vs lag)."""
+    return srn.summary_for(model, b)
