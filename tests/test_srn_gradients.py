@@ -1,0 +1,192 @@
+"""BPTT gradients of the Elman and Jordan networks equal finite differences.
+
+Werbos 1990 / Williams & Peng 1990: full BPTT is the exact gradient of the sequence loss;
+truncated BPTT(h; h') is the exact gradient of the window loss with the context h steps back held
+constant; Elman's (1990) one-step scheme is the exact gradient with every context held constant.
+"""
+from __future__ import annotations
+
+import itertools
+import zipfile
+
+import numpy as np
+import pytest
+
+from recurnet_sim import tasks
+from recurnet_sim.errors import TraceFileError
+from recurnet_sim.models import elman, jordan, srn
+
+EPS = 1e-6
+RTOL = 1e-6
+
+
+def _fd_grad(fn, p):
+    """Central differences of fn(p) -> (B,) for every parameter entry (trial b's loss for its own)."""
+    out = {}
+    for k in srn.PARAM_NAMES:
+        g = np.zeros_like(p[k])
+        for idx in np.ndindex(p[k].shape):
+            old = p[k][idx]
+            p[k][idx] = old + EPS
+            lp = fn(p)[idx[0]]
+            p[k][idx] = old - EPS
+            lm = fn(p)[idx[0]]
+            p[k][idx] = old
+            g[idx] = (lp - lm) / (2 * EPS)
+        out[k] = g
+    return out
+
+
+def _assert_close(g, num):
+    for k in srn.PARAM_NAMES:
+        scale = max(1.0, np.abs(num[k]).max())
+        np.testing.assert_allclose(g[k], num[k], atol=RTOL * scale, rtol=0, err_msg=k)
+
+
+def _problem(kind, act, out, loss, tf, seed=0, T=6):
+    rng = np.random.default_rng(seed)
+    cfg = srn.SRNConfig(kind=kind, n_in=2, n_hidden=3, n_out=3, activation=act, output=out, loss=loss,
+                        mu=0.6, teacher_forcing=tf, context_init=0.3)
+    rngs = [np.random.default_rng(s) for s in (1, 2)]
+    p = srn.init_params(cfg, rngs, scale=2.0)
+    for k in p:  # nonzero biases too
+        p[k] = p[k] + 0.1 * rng.standard_normal(p[k].shape)
+    B = 2
+    X = rng.standard_normal((B, T, 2))
+    D = rng.uniform(size=(B, T, 3))
+    if out == "softmax":
+        D /= D.sum(-1, keepdims=True)
+    c0 = rng.uniform(size=(B, cfg.n_ctx))
+    w = rng.uniform(0.2, 1.0, size=(B, T))
+    reset = np.zeros((B, T), bool)
+    reset[0, 3] = True  # an episode boundary inside trial 0
+    return cfg, p, X, D, c0, w, reset
+
+
+COMBOS = [
+    (kind, act, out, loss, tf)
+    for kind, act, out, loss, tf in itertools.product(
+        ("elman", "jordan"), srn.ACTIVATIONS, srn.OUTPUTS, (None, "squared_error"), (False, True))
+    if not (kind == "elman" and tf) and not (out == "linear" and loss == "cross_entropy")
+]
+
+
+@pytest.mark.parametrize("kind,act,out,loss,tf", COMBOS)
+def test_full_bptt_matches_finite_differences(kind, act, out, loss, tf):
+    cfg, p, X, D, c0, w, reset = _problem(kind, act, out, loss, tf)
+    L, g = srn.loss_and_grad(cfg, p, X, D, c0, w, reset)
+    num = _fd_grad(lambda q: srn.loss_and_grad(cfg, q, X, D, c0, w, reset)[0], p)
+    _assert_close(g, num)
+
+
+@pytest.mark.parametrize("kind,tf", [("elman", False), ("jordan", False), ("jordan", True)])
+def test_elman_one_step_scheme_is_gradient_with_context_held_constant(kind, tf):
+    cfg, p, X, D, c0, w, reset = _problem(kind, "tanh", "sigmoid", None, tf)
+    _, g = srn.loss_and_grad(cfg, p, X, D, c0, w, reset, through_context=False)
+    C = srn.forward(cfg, p, X, c0, D, reset).C  # the contexts, now constants
+
+    def held(q):
+        # each step is its own one-step network started from the recorded context
+        tot = 0.0
+        for t in range(X.shape[1]):
+            cache = srn.forward(cfg, q, X[:, t:t + 1], C[:, t], D[:, t:t + 1])
+            loss, _ = srn.loss_terms(cfg, cache.Z, cache.Y, D[:, t:t + 1])
+            tot = tot + w[:, t] * loss[:, 0]
+        return tot / w.sum(1)
+
+    _assert_close(g, _fd_grad(held, p))
+
+
+@pytest.mark.parametrize("kind,act,tf", [("elman", "tanh", False), ("elman", "relu", False),
+                                         ("jordan", "sigmoid", False), ("jordan", "tanh", True)])
+@pytest.mark.parametrize("h,hp", [(3, 3), (5, 3)])
+def test_truncated_bptt_updates_match_finite_differences(kind, act, tf, h, hp):
+    """train_epoch with BPTT(h; h') equals SGD on finite-difference gradients of each window's loss,
+    computed from the context stored h steps before the window's end (held constant)."""
+    cfg, p, X, D, c0, _, _ = _problem(kind, act, "sigmoid", None, tf, T=2 * hp)
+    lr = 0.05
+    tcfg = srn.TrainConfig(lr=lr, momentum=0.0, bptt="truncated", truncation=h, update_every=hp)
+    q = {k: v.copy() for k, v in p.items()}
+    vel = {k: np.zeros_like(v) for k, v in q.items()}
+    srn.train_epoch(cfg, tcfg, q, vel, X, D, c0=c0)
+
+    ref = {k: v.copy() for k, v in p.items()}
+    # window 1: steps [0, hp) from c0
+    f1 = lambda r: srn.loss_and_grad(cfg, r, X[:, :hp], D[:, :hp], c0)[0]
+    g1 = _fd_grad(f1, ref)
+    ctx = srn.forward(cfg, ref, X[:, :hp], c0, D[:, :hp]).C  # contexts under the old weights
+    c_next = srn.forward(cfg, ref, X[:, :hp], c0, D[:, :hp]).c_next
+    for k in ref:
+        ref[k] -= lr * g1[k]
+    # window 2: loss on [hp, 2hp), forward from step 2hp - h
+    start = 2 * hp - h
+    cs = c_next if start == hp else ctx[:, start]
+    w = np.ones((2, 2 * hp - start))
+    w[:, : hp - start] = 0.0
+    f2 = lambda r: srn.loss_and_grad(cfg, r, X[:, start:], D[:, start:], cs, w)[0]
+    g2 = _fd_grad(f2, ref)
+    for k in ref:
+        ref[k] -= lr * g2[k]
+    for k in srn.PARAM_NAMES:
+        np.testing.assert_allclose(q[k], ref[k], atol=1e-8, err_msg=k)
+
+
+def test_full_mode_is_one_update_with_the_exact_gradient():
+    cfg, p, X, D, c0, _, _ = _problem("elman", "tanh", "sigmoid", None, False)
+    tcfg = srn.TrainConfig(lr=0.1, momentum=0.0, bptt="full")
+    q = {k: v.copy() for k, v in p.items()}
+    res = srn.train_epoch(cfg, tcfg, q, {k: np.zeros_like(v) for k, v in q.items()}, X, D, c0=c0)
+    assert res.n_updates == 1
+    _, g = srn.loss_and_grad(cfg, p, X, D, c0)
+    for k in srn.PARAM_NAMES:
+        np.testing.assert_allclose(q[k], p[k] - 0.1 * g[k], atol=1e-12)
+
+
+def test_batch_equals_single_runs():
+    seeds = [11, 12, 13]
+    def run(ss):
+        rngs = [np.random.default_rng(s) for s in ss]
+        task = tasks.temporal_xor(rngs, 90)
+        m = elman.make(task, 4, rngs, train_cfg=srn.TrainConfig(lr=0.2, truncation=6, clip=1.0))
+        srn.train(m, 3)
+        m.add_noise(0.1, rngs)
+        return m
+    batch = run(seeds)
+    for b, s in enumerate(seeds):
+        single = run([s])
+        for k in srn.PARAM_NAMES:
+            np.testing.assert_allclose(batch.params_[k][b], single.params_[k][0], rtol=0, atol=1e-12)
+        np.testing.assert_allclose(batch.state[b], single.state[0], atol=1e-12)
+        np.testing.assert_allclose(batch.loss_per_step_[b], single.loss_per_step_[0], atol=1e-12)
+
+
+def test_weights_round_trip(tmp_path):
+    rngs = [np.random.default_rng(s) for s in (1, 2)]
+    task = tasks.sequence_production(rngs, ["ABAC"])
+    m = jordan.make(task, 5, rngs, mu=0.7)
+    path = m.save(tmp_path / "w.npz")
+    cfg, params, meta = srn.load_weights(path)
+    assert cfg == m.cfg
+    assert meta["task"] == "sequence"
+    for k in srn.PARAM_NAMES:
+        np.testing.assert_array_equal(params[k], m.params_[k])
+
+
+def test_bad_weights_files_raise_trace_file_error(tmp_path):
+    rngs = [np.random.default_rng(0)]
+    task = tasks.temporal_xor(rngs, 30)
+    m = elman.make(task, 3, rngs)
+    good = m.save(tmp_path / "good.npz")
+    raw = good.read_bytes()
+    (tmp_path / "trunc.npz").write_bytes(raw[: len(raw) // 2])
+    (tmp_path / "text.npz").write_text("not a zip")
+    np.savez(tmp_path / "foreign.npz", a=np.zeros(3))
+    data = dict(np.load(good))
+    data["W_ch"] = np.zeros((1, 2, 2))
+    np.savez(tmp_path / "shapes.npz", **data)
+    obj = np.empty(1, dtype=object)
+    obj[0] = {"x": 1}
+    np.savez(tmp_path / "pickled.npz", format=np.array(srn.WEIGHTS_FORMAT), W_xh=obj)
+    for name in ("trunc", "text", "foreign", "shapes", "pickled", "missing"):
+        with pytest.raises(TraceFileError, match=name):
+            srn.load_weights(tmp_path / f"{name}.npz")
