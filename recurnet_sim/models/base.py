@@ -158,7 +158,9 @@ class Model:
         rows = slice(None) if rows is None else rows
         mask = self._unit_mask(units)
         if mask.ndim == 1:
-            self.clamped[rows, mask] = clamped
+            sub = self.clamped[rows]
+            sub[:, mask] = clamped
+            self.clamped[rows] = sub
         else:
             self.clamped[rows] = np.where(mask[rows], clamped, self.clamped[rows])
 

@@ -1,0 +1,213 @@
+"""Engine contract: determinism, batch == single runs, traces, perturbations, stop conditions."""
+from __future__ import annotations
+
+import json
+import zipfile
+
+import numpy as np
+import pytest
+
+from recurnet_sim import load_scenario
+from recurnet_sim.engine import CONDITION, CYCLE, FIXED_POINT, MAX_STEPS, PHASES, Simulation, StopConditions
+from recurnet_sim.errors import SimulationError, TraceFileError
+from recurnet_sim.models.hopfield import HopfieldModel, hebbian
+from recurnet_sim.patterns import random_patterns
+from recurnet_sim.perturbations import (AddNoise, Clamp, FlipFraction, FlipUnits, LoadPattern, SetRegion,
+                                        SetTemperature)
+from recurnet_sim.recorders import StateRecorder, Trace, default_recorders
+from recurnet_sim.seeding import trial_rngs
+
+LETTERS = "scenarios/hopfield_letters.toml"
+
+
+def small_sim(B=4, seed=0, schedule="random", temperature=0.0, **stop):
+    rng = np.random.default_rng(42)
+    xi = random_patterns(3, 64, rng)
+    c, s = hebbian(xi)
+    state = np.tile(xi[0], (B, 1))
+    model = HopfieldModel(c, s, patterns=xi, state=state, schedule=schedule, temperature=temperature, grid_shape=(8, 8))
+    recs = default_recorders(snapshot_every=1)
+    return Simulation(model, trial_rngs(seed, B), StopConditions(**stop), recs, seed=seed)
+
+
+def test_same_seed_same_trace():
+    t = []
+    for _ in range(2):
+        sim = load_scenario(LETTERS, {"dynamics.schedule": "glauber", "dynamics.temperature": 0.3,
+                                      "record.snapshot_every": 1}, trials=3, max_steps=30)
+        sim.run()
+        t.append(sim.trace())
+    assert t[0].arrays.keys() == t[1].arrays.keys()
+    for k in t[0].arrays:
+        assert np.array_equal(t[0][k], t[1][k]), k
+    sim = load_scenario(LETTERS, {"dynamics.schedule": "glauber", "dynamics.temperature": 0.3}, seed=99, trials=3,
+                        max_steps=30)
+    sim.run()
+    assert not np.array_equal(sim.trace()["energy"], t[0]["energy"][: len(sim.trace()["energy"])])
+
+
+@pytest.mark.parametrize("overrides", [
+    {},
+    {"dynamics.schedule": "synchronous", "initial.noise": 0.45},
+    {"dynamics.schedule": "glauber", "dynamics.temperature": 0.25, "stop.max_steps": 25},
+    {"patterns.source": "random", "network.size": 100, "patterns.count": 12, "patterns.per_trial": True,
+     "initial.pattern": "random", "patterns.names": "none", "network.shape": "none"},
+])
+def test_batch_equals_single_runs(overrides):
+    B = 5
+    batch = load_scenario(LETTERS, overrides, trials=B)
+    batch.run()
+    br = batch.results()
+    for b in range(B):
+        single = load_scenario(LETTERS, overrides, trials=1, first_trial=b)
+        single.run()
+        r = single.results()[0]
+        assert np.array_equal(single.model.state[0], batch.model.state[b])
+        assert r.steps == br[b].steps and r.stop_reason == br[b].stop_reason
+        assert r.energy == br[b].energy
+        assert r.trial == br[b].trial == b
+
+
+def test_trace_round_trip(tmp_path):
+    sim = load_scenario(LETTERS, {"record.snapshot_every": 1}, trials=2)
+    sim.run()
+    tr = sim.trace()
+    p = tr.save(tmp_path / "t.npz")
+    back = Trace.load(p)
+    assert back.meta["scenario"] == "hopfield_letters" and back.meta["pattern_names"] == ["A", "I", "M", "V"]
+    for k in tr.arrays:
+        assert np.array_equal(tr[k], back[k])
+    assert back["states"].shape == (len(back["states_ticks"]), 2, 120)
+
+
+def test_bad_trace_files_give_clear_error(tmp_path):
+    sim = load_scenario(LETTERS)
+    sim.run()
+    good = sim.trace().save(tmp_path / "good.npz")
+    data = good.read_bytes()
+    cases = {
+        "missing.npz": None,
+        "truncated.npz": data[: len(data) // 2],
+        "garbage.npz": b"\x00\x01not a zip at all" * 10,
+        "empty.npz": b"",
+    }
+    np.savez(tmp_path / "foreign.npz", x=np.arange(3))
+    np.save(tmp_path / "pickled.npy", np.array([{"a": 1}], dtype=object), allow_pickle=True)
+    with zipfile.ZipFile(tmp_path / "pickle.npz", "w") as z:
+        z.write(tmp_path / "pickled.npy", "x.npy")
+    for name, content in cases.items():
+        if content is not None:
+            (tmp_path / name).write_bytes(content)
+    for name in list(cases) + ["foreign.npz", "pickle.npz"]:
+        with pytest.raises(TraceFileError) as e:
+            Trace.load(tmp_path / name)
+        assert name in str(e.value)
+
+
+def test_reset_replays_identically():
+    sim = load_scenario(LETTERS, {"dynamics.schedule": "glauber", "dynamics.temperature": 0.3}, trials=2, max_steps=20)
+    s0 = sim.model.state.copy()
+    sim.run()
+    e1 = sim.recorder("energy").data().copy()
+    sim.reset()
+    assert np.array_equal(sim.model.state, s0) and sim.tick == 0
+    sim.run()
+    assert np.array_equal(sim.recorder("energy").data(), e1)
+
+
+def test_scheduled_perturbation_defers_settling_and_is_applied():
+    sim = small_sim(B=2, max_steps=50)
+    sim.schedule(FlipUnits((0, 1, 2)), at=5)
+    sim.run_steps(5)
+    assert sim.active.all()  # at a fixed point since tick 1, but a perturbation is pending
+    s_before = sim.model.state.copy()
+    sim.step()  # tick 5: flip then update (the update repairs the flips)
+    snaps = sim.recorder("states").data()
+    assert np.array_equal(snaps[-1], s_before)  # recall repaired the three flipped units
+    assert sim.recorder("flips").data()[-1].tolist() == [3, 3]
+    sim.run()
+    assert all(r == FIXED_POINT for r in sim.stop_reason) and (sim.stop_tick == 7).all()  # tick 7 is the first unchanged sweep
+
+
+def test_apply_flip_region_clamp_pattern_temperature():
+    sim = small_sim(B=2, max_steps=100)
+    m = sim.model
+    s0 = m.state.copy()
+    sim.apply(FlipUnits((5,)), rows=[1])
+    assert m.state[1, 5] == -s0[1, 5] and m.state[0, 5] == s0[0, 5]
+    sim.apply(SetRegion(1, rows=(0, 2), cols=(0, 3)))
+    grid = m.state.reshape(2, 8, 8)
+    assert np.all(grid[:, :2, :3] == 1)
+    sim.apply(Clamp(True, units=(10, 11)))
+    sim.apply(FlipUnits((10, 11)))
+    clamped_vals = m.state[:, [10, 11]].copy()
+    sim.run()
+    assert np.array_equal(m.state[:, [10, 11]], clamped_vals)  # clamped units kept their value
+    sim.apply(LoadPattern(1))
+    assert np.array_equal(m.state[0], m.patterns[1]) and sim.active.all()  # woken up
+    sim.apply(SetTemperature(2.0))
+    assert m.temperature == 2.0
+    with pytest.raises(SimulationError):
+        sim.apply(LoadPattern("nope"))
+    with pytest.raises(SimulationError):
+        sim.apply(FlipUnits((999,)))
+
+
+def test_flip_fraction_flips_exact_count_per_trial():
+    sim = small_sim(B=3)
+    s0 = sim.model.state.copy()
+    sim.apply(FlipFraction(0.25))
+    changed = (sim.model.state != s0).sum(axis=1)
+    assert changed.tolist() == [16, 16, 16]
+    assert not np.array_equal(sim.model.state[0], sim.model.state[1])  # each trial its own rng
+    sim.apply(AddNoise(0.5))
+    assert ((sim.model.state != s0).sum(axis=1) > 0).all()
+
+
+def test_stop_conditions():
+    sim = small_sim(B=2, schedule="glauber", temperature=5.0, max_steps=7)
+    sim.run()
+    assert list(sim.stop_reason) == [MAX_STEPS, MAX_STEPS] and sim.tick == 7
+    # user condition: stop as soon as the overlap with pattern 1 is high
+    sim = small_sim(B=1, condition=lambda s: s.model.overlaps()[:, 0] > 0.99, fixed_point=False, max_steps=50)
+    sim.run()
+    assert sim.stop_reason[0] == CONDITION and sim.tick == 1
+    # min_steps postpones settling
+    sim = small_sim(B=1, min_steps=4)
+    sim.run()
+    assert sim.stop_reason[0] == FIXED_POINT and sim.tick == 4
+
+
+def test_stochastic_runs_never_claim_a_fixed_point():
+    sim = small_sim(B=2, schedule="glauber", temperature=0.05, max_steps=30)
+    sim.run()
+    # At low T whole sweeps may change nothing, but that is not a fixed point of stochastic dynamics.
+    assert list(sim.stop_reason) == [MAX_STEPS, MAX_STEPS]
+
+
+def test_anneal_schedule_sets_temperature_and_settles_after_it_ends():
+    from recurnet_sim.anneal import AnnealSchedule
+    sim = small_sim(B=1, schedule="glauber", max_steps=100)
+    sim.anneal = AnnealSchedule([(1.0, 3), (0.5, 3), (0.0, 2)])
+    sim.run()
+    T = sim.recorder("temperature").data()[:, 0]
+    assert T[1:4].tolist() == [1.0] * 3 and T[4:7].tolist() == [0.5] * 3 and T[7] == 0.0
+    assert sim.stop_reason[0] == FIXED_POINT and sim.tick >= 8
+
+
+def test_schedule_summary_lists_phases_in_order():
+    sim = small_sim()
+    sim.schedule(FlipUnits((1,)), 3)
+    text = sim.schedule_summary()
+    pos = [text.index(p) for p in PHASES]
+    assert pos == sorted(pos)
+    assert "t=3" in text
+
+
+def test_results_json_ready():
+    sim = load_scenario(LETTERS, {"dynamics.schedule": "synchronous", "initial.noise": 0.45}, seed=615)
+    r = sim.run()
+    d = r.to_dict()
+    json.dumps(d)
+    assert d["stop_reason"] == CYCLE and d["cycle_period"] == 2 and d["converged"] is False
+    assert len(d["energy"]) == d["steps"] + 1
