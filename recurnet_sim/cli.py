@@ -137,8 +137,10 @@ def cmd_run(args) -> int:
         if len(results) == 1:
             out = results[0].to_dict()
         else:
-            out = {"scenario": sim.name, "model": sim.model.family, "seed": sim.seed, "trials": [r.to_dict() for r in results],
-                   "elapsed_s": round(elapsed, 6)}
+            # Top-level keys describe trial 0 (so scripts read one schema); every trial follows.
+            out = results[0].to_dict()
+            out["n_trials"] = len(results)
+            out["trials"] = [r.to_dict() for r in results]
         json.dump(out, sys.stdout, default=_json_default)
         sys.stdout.write("\n")
     else:

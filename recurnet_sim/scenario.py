@@ -44,7 +44,7 @@ def common_tables() -> dict[str, Field]:
         "trials": Field("int", 1, "independent trials run together on the batch axis", min=1, max=100000),
     }, "What the scenario is.")
     stop = Table({
-        "max_steps": Field("int", 100, "stop after this many ticks (sweeps)", min=1),
+        "max_steps": Field("int", 100, "stop after this many ticks (sweeps)", min=1, max=10**9),
         "fixed_point": Field("bool", True, "stop when a whole deterministic sweep changes no unit"),
         "cycle": Field("bool", True, "stop when a deterministic run revisits a state (reports the period)"),
         "cycle_memory": Field("int", 32, "longest detectable cycle period", min=2),

@@ -1,0 +1,157 @@
+"""Scenario files and the CLI: every shipped scenario runs; every malformed file gets one clear line."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from recurnet_sim.cli import main
+from recurnet_sim.scenario import shipped_scenarios
+
+ROOT = Path(__file__).resolve().parents[1]
+SCENARIOS = shipped_scenarios()
+
+
+def run_cli(capsys, *argv):
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.mark.parametrize("path", SCENARIOS, ids=[p.stem for p in SCENARIOS])
+def test_shipped_scenario_runs_headless_json(path, capsys):
+    code, out, err = run_cli(capsys, "run", str(path), "--headless", "--json", "--steps", "8")
+    assert code == 0, err
+    d = json.loads(out)
+    for key in ("scenario", "model", "seed", "steps", "sweeps", "stop_reason", "converged", "cycle_period",
+                "energy", "final_energy", "overlaps", "recalled", "elapsed_s"):
+        assert key in d, key
+    assert d["stop_reason"] in ("fixed_point", "cycle", "max_steps", "condition")
+    assert "Traceback" not in err
+
+
+def test_list_and_validate(capsys):
+    code, out, _ = run_cli(capsys, "list")
+    assert code == 0 and "hopfield_letters" in out
+    code, out, err = run_cli(capsys, "validate", *map(str, SCENARIOS))
+    assert code == 0, err
+
+
+def test_run_summary_and_shipped_name(capsys):
+    code, out, err = run_cli(capsys, "run", "hopfield_letters", "--headless")
+    assert code == 0
+    assert "fixed point" in out and "recalled: A" in out
+
+
+def test_no_display_note(capsys, monkeypatch):
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    code, out, err = run_cli(capsys, "run", "hopfield_letters")
+    assert code == 0 and "headless" in err and len(err.strip().splitlines()) == 1
+
+
+def test_set_overrides_are_validated(capsys):
+    code, out, err = run_cli(capsys, "run", "hopfield_letters", "--json", "--set", "network.learning=storkey",
+                             "--set", "dynamics.schedule=synchronous")
+    assert code == 0 and json.loads(out)["recalled"] == "A"
+    code, out, err = run_cli(capsys, "run", "hopfield_letters", "--set", "network.learnin=storkey")
+    assert code == 1 and "network.learnin: unknown key (did you mean 'learning'?)" in err
+
+
+def test_trace_option(tmp_path, capsys):
+    out_file = tmp_path / "t.npz"
+    code, out, err = run_cli(capsys, "run", "hopfield_letters", "--headless", "--trace", str(out_file))
+    assert code == 0 and out_file.exists()
+
+
+VALID = (ROOT / "scenarios" / "hopfield_letters.toml").read_text()
+
+BAD = {
+    # name: (file content (str or bytes), expected fragments of the single error line(s))
+    "unknown_top": (VALID + "\n[netwrk]\nsize = 3\n", ["netwrk: unknown key (did you mean 'network'?)"]),
+    "unknown_nested": (VALID.replace('learning = "hebbian"', 'learnign = "hebbian"'),
+                       ["network.learnign: unknown key (did you mean 'learning'?)"]),
+    "bad_choice": (VALID.replace('learning = "hebbian"', 'learning = "hebb"'),
+                   ["network.learning: must be one of 'hebbian', 'storkey', 'pseudo_inverse', got 'hebb'"]),
+    "wrong_type": (VALID.replace("max_steps = 50", 'max_steps = "many"'), ["stop.max_steps: must be an integer in [1, 1000000000], got 'many'"]),
+    "out_of_range": (VALID.replace("noise = 0.25", "noise = 1.5"), ["initial.noise: must be a number in [0, 1], got 1.5"]),
+    "negative_steps": (VALID.replace("max_steps = 50", "max_steps = 0"), ["stop.max_steps: must be an integer in [1, 1000000000], got 0"]),
+    "bool_as_int": (VALID.replace("max_steps = 50", "max_steps = true"), ["stop.max_steps"]),
+    "table_as_value": ("dynamics = 3\n" + VALID.replace('[dynamics]\nschedule = "random"', ''),
+                       ["dynamics: must be a table, got 3"]),
+    "value_as_table": (VALID.replace('schedule = "random"', "[dynamics.schedule]\nx = 1"), ["dynamics.schedule"]),
+    "no_network": ("[scenario]\nseed = 1\n", ["network: is required"]),
+    "unknown_type": (VALID.replace('type = "hopfield"', 'type = "hopfeld"'), ["network.type", "did you mean 'hopfield'?"]),
+    "bad_toml": (VALID + "\nthis is = = not toml\n", ["not valid TOML"]),
+    "empty": ("", ["network: is required"]),
+    "binary": (b"\x89PNG\r\n\x1a\n\x00\x00\xff\xfe", ["not a text file"]),
+    "missing_asset": (VALID.replace('source = "letters"', 'source = "nowhere/letters.txt"'), ["patterns.source", "file not found"]),
+    "unknown_pattern": (VALID.replace('pattern = "A"', 'pattern = "Q"'), ["initial.pattern", "unknown pattern 'Q'"]),
+    "unknown_pattern_name": (VALID.replace('names = ["A", "I", "M", "V"]', 'names = ["A", "I", "?"]'), ["patterns.names"]),
+    "shape_mismatch": (VALID.replace('learning = "hebbian"', 'learning = "hebbian"\nshape = [5, 5]'), ["network.shape", "25 units"]),
+    "size_mismatch": (VALID.replace('learning = "hebbian"', 'learning = "hebbian"\nsize = 99'), ["network.size", "120"]),
+    "list_item_type": (VALID.replace('names = ["A", "I", "M", "V"]', 'names = ["A", 3]'), ["patterns.names[1]: must be a string, got 3"]),
+    "empty_list": (VALID.replace('names = ["A", "I", "M", "V"]', "names = []"), ["patterns.names: must have at least 1 items, got 0"]),
+    "perturb_missing": (VALID + "\n[[perturb]]\naction = \"flip\"\n", ["perturb[0].at: is required"]),
+    "perturb_bad_action": (VALID + "\n[[perturb]]\nat = 3\naction = \"explode\"\n", ["perturb[0].action: must be one of"]),
+    "perturb_flip_no_units": (VALID + "\n[[perturb]]\nat = 3\naction = \"flip\"\n", ["perturb[0].units: is required"]),
+    "explicit_wrong_length": (VALID.replace('kind = "pattern"', 'kind = "explicit"\nvalues = [1, -1, 1]'),
+                              ["initial.values: has 3 values, the network has 120 units"]),
+    "explicit_missing": (VALID.replace('kind = "pattern"', 'kind = "explicit"'), ["initial.values: is required"]),
+    "auto_thresholds_bipolar": (VALID.replace('learning = "hebbian"', 'learning = "hebbian"\nthresholds = "auto"'),
+                                ["network.thresholds"]),
+    "thresholds_bad": (VALID.replace('learning = "hebbian"', 'learning = "hebbian"\nthresholds = "high"'),
+                       ["network.thresholds: must be a number or one of 'auto'"]),
+    "random_no_size": (VALID.replace('source = "letters"\nnames = ["A", "I", "M", "V"]', 'source = "random"'),
+                       ["network.size: is required with random patterns"]),
+    "anneal_bad": (VALID.replace('schedule = "random"', 'schedule = "glauber"\nanneal = { kind = "sideways" }'),
+                   ["dynamics.anneal.kind"]),
+    "nan": (VALID.replace("noise = 0.25", "noise = nan"), ["initial.noise"]),
+    "huge_int": (VALID.replace("max_steps = 50", "max_steps = 99999999999999999999"), ["stop.max_steps: must be an integer in [1, 1000000000]"]),
+}
+
+
+@pytest.mark.parametrize("name", list(BAD))
+def test_malformed_scenarios_give_one_clear_error(name, tmp_path, capsys):
+    content, expected = BAD[name]
+    f = tmp_path / f"{name}.toml"
+    f.write_bytes(content if isinstance(content, bytes) else content.encode())
+    for cmd in (["run", str(f), "--headless"], ["validate", str(f)]):
+        code, out, err = run_cli(capsys, *cmd)
+        assert code == 1, (cmd, out, err)
+        assert "Traceback" not in err and err.startswith("recurnet: error: ")
+        assert f.name in err, err
+        for frag in expected:
+            assert frag in err, (frag, err)
+
+
+def test_missing_file_and_directory(tmp_path, capsys):
+    code, out, err = run_cli(capsys, "run", str(tmp_path / "nope.toml"))
+    assert code == 1 and "no such file" in err
+    code, out, err = run_cli(capsys, "run", str(tmp_path))
+    assert code == 1 and "directory" in err
+
+
+def test_all_problems_reported_at_once(tmp_path, capsys):
+    content = VALID.replace('learning = "hebbian"', 'learning = "hebb"').replace("max_steps = 50", "max_steps = -1")
+    f = tmp_path / "two.toml"
+    f.write_text(content)
+    code, out, err = run_cli(capsys, "validate", str(f))
+    assert code == 1 and "network.learning" in err and "stop.max_steps" in err
+
+
+@pytest.mark.parametrize("arg,frag", [("novalue", "expects key.path=value"), ("=3", "expects key.path=value"),
+                                      ("initial.noise.x=3", "is not a table"), ("initial.noise=abc", "initial.noise")])
+def test_bad_set_arguments(arg, frag, capsys):
+    code, out, err = run_cli(capsys, "run", "hopfield_letters", "--headless", "--set", arg)
+    assert code == 1 and frag in err and "Traceback" not in err
+
+
+def test_import_is_light():
+    import subprocess
+    import sys
+    code = ("import sys, recurnet_sim, recurnet_sim.scenario, recurnet_sim.engine, recurnet_sim.models.hopfield;"
+            "bad=[m for m in ('pygame','matplotlib','networkx','scipy') if m in sys.modules]; print(bad)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
