@@ -1,0 +1,1093 @@
+"""The Boltzmann machine (Ackley, Hinton & Sejnowski 1985, "A learning algorithm for Boltzmann
+machines", Cognitive Science 9:147-169) and its restricted form (Smolensky 1986, "harmonium";
+trained by contrastive divergence, Hinton 2002, "Training products of experts by minimizing
+contrastive divergence", Neural Computation 14:1771-1800).
+
+Units are binary (0/1, the paper's choice) or bipolar (+-1); weights are symmetric with a zero
+diagonal; each unit has a bias (the paper's threshold, as a weight from an always-on unit). The
+energy of a state s is::
+
+    E(s) = -1/2 s^T W s - b^T s
+
+and at temperature T the machine samples p(s) = exp(-E(s)/T) / Z. One tick is one *sweep*: every
+unclamped unit is probed once, in a random order, by the heat-bath (Glauber) rule::
+
+    p(s_i = on) = sigma(dE_i / T),   dE_i = E(s_i = off) - E(s_i = on) = h_i       (0/1 units)
+                                                                      = 2 h_i     (+-1 units)
+    h_i = sum_j w_ij s_j + b_i
+
+(the paper's "time unit": one probe per unclamped unit). At T = 0 the rule is deterministic: on
+when dE_i > 0, off when dE_i < 0, unchanged when dE_i = 0. A restricted machine (``topology =
+"rbm"``: visible-hidden weights only) is swept in two blocks instead — all hidden units from the
+visible ones, then all visible units from the hidden ones — which is an exact Gibbs sweep because
+units of one layer are conditionally independent given the other.
+
+Learning, both usable from Python with a progress callback and from a scenario's ``[training]``
+table (run once at build time, before tick 0):
+
+* :func:`train_ahs1985` — the 1985 procedure: a clamped phase (visible units fixed to a noisily
+  clamped environment vector) and a free phase, each annealed by the schedule and then sampled for
+  the co-occurrence statistics p+_ij and p-_ij; weights move by a fixed step in the direction of
+  sign(p+_ij - p-_ij) (the paper's choice) or by eps (p+_ij - p-_ij) (the gradient of the
+  KL divergence G, ``rule = "gradient"``).
+* :func:`train_cd` — CD-k for the restricted topology (Hinton 2002).
+"""
+from __future__ import annotations
+
+import math
+import pathlib
+import sys
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from ..anneal import AnnealSchedule, anneal_field
+from ..errors import SimulationError, TraceFileError, ValidationError
+from ..spec import Field, Table
+from .base import Model
+
+__all__ = [
+    "BoltzmannMachine", "sigmoid", "heat_bath_sweep", "block_gibbs_sweep", "train_ahs1985", "train_cd",
+    "complete", "encoder_data", "encoder_mask", "exact_distribution", "save_weights", "load_weights",
+    "scenario_tables", "build", "summary",
+]
+
+ProgressFn = Callable[[int, int, dict], None]
+
+
+# ----- numerics ------------------------------------------------------------------------------------
+def sigmoid(x: np.ndarray) -> np.ndarray:
+    """Logistic sigma(x) = 1 / (1 + exp(-x)) without overflow for any x, including +-inf.
+
+    exp is only ever taken of -|x| <= 0, so it lies in [0, 1] and never overflows.
+    """
+    x = np.asarray(x, dtype=np.float64)
+    z = np.exp(-np.abs(x))
+    return np.where(x >= 0, 1.0 / (1.0 + z), z / (1.0 + z))
+
+
+def _p_on(gap: np.ndarray, temperature: float) -> np.ndarray:
+    """Heat-bath probability sigma(gap / T) of turning a unit on, for T > 0.
+
+    ``gap / T`` may overflow to +-inf for tiny T or huge weights; sigmoid handles infinities,
+    so only the overflow warning is silenced here.
+    """
+    with np.errstate(over="ignore"):
+        return sigmoid(gap / temperature)
+
+
+# ----- sweeps (pure functions of arrays and pre-drawn uniforms) --------------------------------------
+def heat_bath_sweep(s: np.ndarray, weights: np.ndarray, biases: np.ndarray, free: np.ndarray,
+                    temperature: float, order_keys: np.ndarray, uniforms: np.ndarray,
+                    bipolar: bool = False) -> np.ndarray:
+    """One asynchronous heat-bath sweep of many chains at once (Ackley et al. 1985; Glauber 1963).
+
+    Every free unit of every chain is probed exactly once, in a per-chain random order. The chains
+    advance in lock step — step t probes unit ``order[b, t]`` in chain b — so each step is a few
+    vectorised operations over the batch; the local fields are kept up to date incrementally
+    (one row of W per probe) instead of being recomputed.
+
+    Parameters
+    ----------
+    s : ndarray, shape (B, N), float64
+        States, modified in place (0/1, or +-1 when ``bipolar``).
+    weights : ndarray, shape (N, N), symmetric, zero diagonal
+    biases : ndarray, shape (N,)
+    free : ndarray of bool, shape (B, N)
+        Units that may change (not clamped, trial active).
+    temperature : float
+        >= 0; 0 is the deterministic limit (no uniforms used).
+    order_keys : ndarray, shape (B, N)
+        Uniform [0, 1) keys; chain b probes its free units in the order of increasing key, which
+        is a uniformly random permutation.
+    uniforms : ndarray, shape (B, N)
+        Uniform [0, 1) numbers; the t-th probe of chain b accepts "on" when ``uniforms[b, t] < p``.
+    bipolar : bool
+
+    Returns
+    -------
+    ndarray of int, shape (B,)
+        Units changed per chain.
+    """
+    B, N = s.shape
+    flips = np.zeros(B, dtype=np.int64)
+    n_free = free.sum(axis=1)
+    steps = int(n_free.max(initial=0))
+    if steps == 0:
+        return flips
+    lo, hi = (-1.0, 1.0) if bipolar else (0.0, 1.0)
+    gain = 2.0 if bipolar else 1.0
+    # Clamped units sort after every free one (keys are < 1), so the first n_free[b] entries of a
+    # row are exactly chain b's free units in random order.
+    order = np.argsort(np.where(free, order_keys, 2.0), axis=1, kind="stable")[:, :steps]
+    live = np.arange(steps)[None, :] < n_free[:, None]
+    field = s @ weights + biases
+    ar = np.arange(B)
+    stochastic = temperature > 0
+    for t in range(steps):
+        u = order[:, t]
+        old = s[ar, u]
+        gap = gain * field[ar, u]
+        if stochastic:
+            new = np.where(uniforms[:, t] < _p_on(gap, temperature), hi, lo)
+        else:
+            new = np.where(gap > 0, hi, np.where(gap < 0, lo, old))
+        delta = np.where(live[:, t], new - old, 0.0)
+        moved = np.flatnonzero(delta)
+        if moved.size:
+            s[moved, u[moved]] = new[moved]
+            # Only chains whose unit changed need their fields updated (few of them at low T).
+            field[moved] += delta[moved, None] * weights[u[moved]]
+            flips[moved] += 1
+    return flips
+
+
+def block_gibbs_sweep(s: np.ndarray, w_vh: np.ndarray, biases: np.ndarray, visible: np.ndarray,
+                      hidden: np.ndarray, free: np.ndarray, temperature: float, uniforms: np.ndarray,
+                      bipolar: bool = False) -> np.ndarray:
+    """One Gibbs sweep of a restricted machine: hidden | visible, then visible | hidden.
+
+    Exact for a bipartite graph (no visible-visible or hidden-hidden weights), where the units of
+    a layer are conditionally independent given the other layer (Smolensky 1986; Hinton 2002).
+
+    Parameters
+    ----------
+    s : ndarray, shape (B, N), modified in place
+    w_vh : ndarray, shape (n_visible, n_hidden)
+    biases : ndarray, shape (N,)
+    visible, hidden : ndarray of int
+    free : ndarray of bool, shape (B, N)
+    uniforms : ndarray, shape (B, N)
+        Uniform [0, 1) numbers, one per unit (indexed by unit).
+
+    Returns
+    -------
+    ndarray of int, shape (B,)
+    """
+    lo, hi = (-1.0, 1.0) if bipolar else (0.0, 1.0)
+    gain = 2.0 if bipolar else 1.0
+    flips = np.zeros(s.shape[0], dtype=np.int64)
+    for tgt, src, w in ((hidden, visible, w_vh), (visible, hidden, w_vh.T)):
+        if tgt.size == 0:
+            continue
+        gap = gain * (s[:, src] @ w + biases[tgt])
+        old = s[:, tgt]
+        if temperature > 0:
+            new = np.where(uniforms[:, tgt] < _p_on(gap, temperature), hi, lo)
+        else:
+            new = np.where(gap > 0, hi, np.where(gap < 0, lo, old))
+        new = np.where(free[:, tgt], new, old)
+        flips += np.count_nonzero(new != old, axis=1)
+        s[:, tgt] = new
+    return flips
+
+
+# ----- the model --------------------------------------------------------------------------------------
+class BoltzmannMachine(Model):
+    """A Boltzmann machine with a batch of B independent chains.
+
+    Parameters
+    ----------
+    weights : ndarray, shape (N, N)
+        Symmetric, zero diagonal.
+    biases : ndarray, shape (N,)
+    n_visible : int
+        Units 0..n_visible-1 are visible (the environment's), the rest hidden.
+    units : {"binary", "bipolar"}
+        0/1 units (Ackley et al. 1985) or +-1 units (Hopfield-style energies).
+    topology : {"full", "encoder", "rbm"}
+        Which weights may be non-zero (see :meth:`connectivity`); ``"rbm"`` also selects the
+        two-block Gibbs sweep.
+    temperature : float
+    batch_size : int
+
+    Attributes
+    ----------
+    weights, biases : ndarray
+        The learned (or given) parameters; ``weights_``/``biases_`` are aliases.
+    visible, hidden : ndarray of int
+        Unit indices.
+    mask : ndarray of bool, shape (N, N)
+        Connections that exist (learning never touches the others).
+    clamped : ndarray of bool, shape (batch, N)
+        Clamped units keep their value under :meth:`step`.
+    patterns : ndarray, shape (P, n_visible) or (P, N), or None
+        Environment / stored vectors; overlaps are taken over the units they cover.
+    """
+
+    family = "boltzmann"
+    energy_label = "energy"
+
+    def __init__(self, weights, biases=None, *, n_visible: int | None = None, units: str = "binary",
+                 topology: str = "full", temperature: float = 1.0, batch_size: int = 1):
+        w = np.array(weights, dtype=np.float64)
+        N = w.shape[0]
+        if w.ndim != 2 or w.shape != (N, N):
+            raise ValueError(f"BoltzmannMachine: weights must be square, got shape {w.shape}")
+        if not np.allclose(w, w.T, rtol=0, atol=1e-12 * max(1.0, np.abs(w).max(initial=0))):
+            raise ValueError("BoltzmannMachine: weights must be symmetric")
+        if np.any(np.diag(w) != 0):
+            raise ValueError("BoltzmannMachine: weights must have a zero diagonal")
+        b = np.zeros(N) if biases is None else np.array(biases, dtype=np.float64)
+        if b.shape != (N,):
+            raise ValueError(f"BoltzmannMachine: biases must have shape ({N},), got {b.shape}")
+        if units not in ("binary", "bipolar"):
+            raise ValueError(f"BoltzmannMachine: units must be 'binary' or 'bipolar', got {units!r}")
+        if topology not in ("full", "encoder", "rbm"):
+            raise ValueError(f"BoltzmannMachine: topology must be 'full', 'encoder' or 'rbm', got {topology!r}")
+        n_visible = N if n_visible is None else int(n_visible)
+        if not 0 <= n_visible <= N:
+            raise ValueError(f"BoltzmannMachine: n_visible must be in [0, {N}], got {n_visible}")
+        self.units = units
+        self.unit_values = (-1.0, 1.0) if units == "bipolar" else (0.0, 1.0)
+        self.topology = topology
+        self.visible = np.arange(n_visible)
+        self.hidden = np.arange(n_visible, N)
+        self.mask = self.connectivity(N, n_visible, topology)
+        w = (w + w.T) / 2  # exact symmetry, so the fields of both orders agree bit for bit
+        if np.any(w[~self.mask] != 0):
+            raise ValueError(f"BoltzmannMachine: weights outside the {topology!r} topology must be 0")
+        self.weights = w
+        self.biases = b
+        self.temperature = float(temperature)
+        lo = self.unit_values[0]
+        self.state = np.full((batch_size, N), lo)
+        self.clamped = np.zeros((batch_size, N), dtype=bool)
+        self.patterns = None
+        self.pattern_names = []
+        self.anneal_schedule: AnnealSchedule | None = None
+        self.training_log_: list[dict] = []
+
+    # sklearn-style names for learned values
+    @property
+    def weights_(self) -> np.ndarray:
+        return self.weights
+
+    @property
+    def biases_(self) -> np.ndarray:
+        return self.biases
+
+    @staticmethod
+    def connectivity(N: int, n_visible: int, topology: str) -> np.ndarray:
+        """Allowed connections, shape (N, N) bool, zero diagonal.
+
+        ``full``: every pair. ``rbm``: visible-hidden only (Smolensky 1986). ``encoder``: the visible
+        units are two equal groups V1, V2 (Ackley et al. 1985's encoder problems) with no direct
+        V1-V2 weights, so everything V1 tells V2 must pass through the hidden units.
+        """
+        m = ~np.eye(N, dtype=bool)
+        if topology == "rbm":
+            vis = np.zeros(N, dtype=bool)
+            vis[:n_visible] = True
+            m &= vis[:, None] != vis[None, :]
+        elif topology == "encoder":
+            if n_visible % 2:
+                raise ValueError(f"encoder topology needs an even number of visible units, got {n_visible}")
+            half = n_visible // 2
+            g = np.full(N, 2)
+            g[:half], g[half:n_visible] = 0, 1
+            m &= ~(((g[:, None] == 0) & (g[None, :] == 1)) | ((g[:, None] == 1) & (g[None, :] == 0)))
+        return m
+
+    @property
+    def bipolar(self) -> bool:
+        return self.units == "bipolar"
+
+    @property
+    def deterministic(self) -> bool:
+        return self.temperature == 0
+
+    # ----- dynamics -----------------------------------------------------------------------------
+    def step(self, rngs: Sequence[np.random.Generator], active: np.ndarray) -> np.ndarray:
+        """One sweep at ``self.temperature`` of the unclamped units of the active trials.
+
+        Trial b draws its probe order and its acceptance numbers from ``rngs[b]`` only (2N uniforms
+        per sweep, whether or not they are all used), so a batch equals single runs with the same
+        seeds.
+
+        Returns
+        -------
+        ndarray of int, shape (batch,)
+            Units changed.
+        """
+        if self.temperature < 0 or not math.isfinite(self.temperature):
+            raise SimulationError(f"temperature must be finite and >= 0, got {self.temperature}")
+        active = np.asarray(active, dtype=bool)
+        B, N = self.state.shape
+        flips = np.zeros(B, dtype=np.int64)
+        rows = np.flatnonzero(active)
+        if rows.size == 0:
+            return flips
+        draws = np.stack([rngs[b].random(2 * N) for b in rows])
+        s = self.state[rows]
+        free = ~self.clamped[rows]
+        if self.topology == "rbm":
+            f = block_gibbs_sweep(s, self.weights[np.ix_(self.visible, self.hidden)], self.biases, self.visible,
+                                  self.hidden, free, self.temperature, draws[:, N:], self.bipolar)
+        else:
+            f = heat_bath_sweep(s, self.weights, self.biases, free, self.temperature, draws[:, :N], draws[:, N:],
+                                self.bipolar)
+        self.state[rows] = s
+        flips[rows] = f
+        return flips
+
+    def energy(self) -> np.ndarray:
+        """``E = -1/2 s^T W s - b^T s`` per trial, shape (batch,)."""
+        s = self.state
+        return -0.5 * np.einsum("bi,ij,bj->b", s, self.weights, s) - s @ self.biases
+
+    def free_energy_gap(self) -> np.ndarray:
+        """dE_i of every unit (energy gap between off and on), shape (batch, N)."""
+        g = self.state @ self.weights + self.biases
+        return 2.0 * g if self.bipolar else g
+
+    def is_stable(self) -> np.ndarray:
+        """Whether a T=0 sweep would change nothing (a local energy minimum), shape (batch,)."""
+        lo, hi = self.unit_values
+        gap = self.free_energy_gap()
+        new = np.where(gap > 0, hi, np.where(gap < 0, lo, self.state))
+        return ((new == self.state) | self.clamped).all(axis=1)
+
+    # ----- patterns / overlaps ------------------------------------------------------------------
+    def _pattern_units(self) -> np.ndarray:
+        if self.patterns is not None and self.patterns.shape[1] == len(self.visible) != self.n_units:
+            return self.visible
+        return np.arange(self.n_units)
+
+    def overlaps(self) -> np.ndarray:
+        """Overlap of the units the patterns cover (visible units for environment vectors), with
+        0/1 mapped to -1/+1, shape (batch, P)."""
+        if self.patterns is None or len(self.patterns) == 0:
+            return np.zeros((self.batch_size, 0))
+        units = self._pattern_units()
+        s = self.state[:, units]
+        xi = self.patterns
+        if not self.bipolar:
+            s, xi = 2 * s - 1, 2 * xi - 1
+        return s @ xi.T / len(units)
+
+    def load_pattern(self, k: int, rows=None) -> None:
+        if self.patterns is None or not 0 <= k < len(self.patterns):
+            n = 0 if self.patterns is None else len(self.patterns)
+            raise SimulationError(f"pattern {k + 1} does not exist ({n} stored)")
+        rows = slice(None) if rows is None else rows
+        self.state[rows, self._pattern_units()] = self.patterns[k]
+        self._state_changed(rows)
+
+    # ----- parameters ---------------------------------------------------------------------------
+    def set_parameters(self, weights: np.ndarray, biases: np.ndarray) -> None:
+        """Replace weights (masked to the topology, symmetrised) and biases."""
+        w = np.where(self.mask, np.asarray(weights, dtype=np.float64), 0.0)
+        self.weights = (w + w.T) / 2
+        self.biases = np.asarray(biases, dtype=np.float64).copy()
+
+    def random_state(self, rng: np.random.Generator, n: int) -> np.ndarray:
+        """``n`` uniformly random states, shape (n, N)."""
+        lo, hi = self.unit_values
+        return np.where(rng.random((n, self.n_units)) < 0.5, hi, lo)
+
+    def snapshot(self) -> dict[str, Any]:
+        snap = super().snapshot()
+        snap.update(weights=self.weights.copy(), biases=self.biases.copy())
+        return snap
+
+    def restore(self, snap: dict[str, Any]) -> None:
+        super().restore(snap)
+        self.weights = snap["weights"].copy()
+        self.biases = snap["biases"].copy()
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "family": self.family,
+            "n_units": self.n_units,
+            "units": self.units,
+            "topology": self.topology,
+            "visible": self.visible.tolist(),
+            "hidden": self.hidden.tolist(),
+            "layers": {"visible": slice(0, len(self.visible)), "hidden": slice(len(self.visible), self.n_units)},
+            "grid_shape": getattr(self, "grid_shape", None),
+        }
+
+
+# ----- sampling helpers shared by the learning procedures ---------------------------------------
+def _run_chains(m: BoltzmannMachine, s: np.ndarray, free: np.ndarray, temps: Sequence[float],
+                rng: np.random.Generator, stats_sweeps: int = 0, stats_T: float | None = None):
+    """Anneal chains ``s`` (B, N) in place through ``temps`` (one sweep each), then sample
+    ``stats_sweeps`` sweeps at ``stats_T`` and return the mean of s_i s_j (N, N) and s_i (N,)."""
+    B, N = s.shape
+    rbm = m.topology == "rbm"
+    w_vh = m.weights[np.ix_(m.visible, m.hidden)] if rbm else None
+
+    def sweep(T):
+        u = rng.random((2, B, N))
+        if rbm:
+            block_gibbs_sweep(s, w_vh, m.biases, m.visible, m.hidden, free, T, u[1], m.bipolar)
+        else:
+            heat_bath_sweep(s, m.weights, m.biases, free, T, u[0], u[1], m.bipolar)
+
+    for T in temps:
+        sweep(T)
+    if stats_sweeps <= 0:
+        return None, None
+    co = np.zeros((N, N))
+    mean = np.zeros(N)
+    for _ in range(stats_sweeps):
+        sweep(stats_T)
+        co += s.T @ s
+        mean += s.sum(axis=0)
+    n = stats_sweeps * B
+    return co / n, mean / n
+
+
+def _schedule_temps(schedule: AnnealSchedule) -> tuple[list[float], float]:
+    if schedule.total_ticks is None:
+        raise ValueError("learning needs a bounded annealing schedule")
+    temps = [schedule.temperature_at(k) for k in range(schedule.total_ticks)]
+    return temps, schedule.temperature_at(schedule.total_ticks)
+
+
+def _noisy_clamp(data: np.ndarray, p_on_off: float, p_off_on: float, rng: np.random.Generator, lo: float) -> np.ndarray:
+    # Ackley et al. 1985: "noisy clamping" — an on unit is clamped off with probability p_on_off
+    # and an off unit on with probability p_off_on, so the clamped statistics never reach 0 or 1
+    # and the weights cannot grow without bound.
+    on = data > lo
+    r = rng.random(data.shape)
+    flip = np.where(on, r < p_on_off, r < p_off_on)
+    return np.where(flip, np.where(on, lo, 1.0), data)
+
+
+def train_ahs1985(model: BoltzmannMachine, data: np.ndarray, *, cycles: int = 200,
+                  schedule: AnnealSchedule | None = None, stats_sweeps: int = 10, anneals_per_pattern: int = 20,
+                  rule: str = "sign", step: float = 2.0, learning_rate: float = 1.0, noise_on_off: float = 0.15,
+                  noise_off_on: float = 0.05, learn_biases: bool = True, rng: np.random.Generator,
+                  progress: ProgressFn | None = None, stop: Callable[[BoltzmannMachine], bool] | None = None,
+                  check_every: int = 10) -> list[dict]:
+    """Boltzmann machine learning (Ackley, Hinton & Sejnowski 1985), in place on ``model``.
+
+    Each learning cycle:
+
+    1. *Clamped phase* — ``anneals_per_pattern`` chains per environment vector, visible units
+       clamped to a noisily clamped copy of it, hidden units annealed by ``schedule`` from a random
+       start, then ``stats_sweeps`` sweeps at the final temperature give p+_ij = <s_i s_j>+.
+    2. *Free phase* — as many chains with nothing clamped, annealed the same way, give p-_ij.
+    3. ``rule = "sign"``: w_ij += step * sign(p+_ij - p-_ij) (the paper's fixed-size step; default
+       ``step = 2``). ``rule = "gradient"``: w_ij += learning_rate * (p+_ij - p-_ij), the gradient
+       descent on G = KL(P+ || P-) (times T). Biases learn the same way from <s_i>.
+
+    All chains of a phase run as one batch, drawing from ``rng``.
+
+    Parameters
+    ----------
+    model : BoltzmannMachine
+        Its ``weights``/``biases`` are updated; ``model.mask`` limits which weights exist.
+    data : ndarray, shape (P, n_visible)
+        Environment vectors in the model's unit values.
+    schedule : AnnealSchedule, optional
+        Default :meth:`AnnealSchedule.ackley1985` (must be bounded); statistics are taken at its
+        final temperature.
+    progress : callable, optional
+        ``progress(cycle, cycles, info)`` after each cycle; ``info`` has ``max_dw``, ``mean_abs_dp``
+        and, every ``check_every`` cycles when ``stop`` is given, ``solved``.
+    stop : callable, optional
+        ``stop(model) -> bool`` checked every ``check_every`` cycles; training ends early when true.
+
+    Returns
+    -------
+    list of dict
+        One info dict per cycle (also appended to ``model.training_log_``).
+    """
+    if rule not in ("sign", "gradient"):
+        raise ValueError(f"train_ahs1985: rule must be 'sign' or 'gradient', got {rule!r}")
+    data = np.asarray(data, dtype=np.float64)
+    nv = len(model.visible)
+    if data.ndim != 2 or data.shape[1] != nv:
+        raise ValueError(f"train_ahs1985: data must have shape (P, {nv}), got {data.shape}")
+    schedule = schedule or AnnealSchedule.ackley1985()
+    temps, t_stats = _schedule_temps(schedule)
+    N = model.n_units
+    lo = model.unit_values[0]
+    P = len(data)
+    B = P * anneals_per_pattern
+    targets = np.repeat(data, anneals_per_pattern, axis=0)
+    free_c = np.ones((B, N), dtype=bool)
+    free_c[:, model.visible] = False
+    free_f = np.ones((B, N), dtype=bool)
+    log = []
+    for cycle in range(1, cycles + 1):
+        s = model.random_state(rng, B)
+        s[:, model.visible] = _noisy_clamp(targets, noise_on_off, noise_off_on, rng, lo)
+        co_p, m_p = _run_chains(model, s, free_c, temps, rng, stats_sweeps, t_stats)
+        s = model.random_state(rng, B)
+        co_m, m_m = _run_chains(model, s, free_f, temps, rng, stats_sweeps, t_stats)
+        d_co, d_m = co_p - co_m, m_p - m_m
+        if rule == "sign":
+            dw, db = step * np.sign(d_co), step * np.sign(d_m)
+        else:
+            dw, db = learning_rate * d_co, learning_rate * d_m
+        dw = np.where(model.mask, dw, 0.0)
+        model.set_parameters(model.weights + dw, model.biases + (db if learn_biases else 0.0))
+        info = {"cycle": cycle, "max_dw": float(np.abs(dw).max(initial=0)),
+                "mean_abs_dp": float(np.abs(d_co[model.mask]).mean()) if model.mask.any() else 0.0}
+        done = False
+        if stop is not None and cycle % check_every == 0:
+            done = bool(stop(model))
+            info["solved"] = done
+        log.append(info)
+        if progress is not None:
+            progress(cycle, cycles, info)
+        if done:
+            break
+    model.training_log_.extend(log)
+    return log
+
+
+def train_cd(model: BoltzmannMachine, data: np.ndarray, *, epochs: int = 500, k: int = 1,
+             learning_rate: float = 0.1, copies: int = 10, rng: np.random.Generator,
+             progress: ProgressFn | None = None, stop: Callable[[BoltzmannMachine], bool] | None = None,
+             check_every: int = 50) -> list[dict]:
+    """Contrastive divergence CD-k (Hinton 2002) for a restricted machine, in place, at T = 1.
+
+    Per epoch, with v0 = the data (each vector repeated ``copies`` times to average the sampling
+    noise of tiny data sets)::
+
+        h0 ~ p(h | v0);  k Gibbs steps v -> h -> v ... give (vk, hk)
+        dW  = lr * (v0^T p(h|v0) - vk^T p(h|vk)) / n
+        db_v = lr * mean(v0 - vk),  db_h = lr * mean(p(h|v0) - p(h|vk))
+
+    (hidden probabilities instead of samples in the statistics reduce their variance, Hinton 2002).
+
+    Parameters
+    ----------
+    model : BoltzmannMachine with ``topology = "rbm"`` and binary units
+    data : ndarray, shape (P, n_visible), 0/1
+    progress, stop, check_every : as in :func:`train_ahs1985`
+
+    Returns
+    -------
+    list of dict, one per epoch: ``epoch``, ``recon_error`` (mean squared v0 - v1).
+    """
+    if model.topology != "rbm":
+        raise ValueError("train_cd: contrastive divergence needs topology = 'rbm'")
+    if model.bipolar:
+        raise ValueError("train_cd: needs binary (0/1) units")
+    data = np.asarray(data, dtype=np.float64)
+    vis, hid = model.visible, model.hidden
+    v0 = np.repeat(data, copies, axis=0)
+    n = len(v0)
+    log = []
+    for epoch in range(1, epochs + 1):
+        W = model.weights[np.ix_(vis, hid)]
+        bv, bh = model.biases[vis], model.biases[hid]
+        ph0 = sigmoid(v0 @ W + bh)
+        h = (rng.random(ph0.shape) < ph0).astype(float)
+        v = v0
+        for step in range(k):
+            pv = sigmoid(h @ W.T + bv)
+            v = (rng.random(pv.shape) < pv).astype(float)
+            phk = sigmoid(v @ W + bh)
+            if step < k - 1:
+                h = (rng.random(phk.shape) < phk).astype(float)
+            if step == 0:
+                recon = float(np.mean((v0 - pv) ** 2))
+        dW = learning_rate * (v0.T @ ph0 - v.T @ phk) / n
+        dbv = learning_rate * (v0 - v).mean(axis=0)
+        dbh = learning_rate * (ph0 - phk).mean(axis=0)
+        w = model.weights.copy()
+        w[np.ix_(vis, hid)] += dW
+        w[np.ix_(hid, vis)] += dW.T
+        b = model.biases.copy()
+        b[vis] += dbv
+        b[hid] += dbh
+        model.set_parameters(w, b)
+        info = {"epoch": epoch, "recon_error": recon}
+        done = False
+        if stop is not None and epoch % check_every == 0:
+            done = bool(stop(model))
+            info["solved"] = done
+        log.append(info)
+        if progress is not None:
+            progress(epoch, epochs, info)
+        if done:
+            break
+    model.training_log_.extend(log)
+    return log
+
+
+def complete(model: BoltzmannMachine, data: np.ndarray, clamp_units: Sequence[int], *, rng: np.random.Generator,
+             schedule: AnnealSchedule | None = None, chains: int = 20, stats_sweeps: int = 10) -> np.ndarray:
+    """Pattern completion: clamp ``clamp_units`` to each data vector, anneal the rest, and return
+    the mean activity of every unit over the statistics sweeps, shape (P, N).
+
+    Parameters
+    ----------
+    data : ndarray, shape (P, n_visible)
+    clamp_units : sequence of int
+        Visible unit indices to clamp (e.g. the V1 group of an encoder).
+    """
+    schedule = schedule or AnnealSchedule.ackley1985()
+    temps, t_stats = _schedule_temps(schedule)
+    data = np.asarray(data, dtype=np.float64)
+    clamp = np.asarray(clamp_units, dtype=int)
+    P, N = len(data), model.n_units
+    s = model.random_state(rng, P * chains)
+    s[:, clamp] = np.repeat(data[:, clamp], chains, axis=0)
+    free = np.ones_like(s, dtype=bool)
+    free[:, clamp] = False
+    out = np.zeros((P * chains, N))
+    _run_chains(model, s, free, temps, rng)
+    rbm = model.topology == "rbm"
+    for _ in range(stats_sweeps):
+        _run_chains(model, s, free, [t_stats], rng)
+        out += s
+    out /= stats_sweeps
+    return out.reshape(P, chains, N).mean(axis=1)
+
+
+def encoder_data(n: int, units: str = "binary") -> np.ndarray:
+    """The n-h-n encoder environment (Ackley et al. 1985): V1 = V2 = the k-th one-hot vector,
+    shape (n, 2n)."""
+    eye = np.eye(n)
+    d = np.concatenate([eye, eye], axis=1)
+    return 2 * d - 1 if units == "bipolar" else d
+
+
+def encoder_mask(n: int) -> np.ndarray:
+    """Indices of V1 (the first n visible units) of an n-h-n encoder."""
+    return np.arange(n)
+
+
+def encoder_solved(model: BoltzmannMachine, rng: np.random.Generator, *, chains: int = 20) -> bool:
+    """Whether clamping V1 to each one-hot vector makes V2 the same one-hot vector: the mean V2
+    activity at the statistics temperature is highest on the right unit for every pattern, and
+    above 0.5 there."""
+    n = len(model.visible) // 2
+    data = encoder_data(n, model.units)
+    act = complete(model, data, encoder_mask(n), rng=rng, chains=chains)
+    v2 = act[:, n:2 * n]
+    if model.bipolar:
+        v2 = (v2 + 1) / 2
+    return bool(np.all(np.argmax(v2, axis=1) == np.arange(n)) and np.all(v2[np.arange(n), np.arange(n)] > 0.5))
+
+
+def exact_distribution(model: BoltzmannMachine, temperature: float | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """All 2^N states and their Boltzmann probabilities exp(-E/T)/Z (N <= 20).
+
+    Returns
+    -------
+    states : ndarray, shape (2^N, N), in the model's unit values; state k has unit i = bit i of k
+    probs : ndarray, shape (2^N,)
+    """
+    N = model.n_units
+    if N > 20:
+        raise ValueError(f"exact_distribution: 2^{N} states is too many")
+    T = model.temperature if temperature is None else temperature
+    if T <= 0:
+        raise ValueError("exact_distribution needs T > 0")
+    k = np.arange(2 ** N)
+    bits = ((k[:, None] >> np.arange(N)[None, :]) & 1).astype(float)
+    lo, hi = model.unit_values
+    states = np.where(bits > 0, hi, lo)
+    E = -0.5 * np.einsum("ki,ij,kj->k", states, model.weights, states) - states @ model.biases
+    logp = -E / T
+    logp -= logp.max()
+    p = np.exp(logp)
+    return states, p / p.sum()
+
+
+def state_index(model: BoltzmannMachine, states: np.ndarray) -> np.ndarray:
+    """Index k of each state (unit i = bit i), shape (B,)."""
+    on = (np.asarray(states) > model.unit_values[0]).astype(np.int64)
+    return on @ (1 << np.arange(model.n_units, dtype=np.int64))
+
+
+# ----- weights files -------------------------------------------------------------------------------
+_MAGIC = "recurnet_sim.boltzmann.v1"
+
+
+def save_weights(path, model: BoltzmannMachine) -> None:
+    """Save weights, biases and layout to ``path`` (.npz, no pickles)."""
+    np.savez(path, magic=np.array(_MAGIC), weights=model.weights, biases=model.biases,
+             n_visible=np.array(len(model.visible)), units=np.array(model.units),
+             topology=np.array(model.topology))
+
+
+def load_weights(path) -> dict[str, Any]:
+    """Read a file written by :func:`save_weights`.
+
+    Returns
+    -------
+    dict with ``weights`` (N, N), ``biases`` (N,), ``n_visible``, ``units``, ``topology``.
+
+    Raises
+    ------
+    TraceFileError
+        Missing, truncated, foreign or inconsistent file.
+    """
+    # The .npz guards are shared with the BAM weights files.
+    from .bam import _open_npz, _read
+
+    path = pathlib.Path(path)
+    f = _open_npz(path, "Boltzmann weights")
+    with f:
+        if "magic" not in f.files or _read(f, "magic", path) != _MAGIC:
+            raise TraceFileError(f"{path}: not a recurnet_sim Boltzmann weights file (no {_MAGIC!r} marker)")
+        w = np.asarray(_read(f, "weights", path), dtype=np.float64)
+        b = np.asarray(_read(f, "biases", path), dtype=np.float64)
+        nv = int(_read(f, "n_visible", path))
+        units = _read(f, "units", path)
+        topology = _read(f, "topology", path)
+    N = w.shape[0] if w.ndim == 2 else -1
+    if w.ndim != 2 or w.shape != (N, N) or b.shape != (N,):
+        raise TraceFileError(f"{path}: weights {w.shape} and biases {b.shape} do not fit together")
+    if not (np.isfinite(w).all() and np.isfinite(b).all()):
+        raise TraceFileError(f"{path}: weights or biases are not finite")
+    if not np.array_equal(w, w.T) or np.any(np.diag(w) != 0):
+        raise TraceFileError(f"{path}: weights must be symmetric with a zero diagonal")
+    if units not in ("binary", "bipolar") or topology not in ("full", "encoder", "rbm") or not 0 <= nv <= N:
+        raise TraceFileError(f"{path}: bad layout (units={units!r}, topology={topology!r}, n_visible={nv})")
+    return {"weights": w, "biases": b, "n_visible": nv, "units": units, "topology": topology}
+
+
+# ----- scenario interface ----------------------------------------------------------------------------
+def _network_check(t: dict, path: str) -> list[ValidationError]:
+    p = (lambda k: f"{path}.{k}" if path else k)
+    errs = []
+    if t["weights"] == "hopfield" and t["units"] != "bipolar":
+        errs.append(ValidationError(p("units"), "must be 'bipolar' when weights = 'hopfield'"))
+    if t["weights"] == "file" and not t["weights_file"]:
+        errs.append(ValidationError(p("weights_file"), "is required when weights = 'file'"))
+    if t["weights"] != "file" and t["weights_file"]:
+        errs.append(ValidationError(p("weights"), "must be 'file' when weights_file is given"))
+    if t["weights"] not in ("hopfield", "file") and t["visible"] is None:
+        errs.append(ValidationError(p("visible"), f"is required when weights = {t['weights']!r}"))
+    if t["topology"] == "encoder" and t["visible"] is not None and t["visible"] % 2:
+        errs.append(ValidationError(p("visible"), f"must be even for the encoder topology, got {t['visible']}"))
+    return errs
+
+
+def _data_check(t: dict, path: str) -> list[ValidationError]:
+    p = (lambda k: f"{path}.{k}" if path else k)
+    errs = []
+    if t["source"] == "random" and t["count"] is None:
+        errs.append(ValidationError(p("count"), "is required when source = 'random'"))
+    if t["source"] == "inline":
+        if not t["vectors"]:
+            errs.append(ValidationError(p("vectors"), "is required when source = 'inline'"))
+        else:
+            for i, s in enumerate(t["vectors"]):
+                if set(s) - set("01+-"):
+                    errs.append(ValidationError(f"{p('vectors')}[{i}]", f"must use only 0/1 (or +/-), got {s!r}"))
+            if len({len(s) for s in t["vectors"]}) > 1:
+                errs.append(ValidationError(p("vectors"), "vectors must all have the same length"))
+    return errs
+
+
+def _training_check(t: dict, path: str) -> list[ValidationError]:
+    if t["method"] == "cd" and t["rule"] != "sign":
+        return [ValidationError(f"{path}.rule" if path else "rule", "applies to method = 'ahs1985' only")]
+    return []
+
+
+def scenario_tables() -> dict[str, Field]:
+    """The Boltzmann machine's own tables: network, patterns, initial, dynamics, training."""
+    network = Table(
+        {
+            "type": Field("str", "boltzmann", "network family", choices=("boltzmann",)),
+            "visible": Field("int", None, "visible units (units 0..visible-1); default: the data's width",
+                             min=1, nullable=True),
+            "hidden": Field("int", 0, "hidden units (after the visible ones)", min=0),
+            "units": Field("str", "binary", "unit values: binary 0/1 (Ackley et al. 1985) or bipolar +-1",
+                           choices=("binary", "bipolar")),
+            "topology": Field("str", "full", "full; encoder (no direct V1-V2 weights); rbm (visible-hidden "
+                              "only, block Gibbs sweeps; Smolensky 1986)", choices=("full", "encoder", "rbm")),
+            "weights": Field("str", "zeros", "initial weights: zeros, random (normal, weight_scale), hopfield "
+                             "(W = Xi^T Xi / N of [patterns], zero diagonal) or file (weights_file)",
+                             choices=("zeros", "random", "hopfield", "file")),
+            "weight_scale": Field("float", 1.0, "standard deviation of random weights and biases", min=0),
+            "weights_file": Field("str", None, "load weights, biases and layout from this .npz "
+                                  "(saved by [training].save; relative to the scenario)", nullable=True),
+        },
+        doc="A Boltzmann machine (Ackley, Hinton & Sejnowski 1985): symmetric weights, zero diagonal, biases.",
+        extra_check=_network_check,
+    )
+    patterns = Table(
+        {
+            "source": Field("str", "none", "environment vectors: none, encoder (n-h-n one-hot V1=V2), letters, "
+                            "random, inline", choices=("none", "encoder", "letters", "random", "inline")),
+            "names": Field("list", None, "letters: which letters", item=Field("str"), nullable=True),
+            "count": Field("int", None, "random: number of vectors", min=1, nullable=True),
+            "bias": Field("float", 0.0, "random: mean activity in [-1, 1]", min=-1, max=1),
+            "vectors": Field("list", None, "inline: vectors as strings of 0/1 (or -/+)", item=Field("str"),
+                             nullable=True),
+        },
+        doc="The environment (training vectors over the visible units) or, for weights = 'hopfield', the "
+            "stored patterns over all units. Shared by all trials (drawn from the scenario seed).",
+        extra_check=_data_check,
+    )
+    initial = Table(
+        {
+            "state": Field("str", "random", "start: random, pattern, or mixture (sign of the sum of "
+                           "`mixture` patterns: a spurious state of a Hopfield landscape)",
+                           choices=("random", "pattern", "mixture")),
+            "pattern": Field("str", None, "pattern name for state=pattern and clamp (default: trial b uses "
+                             "pattern b mod P)", nullable=True, alt=(Field("int", min=1),)),
+            "mixture": Field("list", None, "names of the (odd number of) patterns mixed", item=Field("str"),
+                             nullable=True),
+            "noise": Field("float", 0.0, "fraction of units flipped in the start state", min=0, max=1),
+            "clamp": Field("list", [], "units clamped to the pattern's values (e.g. V1 of an encoder)",
+                           item=Field("int", min=0)),
+        },
+        doc="Start state of each trial and the clamped units.",
+    )
+    dynamics = Table(
+        {
+            "temperature": Field("float", 1.0, "temperature T (0 = deterministic limit); the anneal "
+                                 "schedule overrides it", min=0),
+            "anneal": anneal_field(),
+        },
+        doc="Heat-bath sweeps p(on) = sigma(dE/T); one tick = one sweep of the unclamped units.",
+    )
+    training = Table(
+        {
+            "method": Field("str", "ahs1985", "ahs1985 (clamped/free annealing, Ackley et al. 1985) or cd "
+                            "(contrastive divergence, Hinton 2002; needs topology = 'rbm')",
+                            choices=("ahs1985", "cd")),
+            "cycles": Field("int", 200, "learning cycles (ahs1985) or epochs (cd)", min=1),
+            "rule": Field("str", "sign", "ahs1985: sign (fixed step by sign(p+ - p-), the paper's) or "
+                          "gradient (learning_rate * (p+ - p-))", choices=("sign", "gradient")),
+            "step": Field("float", 2.0, "ahs1985 sign rule: fixed weight step", min=0),
+            "learning_rate": Field("float", 0.1, "gradient rule and cd: learning rate", min=0),
+            "anneals_per_pattern": Field("int", 20, "ahs1985: annealed chains per vector in each phase", min=1),
+            "stats_sweeps": Field("int", 10, "ahs1985: sweeps at the final temperature collecting statistics",
+                                  min=1),
+            "noise_on_off": Field("float", 0.15, "ahs1985 noisy clamping: p(an on unit is clamped off)", min=0, max=1),
+            "noise_off_on": Field("float", 0.05, "ahs1985 noisy clamping: p(an off unit is clamped on)", min=0, max=1),
+            "anneal": anneal_field("ahs1985 annealing schedule of both phases (default: ackley1985)"),
+            "k": Field("int", 1, "cd: Gibbs steps of CD-k", min=1),
+            "copies": Field("int", 10, "cd: copies of each vector per epoch", min=1),
+            "until_solved": Field("bool", False, "encoder data: stop as soon as V1 completes V2 (checked every "
+                                  "10 cycles)"),
+            "save": Field("str", None, "save the learned weights to this .npz (relative to the scenario)",
+                          nullable=True),
+            "progress": Field("bool", True, "print training progress to stderr"),
+        },
+        doc="Learning at build time, before tick 0, from the scenario seed (every trial gets the same weights).",
+        extra_check=_training_check,
+    )
+    return {
+        "network": Field("table", None, "the machine", table=network),
+        "patterns": Field("table", None, "environment vectors / stored patterns", table=patterns),
+        "initial": Field("table", None, "start state and clamping", table=initial),
+        "dynamics": Field("table", None, "temperature and annealing", table=dynamics),
+        "training": Field("table", None, "learning (omit to run with the given weights)", table=training,
+                          nullable=True),
+    }
+
+
+def _make_data(t: dict, n_visible: int | None, units: str, rng: np.random.Generator):
+    """(vectors (P, n) in the model's unit values or None, names, grid shape)."""
+    src = t["source"]
+    if src == "none":
+        return None, [], None
+    if src == "encoder":
+        if n_visible is None:
+            raise ValidationError("network.visible", "is required for the encoder data")
+        d = encoder_data(n_visible // 2, units)
+        return d, [f"e{k + 1}" for k in range(len(d))], None
+    if src == "letters":
+        from ..patterns import builtin_set
+
+        ps = builtin_set("letters")
+        if t["names"]:
+            try:
+                ps = ps.select(t["names"])
+            except ValueError as e:
+                raise ValidationError("patterns.names", str(e).split(": ", 1)[-1]) from None
+        x = ps.patterns.astype(float)
+        return (x if units == "bipolar" else (x + 1) / 2), list(ps.names), ps.shape
+    if src == "random":
+        from ..patterns import random_patterns
+
+        n = n_visible
+        if n is None:
+            raise ValidationError("network.visible", "is required for random patterns")
+        x = random_patterns(t["count"], n, rng, t["bias"]).astype(float)
+        return (x if units == "bipolar" else (x + 1) / 2), [str(k + 1) for k in range(len(x))], None
+    rows = [[1.0 if c in "1+" else 0.0 for c in s] for s in t["vectors"]]
+    x = np.array(rows)
+    return (2 * x - 1 if units == "bipolar" else x), t["names"] or [str(k + 1) for k in range(len(x))], None
+
+
+def _stderr_progress(name: str) -> ProgressFn:
+    def show(i: int, n: int, info: dict) -> None:
+        if i % max(1, n // 20) and i != n and "solved" not in info:
+            return
+        extra = ", ".join(f"{k} {v:.3g}" if isinstance(v, float) else f"{k} {v}" for k, v in info.items()
+                          if k not in ("cycle", "epoch"))
+        print(f"\r{name}: {i}/{n} ({extra})", end="\n" if i == n or info.get("solved") else "", file=sys.stderr,
+              flush=True)
+
+    return show
+
+
+def build(cfg: dict, batch_size: int, rngs: list[np.random.Generator], base_dir: pathlib.Path,
+          build_rng: np.random.Generator | None = None) -> BoltzmannMachine:
+    """Build (and, with a ``[training]`` table, train) a machine and its initial states.
+
+    Patterns, random initial weights and training draw from the shared build generator (the same
+    for every trial); each trial's start state and noise come from ``rngs[b]``. Training runs here,
+    once, before tick 0; ``training.save`` writes the learned weights to an .npz that another
+    scenario loads with ``network.weights = "file"``.
+    """
+    if build_rng is None:
+        from ..seeding import build_rng as _shared
+
+        build_rng = _shared((cfg.get("scenario") or {}).get("seed") or 0)
+    net = cfg["network"]
+    base_dir = pathlib.Path(base_dir)
+    units, topology = net["units"], net["topology"]
+    n_visible, n_hidden = net["visible"], net["hidden"]
+    loaded = None
+    if net["weights"] == "file":
+        wpath = pathlib.Path(net["weights_file"])
+        loaded = load_weights(wpath if wpath.is_absolute() else base_dir / wpath)
+        units, topology, n_visible = loaded["units"], loaded["topology"], loaded["n_visible"]
+        n_hidden = loaded["weights"].shape[0] - n_visible
+    data, names, shape = _make_data(cfg["patterns"], n_visible, units, build_rng)
+    if net["weights"] == "hopfield":
+        if data is None:
+            raise ValidationError("patterns.source", "must give the stored patterns when network.weights = 'hopfield'")
+        n_visible = n_visible or data.shape[1]
+        n_hidden = 0
+    if n_visible is None:
+        n_visible = data.shape[1]
+    if data is not None and data.shape[1] not in (n_visible, n_visible + n_hidden):
+        raise ValidationError("patterns", f"vectors have {data.shape[1]} units, the machine has {n_visible} visible")
+    N = n_visible + n_hidden
+    if loaded is not None:
+        w, b = loaded["weights"], loaded["biases"]
+    elif net["weights"] == "hopfield":
+        xi = data.astype(np.int64)
+        w = (xi.T @ xi).astype(float) / N  # Hopfield 1982 Hebb rule, the 1/N scaling sets the T scale
+        np.fill_diagonal(w, 0.0)
+        b = np.zeros(N)
+    elif net["weights"] == "random":
+        mask = BoltzmannMachine.connectivity(N, n_visible, topology)
+        w = np.triu(build_rng.normal(0.0, net["weight_scale"], (N, N)), 1)
+        w = np.where(mask, w + w.T, 0.0)
+        b = build_rng.normal(0.0, net["weight_scale"], N)
+    else:
+        w, b = np.zeros((N, N)), np.zeros(N)
+    try:
+        model = BoltzmannMachine(w, b, n_visible=n_visible, units=units, topology=topology,
+                                 temperature=cfg["dynamics"]["temperature"], batch_size=batch_size)
+    except ValueError as e:
+        raise ValidationError("network", str(e)) from None
+    model.patterns = data
+    model.pattern_names = names
+    model.grid_shape = shape
+    tr = cfg.get("training")
+    if tr:
+        _train_from_config(model, data, tr, build_rng, base_dir)
+    _initial_state(model, cfg["initial"], rngs)
+    return model
+
+
+def _train_from_config(model: BoltzmannMachine, data, tr: dict, rng, base_dir: pathlib.Path) -> None:
+    if data is None or data.shape[1] != len(model.visible):
+        raise ValidationError("patterns.source", "training needs environment vectors over the visible units")
+    progress = _stderr_progress(f"training ({tr['method']})") if tr["progress"] else None
+    stop = None
+    if tr["until_solved"]:
+        check_rng = np.random.default_rng(rng.integers(2**63))
+        stop = lambda m: encoder_solved(m, check_rng)  # noqa: E731
+    if tr["method"] == "cd":
+        if model.topology != "rbm":
+            raise ValidationError("training.method", "'cd' needs network.topology = 'rbm'")
+        train_cd(model, data, epochs=tr["cycles"], k=tr["k"], learning_rate=tr["learning_rate"],
+                 copies=tr["copies"], rng=rng, progress=progress, stop=stop)
+    else:
+        sched = AnnealSchedule.from_config(tr["anneal"]) if tr["anneal"] else AnnealSchedule.ackley1985()
+        if sched.total_ticks is None:
+            raise ValidationError("training.anneal", "must be a bounded schedule (statistics are taken at its end)")
+        train_ahs1985(model, data, cycles=tr["cycles"], schedule=sched, stats_sweeps=tr["stats_sweeps"],
+                      anneals_per_pattern=tr["anneals_per_pattern"], rule=tr["rule"], step=tr["step"],
+                      learning_rate=tr["learning_rate"], noise_on_off=tr["noise_on_off"],
+                      noise_off_on=tr["noise_off_on"], rng=rng, progress=progress, stop=stop)
+    if tr["save"]:
+        out = pathlib.Path(tr["save"])
+        out = out if out.is_absolute() else base_dir / out
+        save_weights(out, model)
+
+
+def _pattern_index(model: BoltzmannMachine, pattern, B: int) -> np.ndarray:
+    names = model.pattern_names
+    if pattern is None:
+        return np.arange(B) % max(1, len(names))
+    if isinstance(pattern, int):
+        if pattern > len(names):
+            raise ValidationError("initial.pattern", f"must be <= {len(names)} (the number of patterns), got {pattern}")
+        return np.full(B, pattern - 1)
+    if pattern not in names:
+        raise ValidationError("initial.pattern", f"unknown pattern {pattern!r}; have: {', '.join(names) or '(none)'}")
+    return np.full(B, names.index(pattern))
+
+
+def _initial_state(model: BoltzmannMachine, init: dict, rngs) -> None:
+    B, N = model.state.shape
+    lo, hi = model.unit_values
+    kind = init["state"]
+    needs = kind != "random" or init["clamp"]
+    if needs and (model.patterns is None or len(model.patterns) == 0):
+        raise ValidationError("initial.state", f"{kind!r} start or clamping needs [patterns]")
+    units = model._pattern_units() if model.patterns is not None else np.arange(N)
+    idx = _pattern_index(model, init["pattern"], B) if needs else None
+    state = np.empty((B, N))
+    for b in range(B):
+        state[b] = np.where(rngs[b].random(N) < 0.5, hi, lo)
+    if kind == "pattern":
+        state[:, units] = model.patterns[idx]
+    elif kind == "mixture":
+        names = init["mixture"] or []
+        if len(names) < 3 or len(names) % 2 == 0:
+            raise ValidationError("initial.mixture", f"must name an odd number (>= 3) of patterns, got {len(names)}")
+        try:
+            rows = [model.pattern_names.index(n) for n in names]
+        except ValueError:
+            raise ValidationError("initial.mixture", f"unknown pattern in {names}; have: "
+                                  f"{', '.join(model.pattern_names)}") from None
+        xi = model.patterns[rows]
+        xi = xi if model.bipolar else 2 * xi - 1
+        mix = np.sign(xi.sum(axis=0))
+        state[:, units] = mix if model.bipolar else (mix + 1) / 2
+    if init["noise"] > 0:
+        k = round(init["noise"] * N)
+        for b in range(B):
+            flip = rngs[b].permutation(N)[:k]
+            state[b, flip] = np.where(state[b, flip] == hi, lo, hi)
+    clamp = np.asarray(init["clamp"], dtype=int)
+    if clamp.size:
+        if clamp.max() >= len(units):
+            raise ValidationError("initial.clamp", f"unit {int(clamp.max())} is not covered by the patterns "
+                                  f"(units 0..{len(units) - 1})")
+        state[:, units[clamp]] = model.patterns[idx][:, clamp]
+    model.set_state(state)
+    model.clamped[...] = False
+    if clamp.size:
+        model.clamped[:, units[clamp]] = True
+
+
+def summary(model: BoltzmannMachine, b: int) -> dict:
+    """Extra JSON fields of trial ``b``: the final temperature, the visible state, and, for a machine
+    of <= 16 units, the exact probability of the final state under exp(-E/T)/Z."""
+    out: dict[str, Any] = {"temperature": float(model.temperature),
+                           "visible_state": model.state[b, model.visible].tolist()}
+    if model.n_units <= 16 and model.temperature > 0 and not model.clamped.any():
+        _, p = exact_distribution(model)
+        out["exact_p_final_state"] = float(p[state_index(model, model.state[b:b + 1])[0]])
+    if model.training_log_:
+        out["training_cycles"] = len(model.training_log_)
+        last = model.training_log_[-1]
+        if "solved" in last:
+            out["training_solved"] = last["solved"]
+    return out
