@@ -1,0 +1,503 @@
+"""The :class:`Viewer`: turns keys and clicks into engine commands and draws frames.
+
+The viewer reads ``sim.model`` and the recorders and changes the network only through the
+engine: ``sim.apply(<Perturbation>)``, ``sim.step()`` and ``sim.reset()`` — the same perturbation
+objects a scenario's ``[[perturb]]`` tables schedule. Its API is testable without a window loop:
+``handle_event(event)``, ``update()``, ``draw() -> Surface``, ``unit_at(pos)``, and one method per
+command (``toggle_run``, ``single_step``, ``faster``, ``flip_unit`` ...).
+"""
+from __future__ import annotations
+
+import os
+import sys
+import time
+from collections import deque
+from pathlib import Path
+
+import numpy as np
+import pygame
+
+from .. import perturbations as P
+from . import widgets as W
+from .views import GraphView, SRNView, layer_slices, make_view
+
+#: steps per frame the +/- keys move through (fractions = one step every few frames)
+SPEEDS = (1 / 16, 1 / 8, 1 / 4, 1 / 2, 1, 2, 3, 5, 10, 20, 50, 100, 200, 500, 1000)
+
+STOP_TEXT = {"fixed_point": "converged (fixed point)", "max_steps": "max steps reached",
+             "condition": "stop condition met", "cycle": "cycle"}
+
+
+def init_pygame(headless: bool = False) -> None:
+    """Initialise only the display and font subsystems (no audio). Headless, or without a display,
+    SDL's dummy video driver is used."""
+    has_display = bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")) or sys.platform in ("win32", "darwin")
+    if headless or not has_display:
+        os.environ["SDL_VIDEODRIVER"] = "dummy"
+    if not pygame.display.get_init():
+        pygame.display.init()
+    if not pygame.font.get_init():
+        pygame.font.init()
+
+
+class Viewer:
+    """Live view of a :class:`~recurnet_sim.engine.Simulation`.
+
+    Parameters
+    ----------
+    sim : Simulation
+    size : (width, height), optional
+        Window size; default from the scenario's ``[view]`` table.
+    headless : bool
+        Use SDL's dummy driver (frames are still drawn, e.g. for recording).
+    screenshot_dir : path, optional
+        Where the S key saves PNGs (default: the current directory).
+
+    Attributes
+    ----------
+    running : bool
+        Whether ``update`` advances the simulation.
+    speed : float
+        Simulation ticks per frame (< 1: one tick every few frames).
+    noise : float
+        Fraction of units the X key flips.
+    trial : int
+        The displayed trial of a batch (clicks act on it; keys act on every trial).
+    alive : bool
+        False once the user asked to quit.
+    """
+
+    def __init__(self, sim, size=None, headless: bool = False, screenshot_dir=None):
+        init_pygame(headless)
+        self.sim = sim
+        self.model = sim.model
+        self.headless = headless
+        cfg = dict(sim.info.get("view") or {})
+        self.cfg = cfg
+        size = size or (cfg.get("width", 1100), cfg.get("height", 720))
+        self.fps_cap = int(cfg.get("fps", 60))
+        self.screen = pygame.display.set_mode(size, pygame.RESIZABLE)
+        title = cfg.get("title") or sim.name or self.model.family
+        pygame.display.set_caption(f"recurnet - {title}")
+        self.title = title
+        self.fonts = W.Fonts()
+        self.state_view = make_view(self.model, max_cell=cfg.get("cell") or 44)
+        self.graph_view: GraphView | None = None
+        self.show_graph = False
+        self.show_help = False
+        self.running = not cfg.get("paused", False)
+        self.speed = float(cfg.get("steps_per_frame", 1))
+        self.noise = float(cfg.get("noise", 0.1))
+        self.trial = 0
+        self.alive = True
+        self.screenshot_dir = Path(screenshot_dir) if screenshot_dir else Path.cwd()
+        self.frame = 0
+        self._acc = 0.0
+        self._paint: tuple[float, set] | None = None
+        self._message = ("", 0.0)
+        self._frame_t: deque = deque(maxlen=60)
+        self._step_t: deque = deque(maxlen=4000)
+        self._energy_cache = None
+        self._srn = isinstance(self.state_view, SRNView)
+        if self._srn:
+            self.state_view.history = deque(maxlen=SRNView.STRIP)
+            self._remember_hidden()
+        self._layout()
+
+    # ----- layout ---------------------------------------------------------------------------
+    def _layout(self) -> None:
+        w, h = self.screen.get_size()
+        self.size = (w, h)
+        top, bottom = 34, 28
+        side = int(min(460, max(260, 0.34 * w)))
+        self.title_rect = pygame.Rect(0, 0, w, top)
+        self.status_rect = pygame.Rect(0, h - bottom, w, bottom)
+        self.main_rect = pygame.Rect(8, top + 4, w - side - 20, h - top - bottom - 12)
+        px = self.main_rect.right + 8
+        ph = h - top - bottom - 12
+        n_rows = max(3, len(self.model.pattern_names) or (layer_slices(self.model).get("output", slice(0, 4)).stop
+                                                          - layer_slices(self.model).get("output", slice(0, 4)).start))
+        bars_h = int(min(0.55 * ph, max(150, 24 * n_rows + 50)))
+        self.plot_rect = pygame.Rect(px, top + 4, w - px - 8, ph - bars_h - 8)
+        self.bars_rect = pygame.Rect(px, self.plot_rect.bottom + 8, w - px - 8, ph - self.plot_rect.h - 8)
+        self.state_view.layout(self.main_rect)
+        if self.graph_view is not None:
+            self.graph_view.layout(self.main_rect)
+
+    def resize(self, size) -> None:
+        self.screen = pygame.display.get_surface() or pygame.display.set_mode(size, pygame.RESIZABLE)
+        if self.screen.get_size() != tuple(size):
+            self.screen = pygame.display.set_mode(size, pygame.RESIZABLE)
+        self._layout()
+
+    # ----- events -----------------------------------------------------------------------------
+    def handle_event(self, event) -> None:
+        """React to one pygame event (keys, mouse, resize, quit)."""
+        et = event.type
+        if et == pygame.QUIT:
+            self.quit()
+        elif et == pygame.KEYDOWN:
+            self.handle_key(event.key, getattr(event, "mod", 0))
+        elif et == pygame.MOUSEBUTTONDOWN:
+            u = self.unit_at(event.pos)
+            if u is None:
+                return
+            if event.button == 1:
+                self.flip_unit(u)
+                self._paint = (float(self.model.state[self.trial, u]), {u})
+            elif event.button == 3:
+                self.toggle_clamp(u)
+        elif et == pygame.MOUSEMOTION:
+            if self._paint is not None:
+                self.paint_at(event.pos)
+        elif et == pygame.MOUSEBUTTONUP:
+            if event.button == 1:
+                self._paint = None
+        elif et == pygame.VIDEORESIZE:
+            self.resize(event.size)
+        elif et == getattr(pygame, "WINDOWSIZECHANGED", -1):
+            surf = pygame.display.get_surface()
+            if surf is not None and surf.get_size() != self.size:
+                self.screen = surf
+                self._layout()
+
+    def handle_key(self, key: int, mod: int = 0) -> None:
+        shift = bool(mod & pygame.KMOD_SHIFT)
+        if key in (pygame.K_ESCAPE, pygame.K_q):
+            self.quit()
+        elif key == pygame.K_SPACE:
+            self.toggle_run()
+        elif key in (pygame.K_RIGHT, pygame.K_n):
+            self.single_step()
+        elif key in (pygame.K_PLUS, pygame.K_EQUALS, pygame.K_KP_PLUS):
+            self.faster()
+        elif key in (pygame.K_MINUS, pygame.K_KP_MINUS, pygame.K_UNDERSCORE):
+            self.slower()
+        elif key == pygame.K_r:
+            self.reset()
+        elif key == pygame.K_x:
+            self.add_noise()
+        elif key == pygame.K_LEFTBRACKET:
+            self.set_noise(self.noise - 0.05)
+        elif key == pygame.K_RIGHTBRACKET:
+            self.set_noise(self.noise + 0.05)
+        elif pygame.K_1 <= key <= pygame.K_9:
+            self.load_pattern(key - pygame.K_1, noisy=shift)
+        elif pygame.K_KP1 <= key <= pygame.K_KP9:
+            self.load_pattern(key - pygame.K_KP1, noisy=shift)
+        elif key == pygame.K_t:
+            self.lower_temperature() if shift else self.raise_temperature()
+        elif key == pygame.K_s:
+            self.screenshot()
+        elif key == pygame.K_h:
+            self.show_help = not self.show_help
+        elif key == pygame.K_g:
+            self.toggle_graph()
+        elif key == pygame.K_TAB:
+            self.next_trial()
+
+    # ----- commands ---------------------------------------------------------------------------
+    def say(self, text: str, seconds: float = 2.5) -> None:
+        """Show a short message in the status line."""
+        self._message = (text, time.perf_counter() + seconds)
+
+    def _apply(self, perturbation, rows=None) -> bool:
+        try:
+            self.sim.apply(perturbation, rows)
+        except Exception as exc:  # a command the model refuses is shown, not fatal
+            self.say(f"{perturbation.describe()}: {exc}", 4)
+            return False
+        self._energy_cache = None
+        if self._srn:
+            self._remember_hidden()
+        return True
+
+    def quit(self) -> None:
+        self.alive = False
+
+    def toggle_run(self) -> None:
+        self.running = not self.running
+
+    def single_step(self) -> None:
+        """Pause and advance exactly one tick."""
+        self.running = False
+        if not self._step():
+            self.say(f"stopped ({self._stop_text()}): perturb the state, or R to reset")
+
+    def faster(self) -> None:
+        self.speed = next((s for s in SPEEDS if s > self.speed + 1e-9), SPEEDS[-1])
+
+    def slower(self) -> None:
+        self.speed = next((s for s in reversed(SPEEDS) if s < self.speed - 1e-9), SPEEDS[0])
+
+    def reset(self) -> None:
+        self.sim.reset()
+        self._acc = 0.0
+        self._energy_cache = None
+        if self._srn:
+            self.state_view.history.clear()
+            self._remember_hidden()
+        self.say("reset to the initial state")
+
+    def flip_unit(self, unit: int) -> None:
+        """Flip one unit of the displayed trial."""
+        if self._apply(P.FlipUnits((int(unit),)), [self.trial]):
+            self.say(f"flipped unit {unit}")
+
+    def paint_at(self, pos) -> None:
+        """While dragging: set the unit under ``pos`` to the value of the stroke."""
+        u = self.unit_at(pos)
+        if u is None or self._paint is None:
+            return
+        value, done = self._paint
+        if u in done:
+            return
+        done.add(u)
+        if self.model.state[self.trial, u] != value:
+            self._apply(P.SetRegion(value, units=(int(u),)), [self.trial])
+
+    def toggle_clamp(self, unit: int) -> None:
+        on = not bool(self.model.clamped[self.trial, unit])
+        if self._apply(P.Clamp(on, units=(int(unit),)), [self.trial]):
+            self.say(f"{'clamped' if on else 'released'} unit {unit}")
+
+    def add_noise(self) -> None:
+        if self._apply(P.AddNoise(self.noise)):
+            self.say(f"noise {self.noise:.0%}")
+
+    def set_noise(self, value: float) -> None:
+        self.noise = float(min(1.0, max(0.0, round(value, 2))))
+        self.say(f"X flips {self.noise:.0%} of the units")
+
+    def load_pattern(self, k: int, noisy: bool = False) -> None:
+        """Load stored pattern k (0-based) into every trial, with the X noise when ``noisy``."""
+        names = list(self.model.pattern_names)
+        n = 0 if self.model.patterns is None else np.asarray(self.model.patterns).shape[-2]
+        if k >= n:
+            self.say(f"there is no pattern {k + 1} ({n} stored)")
+            return
+        if self._apply(P.LoadPattern(k, self.noise if noisy else 0.0)):
+            name = names[k] if k < len(names) else str(k + 1)
+            self.say(f"loaded pattern {k + 1} ({name})" + (f" with {self.noise:.0%} noise" if noisy else ""))
+
+    def raise_temperature(self) -> None:
+        t = float(self.model.temperature)
+        self.set_temperature(0.05 if t < 0.05 else t * 1.25)
+
+    def lower_temperature(self) -> None:
+        t = float(self.model.temperature) / 1.25
+        self.set_temperature(0.0 if t < 0.05 else t)
+
+    def set_temperature(self, t: float) -> None:
+        if self._apply(P.SetTemperature(round(t, 4))):
+            self.say(f"T = {t:.3g}" + ("" if t > 0 or not self.sim.anneal else ""))
+
+    def toggle_graph(self) -> None:
+        self.show_graph = not self.show_graph
+        if self.show_graph and (self.graph_view is None or self.graph_view.trial != self.trial):
+            self.graph_view = GraphView(self.model, self.trial)
+            self.graph_view.layout(self.main_rect)
+
+    def next_trial(self) -> None:
+        B = self.model.batch_size
+        self.trial = (self.trial + 1) % B
+        self._energy_cache = None
+        if self.show_graph:
+            self.graph_view = GraphView(self.model, self.trial)
+            self.graph_view.layout(self.main_rect)
+        self.say(f"showing trial {self.trial + 1} of {B}")
+
+    def screenshot(self, path=None) -> Path:
+        """Save the current frame as PNG; returns the path."""
+        if path is None:
+            stamp = time.strftime("%Y%m%d-%H%M%S")
+            path = self.screenshot_dir / f"recurnet-{self.sim.name or 'run'}-{stamp}-{self.frame:05d}.png"
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        pygame.image.save(self.draw(), str(path))
+        self.say(f"saved {path}")
+        return path
+
+    # ----- hit testing ------------------------------------------------------------------------
+    def unit_at(self, pos) -> int | None:
+        """Index of the unit drawn at pixel ``pos`` (None when no unit is there)."""
+        if self.show_help:
+            return None
+        if self.show_graph and self.graph_view is not None:
+            return self.graph_view.unit_at(pos)
+        return self.state_view.unit_at(pos)
+
+    def unit_center(self, unit: int) -> tuple[int, int]:
+        """Pixel at the centre of ``unit``'s cell in the state view (for tests and scripting)."""
+        for b in self.state_view.blocks:
+            r = b.cell_rect(unit)
+            if r is not None:
+                return r.center
+        raise KeyError(unit)
+
+    # ----- simulation -------------------------------------------------------------------------
+    def _remember_hidden(self) -> None:
+        h = layer_slices(self.model).get("hidden")
+        if h is not None and getattr(self.model, "mode", "") != "train":
+            self.state_view.history.append(self.model.state[:, h].copy())
+
+    def _step(self) -> bool:
+        ok = self.sim.step()
+        if ok:
+            self._step_t.append(time.perf_counter())
+            self._energy_cache = None
+            if self._srn:
+                self._remember_hidden()
+        return ok
+
+    def update(self) -> int:
+        """Advance the simulation by this frame's share of ticks (when running); returns how many."""
+        if not self.running:
+            return 0
+        self._acc += self.speed
+        n = int(self._acc)
+        self._acc -= n
+        done = 0
+        t_end = time.perf_counter() + 0.2  # never freeze the window for long
+        for _ in range(n):
+            if not self._step():
+                self._acc = 0.0
+                break
+            done += 1
+            if time.perf_counter() > t_end:
+                break
+        return done
+
+    # ----- drawing ----------------------------------------------------------------------------
+    def _stop_text(self) -> str:
+        b = self.trial
+        reason = str(self.sim.stop_reason[b])
+        if reason == "cycle":
+            return f"cycle of period {int(self.sim.cycle_period[b])}"
+        return STOP_TEXT.get(reason, reason)
+
+    def _series(self, name: str, maxlen: int = 3000):
+        rec = self.sim.recorder(name)
+        if rec is None or not rec.rows:
+            return None, None
+        rows = rec.rows[-maxlen:]
+        ticks = np.asarray(rec.ticks[-maxlen:], dtype=float)
+        vals = np.array([np.asarray(r).reshape(-1)[self.trial] if np.ndim(r) else float(r) for r in rows], dtype=float)
+        return ticks, vals
+
+    def draw(self) -> pygame.Surface:
+        """Render one frame into the window surface and return it."""
+        now = time.perf_counter()
+        self._frame_t.append(now)
+        self.frame += 1
+        s = self.screen
+        s.fill(W.BG)
+        self._draw_title(s)
+        if self.show_graph and self.graph_view is not None:
+            self.graph_view.draw(s, self.fonts, self.trial)
+        else:
+            self.state_view.draw(s, self.fonts, self.trial)
+        self._draw_plot(s)
+        self._draw_bars(s)
+        self._draw_status(s, now)
+        if self.show_help:
+            W.help_overlay(s, self.fonts)
+        return s
+
+    def _draw_title(self, s) -> None:
+        r = self.title_rect
+        pygame.draw.rect(s, W.PANEL, r)
+        m = self.model
+        d = {}
+        try:
+            d = m.describe()
+        except Exception:
+            pass
+        fam = {"hopfield": "Hopfield network", "bam": "BAM", "boltzmann": "Boltzmann machine",
+               "elman": "Elman network", "jordan": "Jordan network"}.get(m.family, m.family)
+        left = self.fonts.text(s, self.title, (12, r.centery), 22, W.TEXT, anchor="midleft")
+        extra = [fam, f"{m.n_units} units"]
+        for k in ("schedule", "mode", "task"):
+            if d.get(k):
+                extra.append(f"{k} {d[k]}")
+        if m.batch_size > 1:
+            extra.append(f"trial {self.trial + 1}/{m.batch_size}")
+        self.fonts.text(s, "   " + "  |  ".join(extra), (left.right, r.centery), 17, W.DIM, anchor="midleft",
+                        max_width=r.w - left.right - 120)
+        self.fonts.text(s, "H: help", (r.right - 12, r.centery), 17, W.FAINT, anchor="midright")
+
+    def _draw_plot(self, s) -> None:
+        label = getattr(self.model, "energy_label", "energy")
+        xs, ys = self._series("energy")
+        if xs is None:
+            xs, ys = np.array([self.sim.tick], float), np.asarray(self.model.energy(), float)[[self.trial]]
+        xt, yt = self._series("temperature")
+        show_t = yt is not None and (np.ptp(yt) > 0 or yt[-1] > 0)
+        xlabel = "epoch" if getattr(self.model, "mode", "") == "train" else "tick"
+        W.line_plot(s, self.plot_rect, self.fonts, label, xs, ys, W.ENERGY,
+                    xt if show_t else None, yt if show_t else None, "T", W.TEMP, xlabel=xlabel)
+
+    def _draw_bars(self, s) -> None:
+        m = self.model
+        b = self.trial
+        if m.family in ("elman", "jordan") and (m.patterns is None or len(m.pattern_names) == 0):
+            self._draw_outputs(s)
+            return
+        rec = self.sim.recorder("overlaps")
+        ov = rec.last() if rec is not None and rec.rows else None
+        if ov is None or ov.shape[0] != m.batch_size:
+            ov = m.overlaps()
+        vals = np.asarray(ov[b], dtype=float)
+        hl = int(np.argmax(np.abs(vals))) if vals.size else None
+        title = "overlap with each stored pair" if m.family == "bam" else "overlap with each stored pattern"
+        note = None
+        if hl is not None:
+            note = "recalled: " + str(m.pattern_names[hl]) + (" (reversed)" if vals[hl] < 0 else "")
+        W.overlap_bars(s, self.bars_rect, self.fonts, title, m.pattern_names, vals, hl, note=note)
+
+    def _draw_outputs(self, s) -> None:
+        """Elman/Jordan: output units with their targets at the current step."""
+        m = self.model
+        b = self.trial
+        L = layer_slices(m)
+        y = m.state[b, L["output"]]
+        task = getattr(m, "task", None)
+        target = None
+        try:
+            T = task.targets.shape[1]
+            t = T - 1 if getattr(m, "mode", "") == "train" else (getattr(m, "t_", 0) - 1) % T
+            if getattr(m, "mode", "") != "free":
+                target = np.asarray(task.targets[b, t], dtype=float)
+        except Exception:
+            target = None
+        names = [f"y{k}" for k in range(y.size)]
+        hl = int(np.argmax(y)) if y.size else None
+        lo = -1.0 if np.nanmin(y, initial=0) < 0 or (target is not None and target.min() < 0) else 0.0
+        W.overlap_bars(s, self.bars_rect, self.fonts, "output units (green tick = target)", names, y, hl, lo=lo,
+                       hi=1.0, marks=target)
+
+    def _draw_status(self, s, now) -> None:
+        sim, m, b = self.sim, self.model, self.trial
+        sweeps = sim.tick * getattr(m, "sweeps_per_tick", 1)
+        parts = [(f"tick {sim.tick}", W.TEXT), (f"sweep {sweeps}", W.DIM),
+                 (f"flips {int(sim.last_flips[b])}", W.DIM)]
+        if not sim.active[b]:
+            parts.append((self._stop_text(), W.GOOD if sim.stop_reason[b] == "fixed_point" else W.WARN))
+        parts.append(("RUNNING" if self.running else "PAUSED", W.GOOD if self.running else W.ACCENT))
+        parts.append((f"T {float(m.temperature):.3g}", W.TEMP if m.temperature > 0 else W.DIM))
+        sp = f"{self.speed:g}" if self.speed >= 1 else f"1/{round(1 / self.speed)}"
+        parts.append((f"{sp} step/frame", W.DIM))
+        recent = [t for t in self._step_t if t > now - 1.0]
+        parts.append((f"{len(recent)} steps/s", W.DIM))
+        if len(self._frame_t) > 1:
+            dt = self._frame_t[-1] - self._frame_t[0]
+            parts.append((f"{(len(self._frame_t) - 1) / dt:.0f} fps" if dt > 0 else "- fps", W.DIM))
+        parts.append((f"noise {self.noise:.0%}", W.DIM))
+        msg, until = self._message
+        if msg and now < until:
+            parts.append((msg, W.ACCENT))
+        W.status_line(s, self.status_rect, self.fonts, parts)
+
+    def close(self) -> None:
+        """Release the window (the display subsystem is shut down)."""
+        pygame.display.quit()
