@@ -863,8 +863,8 @@ class SRNModel(Model):
             "output": slice(I + C + H, I + C + H + O),
         }
         self.state = np.zeros((B, I + C + H + O))
-        self.state[:, self.layers["context"]] = cfg.context_init
         self.clamped = np.zeros(self.state.shape, dtype=bool)
+        self.start()
         self.temperature = 0.0
         self.t_ = 0  # position in the task sequence (run mode)
         self.epoch_ = 0
@@ -876,6 +876,21 @@ class SRNModel(Model):
         self.grad_norm_ = np.zeros(B)
         self.grad_norm_max_ = np.zeros(B)
         self.update_norm_max_ = np.zeros(B)
+
+    def start(self, rows=None) -> None:
+        """Put trials at the start of a sequence: context = ``context_init``, other layers 0, t = 0.
+
+        Until the next step the context layer *is* the context the first step will use (so a
+        perturbation of the context at tick 0 acts on the first step); after a step it shows the
+        context the shown hidden layer was computed from.
+        """
+        rows = slice(None) if rows is None else rows
+        self.state[rows] = 0.0
+        self.state[rows, self.layers["context"]] = self.cfg.context_init
+        if not hasattr(self, "_fresh"):
+            self._fresh = np.zeros(self.state.shape[0], dtype=bool)
+        self._fresh[rows] = True
+        self.t_ = 0
 
     def current_loss(self) -> np.ndarray:
         """Mask-weighted mean loss of the current weights over the whole task sequence, (B,)."""
@@ -928,6 +943,7 @@ class SRNModel(Model):
             [task.inputs[:, T - 1], res.context[:, T - 1], res.hidden[:, T - 1], res.outputs[:, T - 1]], 1
         )
         self.state[keep] = last[keep]
+        self._fresh[keep] = False
         changed = sum(
             (np.abs(self.params_[k] - before[k]).reshape(self.batch_size, -1) > self.tol).sum(1) for k in PARAM_NAMES
         )
@@ -940,11 +956,12 @@ class SRNModel(Model):
         h_old = s[:, L["hidden"]].copy()
         c_old = s[:, L["context"]]
         y_old = s[:, L["output"]]
-        # next context from the current tick's activations
+        # next context from the current tick's activations (at the start: the context layer itself)
         if cfg.kind == "elman":
             c = h_old.copy()
         else:
             c = cfg.mu * c_old + y_old
+        c = np.where(self._fresh[:, None], c_old, c)
         T = task.inputs.shape[1]
         if self.mode == "run":
             t = self.t_ % T
@@ -963,6 +980,7 @@ class SRNModel(Model):
         new = np.concatenate([x, c, h, y], 1)
         new = np.where(self.clamped, s, new)
         s[active] = new[active]
+        self._fresh[active] = False
         if self.mode == "run":
             d = task.targets[:, self.t_ % T][:, None, :]
             loss, _ = loss_terms(cfg, z[:, None, :], y[:, None, :], d)
@@ -1030,6 +1048,7 @@ class SRNModel(Model):
             epoch=self.epoch_,
             mode=self.mode,
             energy=self._energy.copy(),
+            fresh=self._fresh.copy(),
             n_history=len(self.loss_history_),
         )
         return snap
@@ -1043,6 +1062,7 @@ class SRNModel(Model):
         self.epoch_ = snap["epoch"]
         self.mode = snap["mode"]
         self._energy = snap["energy"].copy()
+        self._fresh[...] = snap["fresh"]
         del self.loss_history_[snap["n_history"]:]
 
     # ----- description ---------------------------------------------------------------------------
@@ -1294,6 +1314,8 @@ def build_model(kind: str, cfg: dict, batch_size: int, rngs, base_dir, cls=None)
         if tr["save_to"]:
             model.save(base_dir / tr["save_to"])
     model.mode = dyn["mode"]
+    if model.mode != "train":
+        model.start()  # run/free begin at the start of the sequence, from the (pre)trained weights
     model.analysis = dict(cfg["analysis"])
     return model
 
