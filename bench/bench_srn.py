@@ -1,0 +1,170 @@
+"""Training speed of the Elman network: recurnet_sim vs a straightforward numpy BPTT (and PyTorch).
+
+Epochs per second of truncated BPTT (h = h' = 12, SGD + momentum) on:
+
+* temporal XOR, 3,000 steps, hidden 2 and hidden 32 (Elman 1990);
+* the embedded Reber grammar, 3,000 steps, hidden 32, softmax output.
+
+Baselines, doing the same arithmetic per window:
+
+* ``naive``: a straightforward per-time-step numpy BPTT for one network (matrix-vector products
+  step by step, forward and backward, weight gradients accumulated inside the loop) — what one
+  writes first, following Williams & Peng (1990);
+* ``torch``: ``torch.nn.RNN`` on the CPU with a linear read-out and ``loss.backward()`` per window,
+  one network, if PyTorch is installed (skipped otherwise).
+
+recurnet_sim is timed for a batch of 1 and of 16 networks (the batch axis is how seeded trials
+run together); "per network" rates divide by nothing for B=1 and multiply by 16 for B=16.
+
+Run:  python bench/bench_srn.py [--repeats 3]
+"""
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+
+from recurnet_sim import tasks
+from recurnet_sim.models import srn
+
+K = 12  # truncation h = update interval h'
+
+
+# --------------------------------------------------------------------------------------------
+# The straightforward baseline
+# --------------------------------------------------------------------------------------------
+def naive_epoch(W_xh, W_hh, b_h, W_hy, b_y, vel, X, D, output, lr=0.1, mom=0.9):
+    """One epoch of BPTT(K; K) for a single Elman net, everything per time step."""
+    T = X.shape[0]
+    h = np.full(W_hh.shape[0], 0.5)
+    params = [W_xh, W_hh, b_h, W_hy, b_y]
+    for start in range(0, T, K):
+        end = min(start + K, T)
+        hs, xs, ys, hprev = [], [], [], []
+        for t in range(start, end):
+            hprev.append(h)
+            h = np.tanh(W_xh @ X[t] + W_hh @ h + b_h)
+            z = W_hy @ h + b_y
+            if output == "sigmoid":
+                y = 1 / (1 + np.exp(-z))
+            else:
+                e = np.exp(z - z.max())
+                y = e / e.sum()
+            hs.append(h)
+            ys.append(y)
+        grads = [np.zeros_like(p) for p in params]
+        dh_next = np.zeros_like(h)
+        n = end - start
+        for i in reversed(range(n)):
+            t = start + i
+            dz = (ys[i] - D[t]) / n
+            grads[3] += np.outer(dz, hs[i])
+            grads[4] += dz
+            dh = W_hy.T @ dz + dh_next
+            da = dh * (1 - hs[i] ** 2)
+            grads[0] += np.outer(da, X[t])
+            grads[1] += np.outer(da, hprev[i])
+            grads[2] += da
+            dh_next = W_hh.T @ da
+        for p, v, g in zip(params, vel, grads):
+            v *= mom
+            v -= lr * g
+            p += v
+
+
+def time_naive(task, H, repeats, epochs):
+    rng = np.random.default_rng(0)
+    I, O = task.n_in, task.n_out
+    ps = [rng.uniform(-0.3, 0.3, (H, I)), rng.uniform(-0.3, 0.3, (H, H)), np.zeros(H),
+          rng.uniform(-0.3, 0.3, (O, H)), np.zeros(O)]
+    vel = [np.zeros_like(p) for p in ps]
+    X, D = task.inputs[0], task.targets[0]
+    best = np.inf
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        for _ in range(epochs):
+            naive_epoch(*ps, vel, X, D, task.output)
+        best = min(best, (time.perf_counter() - t0) / epochs)
+    return 1.0 / best
+
+
+def time_ours(task, H, B, repeats, epochs):
+    rngs = [np.random.default_rng(b) for b in range(B)]
+    X = np.repeat(task.inputs[:1], B, 0)
+    D = np.repeat(task.targets[:1], B, 0)
+    cfg = srn.SRNConfig(kind="elman", n_in=task.n_in, n_hidden=H, n_out=task.n_out, output=task.output,
+                        loss="cross_entropy")
+    p = srn.init_params(cfg, rngs)
+    vel = {k: np.zeros_like(v) for k, v in p.items()}
+    tc = srn.TrainConfig(lr=0.1, momentum=0.9, bptt="truncated", truncation=K)
+    best = np.inf
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        for _ in range(epochs):
+            srn.train_epoch(cfg, tc, p, vel, X, D)
+        best = min(best, (time.perf_counter() - t0) / epochs)
+    return 1.0 / best
+
+
+def time_torch(task, H, repeats, epochs):
+    try:
+        import torch
+    except ImportError:
+        return None
+    torch.manual_seed(0)
+    torch.set_num_threads(1)
+    rnn = torch.nn.RNN(task.n_in, H, nonlinearity="tanh", batch_first=True)
+    head = torch.nn.Linear(H, task.n_out)
+    opt = torch.optim.SGD(list(rnn.parameters()) + list(head.parameters()), lr=0.1, momentum=0.9)
+    X = torch.tensor(task.inputs[:1], dtype=torch.float32)
+    D = torch.tensor(task.targets[:1], dtype=torch.float32)
+    T = X.shape[1]
+    if task.output == "sigmoid":
+        lossf = torch.nn.BCEWithLogitsLoss()
+    else:
+        ce = torch.nn.CrossEntropyLoss()
+        lossf = lambda z, d: ce(z.reshape(-1, z.shape[-1]), d.reshape(-1, d.shape[-1]).argmax(-1))
+    best = np.inf
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        for _ in range(epochs):
+            h = torch.full((1, 1, H), 0.5)
+            for s in range(0, T, K):
+                out, h = rnn(X[:, s:s + K], h)
+                h = h.detach()
+                loss = lossf(head(out), D[:, s:s + K])
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+        best = min(best, (time.perf_counter() - t0) / epochs)
+    return 1.0 / best
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--epochs", type=int, default=2)
+    args = ap.parse_args(argv)
+    rng1 = [np.random.default_rng(0)]
+    cases = [
+        ("temporal XOR T=3000 H=2", tasks.temporal_xor(rng1, 3000), 2),
+        ("temporal XOR T=3000 H=32", tasks.temporal_xor(rng1, 3000), 32),
+        ("Reber T=3000 H=32", tasks.reber(rng1, 3000), 32),
+    ]
+    print(f"{'case':28s} {'naive':>8s} {'ours B=1':>9s} {'ours B=16':>10s} {'(per net)':>10s} {'torch':>8s}"
+          f"  ratios: ours/naive  ours16/naive  ours/torch")
+    for name, task, H in cases:
+        nv = time_naive(task, H, args.repeats, args.epochs)
+        o1 = time_ours(task, H, 1, args.repeats, args.epochs)
+        o16 = time_ours(task, H, 16, args.repeats, args.epochs)
+        th = time_torch(task, H, args.repeats, args.epochs)
+        ts = f"{th:8.2f}" if th else "    skip"
+        rt = f"{o1 / th:10.2f}" if th else "      n/a"
+        print(f"{name:28s} {nv:8.2f} {o1:9.2f} {o16:10.2f} {16 * o16:10.2f} {ts}"
+              f"  {o1 / nv:10.2f}  {16 * o16 / nv:12.2f}  {rt}")
+    print("(epochs per second; 'per net' = 16 x the B=16 rate; torch = nn.RNN on CPU, 1 thread)")
+
+
+if __name__ == "__main__":
+    main()
