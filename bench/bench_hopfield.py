@@ -63,7 +63,7 @@ def main() -> None:
     cues = flip_fraction(xi[targets], NOISE, rng)
 
     def ours(schedule="sequential"):
-        model = HopfieldModel(c, scale, patterns=xi, state=cues, schedule=schedule, symmetric=True)
+        model = HopfieldModel(c, scale, patterns=xi, state=cues, schedule=schedule, symmetric=True, integer=True)
         sim = Simulation(model, trial_rngs(SEED, CUES), StopConditions(max_steps=100, cycle=False),
                          recorders=[])
         sim.run()
@@ -98,7 +98,7 @@ def main() -> None:
     t_mm64, _ = best_of(lambda: S64 @ W, repeat=7)
 
     def sync():
-        model = HopfieldModel(c, scale, patterns=xi, state=big_cues, schedule="synchronous", symmetric=True)
+        model = HopfieldModel(c, scale, patterns=xi, state=big_cues, schedule="synchronous", symmetric=True, integer=True)
         sim = Simulation(model, trial_rngs(SEED, B), StopConditions(max_steps=100), recorders=[])
         sim.run()
         return sim.tick, int(sim.stop_tick.sum())
