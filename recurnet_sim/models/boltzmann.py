@@ -120,25 +120,65 @@ def heat_bath_sweep(s: np.ndarray, weights: np.ndarray, biases: np.ndarray, free
     # Clamped units sort after every free one (keys are < 1), so the first n_free[b] entries of a
     # row are exactly chain b's free units in random order.
     order = np.argsort(np.where(free, order_keys, 2.0), axis=1, kind="stable")[:, :steps]
-    live = np.arange(steps)[None, :] < n_free[:, None]
-    field = s @ weights + biases
-    ar = np.arange(B)
-    stochastic = temperature > 0
+    # Chains with fewer free units than `steps` probe a dummy unit N (zero weights, never read)
+    # for their surplus steps, so every step is the same few whole-batch operations.
+    order = np.where(np.arange(steps)[None, :] < n_free[:, None], order, N)
+    M = N + 1
+    wp = np.zeros((M, N + 1))
+    wp[:N, :N] = weights * gain
+    sp = np.zeros((B, M))
+    sp[:, :N] = s
+    sp[:, N] = lo
+    # Local fields, row by row (one matrix-vector product each) so chain b's numbers do not depend
+    # on how many chains share the batch: a batch reproduces single runs bit for bit.
+    field = np.empty((B, M))
+    for b in range(B):
+        field[b] = wp @ sp[b]
+    field[:, :N] += gain * biases
+    flat = (np.arange(B)[:, None] * M + order).T.copy()  # (steps, B) flat indices into (B, M)
+    unit = order.T.copy()
+    fflat = field.reshape(-1)
+    buf = np.empty((B, M))
+    if temperature > 0:
+        # u < sigma(gap/T)  <=>  T * logit(u) < gap: one vectorised log per sweep instead of an
+        # exp per probe; logit(0) = -inf means "on", which is the limit of the rule, never NaN.
+        uu = uniforms[:, :steps]
+        with np.errstate(divide="ignore"):
+            thr = (temperature * (np.log(uu) - np.log1p(-uu))).T.copy()
+    # Work on bits q = (s - lo) / span in {0, 1}: a probe changes q by dq in {-1, 0, 1}, and the
+    # fields change by dq * span * W[u]. A table of the rows -span*W, 0, +span*W lets one gather
+    # fetch dq * span * W[u] for every chain without a multiply.
+    span = hi - lo
+    qflat = ((sp - lo) / span).reshape(-1)
+    table = np.concatenate([-span * wp, np.zeros_like(wp), span * wp])
+    unit_m = unit + M  # row of +0 * W[u]; dq shifts it by -M / +M
+    g = np.empty(B)
+    old = np.empty(B)
+    new = np.empty(B)
+    dq = np.zeros((steps, B))
+    rows = np.empty(B, dtype=np.intp)
     for t in range(steps):
-        u = order[:, t]
-        old = s[ar, u]
-        gap = gain * field[ar, u]
-        if stochastic:
-            new = np.where(uniforms[:, t] < _p_on(gap, temperature), hi, lo)
+        idx = flat[t]
+        np.take(fflat, idx, out=g)
+        np.take(qflat, idx, out=old)
+        if temperature > 0:
+            np.greater(g, thr[t], out=new, casting="unsafe")
         else:
-            new = np.where(gap > 0, hi, np.where(gap < 0, lo, old))
-        delta = np.where(live[:, t], new - old, 0.0)
-        moved = np.flatnonzero(delta)
-        if moved.size:
-            s[moved, u[moved]] = new[moved]
-            # Only chains whose unit changed need their fields updated (few of them at low T).
-            field[moved] += delta[moved, None] * weights[u[moved]]
-            flips[moved] += 1
+            # Deterministic limit: on for a positive gap, off for a negative one, kept on a tie.
+            new[...] = np.where(g > 0, 1.0, np.where(g < 0, 0.0, old))
+        d = dq[t]
+        np.subtract(new, old, out=d)
+        if not np.count_nonzero(d):
+            continue
+        qflat[idx] = new
+        np.add(unit_m[t], d * M, out=rows, casting="unsafe")
+        np.take(table, rows, axis=0, out=buf)
+        field += buf
+    sp[...] = lo + span * qflat.reshape(B, M)
+    changed = dq != 0
+    s[...] = sp[:, :N]
+    # The dummy unit may have "changed"; it is not a unit.
+    flips = np.count_nonzero(changed & (unit < N), axis=0)
     return flips
 
 
