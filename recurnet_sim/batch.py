@@ -202,7 +202,9 @@ def proportion_ci(hits: list[bool]) -> dict[str, float]:
     den = 1 + z * z / n
     centre = (p + z * z / (2 * n)) / den
     half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / den
-    return {"n": n, "mean": p, "std": std, "ci_low": max(0.0, centre - half), "ci_high": min(1.0, centre + half)}
+    lo = 0.0 if k == 0 else max(0.0, centre - half)  # exact ends: the Wilson bound is 0 (or 1) there
+    hi = 1.0 if k == n else min(1.0, centre + half)
+    return {"n": n, "mean": p, "std": std, "ci_low": lo, "ci_high": hi}
 
 
 def metric_columns(exp: Experiment, rows_by_point: dict[int, list[dict]]) -> list[tuple[str, str, Any]]:

@@ -452,7 +452,7 @@ def _scenario_key_check(key: str, family: str) -> str | None:
             where = ".".join(parts[:i]) or "a scenario"
             msg = f"unknown key: {where} has no key {p!r}"
             if hint:
-                msg += f" (did you mean {'.'.join(parts[:i] + [hint[0]]) if hint[0] not in DERIVED_KEYS else hint[0]!r})"
+                msg += f" (did you mean {'.'.join(parts[:i] + [hint[0]]) if hint[0] not in DERIVED_KEYS else hint[0]!r}?)"
             elif i == 0:
                 msg += f"; scenario tables: {', '.join(table.fields)}; derived keys: {', '.join(DERIVED_KEYS)}"
             return msg
@@ -645,7 +645,8 @@ def parse_experiment(raw: dict, source: str = "experiment", path: Path | None = 
             for e in exc.errors:
                 if e.path in owned or any(e.path.startswith(o + ".") or e.path.startswith(o + "[") for o in owned):
                     shown = f"{e.path}: " if e.path != k else ""
-                    errors.append(ValidationError(where, f"{shown}{e.message} (value {v!r})", source))
+                    val = "" if "got " in e.message else f" (value {v!r})"
+                    errors.append(ValidationError(where, f"{shown}{e.message}{val}", source))
     if errors:
         raise ScenarioError(_dedupe(errors), source)
     keys = list(grid)
