@@ -54,6 +54,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="override any scenario key (validated like the file); repeatable")
     run.add_argument("--json", action="store_true", help="print exactly one JSON object on stdout")
     run.add_argument("--trace", metavar="OUT.npz", help="save the recorded trace")
+    run.add_argument("--save-weights", metavar="OUT.npz",
+                     help="after the run, save the learned weights (Boltzmann, Elman, Jordan) for a scenario to load")
     run.add_argument("--record", metavar="DIR", help="viewer: save numbered PNG frames into DIR")
     run.add_argument("--screenshot", metavar="OUT.png", help="viewer: save the final frame")
     run.add_argument("--gif", metavar="OUT.gif", help="viewer: write an animated GIF of the run")
@@ -133,6 +135,8 @@ def cmd_run(args) -> int:
         r.elapsed_s = round(elapsed, 6)
     if args.trace:
         sim.trace().save(args.trace)
+    if args.save_weights:
+        _save_weights(sim, args.save_weights)
     if args.json:
         if len(results) == 1:
             out = results[0].to_dict()
@@ -148,6 +152,20 @@ def cmd_run(args) -> int:
         if args.trace:
             print(f"trace saved to {args.trace}")
     return 0
+
+
+def _save_weights(sim, path: str) -> None:
+    model = sim.model
+    saver = getattr(model, "save", None)
+    if saver is None:
+        from .models import family_module
+        fn = getattr(family_module(model.family), "save_weights", None)
+        if fn is None:
+            raise RecurnetError(f"a {model.family} network has no learned weights to save")
+        fn(path, model)
+    else:
+        saver(path)
+    print(f"recurnet: weights saved to {path}", file=sys.stderr)
 
 
 def _viewer_available() -> bool:

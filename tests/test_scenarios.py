@@ -155,3 +155,16 @@ def test_import_is_light():
             "bad=[m for m in ('pygame','matplotlib','networkx','scipy') if m in sys.modules]; print(bad)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_save_weights_then_load_them_in_a_scenario(tmp_path, capsys):
+    w = tmp_path / "jordan.npz"
+    code, out, err = run_cli(capsys, "run", "jordan_sequence", "--headless", "--json", "--save-weights", str(w))
+    assert code == 0 and w.exists(), err
+    trained = json.loads(out)["final_energy"]
+    code, out, err = run_cli(capsys, "run", "jordan_sequence", "--json", "--set", f"initial.weights={w}",
+                             "--set", "dynamics.mode=run", "--set", "scenario.trials=1")
+    assert code == 0, err
+    assert json.loads(out)["final_energy"] <= trained * 1.5
+    code, out, err = run_cli(capsys, "run", "hopfield_letters", "--headless", "--save-weights", str(tmp_path / "h.npz"))
+    assert code == 1 and "no learned weights" in err
