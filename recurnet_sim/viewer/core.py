@@ -81,7 +81,7 @@ class Viewer:
         pygame.display.set_caption(f"recurnet - {title}")
         self.title = title
         self.fonts = W.Fonts()
-        self.state_view = make_view(self.model, max_cell=cfg.get("cell") or 44)
+        self.state_view = make_view(self.model, max_cell=cfg.get("cell") or 64)
         self.graph_view: GraphView | None = None
         self.show_graph = False
         self.show_help = False

@@ -15,7 +15,7 @@ import pygame
 from . import widgets as W
 from .widgets import Fonts
 
-MAX_CELL = 44
+MAX_CELL = 64
 
 
 # ----- helpers ------------------------------------------------------------------------------------
@@ -227,8 +227,19 @@ class GridView(StateView):
         else:
             vis, hid = slice(0, model.n_units), None
         nv = vis.stop - vis.start
-        vshape = shape if shape and shape[0] * shape[1] == nv else near_square(nv)
-        label = f"visible ({nv} units)" if hid is not None else f"{nv} units ({vshape[0]} x {vshape[1]})"
+        topo = model.describe().get("topology") if hid is not None else None
+        if shape and shape[0] * shape[1] == nv:
+            vshape = shape
+        elif topo == "encoder" and nv % 2 == 0:
+            vshape = (2, nv // 2)  # the two visible groups V1 and V2, one row each
+        elif nv <= 16:
+            vshape = (1, nv)
+        else:
+            vshape = near_square(nv)
+        if topo == "encoder":
+            label = f"visible: V1 (top row), V2 ({nv} units)"
+        else:
+            label = f"visible ({nv} units)" if hid is not None else f"{nv} units ({vshape[0]} x {vshape[1]})"
         self.blocks = [Block("visible", label, unit_grid(vis.start, nv, vshape))]
         if hid is not None:
             nh = hid.stop - hid.start
@@ -369,8 +380,9 @@ class SRNView(StateView):
         if r.w < 40 or r.h < 20:
             return
         data, caption = self.strip_data(trial)
-        fonts.text(surf, caption, (r.x, r.y - 6), 17, W.DIM, anchor="bottomleft", max_width=r.w)
         pygame.draw.rect(surf, W.BG, r)
+        if data.shape[0] == 0:
+            fonts.text(surf, caption, (r.x, r.y - 6), 17, W.DIM, anchor="bottomleft", max_width=r.w)
         T = data.shape[0]
         H = self.L["hidden"].stop - self.L["hidden"].start
         if T > 0:
@@ -379,7 +391,10 @@ class SRNView(StateView):
             img = W.LUT_ACT[W.to_index(data, -1.0, 1.0)]  # (T, H, 3): x = time, y = unit
             small = pygame.Surface((T_show, H), 0, 24)
             pygame.surfarray.blit_array(small, img)
-            cw = max(1, min(r.w // T_show, 12))
+            cw = max(1, min(r.w // T_show, 48))
+            if T_show < T:
+                caption += f", the last {T_show} shown"
+            fonts.text(surf, caption, (r.x, r.y - 6), 17, W.DIM, anchor="bottomleft", max_width=r.w)
             ch = max(1, r.h // H)
             big = pygame.transform.scale(small, (T_show * cw, H * ch))
             surf.blit(big, (r.x, r.y))

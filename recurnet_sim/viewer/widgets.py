@@ -116,11 +116,25 @@ def fmt(x: float) -> str:
     if x is None or not np.isfinite(x):
         return "-"
     ax = abs(x)
+    if ax < 1e5 and x == round(x):
+        return str(int(round(x)))
     if ax != 0 and (ax >= 1e5 or ax < 1e-3):
         return f"{x:.2e}"
     if ax >= 100:
         return f"{x:.1f}"
     return f"{x:.3g}" if ax < 1 else f"{x:.4g}"
+
+
+def tick_label(v: float, step: float) -> str:
+    """A tick value with just enough decimals for ticks ``step`` apart."""
+    if step <= 0 or not np.isfinite(step):
+        return fmt(v)
+    if abs(v) >= 1e5:
+        return f"{v:.3g}"
+    dec = max(0, -math.floor(math.log10(step) + 1e-9))
+    if abs(step * 10 ** dec - round(step * 10 ** dec)) > 1e-6:  # steps of 2.5
+        dec += 1
+    return f"{v:.{dec}f}"
 
 
 def nice_ticks(lo: float, hi: float, n: int = 4) -> list[float]:
@@ -157,7 +171,7 @@ def line_plot(surf: pygame.Surface, rect: pygame.Rect, fonts: Fonts, title: str,
         ys2 = np.asarray(ys2, dtype=float)
         xs2 = np.asarray(xs2, dtype=float)
         r = fonts.text(surf, f"{label2} {fmt(ys2[-1])}", (inner.right - 70, inner.y + 2), 16, color2, anchor="topright")
-    left = 50
+    left = 62
     right = 44 if second else 8
     area = pygame.Rect(inner.x + left, inner.y + 24, inner.w - left - right, inner.h - 24 - 18)
     if area.w < 20 or area.h < 20:
@@ -183,10 +197,12 @@ def line_plot(surf: pygame.Surface, rect: pygame.Rect, fonts: Fonts, title: str,
     def py(y, a=lo, b=hi):
         return area.bottom - 1 - (np.asarray(y, dtype=float) - a) / (b - a) * (area.h - 1)
 
-    for t in nice_ticks(lo, hi, max(2, area.h // 40)):
+    yt = nice_ticks(lo, hi, max(2, area.h // 32))
+    ystep = yt[1] - yt[0] if len(yt) > 1 else 0.0
+    for t in yt:
         y = int(py(t))
         pygame.draw.line(surf, PANEL_EDGE, (area.x, y), (area.right - 1, y))
-        fonts.text(surf, fmt(t), (area.x - 5, y), 15, DIM, anchor="midright")
+        fonts.text(surf, tick_label(t, ystep), (area.x - 5, y), 15, DIM, anchor="midright")
     for t in nice_ticks(x0, x1, max(2, area.w // 80)):
         if t != int(t):
             continue

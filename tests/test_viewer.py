@@ -1,0 +1,257 @@
+"""Headless tests of the live viewer: posted events drive it through SDL's dummy video driver
+(display and font subsystems only, no audio)."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+os.environ["SDL_VIDEODRIVER"] = "dummy"
+os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
+pygame = pytest.importorskip("pygame")
+
+from recurnet_sim.scenario import load_scenario  # noqa: E402
+from recurnet_sim.viewer import Viewer, init_pygame, run_viewer  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+SCENARIOS = sorted((ROOT / "scenarios").glob("*.toml"))
+LETTERS = ROOT / "scenarios" / "hopfield_letters.toml"
+
+
+def frame(viewer) -> np.ndarray:
+    return pygame.surfarray.array3d(viewer.draw()).copy()
+
+
+def pump(viewer, *events) -> None:
+    """Post events to pygame's queue, then let the viewer read the queue as the loop does."""
+    pygame.event.clear()
+    for e in events:
+        pygame.event.post(e)
+    for e in pygame.event.get():
+        viewer.handle_event(e)
+
+
+def key(k, mod=0):
+    return pygame.event.Event(pygame.KEYDOWN, key=k, mod=mod, unicode="", scancode=0)
+
+
+def mouse(kind, pos, button=1):
+    if kind == "down":
+        return pygame.event.Event(pygame.MOUSEBUTTONDOWN, pos=pos, button=button)
+    if kind == "up":
+        return pygame.event.Event(pygame.MOUSEBUTTONUP, pos=pos, button=button)
+    return pygame.event.Event(pygame.MOUSEMOTION, pos=pos, rel=(0, 0), buttons=(1, 0, 0))
+
+
+@pytest.fixture
+def viewer():
+    sim = load_scenario(LETTERS, {"view.paused": True})
+    v = Viewer(sim, size=(1000, 680), headless=True)
+    yield v
+    v.close()
+
+
+def test_click_flips_exactly_that_unit(viewer):
+    before = viewer.model.state.copy()
+    pos = viewer.unit_center(37)
+    assert viewer.unit_at(pos) == 37
+    pump(viewer, mouse("down", pos), mouse("up", pos))
+    changed = np.flatnonzero(viewer.model.state[0] != before[0])
+    assert changed.tolist() == [37]
+    assert viewer.model.state[0, 37] == -before[0, 37]
+
+
+def test_drag_paints_the_clicked_units_new_value(viewer):
+    units = [50, 51, 52, 53, 54]  # one row of the 12 x 10 grid
+    first_new = -viewer.model.state[0, 50]
+    events = [mouse("down", viewer.unit_center(50))] + [mouse("move", viewer.unit_center(u)) for u in units[1:]]
+    pump(viewer, *events, mouse("up", viewer.unit_center(54)))
+    assert (viewer.model.state[0, units] == first_new).all()
+    # moving after the button is released paints nothing
+    before = viewer.model.state.copy()
+    pump(viewer, mouse("move", viewer.unit_center(70)))
+    assert (viewer.model.state == before).all()
+
+
+def test_right_click_clamps_and_releases(viewer):
+    pos = viewer.unit_center(12)
+    pump(viewer, mouse("down", pos, 3), mouse("up", pos, 3))
+    assert viewer.model.clamped[0, 12] and viewer.model.clamped.sum() == 1
+    pump(viewer, mouse("down", pos, 3))
+    assert not viewer.model.clamped.any()
+
+
+def test_space_pauses_and_n_single_steps(viewer):
+    viewer.running = True
+    pump(viewer, key(pygame.K_SPACE))
+    assert not viewer.running
+    assert viewer.update() == 0 and viewer.sim.tick == 0
+    pump(viewer, key(pygame.K_n))
+    assert viewer.sim.tick == 1 and not viewer.running
+    pump(viewer, key(pygame.K_RIGHT))
+    assert viewer.sim.tick == 2
+    pump(viewer, key(pygame.K_SPACE))
+    assert viewer.running
+
+
+def test_speed_is_steps_per_frame(viewer):
+    viewer.running = True
+    viewer.speed = 1
+    pump(viewer, key(pygame.K_PLUS))
+    assert viewer.speed == 2
+    assert viewer.update() == 2 or viewer.sim.done
+    pump(viewer, key(pygame.K_MINUS), key(pygame.K_MINUS))
+    assert viewer.speed == 0.5
+    viewer.sim.reset()
+    assert [viewer.update() for _ in range(4)] == [0, 1, 0, 1]
+
+
+def test_digit_loads_pattern_and_shift_adds_noise(viewer):
+    m = viewer.model
+    pump(viewer, key(pygame.K_1))
+    np.testing.assert_array_equal(m.state[0], m.patterns[0])
+    pump(viewer, key(pygame.K_2, pygame.KMOD_LSHIFT))
+    diff = int((m.state[0] != m.patterns[1]).sum())
+    assert diff == round(viewer.noise * m.n_units)
+
+
+def test_x_adds_noise(viewer):
+    before = viewer.model.state.copy()
+    pump(viewer, key(pygame.K_x))
+    assert int((viewer.model.state != before).sum()) == round(viewer.noise * viewer.model.n_units)
+
+
+def test_temperature_keys(viewer):
+    pump(viewer, key(pygame.K_t))
+    assert viewer.model.temperature > 0
+    for _ in range(30):
+        pump(viewer, key(pygame.K_t, pygame.KMOD_SHIFT))
+    assert viewer.model.temperature == 0
+
+
+def test_reset_goes_back_to_the_initial_state(viewer):
+    start = viewer.model.state.copy()
+    pump(viewer, key(pygame.K_x), key(pygame.K_n), key(pygame.K_n))
+    pump(viewer, key(pygame.K_r))
+    assert viewer.sim.tick == 0
+    np.testing.assert_array_equal(viewer.model.state, start)
+
+
+def test_escape_quits_cleanly():
+    sim = load_scenario(LETTERS)
+    init_pygame(headless=True)
+    pygame.event.post(key(pygame.K_ESCAPE))
+    v = run_viewer(sim, headless=True, max_frames=1000)
+    assert not v.alive and v.frame == 0
+    assert not pygame.display.get_init()
+
+
+def test_frames_are_not_blank_and_follow_the_state(viewer):
+    a = frame(viewer)
+    assert a.std() > 10
+    assert len(np.unique(a.reshape(-1, 3), axis=0)) > 20
+    viewer.flip_unit(5)
+    b = frame(viewer)
+    assert (a != b).any(axis=2).sum() > 50
+    viewer.flip_unit(5)
+    c = frame(viewer)
+    # the same state draws the same picture (outside the status line, where the fps changes)
+    top = viewer.status_rect.top
+    diff = (a[:, :top] != c[:, :top]).any(axis=2)
+    assert diff.sum() < 0.01 * diff.size
+
+
+def test_help_graph_and_resize(viewer):
+    base = frame(viewer)
+    pump(viewer, key(pygame.K_h))
+    assert viewer.show_help and viewer.unit_at(viewer.unit_center(3)) is None
+    assert (frame(viewer) != base).any()
+    pump(viewer, key(pygame.K_h), key(pygame.K_g))
+    assert viewer.show_graph and viewer.graph_view is not None and not viewer.graph_view.too_big
+    g = frame(viewer)
+    assert g.std() > 5
+    # a click on a node of the graph flips that unit
+    xy = viewer.graph_view._xy[9]
+    before = viewer.model.state.copy()
+    pump(viewer, mouse("down", tuple(int(c) for c in xy)), mouse("up", tuple(int(c) for c in xy)))
+    assert np.flatnonzero(viewer.model.state[0] != before[0]).tolist() == [9]
+    pump(viewer, key(pygame.K_g))
+    pump(viewer, pygame.event.Event(pygame.VIDEORESIZE, size=(700, 500), w=700, h=500))
+    assert viewer.screen.get_size() == (700, 500)
+    assert viewer.main_rect.right < 700 and viewer.bars_rect.right <= 700
+    assert viewer.unit_at(viewer.unit_center(3)) == 3
+    frame(viewer)
+
+
+def test_graph_view_refuses_big_nets():
+    from recurnet_sim.viewer.views import GraphView
+
+    class Big:
+        family = "hopfield"
+        n_units = 2000
+        unit_values = (-1, 1)
+        state = np.ones((1, 2000))
+        clamped = np.zeros((1, 2000), bool)
+
+        def describe(self):
+            return {}
+
+    g = GraphView(Big())
+    assert g.too_big and "too many" in g.note
+
+
+def test_screenshot_record_and_gif(tmp_path):
+    sim = load_scenario(LETTERS)
+    shot, rec, gif = tmp_path / "final.png", tmp_path / "frames", tmp_path / "run.gif"
+    run_viewer(sim, record_dir=rec, screenshot=shot, gif=gif, max_frames=6, headless=True)
+    assert shot.stat().st_size > 1000
+    assert len(sorted(rec.glob("frame_*.png"))) == 6
+    from PIL import Image
+
+    with Image.open(gif) as im:
+        assert 2 <= im.n_frames <= 6  # Pillow merges identical consecutive frames
+
+
+def test_headless_run_stops_when_the_simulation_stops():
+    sim = load_scenario(LETTERS)
+    v = run_viewer(sim, headless=True, hold_frames=2)
+    assert sim.done and v.frame <= sim.tick + 4
+
+
+def _quick(path: Path) -> dict:
+    """Overrides that keep build-time training short in the smoke test."""
+    data = tomllib.loads(path.read_text())
+    out = {}
+    tr = data.get("training")
+    if isinstance(tr, dict):
+        for k in ("cycles", "epochs"):
+            if k in tr:
+                out[f"training.{k}"] = 5
+    return out
+
+
+@pytest.mark.parametrize("path", SCENARIOS, ids=[p.stem for p in SCENARIOS])
+def test_every_shipped_scenario_runs_in_the_viewer(path):
+    sim = load_scenario(path, _quick(path), trials=2)
+    v = Viewer(sim, size=(900, 600), headless=True)
+    try:
+        v.speed = 1
+        for _ in range(3):
+            v.update()
+            assert frame(v).std() > 5
+        for k in (pygame.K_x, pygame.K_1, pygame.K_TAB, pygame.K_g):
+            v.handle_key(k)
+            frame(v)
+    finally:
+        v.close()
+
+
+def test_import_recurnet_sim_does_not_import_pygame():
+    code = ("import sys, recurnet_sim, recurnet_sim.engine, recurnet_sim.scenario, recurnet_sim.cli; "
+            "assert 'pygame' not in sys.modules")
+    subprocess.run([sys.executable, "-c", code], check=True)
