@@ -1286,9 +1286,11 @@ def build_model(kind: str, cfg: dict, batch_size: int, rngs, base_dir, cls=None)
                 f"this scenario needs {kind} with {task.n_in} and {task.n_out}",
             )
         nb = params["W_xh"].shape[0]
-        if nb not in (1, batch_size):
-            raise ValidationError("initial.weights", f"{wpath.name} holds {nb} trials; the run has {batch_size}")
-        params = {k: np.repeat(v, batch_size, axis=0) if nb == 1 else v for k, v in params.items()}
+        if nb != 1 and nb < batch_size:
+            raise ValidationError("initial.weights", f"{wpath.name} holds {nb} trials; the run has {batch_size} "
+                                  "(a file of one trial is shared by all; a file of more trials gives its first ones)")
+        # One trained net is shared by every trial; a file of B' >= B trials gives trial b its net b.
+        params = {k: np.repeat(v, batch_size, axis=0) if nb == 1 else v[:batch_size] for k, v in params.items()}
         # The file's architecture wins (activation, output, mu); the run's teacher forcing stays.
         scfg = replace(fcfg, teacher_forcing=scfg.teacher_forcing)
     else:
