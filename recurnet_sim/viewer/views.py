@@ -499,7 +499,19 @@ class GraphView:
             iu, ju = np.nonzero(np.triu(self.W, 1) != 0)
             w = self.W[iu, ju]
             G.add_weighted_edges_from(zip(iu.tolist(), ju.tolist(), np.maximum(w, 0).tolist()))
-        if len(set(layer_of.values())) > 1:
+        if self.model.family == "bam" and "x" in L and "y" in L:
+            # the X picture as a grid on the left, the Y code as a column on the right
+            nx_ = L["x"].stop - L["x"].start
+            ny = L["y"].stop - L["y"].start
+            xs = self.model.describe().get("x_shape")
+            rows, cols = tuple(xs) if xs and xs[0] * xs[1] == nx_ else near_square(nx_)
+            pos = {}
+            for k in range(nx_):
+                r, c = divmod(k, cols)
+                pos[L["x"].start + k] = (0.45 * c / max(1, cols - 1), r / max(1, rows - 1))
+            for k in range(ny):
+                pos[L["y"].start + k] = (1.0, 0.5 if ny == 1 else 0.1 + 0.8 * k / (ny - 1))
+        elif len(set(layer_of.values())) > 1:
             pos = nx.multipartite_layout(G, subset_key="layer", align="horizontal" if self.model.family == "bam" else "vertical")
             if self.model.family in ("elman", "jordan"):
                 pos = {u: (p[1], p[0]) for u, p in pos.items()}  # inputs at the bottom, outputs on top
@@ -512,7 +524,7 @@ class GraphView:
                 iu, ju = np.nonzero(np.triu(self.W, 1) > 0)
                 ww = self.W[iu, ju]
                 H.add_weighted_edges_from(zip(iu.tolist(), ju.tolist(), (ww / ww.max()).tolist() if ww.size else []))
-            pos = nx.spring_layout(H, seed=0, iterations=60, k=1.5 / math.sqrt(max(N, 1)))
+            pos = nx.spring_layout(H, seed=0, iterations=80, k=2.5 / math.sqrt(max(N, 1)))
         xy = np.array([pos[u] for u in range(N)], dtype=float)
         xy -= xy.min(0)
         span = xy.max(0)
@@ -523,7 +535,7 @@ class GraphView:
         self.rect = pygame.Rect(rect)
         self._edges_surf = None
         area = rect.inflate(-60, -80)
-        self.radius = int(max(3, min(14, 0.28 * math.sqrt(area.w * area.h / max(1, self.N)))))
+        self.radius = int(max(3, min(12, 0.16 * math.sqrt(area.w * area.h / max(1, self.N)))))
         if self.too_big:
             return
         self._xy = np.stack([area.x + self.pos[:, 0] * area.w, area.y + 20 + self.pos[:, 1] * (area.h - 20)], 1).round().astype(int)
