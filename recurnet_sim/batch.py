@@ -60,6 +60,7 @@ class PointTask:
     group: int
     metrics: tuple
     success_threshold: float
+    seed_point: int  # the point whose seeds this one uses (itself, or 0 with common_seeds)
 
 
 def run_point(task: PointTask) -> dict:
@@ -76,7 +77,7 @@ def run_point(task: PointTask) -> dict:
     rows = []
     for k, start in enumerate(range(0, task.trials, task.group)):
         n = min(task.group, task.trials - start)
-        seed = group_seed(task.base_seed, task.index, k)
+        seed = group_seed(task.base_seed, task.seed_point, k)
         sim = build_simulation(task.scenario, seed=seed, trials=n)
         while sim.step():
             pass
@@ -223,6 +224,16 @@ def metric_columns(exp: Experiment, rows_by_point: dict[int, list[dict]]) -> lis
     return cols
 
 
+def _is_fraction(m: str, cat, rows_by_point) -> bool:
+    if cat is not None:
+        return True
+    spec = BUILTIN_METRICS.get(m)
+    if spec is not None:
+        return spec.kind == "bool"
+    vals = [r[m] for rows in rows_by_point.values() for r in rows]
+    return bool(vals) and all(isinstance(v, bool) for v in vals)
+
+
 def summarize(exp: Experiment, rows_by_point: dict[int, list[dict]]) -> tuple[list[str], list[dict]]:
     """One summary row per point."""
     cols = metric_columns(exp, rows_by_point)
@@ -338,11 +349,10 @@ def _safe(name: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
 
 
-def format_table(exp: Experiment, summary: list[dict], columns, max_rows: int = 200) -> str:
+def format_table(exp: Experiment, summary: list[dict], columns, max_rows: int = 200, rows_by_point=None) -> str:
     """The final table: one line per point, grid values then each metric's mean ± CI half-width."""
     head = [*exp.grid_keys, "n"] + [name for name, _, _ in columns]
-    fractions = {name: cat is not None or (BUILTIN_METRICS.get(m) is not None and BUILTIN_METRICS[m].kind == "bool")
-                 for name, m, cat in columns}
+    fractions = {name: _is_fraction(m, cat, rows_by_point or {}) for name, m, cat in columns}
     body = []
     for row in summary[:max_rows]:
         cells = [f"{row[k]:.4g}" if isinstance(row[k], float) else str(row[k]) for k in exp.grid_keys]
@@ -551,7 +561,7 @@ def run_experiment(exp: Experiment | str | Path, out: str | Path | None = None, 
 def _drive(exp: Experiment, out: Path, todo: list[int], done: dict, executor: Executor, prog: Progress,
            on_point) -> None:
     tasks = {i: PointTask(i, exp.points[i], exp.scenarios[i], exp.seed, exp.trials, exp.group,
-                          tuple(exp.metrics), exp.success_threshold) for i in todo}
+                          tuple(exp.metrics), exp.success_threshold, exp.seed_point(i)) for i in todo}
     futures: dict[Future, int] = {}
     pending = list(todo)
     # Keep a bounded number of tasks queued so Ctrl-C has little to cancel and memory stays flat.
@@ -632,6 +642,7 @@ def _meta(exp: Experiment, out: Path, started: str, finished: str | None, resume
         "grid": exp.grid,
         "set": exp.fixed,
         "metrics": exp.metrics,
+        "common_seeds": exp.common_seeds,
         "success_threshold": exp.success_threshold,
         "status": status,
         "started": started,
@@ -655,7 +666,7 @@ def main(args) -> int:
     report = run_experiment(exp, args.out, workers=args.workers, resume=args.resume)
     done = _read_done(report.out, exp)
     columns = metric_columns(exp, {i: d["rows"] for i, d in done.items()})
-    print(format_table(exp, report.summary, columns))
+    print(format_table(exp, report.summary, columns, rows_by_point={i: d["rows"] for i, d in done.items()}))
     extra = f", {report.points_resumed} resumed" if report.points_resumed else ""
     print(f"{report.points} points x {exp.trials} trials in {report.elapsed_s:.1f} s{extra}; results in {report.out}/")
     return 0

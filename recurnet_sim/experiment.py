@@ -43,6 +43,8 @@ and its trial j draws from ``SeedSequence(group_seed, spawn_key=(1, j))`` (see
 and the experiment's ``group`` — never on the number of workers or on the order in which points
 finish. ``results.csv`` records ``seed`` and ``seed_trial`` of every trial, so any single trial can
 be replayed with ``load_scenario(base, overrides, seed=seed, trials=1, first_trial=seed_trial)``.
+With ``common_seeds = true`` every point uses the group seeds of point 0 (g = 0): common random
+numbers, so points differ only by the swept parameters (same pattern sets, machines, cues).
 """
 from __future__ import annotations
 
@@ -275,6 +277,8 @@ def experiment_table() -> Table:
         "success_threshold": Field("float", 0.9, "overlap at or above which a trial counts as a retrieval",
                                    min=-1, max=1),
         "x": Field("str", "", "grid key on the x axis of the plots (default: the first grid key)"),
+        "common_seeds": Field("bool", False, "every point uses the seeds of point 0 (common random numbers: "
+                              "the same pattern sets, machines and cues across the grid)"),
     }, "What to run.")
     from .spec import REQUIRED
     f = exp.fields["base"]
@@ -335,6 +339,11 @@ class Experiment:
     scenarios: list = field(repr=False)
     spec_hash: str = ""
     file_hash: str = ""
+    common_seeds: bool = False
+
+    def seed_point(self, i: int) -> int:
+        """Point whose seeds point ``i`` uses: ``i``, or 0 with ``common_seeds``."""
+        return 0 if self.common_seeds else i
 
     @property
     def grid_keys(self) -> list[str]:
@@ -348,7 +357,7 @@ class Experiment:
 
     def group_seed(self, point: int, group: int) -> int:
         """Scenario seed of group ``group`` of point ``point`` (a 63-bit integer)."""
-        return group_seed(self.seed, point, group)
+        return group_seed(self.seed, self.seed_point(point), group)
 
 
 def group_seed(base_seed: int, point: int, group: int) -> int:
@@ -670,11 +679,12 @@ def parse_experiment(raw: dict, source: str = "experiment", path: Path | None = 
         raise ScenarioError([ValidationError("experiment.metrics", f"lists {dup[0]!r} twice", source)], source)
     name = ex["name"] or (path.stem if path is not None else "experiment")
     spec = {"family": family, "base": base_data, "seed": ex["seed"], "trials": ex["trials"], "group": ex["group"],
-            "metrics": metrics, "success_threshold": ex["success_threshold"], "set": set_flat, "grid": grid}
+            "metrics": metrics, "success_threshold": ex["success_threshold"], "set": set_flat, "grid": grid,
+            "common_seeds": ex["common_seeds"]}
     spec_hash = hashlib.sha256(json.dumps(spec, sort_keys=True, default=str).encode()).hexdigest()
     return Experiment(path, name, ex["description"], family, base_path, base_data, ex["seed"], ex["trials"],
                       ex["group"], metrics, ex["success_threshold"], set_flat, grid, x, points, scenarios,
-                      spec_hash, file_hash)
+                      spec_hash, file_hash, ex["common_seeds"])
 
 
 def _dedupe(errors: list[ValidationError]) -> list[ValidationError]:
