@@ -177,7 +177,8 @@ class StateView:
 
     def layout(self, rect: pygame.Rect) -> None:
         self.rect = pygame.Rect(rect)
-        layout_row(self.blocks, rect.inflate(-20, -20), 40, max_cell=self.max_cell)
+        # leave the bottom 34 px to the legend
+        layout_row(self.blocks, pygame.Rect(rect.x + 10, rect.y + 10, rect.w - 20, rect.h - 44), 40, max_cell=self.max_cell)
 
     def unit_at(self, pos) -> int | None:
         for b in self.blocks:
@@ -273,8 +274,7 @@ class BAMView(StateView):
 
     def layout(self, rect):
         self.rect = pygame.Rect(rect)
-        inner = rect.inflate(-20, -60)
-        inner.y += 10
+        inner = pygame.Rect(rect.x + 10, rect.y + 50, rect.w - 20, rect.h - 50 - 34)
         layout_row(self.blocks, inner, max(90, min(200, rect.w // 5)), max_cell=self.max_cell)
 
     def draw_extra(self, surf, fonts, trial):
@@ -386,7 +386,7 @@ class SRNView(StateView):
         T = data.shape[0]
         H = self.L["hidden"].stop - self.L["hidden"].start
         if T > 0:
-            T_show = min(T, r.w)
+            T_show = min(T, max(1, r.w // 5))  # at least 5 px per step, so single steps stay readable
             data = data[-T_show:]
             img = W.LUT_ACT[W.to_index(data, -1.0, 1.0)]  # (T, H, 3): x = time, y = unit
             small = pygame.Surface((T_show, H), 0, 24)
