@@ -126,7 +126,7 @@ def cmd_run(args) -> int:
     if use_viewer:
         from .viewer import run_viewer
         run_viewer(sim, record_dir=args.record, screenshot=args.screenshot, gif=args.gif,
-                   max_frames=args.frames, headless=not _has_display())
+                   max_frames=args.frames, headless=args.headless or not _has_display())
     else:
         sim.run()
     elapsed = time.perf_counter() - t0
