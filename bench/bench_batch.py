@@ -1,0 +1,75 @@
+"""Benchmark: the shipped Hopfield capacity experiment through the batch runner, and the speed-up
+over running the same trials one at a time through ``recurnet run``.
+
+    python bench/bench_batch.py [--workers 2] [--sample 6] [--out DIR]
+
+1. Runs ``scenarios/experiments/hopfield_capacity.toml`` (N = 1000, loads 0.02-0.30, 3 rules,
+   50 trials a point) with ``--workers`` processes and reports the wall time (start-up, probe and
+   plots included).
+2. Times ``recurnet run BASE --headless --json --set ... --seed S --trials 1`` (a fresh process per
+   trial, as a shell loop would) on ``--sample`` trials spread over the grid, and extrapolates to
+   every trial of the experiment.
+
+The one-at-a-time estimate is a lower bound of the real cost of such a loop: each trial rebuilds
+its network (a Storkey matrix for N = 1000 costs O(P N^2)), where the batch builds one per group.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+EXP = ROOT / "scenarios" / "experiments" / "hopfield_capacity.toml"
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--sample", type=int, default=6, help="single runs timed for the one-at-a-time estimate")
+    ap.add_argument("--out", help="keep the batch results here (default: a temporary directory)")
+    args = ap.parse_args(argv)
+
+    from recurnet_sim.experiment import load_experiment
+
+    exp = load_experiment(EXP)
+    n_trials = len(exp.points) * exp.trials
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(args.out) if args.out else Path(tmp) / "capacity"
+        t0 = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "recurnet_sim", "batch", str(EXP), "--out", str(out),
+                        "--workers", str(args.workers)], check=True, stdout=subprocess.DEVNULL)
+        batch_s = time.perf_counter() - t0
+
+    # one trial per process, on points spread over the grid (cheap and expensive ones alike)
+    step = max(1, len(exp.points) // args.sample)
+    picks = list(range(0, len(exp.points), step))[: args.sample]
+    single = []
+    for i in picks:
+        sets = []
+        for k, v in {**exp.fixed, **exp.points[i]}.items():
+            if k == "load":
+                k, v = "patterns.count", max(1, round(v * exp.scenarios[i].config["network"]["size"]))
+            sets += ["--set", f"{k}={v}"]
+        cmd = [sys.executable, "-m", "recurnet_sim", "run", str(exp.base_path), "--headless", "--json",
+               "--seed", str(exp.group_seed(i, 0)), "--trials", "1", *sets]
+        t0 = time.perf_counter()
+        subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, env={**os.environ, "OPENBLAS_NUM_THREADS": "1"})
+        single.append(time.perf_counter() - t0)
+    per_trial = sum(single) / len(single)
+    serial_s = per_trial * n_trials
+    print(f"hopfield_capacity: {len(exp.points)} points x {exp.trials} trials = {n_trials} trials, N = "
+          f"{exp.scenarios[0].config['network']['size']}, group {exp.group}")
+    print(f"  recurnet batch --workers {args.workers}: {batch_s:.1f} s ({n_trials / batch_s:.0f} trials/s)")
+    print(f"  recurnet run, one trial per process: {per_trial:.2f} s/trial on {len(single)} sampled points "
+          f"-> {serial_s:.0f} s for all trials (one core)")
+    print(f"  speed-up: {serial_s / batch_s:.0f}x")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
