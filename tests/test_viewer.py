@@ -255,3 +255,44 @@ def test_import_recurnet_sim_does_not_import_pygame():
     code = ("import sys, recurnet_sim, recurnet_sim.engine, recurnet_sim.scenario, recurnet_sim.cli; "
             "assert 'pygame' not in sys.modules")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+SMALL_HOPFIELD = """
+[scenario]
+name = "hopfield_small"
+seed = 3
+[network]
+type = "hopfield"
+learning = "hebbian"
+size = 12
+shape = [3, 4]
+[patterns]
+source = "random"
+count = 2
+[initial]
+kind = "pattern"
+pattern = 1
+noise = 0.25
+[dynamics]
+schedule = "synchronous"
+"""
+
+
+def test_g_cycles_through_unit_graph_and_attractor_graph_on_small_nets(tmp_path):
+    pytest.importorskip("recurnet_sim.analysis.attractors")
+    path = tmp_path / "small.toml"
+    path.write_text(SMALL_HOPFIELD)
+    v = Viewer(load_scenario(path), size=(900, 600), headless=True)
+    try:
+        kinds = []
+        for _ in range(3):
+            v.handle_key(pygame.K_g)
+            kinds.append(type(v.graph_view).__name__ if v.show_graph else None)
+            assert frame(v).std() > 5
+        assert kinds == ["GraphView", "AttractorView", None]
+        v.handle_key(pygame.K_g)
+        v.handle_key(pygame.K_g)
+        assert v.graph_view.schedule == "sync"
+        assert v.graph_view.current_node(0) is not None  # the current state is found in the graph
+    finally:
+        v.close()

@@ -19,7 +19,7 @@ import pygame
 
 from .. import perturbations as P
 from . import widgets as W
-from .views import GraphView, SRNView, layer_slices, make_view
+from .views import AttractorView, GraphView, SRNView, attractor_view_available, layer_slices, make_view
 
 #: steps per frame the +/- keys move through (fractions = one step every few frames)
 SPEEDS = (1 / 16, 1 / 8, 1 / 4, 1 / 2, 1, 2, 3, 5, 10, 20, 50, 100, 200, 500, 1000)
@@ -293,9 +293,19 @@ class Viewer:
             self.say(f"T = {t:.3g}" + ("" if t > 0 or not self.sim.anneal else ""))
 
     def toggle_graph(self) -> None:
-        self.show_graph = not self.show_graph
-        if self.show_graph and (self.graph_view is None or self.graph_view.trial != self.trial):
+        """G cycles: state view -> unit graph -> attractor graph (small Hopfield/BAM nets) -> state view."""
+        if not self.show_graph:
+            self.show_graph = True
             self.graph_view = GraphView(self.model, self.trial)
+        elif isinstance(self.graph_view, GraphView) and attractor_view_available(self.model):
+            try:
+                self.graph_view = AttractorView(self.model, self.trial)
+            except Exception as exc:  # the analysis refuses this network: say why
+                self.say(f"attractor graph: {exc}", 4)
+                self.show_graph = False
+        else:
+            self.show_graph = False
+        if self.show_graph:
             self.graph_view.layout(self.main_rect)
 
     def next_trial(self) -> None:
@@ -303,7 +313,7 @@ class Viewer:
         self.trial = (self.trial + 1) % B
         self._energy_cache = None
         if self.show_graph:
-            self.graph_view = GraphView(self.model, self.trial)
+            self.graph_view = (AttractorView if isinstance(self.graph_view, AttractorView) else GraphView)(self.model, self.trial)
             self.graph_view.layout(self.main_rect)
         self.say(f"showing trial {self.trial + 1} of {B}")
 

@@ -594,3 +594,96 @@ class GraphView:
                    W.FAINT, max_width=r.w - 24)
         if self.note:
             fonts.text(surf, self.note, (r.centerx, r.bottom - 12), 16, W.WARN, anchor="midbottom")
+
+
+# ----- attractor view (small networks) ------------------------------------------------------------
+#: Up to this many units the G key also offers the attractor graph (2^N states are enumerated).
+ATTRACTOR_MAX_UNITS = 16
+
+
+def attractor_view_available(model) -> bool:
+    if model.family not in ("hopfield", "bam") or model.n_units > ATTRACTOR_MAX_UNITS:
+        return False
+    if model.family == "hopfield" and np.ndim(getattr(model, "weights", None)) != 2:
+        return False  # per-trial weights: one graph per trial, not offered
+    import importlib.util
+
+    return importlib.util.find_spec("recurnet_sim.analysis.attractors") is not None
+
+
+class AttractorView:
+    """The state-transition graph of a small network (``recurnet_sim.analysis.attractors``):
+    attractors as large nodes, basin states around them, the current state highlighted."""
+
+    def __init__(self, model, trial: int = 0, max_nodes: int = 160):
+        from ..analysis.attractors import analyze_model, attractor_graph, encode_states
+
+        self.model = model
+        self.trial = trial
+        self.rect = pygame.Rect(0, 0, 0, 0)
+        sc = getattr(model, "schedule", "sync")
+        sched = "sync" if getattr(sc, "value", sc) in ("synchronous", "sync") else "async"
+        if model.family == "bam":
+            sched = "sync"
+        self.schedule = sched
+        self.report = analyze_model(model, sched)
+        self.graph = attractor_graph(self.report, max_nodes)
+        self._encode = encode_states
+        self.nodes = list(self.graph.nodes)
+        self._pos = np.array([[self.graph.nodes[n]["x"], self.graph.nodes[n]["y"]] for n in self.nodes], dtype=float)
+        self._index = {n: k for k, n in enumerate(self.nodes)}
+
+    def layout(self, rect: pygame.Rect) -> None:
+        self.rect = pygame.Rect(rect)
+        area = rect.inflate(-90, -120)
+        area.y += 30
+        p = self._pos.copy()
+        if len(p):
+            p -= p.min(0)
+            span = p.max(0)
+            span[span == 0] = 1
+            p /= span
+            s = min(area.w, area.h)
+            self._xy = np.stack([area.centerx - s / 2 + p[:, 0] * s, area.centery - s / 2 + p[:, 1] * s], 1).astype(int)
+        else:
+            self._xy = np.zeros((0, 2), int)
+
+    def unit_at(self, pos):
+        return None  # nodes are states, not units
+
+    def current_node(self, trial: int) -> str | None:
+        st = self.model.state[trial:trial + 1]
+        code = int(self._encode(st, tuple(getattr(self.model, "unit_values", (-1, 1))))[0])
+        if f"s{code}" in self._index:
+            return f"s{code}"
+        a = self.report.attractor_of(code)
+        return None if a is None else f"a{a}"
+
+    def draw(self, surf, fonts: Fonts, trial: int) -> None:
+        r = self.rect
+        pygame.draw.rect(surf, W.BG, r)
+        G, xy, idx = self.graph, self._xy, self._index
+        palette = [W.POS, (120, 200, 255), (255, 140, 120), (150, 230, 150), (210, 160, 255), (255, 210, 90)]
+        for a, b in G.edges:
+            pygame.draw.aaline(surf, W.FAINT, xy[idx[a]], xy[idx[b]])
+        cur = self.current_node(trial)
+        for n in self.nodes:
+            d = G.nodes[n]
+            col = palette[int(d.get("cluster", 0)) % len(palette)]
+            p = xy[idx[n]]
+            if d["role"] == "attractor":
+                rad = int(min(28, 6 + d.get("size", 10) * 0.5))
+                pygame.draw.circle(surf, col, p, rad)
+                pygame.draw.circle(surf, W.TEXT, p, rad, 1)
+                fonts.text(surf, f"{d.get('label', '')}  basin {d.get('basin_size', 0)}", (p[0], p[1] + rad + 16), 15,
+                           W.TEXT, anchor="midtop")
+            else:
+                pygame.draw.circle(surf, W.blend(W.BG, col, 0.55), p, 3)
+        if cur is not None:
+            p = xy[idx[cur]]
+            pygame.draw.circle(surf, W.CLAMP, p, 9 if cur.startswith("s") else 32, 3)
+        rep = self.report
+        fonts.text(surf, f"attractor graph ({self.schedule}): {len(rep.attractors)} attractors of 2^{rep.n_units} states",
+                   (r.x + 12, r.y + 8), 17, W.DIM, max_width=r.w - 24)
+        fonts.text(surf, "large = attractor (size ~ basin), dots = basin states, green ring = current state; "
+                   "G: back", (r.x + 12, r.y + 26), 15, W.FAINT, max_width=r.w - 24)
