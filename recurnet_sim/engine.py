@@ -146,6 +146,9 @@ class Simulation:
         for at, p in perturbations:
             self.schedule(p, at)
         self._queue: list[tuple[Perturbation, Any]] = []
+        if anneal is not None:
+            # Tick 0 is recorded at the schedule's starting temperature, not at whatever came before.
+            model.temperature = float(anneal.temperature_at(0))
         # Everything needed to go back to tick 0 (reset) — Brian2's store().
         self._initial = model.snapshot()
         self._rng_states = [g.bit_generator.state for g in self.rngs]
