@@ -571,6 +571,8 @@ def build(cfg: dict, batch_size: int, rngs: list[np.random.Generator], base_dir:
             raise ValidationError("initial.pair", f"unknown pair {pair!r}; stored: {', '.join(names)}")
         idx = names.index(pair)
     model.cue(init["side"], idx, init["noise"], rngs, other=init["other"])
+    # The cued pair of each trial: the batch runner's overlap/success/recalled_kind metrics read it.
+    model.target = np.broadcast_to(np.asarray(idx, dtype=int), (batch_size,)).copy()
     return model
 
 
@@ -585,4 +587,14 @@ def summary(model: BAM, b: int) -> dict:
         "recalled_y": rec["y"],
         "exact_pair": rec["exact"],
         "stable_pair": bool(model.is_stable()[b]),
+        **_target_fields(model, b),
     }
+
+
+def _target_fields(model: BAM, b: int) -> dict:
+    t = getattr(model, "target", None)
+    if t is None:
+        return {}
+    k = int(t[b])
+    return {"target": model.pattern_names[k], "target_overlap": float(model.overlaps()[b, k]),
+            "target_overlap_x": float(model.overlaps_x()[b, k]), "target_overlap_y": float(model.overlaps_y()[b, k])}
