@@ -141,6 +141,10 @@ def _bits(codes: np.ndarray, n: int) -> np.ndarray:
     return ((codes[:, None] >> np.arange(n, dtype=np.int64)) & 1).astype(np.uint8)
 
 
+def _bitstr(code: int, n: int) -> str:
+    return "".join("1" if (int(code) >> i) & 1 else "0" for i in range(n))
+
+
 def _pack(bits: np.ndarray) -> np.ndarray:
     """(k, n) bits/bools -> (k,) int64 codes."""
     n = bits.shape[1]
@@ -248,7 +252,7 @@ class Attractor:
         Standard error when ``reach_probability`` was sampled, else None (exact).
     kind : str
         ``"stored"``, ``"reversed"``, ``"mixture"``, ``"spurious"`` for a single state (``"fixed"``
-        when no patterns were given);
+        when no patterns were given; its label is then its bit string);
         ``"cycle"`` (sync) or ``"recurrent"`` (async) for several.
     label : str
         ``"A"``, ``"-A"``, ``"mix(+A,+B,-C)"``, ``"spurious"``, or ``"cycle(2): A > -A"``.
@@ -741,6 +745,8 @@ def _analyze(dyn: _Dynamics, family, schedule, pat_codes, names, graph, reach, n
         st_kinds, st_labels = kinds[a:b], labels[a:b]
         if len(states) == 1:
             kind, label = st_kinds[0], st_labels[0]
+            if kind == "unclassified":
+                kind = "fixed"
         else:
             kind = "cycle" if sched == "sync" else "recurrent"
             sep = " > " if sched == "sync" else ", "
@@ -963,13 +969,17 @@ def _async_attractors(masks, n, reach, n_samples, seed):
     basin_sizes = np.bincount(basin[basin >= 0], minlength=len(cycles)).astype(np.int64)
 
     if reach == "exact":
-        probs = _reach_exact(levels, terminal, comp, comp_size, members, members_ptr, indptr, indices, deg, M)
+        notes: set[str] = set()
+        probs = _reach_exact(levels, terminal, comp, comp_size, members, members_ptr, indptr, indices, deg, M, notes)
         probs = np.array([probs[members[members_ptr[c]:members_ptr[c + 1]]].sum() for c in term_comps])
         stderr = [None] * len(cycles)
         method = (
             "exact: absorbing Markov chain, uniform random start over all states, "
             "each step updates a uniformly random unit"
         )
+        if notes:
+            method += " (large transient cycles solved iteratively to a relative residual of 1e-9)"
+
     else:
         probs, se = _reach_sampled(masks, n, terminal[comp], attr_of_comp[comp], len(cycles), n_samples, seed)
         stderr = [float(s) for s in se]
@@ -980,7 +990,7 @@ def _async_attractors(masks, n, reach, n_samples, seed):
     return cycles, basin, basin_sizes, probs, stderr, method
 
 
-def _reach_exact(levels, terminal, comp, comp_size, members, members_ptr, indptr, indices, deg, M):
+def _reach_exact(levels, terminal, comp, comp_size, members, members_ptr, indptr, indices, deg, M, notes):
     """Probability mass that ends on each state (nonzero only in terminal components).
 
     Start with mass 1/M on every state and push it forward in topological order of the
@@ -1000,11 +1010,11 @@ def _reach_exact(levels, terminal, comp, comp_size, members, members_ptr, indptr
         np.add.at(mass, children, np.repeat(mass[v] / lens, lens))
         mass[v] = 0.0
         for c in F[~single]:
-            _push_component(mass, members[members_ptr[c]:members_ptr[c + 1]], comp, c, indptr, indices, deg)
+            _push_component(mass, members[members_ptr[c]:members_ptr[c + 1]], comp, c, indptr, indices, deg, notes)
     return mass
 
 
-def _push_component(mass, nodes, comp, c, indptr, indices, deg):
+def _push_component(mass, nodes, comp, c, indptr, indices, deg, notes):
     """Send the mass in one transient strongly connected component out of it (exactly)."""
     k = len(nodes)
     local = {int(x): j for j, x in enumerate(nodes)}
@@ -1018,14 +1028,33 @@ def _push_component(mass, nodes, comp, c, indptr, indices, deg):
         np.add.at(P, (parent[inside], rows), w[inside])
         visits = np.linalg.solve(np.eye(k) - P.T, mass[nodes])
     else:
-        from scipy.sparse import csr_matrix, identity
-        from scipy.sparse.linalg import spsolve
-
-        P = csr_matrix((w[inside], (parent[inside], rows)), shape=(k, k))
-        visits = spsolve((identity(k, format="csr") - P.T).tocsc(), mass[nodes])
+        visits = _solve_visits(parent[inside], rows, w[inside], mass[nodes], k)
+        notes.add("iterative")
     out = ~inside
     np.add.at(mass, children[out], visits[parent[out]] * w[out])
     mass[nodes] = 0.0
+
+
+def _solve_visits(rows, cols, w, b, k):
+    """Solve (I - P^T) n = b for a large transient component, P = sparse (rows, cols, w).
+
+    Sparse LU fills in badly on hypercube-like graphs (a 4 000-state component takes ~1 s, a
+    10^6-state one does not finish), while BiCGSTAB converges in tens of iterations because the
+    chain leaves the component geometrically fast; the residual is checked, not assumed.
+    """
+    from scipy.sparse import csr_matrix, identity
+    from scipy.sparse.linalg import bicgstab, spsolve
+
+    A = (identity(k, format="csr") - csr_matrix((w, (rows, cols)), shape=(k, k)).T).tocsr()
+    x, info = bicgstab(A, b, rtol=1e-13, atol=0.0, maxiter=20000)
+    if info == 0 and np.abs(A @ x - b).sum() <= 1e-9 * max(float(np.abs(b).sum()), 1e-300):
+        return x
+    if k <= 20000:
+        return spsolve(A.tocsc(), b)
+    raise SimulationError(
+        f"exact reach probabilities: the linear solve over a transient component of {k} states "
+        "did not converge; use reach='sample'"
+    )
 
 
 def _reach_sampled(masks, n, term_node, attr_node, n_attr, n_samples, seed):
@@ -1101,7 +1130,7 @@ class _Classifier:
         k = len(codes)
         if self.pat_codes is None:
             # Nothing to compare with: "spurious" would claim more than we know.
-            return ["fixed"] * k, ["fixed"] * k, None, [None] * k
+            return ["unclassified"] * k, [_bitstr(c, self.n) for c in codes], None, [None] * k
         pos = np.searchsorted(self.table_codes, codes)
         pos = np.minimum(pos, len(self.table_codes) - 1)
         hit = self.table_codes[pos] == codes
