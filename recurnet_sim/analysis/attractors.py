@@ -1192,20 +1192,30 @@ def attractor_graph(report: AttractorReport, max_nodes: int = 200):
     shared by several attractors (async) are left out. Layout: attractors on a circle, their
     states on rings whose radius grows with the Hamming distance.
 
+    With more attractors than ``max_nodes``, only the ``max_nodes`` most probable are drawn
+    (graph attribute ``omitted_attractors`` counts the rest).
+
     To highlight the current state: node ``f"s{code}"`` if present, else
-    ``f"a{report.attractor_of(code)}"``.
+    ``f"a{report.attractor_of(code)}"`` if present (None: the state is shared between basins).
     """
     import networkx as nx
 
-    A = len(report.attractors)
-    G = nx.DiGraph(schedule=report.schedule, n_units=report.n_units)
+    # With more attractors than nodes allowed, keep the most probable ones (report order).
+    shown = report.attractors[: max(1, max_nodes)]
+    A = len(shown)
+    G = nx.DiGraph(
+        schedule=report.schedule,
+        n_units=report.n_units,
+        n_attractors=len(report.attractors),
+        omitted_attractors=len(report.attractors) - A,
+    )
     if A == 0:
         return G
     budget = max(0, max_nodes - A)
-    sizes = np.array([a.basin_size for a in report.attractors], dtype=float)
+    sizes = np.array([a.basin_size for a in shown], dtype=float)
     share = np.floor(budget * sizes / max(sizes.sum(), 1)).astype(int)
     big_r = 1.0 if A == 1 else max(1.0, A / math.pi)
-    for a in report.attractors:
+    for a in shown:
         ang = 2 * math.pi * a.id / A
         ax, ay = (0.0, 0.0) if A == 1 else (big_r * math.cos(ang), big_r * math.sin(ang))
         G.add_node(
@@ -1222,7 +1232,7 @@ def attractor_graph(report: AttractorReport, max_nodes: int = 200):
             y=ay,
         )
     chosen: dict[int, int] = {}
-    for a in report.attractors:
+    for a in shown:
         if share[a.id] == 0:
             continue
         basin_codes = np.flatnonzero(report._basin == a.id)
