@@ -190,3 +190,65 @@ def test_bad_weights_files_raise_trace_file_error(tmp_path):
     for name in ("trunc", "text", "foreign", "shapes", "pickled", "missing"):
         with pytest.raises(TraceFileError, match=name):
             srn.load_weights(tmp_path / f"{name}.npz")
+
+
+def _reference_epoch(cfg, tcfg, params, velocity, X, D, mask, reset, c0, active):
+    """train_epoch spelled out from the public pieces (forward, objective, backward, clip_by_norm,
+    sgd_momentum), one window at a time: what the fused train_epoch must reproduce."""
+    B, T, _ = X.shape
+    h, hp, through = tcfg.windows(T)
+    ctx = np.empty((B, T + 1, cfg.n_ctx))
+    ctx[:, 0] = c0
+    loss_ps, hidden, outs = np.zeros((B, T)), np.zeros((B, T, cfg.n_hidden)), np.zeros((B, T, cfg.n_out))
+    norms, end = [], 0
+    while end < T:
+        end = min(end + hp, T)
+        lo, start = max(0, end - hp), max(0, end - h)
+        sl = slice(start, end)
+        cache = srn.forward(cfg, params, X[:, sl], ctx[:, start], D[:, sl], reset[:, sl])
+        w = mask[:, sl].copy()
+        w[:, : lo - start] = 0.0
+        _, loss, dZ = srn.objective(cfg, cache, D[:, sl], w)
+        ctx[:, start:end], ctx[:, end] = cache.C, cache.c_next
+        loss_ps[:, lo:end], hidden[:, lo:end] = loss[:, lo - start:], cache.H[:, lo - start:]
+        outs[:, lo:end] = cache.Y[:, lo - start:]
+        if not np.any(w):
+            continue
+        grads, _ = srn.backward(cfg, params, cache, dZ, through)
+        grads, gn = srn.clip_by_norm(grads, tcfg.clip)
+        srn.sgd_momentum(params, velocity, grads, tcfg.lr, tcfg.momentum, active)
+        norms.append(gn)
+    return loss_ps, hidden, outs, ctx[:, :T], np.mean(norms, 0)
+
+
+@pytest.mark.parametrize("kind,act,tf", [("elman", "tanh", False), ("elman", "relu", False),
+                                         ("elman", "sigmoid", False), ("jordan", "tanh", True),
+                                         ("jordan", "sigmoid", False)])
+@pytest.mark.parametrize("bptt,h,hp", [("truncated", 4, 4), ("truncated", 5, 3), ("elman", 1, 1),
+                                       ("elman", 1, 3), ("full", 1, 1)])
+def test_fused_train_epoch_equals_the_composition(kind, act, tf, bptt, h, hp):
+    """The fused epoch (flat parameters, in-place steps) is the plain per-window composition, with
+    masks, episode resets, clipping, frozen trials and a last window that overlaps the one before."""
+    T = 23  # not a multiple of h': the last window overlaps the one before
+    cfg, p, X, D, c0, _, _ = _problem(kind, act, "softmax", None, tf, T=T)
+    rng = np.random.default_rng(5)
+    mask = (rng.uniform(size=(2, T)) > 0.2).astype(float)
+    mask[:, :4] = 0.0  # a window without targets: no update
+    reset = np.zeros((2, T), bool)
+    reset[0, [3, 9, 10]] = True
+    reset[1, 16] = True
+    tcfg = srn.TrainConfig(lr=0.3, momentum=0.8, bptt=bptt, truncation=h, update_every=hp, clip=0.5)
+    active = np.array([True, False]) if kind == "jordan" else None
+    q1 = {k: v.copy() for k, v in p.items()}
+    v1 = {k: 0.01 * np.ones_like(v) for k, v in p.items()}
+    q2 = {k: v.copy() for k, v in p.items()}
+    v2 = {k: v.copy() for k, v in v1.items()}
+    for _ in range(3):
+        res = srn.train_epoch(cfg, tcfg, q1, v1, X, D, mask, reset, c0, active)
+        loss_ps, hidden, outs, ctx, gn = _reference_epoch(cfg, tcfg, q2, v2, X, D, mask, reset, c0, active)
+        for k in srn.PARAM_NAMES:
+            np.testing.assert_allclose(q1[k], q2[k], rtol=0, atol=1e-12, err_msg=k)
+            np.testing.assert_allclose(v1[k], v2[k], rtol=0, atol=1e-12, err_msg=k)
+        for a, b in ((res.loss_per_step, loss_ps), (res.hidden, hidden), (res.outputs, outs),
+                     (res.context, ctx), (res.grad_norm, gn)):
+            np.testing.assert_allclose(a, b, rtol=0, atol=1e-12)

@@ -615,6 +615,59 @@ class EpochResult:
     n_updates: int
 
 
+def _act_into(kind: str) -> Callable[[np.ndarray, np.ndarray], None]:
+    """``fn(a, out)``: write f(a) into ``out`` (a view), without a temporary where numpy allows."""
+    if kind == "tanh":
+        return lambda a, out: np.tanh(a, out=out)
+    if kind == "relu":
+        return lambda a, out: np.maximum(a, 0.0, out=out)
+    if kind == "linear":
+        return lambda a, out: np.copyto(out, a)
+
+    def _sig(a, out):
+        out[...] = sigmoid(a)
+    return _sig
+
+
+class _FlatParams:
+    """All parameters of a trial in one row of a (B, P) array, as two augmented matrices.
+
+    ``W_in = [W_xh | b_h | W_ch]`` (H, I + 1 + C) acts on the step input ``u_t = [x_t, 1, c_t]``, and
+    ``W_out = [W_hy | b_y]`` (O, H + 1) on ``[h_t, 1]``. One matmul per step then gives the whole
+    pre-activation, one matmul per window each weight gradient, and clipping and the SGD update are a
+    few operations on one array instead of five.
+    """
+
+    def __init__(self, cfg: SRNConfig, B: int):
+        I, H, C, O = cfg.n_in, cfg.n_hidden, cfg.n_ctx, cfg.n_out
+        self.B, self.I, self.H, self.C, self.O = B, I, H, C, O
+        self.K = I + 1 + C
+        self.n_in = H * self.K
+        self.P = self.n_in + O * (H + 1)
+
+    def views(self, flat: np.ndarray) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+        """(W_in (B, H, K), W_out (B, O, H+1), the five named parameters) as views of ``flat``."""
+        B, I, H, O = self.B, self.I, self.H, self.O
+        w_in = flat[:, : self.n_in].reshape(B, H, self.K)
+        w_out = flat[:, self.n_in:].reshape(B, O, H + 1)
+        named = {"W_xh": w_in[:, :, :I], "b_h": w_in[:, :, I], "W_ch": w_in[:, :, I + 1:],
+                 "W_hy": w_out[:, :, :H], "b_y": w_out[:, :, H]}
+        return w_in, w_out, named
+
+    def pack(self, d: dict[str, np.ndarray]) -> np.ndarray:
+        flat = np.empty((self.B, self.P))
+        named = self.views(flat)[2]
+        for k in PARAM_NAMES:
+            named[k][...] = d[k]
+        return flat
+
+    def unpack(self, flat: np.ndarray, d: dict[str, np.ndarray]) -> None:
+        """Copy back into the caller's arrays, in place (their identity is kept)."""
+        named = self.views(flat)[2]
+        for k in PARAM_NAMES:
+            d[k][...] = named[k]
+
+
 def train_epoch(
     cfg: SRNConfig,
     tcfg: TrainConfig,
@@ -634,6 +687,14 @@ def train_epoch(
     steps before the window's end (held constant: the truncation), the error of the h' window
     steps is propagated back through those h steps, and SGD with momentum updates the weights.
 
+    This is :func:`forward`, :func:`objective`, :func:`backward`, :func:`clip_by_norm` and
+    :func:`sgd_momentum` per window (tests/test_srn_gradients.py checks it against exactly that
+    composition), fused for speed: the parameters live in one flat (B, P) array for the epoch
+    (see ``_FlatParams``), the step inputs ``[x_t, 1, c_t]`` and the records are preallocated once
+    per epoch, an Elman step is one matmul and one activation written in place, the output layer,
+    loss and weight gradients are one matmul each per window, and teacher-forced Jordan windows
+    have no step loop at all. Results equal the composition up to floating-point rounding.
+
     Parameters
     ----------
     X : ndarray, shape (B, T, I)
@@ -644,57 +705,175 @@ def train_epoch(
     active : ndarray of bool, shape (B,), optional
         Trials not active keep their weights.
     """
-    B, T, _ = X.shape
+    B, T, I = X.shape
     h, hp, through = tcfg.windows(T)
+    H, C, O = cfg.n_hidden, cfg.n_ctx, cfg.n_out
+    f = cfg.activation
     if c0 is None:
-        c0 = np.full((B, cfg.n_ctx), cfg.context_init)
+        c0 = np.full((B, C), cfg.context_init)
     mask = np.ones((B, T)) if mask is None else np.asarray(mask, dtype=float)
-    ctx = np.empty((B, T + 1, cfg.n_ctx))  # context entering each step, from the latest forward
+    if reset is not None and np.any(reset):
+        reset = np.asarray(reset, dtype=bool)
+        reset_any = reset.any(0).tolist()  # per step: does any trial reset here (a Python bool)
+    else:
+        reset, reset_any = None, None
+    init = cfg.context_init
+    elman = cfg.kind == "elman"
+    forced = cfg.kind == "jordan" and cfg.teacher_forcing
+    generic = not elman and not forced  # Jordan fed by its own outputs: forward/backward as they are
+
+    fp_ = _FlatParams(cfg, B)
+    K = fp_.K
+    theta = fp_.pack(params)
+    vel = fp_.pack(velocity)
+    grad = np.zeros_like(theta)
+    W_in, W_out, named = fp_.views(theta)
+    g_in, g_out, _ = fp_.views(grad)
+    W_ch, W_hy = named["W_ch"], named["W_hy"]
+    mom, lr, clip = tcfg.momentum, tcfg.lr, tcfg.clip
+    all_active = active is None or bool(np.all(active))
+    act_mask = None if all_active else np.asarray(active, bool)[:, None]
+
+    # U[:, t] = [x_t, 1, c_t], the input of step t; U[:, T, ctx] is the context after the last step.
+    U = np.empty((B, T + 1, K))
+    U[:, :T, :I] = X
+    U[:, T, :I] = 0.0
+    U[:, :, I] = 1.0
+    ctx = U[:, :, I + 1:]  # the context entering each step, from the latest forward pass
     ctx[:, 0] = c0
+    if forced:
+        # Teacher forcing: the state units follow the targets, whatever the weights (Jordan 1986).
+        mu = cfg.mu
+        c = np.array(c0, dtype=float)
+        for t in range(T):
+            if reset_any is not None and reset_any[t]:
+                c = np.where(reset[:, t, None], init, c)
+            ctx[:, t] = c
+            c = mu * c + D[:, t]
+        ctx[:, T] = c
+    # Records: hidden (with a constant-1 column, so [h, 1] @ W_out^T is the output layer), outputs, loss.
+    hid1 = np.empty((B, T, H + 1))
+    hid1[:, :, H] = 1.0
+    outs = np.empty((B, T, O))
     loss_ps = np.zeros((B, T))
-    hidden = np.zeros((B, T, cfg.n_hidden))
-    outs = np.zeros((B, T, cfg.n_out))
+    scratch = None
+    if h > hp:
+        # BPTT(h; h') re-runs h - h' steps already recorded by the previous window: work apart.
+        scratch = np.empty((B, min(h, T), H + 1))
+        scratch[:, :, H] = 1.0
+    act = _act_into(f)
+    hsl = slice(I + 1, None)
+
     gsum = np.zeros(B)
     gmax = np.zeros(B)
     umax = np.zeros(B)
-    n = 0
+    n_up = 0
     end = 0
     while end < T:
         end = min(end + hp, T)
         lo = max(0, end - hp)
         start = max(0, end - h)
-        sl = slice(start, end)
-        cache = forward(cfg, params, X[:, sl], ctx[:, start], D[:, sl], None if reset is None else reset[:, sl])
-        w = mask[:, sl].copy()
-        w[:, : lo - start] = 0.0  # only the window's own steps inject error
-        _, loss, dZ = objective(cfg, cache, D[:, sl], w)
-        ctx[:, start:end] = cache.C
-        ctx[:, end] = cache.c_next
-        loss_ps[:, lo:end] = loss[:, lo - start:]
-        hidden[:, lo:end] = cache.H[:, lo - start:]
-        outs[:, lo:end] = cache.Y[:, lo - start:]
-        if not np.any(w):
+        n, off = end - start, lo - start
+        hw1 = hid1[:, start:end] if off == 0 else scratch[:, :n]  # [h_t, 1] of the window's steps
+        hw = hw1[:, :, :H]
+        Uw = U[:, start:end]
+        Dw = D[:, start:end]
+        if generic:
+            cache = forward(cfg, named, X[:, start:end], ctx[:, start], Dw,
+                            None if reset is None else reset[:, start:end])
+            ctx[:, start:end] = cache.C
+            ctx[:, end] = cache.c_next
+            hw[...] = cache.H
+            Zw, Yw = cache.Z, cache.Y
+        else:
+            if elman:
+                Wt = W_in.transpose(0, 2, 1)  # (B, K, H): u_t @ W_in^T is the pre-activation
+                if reset_any is None or not any(reset_any[start:end]):
+                    # The step: one matmul and the activation, written straight into the next
+                    # step's context (Elman: c_{t+1} = h_t through fixed weights 1).
+                    for t in range(start, end):
+                        act(U[:, t:t + 1] @ Wt, U[:, t + 1:t + 2, hsl])
+                    hw[...] = ctx[:, start + 1:end + 1]
+                else:
+                    for t in range(start, end):
+                        if reset_any[t]:
+                            ctx[:, t] = np.where(reset[:, t, None], init, ctx[:, t])
+                        act(U[:, t:t + 1] @ Wt, hw[:, t - start:t - start + 1])
+                        ctx[:, t + 1] = hw[:, t - start]
+            else:
+                act(Uw @ W_in.transpose(0, 2, 1), hw)  # contexts known: all steps at once
+            Zw = hw1 @ W_out.transpose(0, 2, 1)
+            Yw = output_fn(cfg.output, Zw)
+        loss, dz = loss_terms(cfg, Zw, Yw, Dw)
+        outs[:, lo:end] = Yw[:, off:]
+        loss_ps[:, lo:end] = loss[:, off:]
+        if off:
+            hid1[:, lo:end, :H] = hw[:, off:]
+        wm = mask[:, lo:end]
+        if not np.any(wm):
             continue
-        grads, _ = backward(cfg, params, cache, dZ, through)
-        grads, gn = clip_by_norm(grads, tcfg.clip)
-        before = {k: v.copy() for k, v in params.items()}
-        sgd_momentum(params, velocity, grads, tcfg.lr, tcfg.momentum, active)
-        un = params_norm({k: params[k] - before[k] for k in PARAM_NAMES})
+        scale = (wm / np.maximum(wm.sum(1), 1e-12)[:, None])[:, :, None]
+        if off:
+            dZ = np.zeros_like(dz)  # only the window's own steps inject error
+            dZ[:, off:] = dz[:, off:] * scale
+        else:
+            dZ = dz * scale
+        if generic:
+            g, _ = backward(cfg, named, cache, dZ, through)
+            for k, v in fp_.views(grad)[2].items():
+                v[...] = g[k]
+        else:
+            dA = dZ @ W_hy  # (B, n, H): error reaching the hidden units from the outputs
+            fpw = activation_grad(f, hw, hw)  # f' from h (relu: h > 0 exactly where a > 0)
+            if elman and through:
+                # da_t = f'_t (e_t + W_ch^T da_{t+1}), in place in dA; none flows back from a reset
+                Wc = np.ascontiguousarray(W_ch)
+                d = dA[:, n - 1:n]
+                d *= fpw[:, n - 1:n]
+                for i in range(n - 2, -1, -1):
+                    dc = d @ Wc
+                    if reset_any is not None and reset_any[start + i + 1]:
+                        dc = np.where(reset[:, start + i + 1, None, None], 0.0, dc)
+                    d = dA[:, i:i + 1]
+                    d += dc
+                    d *= fpw[:, i:i + 1]
+            else:
+                # Elman's one-step scheme, or teacher forcing: the context does not depend on the weights
+                dA *= fpw
+            np.matmul(dA.transpose(0, 2, 1), Uw, out=g_in)
+            np.matmul(dZ.transpose(0, 2, 1), hw1, out=g_out)
+        # Clip the gradient norm (Pascanu et al. 2013), then SGD with momentum, on the flat arrays.
+        gn = np.sqrt(np.einsum("bp,bp->b", grad, grad))
+        if clip is not None and np.any(gn > clip):
+            grad *= np.where(gn > clip, clip / np.maximum(gn, 1e-300), 1.0)[:, None]
+        if all_active:
+            vel *= mom
+            vel -= lr * grad
+            theta += vel
+            un = np.sqrt(np.einsum("bp,bp->b", vel, vel))
+        else:
+            v = np.where(act_mask, mom * vel - lr * grad, vel)
+            step = np.where(act_mask, v, 0.0)
+            theta += step
+            vel[...] = v
+            un = np.sqrt(np.einsum("bp,bp->b", step, step))
         gsum += gn
-        gmax = np.maximum(gmax, gn)
-        umax = np.maximum(umax, un)
-        n += 1
+        np.maximum(gmax, gn, out=gmax)
+        np.maximum(umax, un, out=umax)
+        n_up += 1
+    fp_.unpack(theta, params)
+    fp_.unpack(vel, velocity)
     epoch_loss = (mask * loss_ps).sum(1) / np.maximum(mask.sum(1), 1e-12)
     return EpochResult(
         loss=epoch_loss,
         loss_per_step=loss_ps,
-        hidden=hidden,
+        hidden=hid1[:, :, :H].copy(),
         outputs=outs,
         context=ctx[:, :T].copy(),
-        grad_norm=gsum / max(n, 1),
+        grad_norm=gsum / max(n_up, 1),
         grad_norm_max=gmax,
         update_norm_max=umax,
-        n_updates=n,
+        n_updates=n_up,
     )
 
 
