@@ -78,6 +78,8 @@ GRAPH_AUTO_LIMIT = 1 << 12
 #: Above this many states the full networkx graph is never built (N > 16): 2**17 nodes with
 #: ~N/2 edges each already take gigabytes as Python objects; use ``attractor_graph`` instead.
 GRAPH_HARD_LIMIT = 1 << 16
+#: Transient strongly connected components up to this size are solved densely (LAPACK).
+_DENSE_LIMIT = 2000
 #: States per vectorised chunk: (chunk, N) float64 fields are 10 MB at N = 20.
 _CHUNK = 1 << 16
 
@@ -138,7 +140,9 @@ def encode_states(states, unit_values: tuple[float, float] = (-1, 1)) -> np.ndar
 
 def _bits(codes: np.ndarray, n: int) -> np.ndarray:
     """(k,) codes -> (k, n) uint8 bits, unit 0 first."""
-    return ((codes[:, None] >> np.arange(n, dtype=np.int64)) & 1).astype(np.uint8)
+    # unpackbits on the little-endian bytes is ~5x faster than shifting an (k, n) int64 array.
+    b = np.ascontiguousarray(codes, dtype="<i8").view(np.uint8).reshape(-1, 8)
+    return np.unpackbits(b, axis=1, bitorder="little")[:, :n]
 
 
 def _bitstr(code: int, n: int) -> str:
@@ -146,9 +150,12 @@ def _bitstr(code: int, n: int) -> str:
 
 
 def _pack(bits: np.ndarray) -> np.ndarray:
-    """(k, n) bits/bools -> (k,) int64 codes."""
-    n = bits.shape[1]
-    return bits.astype(np.int64) @ (np.int64(1) << np.arange(n, dtype=np.int64))
+    """(k, n) bits/bools (n <= 64) -> (k,) int64 codes."""
+    k, n = bits.shape
+    packed = np.packbits(np.asarray(bits, dtype=bool), axis=1, bitorder="little")  # (k, ceil(n/8))
+    out = np.zeros((k, 8), dtype=np.uint8)
+    out[:, : packed.shape[1]] = packed
+    return out.view("<i8").reshape(k).astype(np.int64)
 
 
 # ============================================================================================
@@ -170,22 +177,36 @@ class _Dynamics:
         self.tol = tol
         self.energy_fn = energy_fn
         self.bam = bam  # (n_x, n_y) or None
+        # h - theta = (hi - lo) W b + (lo W 1 - theta) for bits b, so a chunk needs one product of
+        # its 0/1 bits. When every term is an integer below 2^24 float32 is exact and twice as
+        # fast; otherwise float64.
+        dW = (self.hi - self.lo) * W.T
+        h0 = self.lo * W.sum(axis=1) - theta
+        terms = np.concatenate([dW.ravel(), h0])
+        exact32 = np.all(terms == np.round(terms)) and np.abs(dW).sum(axis=0).max(initial=0) + np.abs(h0).max(
+            initial=0
+        ) < 2**24
+        self._dtype = np.float32 if exact32 else np.float64
+        self._dW = dW.astype(self._dtype)
+        self._h0 = h0.astype(self._dtype)
 
     def values(self, bits: np.ndarray) -> np.ndarray:
         return self.lo + (self.hi - self.lo) * bits.astype(float)
 
+    def _field(self, bits: np.ndarray) -> np.ndarray:
+        """h - theta for (k, N) bits, shape (k, N)."""
+        return bits.astype(self._dtype) @ self._dW + self._h0
+
     def _rule(self, h_minus_theta: np.ndarray, old_bits: np.ndarray) -> np.ndarray:
         # A tie keeps the unit (h = theta exactly, or within tie_tol for float weights).
-        return np.where(h_minus_theta > self.tol, 1, np.where(h_minus_theta < -self.tol, 0, old_bits)).astype(
-            np.uint8
-        )
+        on = (h_minus_theta > self.tol) | ((h_minus_theta >= -self.tol) & (old_bits != 0))
+        return on.view(np.uint8)
 
     def successors(self, codes: np.ndarray) -> np.ndarray:
         """Synchronous successor code of each code, shape (k,)."""
         bits = _bits(codes, self.n)
         if self.bam is None:
-            h = self.values(bits) @ self.W.T - self.theta
-            return _pack(self._rule(h, bits))
+            return _pack(self._rule(self._field(bits), bits))
         nx, ny = self.bam
         Wxy = self.W[:nx, nx:]  # (n_x, n_y)
         bx, by = bits[:, :nx], bits[:, nx:]
@@ -196,8 +217,7 @@ class _Dynamics:
     def change_masks(self, codes: np.ndarray) -> np.ndarray:
         """Bit mask of the units whose single update would change the state, shape (k,) uint32."""
         bits = _bits(codes, self.n)
-        h = self.values(bits) @ self.W.T - self.theta
-        changed = self._rule(h, bits) != bits
+        changed = self._rule(self._field(bits), bits) != bits
         return _pack(changed).astype(np.uint32)
 
     def energy(self, codes: np.ndarray) -> np.ndarray:
@@ -1023,7 +1043,7 @@ def _push_component(mass, nodes, comp, c, indptr, indices, deg, notes):
     w = 1.0 / np.repeat(deg[nodes], lens)
     inside = comp[children] == c
     rows = np.array([local[int(x)] for x in children[inside]], dtype=np.int64)
-    if k <= 2000:
+    if k <= _DENSE_LIMIT:
         P = np.zeros((k, k))
         np.add.at(P, (parent[inside], rows), w[inside])
         visits = np.linalg.solve(np.eye(k) - P.T, mass[nodes])
