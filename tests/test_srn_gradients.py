@@ -242,8 +242,8 @@ def test_fused_train_epoch_equals_the_composition(kind, act, tf, bptt, h, hp, si
     active = np.array([True, False]) if kind == "jordan" else None
     if single:  # B = 1 takes vector-matrix shortcuts; trial 1 has a reset, trial 0 none from step 10
         p = {k: v[1:] for k, v in p.items()}
-        X, D, c0, mask, reset = X[1:], D[1:], c0[1:], mask[1:], reset[1:]
-        active = None
+        X, D, c0, mask, reset = X[1:], D[1:], c0[1:], np.ones((1, T)), reset[1:]
+        active = None  # and an all-ones mask, which takes its own shortcut
     q1 = {k: v.copy() for k, v in p.items()}
     v1 = {k: 0.01 * np.ones_like(v) for k, v in p.items()}
     q2 = {k: v.copy() for k, v in p.items()}

@@ -720,6 +720,7 @@ def train_epoch(
     if c0 is None:
         c0 = np.full((B, C), cfg.context_init)
     mask = np.ones((B, T)) if mask is None else np.asarray(mask, dtype=float)
+    ones_mask = bool(np.all(mask == 1.0))  # then a window's weights are 1/h' (the same float)
     if reset is not None and np.any(reset):
         reset = np.asarray(reset, dtype=bool)
         reset_any = reset.any(0).tolist()  # per step: does any trial reset here (a Python bool)
@@ -822,10 +823,13 @@ def train_epoch(
         loss_ps[:, lo:end] = loss[:, off:]
         if off:
             hid1[:, lo:end, :H] = hw[:, off:]
-        wm = mask[:, lo:end]
-        if not wm.any():
-            continue
-        scale = (wm / np.maximum(wm.sum(1), 1e-12)[:, None])[:, :, None]
+        if ones_mask:
+            scale = 1.0 / (end - lo)
+        else:
+            wm = mask[:, lo:end]
+            if not wm.any():
+                continue
+            scale = (wm / np.maximum(wm.sum(1), 1e-12)[:, None])[:, :, None]
         if off:
             dZ = np.zeros_like(dz)  # only the window's own steps inject error
             dZ[:, off:] = dz[:, off:] * scale
