@@ -14,19 +14,44 @@ Baselines, doing the same arithmetic per window:
   one network, if PyTorch is installed (skipped otherwise).
 
 recurnet_sim is timed for a batch of 1 and of 16 networks (the batch axis is how seeded trials
-run together); "per network" rates divide by nothing for B=1 and multiply by 16 for B=16.
+run together); "per network" rates divide by nothing for B=1 and multiply by 16 for B=16. Also
+timed: Elman's one-step scheme (an update after every step), in ms per step.
 
-Run:  python bench/bench_srn.py [--repeats 3]
+BLAS is pinned to one thread for every contender; each figure is the best of ``--repeats``.
+Figures on a shared 2-core machine (numpy 2.4, OpenBLAS 0.3.31; epochs/s, best of 5; the naive
+column is the same code in both rows and shows the machine's noise)::
+
+    case                       naive  B=1   B=16 (per net)  B=1/naive  B=16 per net/naive
+    before (train_epoch = forward/objective/backward/clip/sgd per window, dicts of arrays):
+    temporal XOR H=2           18.1   22.3  15.6  (250)     1.23       13.8
+    temporal XOR H=32          14.0   19.8   6.6  (106)     1.42        7.6
+    Reber H=32                 12.6   18.1   4.5   (72)     1.44        5.7
+    after (fused epoch: flat parameters, one matmul + activation in place per Elman step):
+    temporal XOR H=2           15.4   54.2  26.0  (415)     3.53       27.0
+    temporal XOR H=32          13.8   51.0  13.8  (221)     3.71       16.1
+    Reber H=32                 12.3   44.5  10.9  (175)     3.61       14.2
+
+    Elman's one-step scheme, ms per step   H=2 B=1   H=32 B=1   H=32 B=16 (per net)
+    before                                 0.094     0.101      0.178 (0.011)
+    after                                  0.029     0.031      0.082 (0.005)
+
+Run:  python bench/bench_srn.py [--repeats 5]
 """
 from __future__ import annotations
 
 import argparse
+import os
 import time
 
-import numpy as np
+# One BLAS thread for every contender: the machine is shared, and threads only add noise at these sizes.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("MKL_NUM_THREADS", "1")
 
-from recurnet_sim import tasks
-from recurnet_sim.models import srn
+import numpy as np  # noqa: E402  (after the thread pinning)
+
+from recurnet_sim import tasks  # noqa: E402
+from recurnet_sim.models import srn  # noqa: E402
 
 K = 12  # truncation h = update interval h'
 
@@ -107,6 +132,23 @@ def time_ours(task, H, B, repeats, epochs):
     return 1.0 / best
 
 
+def time_elman_scheme(task, H, B, repeats):
+    """Milliseconds per time step of Elman's one-step scheme (an update after every step)."""
+    X = np.repeat(task.inputs[:1], B, 0)
+    D = np.repeat(task.targets[:1], B, 0)
+    cfg = srn.SRNConfig(kind="elman", n_in=task.n_in, n_hidden=H, n_out=task.n_out, output=task.output,
+                        loss="cross_entropy")
+    p = srn.init_params(cfg, [np.random.default_rng(b) for b in range(B)])
+    vel = {k: np.zeros_like(v) for k, v in p.items()}
+    tc = srn.TrainConfig(lr=0.1, momentum=0.9, bptt="elman")
+    best = np.inf
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        srn.train_epoch(cfg, tc, p, vel, X, D)
+        best = min(best, time.perf_counter() - t0)
+    return 1e3 * best / X.shape[1]
+
+
 def time_torch(task, H, repeats, epochs):
     try:
         import torch
@@ -143,7 +185,7 @@ def time_torch(task, H, repeats, epochs):
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--repeats", type=int, default=3, help="best of this many timings")
     ap.add_argument("--epochs", type=int, default=2)
     args = ap.parse_args(argv)
     rng1 = [np.random.default_rng(0)]
@@ -163,7 +205,11 @@ def main(argv=None):
         rt = f"{o1 / th:10.2f}" if th else "      n/a"
         print(f"{name:28s} {nv:8.2f} {o1:9.2f} {o16:10.2f} {16 * o16:10.2f} {ts}"
               f"  {o1 / nv:10.2f}  {16 * o16 / nv:12.2f}  {rt}")
-    print("(epochs per second; 'per net' = 16 x the B=16 rate; torch = nn.RNN on CPU, 1 thread)")
+    print("(epochs per second, best of --repeats; 'per net' = 16 x the B=16 rate; torch = nn.RNN on CPU, 1 thread)")
+    xor = cases[0][1]
+    for H, B in ((2, 1), (32, 1), (32, 16)):
+        ms = time_elman_scheme(xor, H, B, args.repeats)
+        print(f"Elman's one-step scheme, temporal XOR H={H} B={B}: {ms:.3f} ms per step ({ms / B:.4f} per net)")
 
 
 if __name__ == "__main__":
