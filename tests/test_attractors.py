@@ -562,15 +562,18 @@ def test_attractor_graph_for_the_viewer():
     X = walsh([1, 2, 4], n=12)[:, :12]
     W = X.T @ X - 3 * np.eye(12)
     r = analyze_network(W, schedule="sync", patterns=X, names="ABC", graph=False)
-    G = attractor_graph(r, max_nodes=120)
+    G = attractor_graph(r, max_nodes=120, max_attractors=100)
     assert G.number_of_nodes() <= 120
     att = [v for v, d in G.nodes(data=True) if d["role"] == "attractor"]
-    # More attractors than nodes allowed: the most probable ones are kept and the rest counted.
+    # Capped: the most probable attractors are kept and the rest counted.
     assert len(r.attractors) > 120
-    assert len(att) == 120 and G.graph["omitted_attractors"] == len(r.attractors) - 120
+    assert len(att) == 100 and G.graph["omitted_attractors"] == len(r.attractors) - 100
+    assert att[:3] == ["a0", "a1", "a2"]
+    # Default: every attractor has a node, so the viewer's a{attractor_of(code)} always exists.
     G = attractor_graph(r, max_nodes=1000)
     att = [v for v, d in G.nodes(data=True) if d["role"] == "attractor"]
     assert len(att) == len(r.attractors) and G.number_of_nodes() <= 1000
+    assert all(f"a{r.attractor_of(c)}" in G for c in range(0, 4096, 37))
     for v, d in G.nodes(data=True):
         if d["role"] == "state":
             assert r.attractor_of(d["code"]) == d["cluster"]
@@ -583,3 +586,51 @@ def test_encode_decode_roundtrip():
     assert c.tolist() == [9, 0]
     assert np.array_equal(decode_states(c, 4), s)
     assert encode_states([0, 1, 1], (0, 1)) == 6
+
+
+# ============================================================================================
+# Agreement with the engine's models (the analysis must describe the dynamics that runs)
+# ============================================================================================
+def all_states(n, unit_values=(-1, 1)):
+    return decode_states(np.arange(2**n), n, unit_values)
+
+
+@pytest.mark.parametrize("units", ["bipolar", "binary"])
+def test_agrees_with_engine_hopfield(units):
+    hop = pytest.importorskip("recurnet_sim.models.hopfield")
+    n = 8
+    rng = np.random.default_rng(4)
+    X = rng.choice([-1, 1], size=(3, n))
+    coupling = X.T @ X - 3 * np.eye(n)
+    uv = (-1, 1) if units == "bipolar" else (0, 1)
+    # Binary units: theta = half the row sums makes the 0/1 network the image of the +-1 one.
+    theta = None if units == "bipolar" else 0.5 * coupling.sum(axis=1) / n
+    pats = X if units == "bipolar" else (X + 1) // 2
+    S = all_states(n, uv)
+    m = hop.HopfieldModel(coupling, 1 / n, theta, pats, ["a", "b", "c"], units, "synchronous", state=S)
+    r = analyze_model(m, "sync")
+    m.step([np.random.default_rng(0)] * len(S), np.ones(len(S), dtype=bool))
+    assert encode_states(m.state, uv).tolist() == [r.successors(c)[0] for c in range(2**n)]
+    # async: the engine's stable states are exactly the analysis' fixed points
+    m = hop.HopfieldModel(coupling, 1 / n, theta, pats, ["a", "b", "c"], units, "random", state=S)
+    ra = analyze_model(m, "async")
+    stable = set(np.flatnonzero(m.is_stable()).tolist())
+    assert stable == {int(a.states[0]) for a in ra.attractors if a.size == 1}
+    assert {"a", "-a", "b", "-b", "c", "-c"} <= {a.label for a in ra.attractors}
+
+
+def test_agrees_with_engine_bam():
+    bam = pytest.importorskip("recurnet_sim.models.bam")
+    X = np.array([[1, -1, 1, -1, 1], [1, 1, -1, -1, 1]])
+    Y = np.array([[1, -1, -1], [-1, 1, -1]])
+    n = 8
+    S = all_states(n)
+    m = bam.BAM(X, Y, names=["p", "q"], schedule="synchronous", batch_size=len(S))
+    m.set_state(S)
+    r = analyze_model(m, "sync")
+    # One analysed step = two engine ticks: the x->y pass, then the y->x pass.
+    rngs = [np.random.default_rng(0)] * len(S)
+    m.step(rngs, np.ones(len(S), dtype=bool))
+    m.step(rngs, np.ones(len(S), dtype=bool))
+    assert encode_states(m.state).tolist() == [r.successors(c)[0] for c in range(2**n)]
+    assert {"p", "q"} <= {a.label for a in r.attractors}

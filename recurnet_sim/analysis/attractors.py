@@ -664,7 +664,7 @@ def analyze_bam(
     return _analyze(dyn, "bam", schedule, pat_codes, names, graph, reach, n_samples, seed, t0)
 
 
-def analyze_model(model, schedule: str = "sync", **kwargs) -> AttractorReport:
+def analyze_model(model, schedule: str = "sync", trial: int = 0, **kwargs) -> AttractorReport:
     """Analyse a built model object (the CLI's entry point).
 
     Parameters
@@ -678,21 +678,35 @@ def analyze_model(model, schedule: str = "sync", **kwargs) -> AttractorReport:
     schedule : str
         "sync" or "async" (or an engine :class:`~recurnet_sim.models.base.Schedule`; "glauber"
         is refused because its graph is stochastic).
+    trial : int
+        Which trial's network to analyse when the model holds one weight matrix per trial
+        (``weights`` of shape (B, N, N)).
     **kwargs
         Passed to :func:`analyze_network` / :func:`analyze_bam`.
     """
     family = getattr(model, "family", None)
     sched = getattr(schedule, "value", schedule)
     if family == "hopfield":
-        n = int(np.shape(model.weights)[0])
+        W = np.asarray(model.weights, dtype=float)
+        n = int(W.shape[-1])
         if n > MAX_UNITS:
             raise SimulationError(_too_big(n))
+        theta = getattr(model, "thresholds", None)
+        pats = getattr(model, "patterns", None)
+        if W.ndim == 3:  # one network per trial
+            if not 0 <= trial < W.shape[0]:
+                raise SimulationError(f"trial {trial} does not exist ({W.shape[0]} per-trial networks)")
+            W = W[trial]
+        if theta is not None and np.ndim(theta) == 2:
+            theta = np.asarray(theta)[trial]
+        if pats is not None and np.ndim(pats) == 3:
+            pats = np.asarray(pats)[trial]
         return analyze_network(
-            np.asarray(model.weights, dtype=float),
-            getattr(model, "thresholds", None),
+            W,
+            theta,
             tuple(getattr(model, "unit_values", (-1, 1))),
             sched,
-            getattr(model, "patterns", None),
+            pats,
             list(getattr(model, "pattern_names", []) or []) or None,
             **kwargs,
         )
@@ -1199,7 +1213,7 @@ def _state_graph(report: AttractorReport):
     return G
 
 
-def attractor_graph(report: AttractorReport, max_nodes: int = 200):
+def attractor_graph(report: AttractorReport, max_nodes: int = 200, max_attractors: int | None = None):
     """A small graph for the viewer: attractors as large nodes, basin states clustered around them.
 
     Node ``"a{id}"`` is attractor ``id`` (attributes ``role="attractor"``, ``cluster=id``,
@@ -1212,16 +1226,18 @@ def attractor_graph(report: AttractorReport, max_nodes: int = 200):
     shared by several attractors (async) are left out. Layout: attractors on a circle, their
     states on rings whose radius grows with the Hamming distance.
 
-    With more attractors than ``max_nodes``, only the ``max_nodes`` most probable are drawn
-    (graph attribute ``omitted_attractors`` counts the rest).
+    Every attractor gets a node by default, so that ``f"a{report.attractor_of(code)}"`` always
+    exists; ``max_nodes`` then bounds the basin-state nodes only once the attractors are placed.
+    ``max_attractors`` keeps only that many (the most probable); the graph attribute
+    ``omitted_attractors`` counts the rest, and their nodes are missing.
 
     To highlight the current state: node ``f"s{code}"`` if present, else
-    ``f"a{report.attractor_of(code)}"`` if present (None: the state is shared between basins).
+    ``f"a{report.attractor_of(code)}"`` (None: the state is shared between basins).
     """
     import networkx as nx
 
-    # With more attractors than nodes allowed, keep the most probable ones (report order).
-    shown = report.attractors[: max(1, max_nodes)]
+    # Report order is most probable first, so a cap keeps the most probable attractors.
+    shown = report.attractors if max_attractors is None else report.attractors[: max(0, max_attractors)]
     A = len(shown)
     G = nx.DiGraph(
         schedule=report.schedule,
@@ -1296,9 +1312,10 @@ def attractor_graph(report: AttractorReport, max_nodes: int = 200):
 # ============================================================================================
 def _too_big(n: int, what: str | None = None) -> str:
     what = what or f"N = {n}"
+    states = f"2^{n} = {2 ** n:,}" if n <= 40 else f"2^{n}"
     return (
         f"attractor analysis enumerates all 2^N states and is limited to N <= {MAX_UNITS} units; "
-        f"this network has {what} units (2^{n} = {2 ** n:,} states)"
+        f"this network has {what} units ({states} states)"
     )
 
 
