@@ -168,3 +168,19 @@ def test_save_weights_then_load_them_in_a_scenario(tmp_path, capsys):
     assert json.loads(out)["final_energy"] <= trained * 1.5
     code, out, err = run_cli(capsys, "run", "hopfield_letters", "--headless", "--save-weights", str(tmp_path / "h.npz"))
     assert code == 1 and "no learned weights" in err
+
+
+def test_attractors_command(tmp_path, capsys):
+    code, out, err = run_cli(capsys, "attractors", "hopfield_tiny", "--schedule", "async", "--json")
+    assert code == 0, err
+    d = json.loads(out)
+    kinds = {a["kind"] for a in d["attractors"]}
+    assert {"stored", "reversed"} <= kinds  # 3 random patterns in 16 units: all stored, and their mirrors
+    g = tmp_path / "g.graphml"
+    code, out, err = run_cli(capsys, "attractors", "hopfield_tiny", "--set", "network.size=12", "--set",
+                             "network.shape=[3, 4]", "--graphml", str(g))
+    assert code == 0 and g.exists() and "stored" in out
+    import networkx as nx
+    assert nx.read_graphml(g).number_of_nodes() == 2 ** 12
+    code, out, err = run_cli(capsys, "attractors", "hopfield_letters")
+    assert code == 1 and "20" in err and "Traceback" not in err
