@@ -335,3 +335,31 @@ def test_diluted_connectivity_masks_weights():
     assert 0.05 < m.mean() < 0.15
     m = connectivity_mask("small_world", 50, rng, k=4, p=0.0)
     assert np.all(m.sum(1) == 4)
+
+
+@settings(max_examples=60, deadline=None)
+@given(seed=st.integers(0, 2**31 - 1), n=st.integers(2, 150), B=st.integers(1, 6),
+       units=st.sampled_from(["bipolar", "binary"]), theta=st.booleans(), clamp=st.booleans(),
+       order=st.sampled_from(["sequential", "random"]), integer=st.booleans())
+def test_event_driven_sweep_equals_unit_by_unit_sweep(seed, n, B, units, theta, clamp, order, integer):
+    """The event-driven sweep (jump to the next unit that disagrees with its field) must give
+    exactly the unit-by-unit sweep, with thresholds, clamped units, 0/1 units and any order."""
+    rng = np.random.default_rng(seed)
+    W = random_symmetric(rng, n, integer)
+    th = (rng.integers(-2, 3, size=n) if integer else rng.normal(size=n)) if theta else None
+    lo = -1 if units == "bipolar" else 0
+    s0 = rng.choice([lo, 1], size=(B, n))
+    a = HopfieldModel(W, 1.0, th, units=units, state=s0)
+    b = HopfieldModel(W, 1.0, th, units=units, state=s0)
+    if clamp:
+        mask = rng.random((B, n)) < 0.2
+        a.set_clamped(mask)
+        b.set_clamped(mask)
+    rows = np.arange(B)
+    for _ in range(4):
+        perm = None if order == "sequential" else np.stack([rng.permutation(n) for _ in range(B)])
+        fa = a._async_events(rows, perm, window=int(rng.integers(1, 70)))
+        fb = b._async_sweep(rows, perm, None)
+        assert np.array_equal(fa, fb)
+        assert np.array_equal(a.state, b.state)
+        assert np.allclose(a._field, b._field)

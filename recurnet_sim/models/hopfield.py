@@ -347,56 +347,96 @@ class HopfieldModel(Model):
         """
         lo, hi = self.unit_values
         N = self.state.shape[1]
-        K = min(window, N)
-        state, field, theta = self.state, self._field, self._theta_c
-        has_theta = bool(np.any(theta[rows]))
-        clamped = self.clamped if self.clamped[rows].any() else None
-        pos = np.zeros(rows.size, dtype=np.intp)
-        flips = np.zeros(rows.size, dtype=int)
-        live = np.arange(rows.size)
+        K = k_base = min(window, N)
+        R = rows.size
+        # Work on contiguous copies of the trials in this sweep (written back at the end): every
+        # index below is then a plain row number, which saves a level of indirection per call.
+        # Zero-padded past the last unit: a look that runs off the end reads h = 0 and s = 0 there,
+        # which never counts as a disagreement, so no bounds checks are needed.
+        S = np.zeros((R, N + K), dtype=self.state.dtype)
+        F = np.zeros((R, N + K), dtype=self._field.dtype)
+        S[:, :N] = self.state[rows]
+        F[:, :N] = self._field[rows]
+        theta = self._theta_c[rows] if np.any(self._theta_c[rows]) else None
+        clamped = self.clamped[rows] if self.clamped[rows].any() else None
+        if theta is not None or clamped is not None or order is not None:
+            S, F = S[:, :N], F[:, :N]  # the general path below checks bounds itself
+            padded = False
+        else:
+            padded = True
+            # (R, N+1, K) views: row b, start p -> the K values from p on, gathered as whole blocks
+            S_win = np.lib.stride_tricks.sliding_window_view(S, K, axis=1)
+            F_win = np.lib.stride_tricks.sliding_window_view(F, K, axis=1)
+        per_trial = self.per_trial
+        cT = self._couplingT
+        pos = np.zeros(R, dtype=np.intp)
+        flips = np.zeros(R, dtype=int)
+        live = np.arange(R)
         offsets = np.arange(N)
         bipolar = lo == -1
-        k_base = K
         while live.size:
-            rr = rows[live][:, None]
-            p = pos[live][:, None] + offsets[:K]
-            near_end = pos[live].max() + K > N
-            if near_end:
-                valid = p < N
-                p = np.minimum(p, N - 1)
-            units = p if order is None else order[live[:, None], p]
-            hv = field[rr, units]
-            if has_theta:
-                hv = hv - theta[rr, units]
-            s = state[rr, units]
-            if bipolar:
-                mis = (hv * s) < 0  # disagrees with its field (h = 0 never counts: ties keep)
+            if padded and K == k_base:
+                start = pos[live]
+                hv = F_win[live, start]
+                sv = S_win[live, start]
+                units = None
+                near_end = False
             else:
-                mis = ((hv > 0) & (s == lo)) | ((hv < 0) & (s == hi))
+                lc = live[:, None]
+                p = pos[live][:, None] + offsets[:K]
+                near_end = p[:, -1].max() >= N
+                if near_end:
+                    valid = p < N
+                    p = np.minimum(p, N - 1)
+                units = p if order is None else order[lc, p]
+                hv = F[lc, units]
+                if theta is not None:
+                    hv = hv - theta[lc, units]
+                sv = S[lc, units]
+            if bipolar:
+                mis = hv * sv < 0  # disagrees with its field (h = 0 never counts: ties keep)
+            else:
+                mis = ((hv > 0) & (sv == lo)) | ((hv < 0) & (sv == hi))
             if near_end:
                 mis &= valid
             if clamped is not None:
-                mis &= ~clamped[rr, units]
+                mis &= ~clamped[lc, units]
             first = mis.argmax(axis=1)
             has = mis[np.arange(live.size), first]
-            pos[live[~has]] += K
-            any_hit = has.any()
-            # Long calm stretches (late sweeps) are crossed in a few wide looks, busy ones in
-            # narrow looks that do little wasted work.
-            K = k_base if any_hit else min(4 * K, N)
-            if any_hit:
-                hit = live[has]
-                f = first[has]
-                u = units[has, f]
-                r = rows[hit]
-                cur = state[r, u]
-                new = np.where(cur == lo, hi, lo).astype(state.dtype)
-                state[r, u] = new
-                delta = (new.astype(field.dtype) - cur)
-                field[r] += delta[:, None] * self._colsT(r, u)
-                flips[hit] += 1
-                pos[hit] += f + 1
+            if has.all():
+                hit, f = live, first
+                K = k_base
+            else:
+                pos[live[~has]] += K
+                # Long calm stretches (late sweeps) are crossed in a few wide looks, busy ones in
+                # narrow looks that do little wasted work.
+                if not has.any():
+                    K = min(4 * K, N)
+                    live = live[pos[live] < N]
+                    continue
+                K = k_base
+                hit, f = live[has], first[has]
+            if units is None:
+                u = pos[hit] + f
+            else:
+                u = units[has, f] if hit is not live else units[np.arange(live.size), f]
+            cur = S[hit, u]
+            new = np.where(cur == lo, hi, lo).astype(S.dtype)
+            S[hit, u] = new
+            delta = new.astype(F.dtype) - cur
+            cols = cT[rows[hit], u] if per_trial else cT[u]
+            cols *= delta[:, None]
+            if hit.size == R:
+                # Every trial flipped a unit (the common case early in a sweep): update in place,
+                # without gathering and scattering the field rows.
+                F[:, :N] += cols
+            else:
+                F[hit, :N] += cols
+            flips[hit] += 1
+            pos[hit] += f + 1
             live = live[pos[live] < N]
+        self.state[rows] = S[:, :N]
+        self._field[rows] = F[:, :N]
         return flips
 
     def _sync(self, rows) -> np.ndarray:
