@@ -66,7 +66,8 @@ def main() -> None:
         model = HopfieldModel(c, scale, patterns=xi, state=cues, schedule=schedule, symmetric=True, integer=True)
         sim = Simulation(model, trial_rngs(SEED, CUES), StopConditions(max_steps=100, cycle=False),
                          recorders=[])
-        sim.run()
+        while sim.step():  # the dynamics until every cue has settled (no result summary)
+            pass
         return model.state.copy(), sim.stop_tick.copy()
 
     # The baseline uses the same integer-valued Hebbian matrix (W = c / N): the sign of every field,

@@ -365,8 +365,11 @@ class HopfieldModel(Model):
         else:
             padded = True
             # (R, N+1, K) views: row b, start p -> the K values from p on, gathered as whole blocks
-            S_win = np.lib.stride_tricks.sliding_window_view(S, K, axis=1)
-            F_win = np.lib.stride_tricks.sliding_window_view(F, K, axis=1)
+            S_win = np.lib.stride_tricks.as_strided(S, (R, N + 1, K), (S.strides[0], S.strides[1], S.strides[1]),
+                                                    writeable=False)
+            F_win = np.lib.stride_tricks.as_strided(F, (R, N + 1, K), (F.strides[0], F.strides[1], F.strides[1]),
+                                                    writeable=False)
+            col_index = np.arange(N)
         per_trial = self.per_trial
         cT = self._couplingT
         pos = np.zeros(R, dtype=np.intp)
@@ -375,12 +378,15 @@ class HopfieldModel(Model):
         offsets = np.arange(N)
         bipolar = lo == -1
         while live.size:
-            if padded and K == k_base:
+            calm = K > k_base  # the last look found nothing anywhere
+            if padded and not calm:
                 start = pos[live]
-                hv = F_win[live, start]
-                sv = S_win[live, start]
+                hv, sv = F_win[live, start], S_win[live, start]
                 units = None
-                near_end = False
+            elif padded:
+                # A calm stretch: one look at everything left of each trial's sweep.
+                hv, sv = F[live, :N], S[live, :N]
+                units = None
             else:
                 lc = live[:, None]
                 p = pos[live][:, None] + offsets[:K]
@@ -389,28 +395,32 @@ class HopfieldModel(Model):
                     valid = p < N
                     p = np.minimum(p, N - 1)
                 units = p if order is None else order[lc, p]
-                hv = F[lc, units]
+                hv, sv = F[lc, units], S[lc, units]
                 if theta is not None:
                     hv = hv - theta[lc, units]
-                sv = S[lc, units]
             if bipolar:
                 mis = hv * sv < 0  # disagrees with its field (h = 0 never counts: ties keep)
             else:
                 mis = ((hv > 0) & (sv == lo)) | ((hv < 0) & (sv == hi))
-            if near_end:
-                mis &= valid
-            if clamped is not None:
-                mis &= ~clamped[lc, units]
+            if padded and calm:
+                mis &= col_index >= pos[live][:, None]
+            elif not padded:
+                if near_end:
+                    mis &= valid
+                if clamped is not None:
+                    mis &= ~clamped[lc, units]
             first = mis.argmax(axis=1)
             has = mis[np.arange(live.size), first]
+            if padded and calm:
+                first = first - pos[live]  # relative to each trial's position, like a look
             if has.all():
                 hit, f = live, first
                 K = k_base
             else:
-                pos[live[~has]] += K
-                # Long calm stretches (late sweeps) are crossed in a few wide looks, busy ones in
-                # narrow looks that do little wasted work.
+                # Nothing in this look: skip it (a calm full look ends the trial's sweep).
+                pos[live[~has]] += N if (padded and calm) else K
                 if not has.any():
+                    # Long calm stretches are crossed in a few wide looks (or one full look).
                     K = min(4 * K, N)
                     live = live[pos[live] < N]
                     continue
