@@ -196,7 +196,11 @@ def format_summary(sim, results, elapsed: float) -> str:
             rec = r.recalled + (" (reversed)" if r.recalled_reversed else "")
             rec += f", overlap {r.overlaps.get(r.recalled, 0.0):+.3f}"
         head = f"  trial {r.trial}: " if len(results) > 1 else "  "
-        lines.append(f"{head}stopped: {reason} after {r.steps} step(s); final {label} {r.final_energy:.4g}; recalled: {rec}")
+        recalled = f"; recalled: {rec}" if model.pattern_names else ""
+        lines.append(f"{head}stopped: {reason} after {r.steps} step(s); final {label} {r.final_energy:.4g}{recalled}")
+        extra = _format_extra(r.extra, indent=len(head))
+        if extra:
+            lines.append(" " * len(head) + extra)
         if len(results) == 1 and r.overlaps and len(r.overlaps) <= 12:
             lines.append("  overlaps: " + "  ".join(f"{k} {v:+.2f}" for k, v in r.overlaps.items()))
         if len(results) == 1 and r.energy:
@@ -215,6 +219,40 @@ def format_summary(sim, results, elapsed: float) -> str:
         lines += ["    " + row for row in to_text(s, grid).splitlines()]
     lines.append(f"  elapsed {elapsed:.3f} s")
     return "\n".join(lines)
+
+
+_EXTRA_SKIP = {"n_units", "n_patterns", "schedule", "mode", "overlaps_x", "overlaps_y", "target", "final_loss",
+               "epochs", "target_overlap_x", "target_overlap_y"}
+
+
+def _format_extra(extra: dict, indent: int = 2, width: int = 100) -> str:
+    """The family's extra result fields (loss per phase, spectral radius...), wrapped."""
+    parts = []
+    for k, v in extra.items():
+        if k in _EXTRA_SKIP or v is None:
+            continue
+        if isinstance(v, bool):
+            text = "yes" if v else "no"
+        elif isinstance(v, float):
+            text = f"{v:.4g}"
+        elif isinstance(v, int):
+            text = str(v)
+        elif isinstance(v, dict) and all(isinstance(x, (int, float)) for x in v.values()):
+            text = "{" + ", ".join(f"{a}: {b:.3g}" for a, b in v.items()) + "}"
+        elif isinstance(v, list) and v and all(isinstance(x, (int, float)) for x in v):
+            shown = [f"{x:.3g}" for x in (v if len(v) <= 5 else v[:3] + v[-1:])]
+            if len(v) > 5:
+                shown.insert(3, "...")
+            text = "[" + " ".join(shown) + "]"
+        elif isinstance(v, str):
+            text = v
+        else:
+            continue
+        parts.append(f"{k} {text}")
+    import textwrap
+
+    lines = textwrap.wrap("; ".join(parts), width=width, break_long_words=False)
+    return ("\n" + " " * indent).join(lines[:4])
 
 
 def cmd_validate(args) -> int:
