@@ -178,20 +178,61 @@ def test_annealing_escapes_a_spurious_mixture_of_a_hopfield_landscape():
 
 
 def test_encoder_424_is_learned_in_most_seeded_runs():
-    # The paper's procedure and defaults (ackley1985 schedule, 20 anneals per vector per phase,
-    # noisy clamping 0.15/0.05, fixed weight steps of 2). Measured over 12 seeds at 400 cycles:
-    # 6/12 solved (criterion: encoder_solved). This test trains 4 seeds that solve it and 
-    # requires most of them to, so it guards against regressions, not the rate itself.
-    solved = 0
-    for seed in (0, 1, 7, 8):
+    """The 4-2-4 encoder (Ackley et al. 1985) is learned in most seeded runs.
+
+    Protocol: the paper's learning cycle (ackley1985 schedule 2@20 2@15 2@12 4@10, statistics for
+    10 sweeps at T = 10, noisy clamping 0.15/0.05, weight steps of 2 by sign(p+ - p-), zero start),
+    8 annealings per vector per phase, at most 600 cycles, stopping when solved (checked every 10
+    cycles). Solved (encoder_solved): with V1 clamped to e_k, the equilibrium activity of V2 at
+    T = 10 (the average over annealings, computed exactly over the 64 free states) is highest on
+    unit k, by >= 0.3 over every other V2 unit; each solution is then confirmed by the paper's
+    sampled test (40 annealings per vector, V2 averaged at the end).
+
+    Measured rate: 43/48 seeds (0-47) solved, median ~100 cycles; all 43 pass the sampled test.
+    (With 2 annealings per vector, the paper's number, 19/24; with 20, 15/24. The old test stopped
+    on a sampled check at T = 10 that a network with two patterns sharing a hidden code could
+    pass by chance, and half of its "solutions" failed a second check.)
+    This test runs seeds 0-11 (12/12 measured) and asserts >= 10/12.
+    """
+    solved = confirmed = 0
+    for seed in range(12):
         m = BoltzmannMachine(np.zeros((10, 10)), n_visible=8, topology="encoder")
-        check = np.random.default_rng(1000 + seed)
-        log = bz.train_ahs1985(m, bz.encoder_data(4), cycles=200, rng=np.random.default_rng(seed),
-                               stop=lambda mm: bz.encoder_solved(mm, check, chains=60))
-        solved += bool(log[-1].get("solved"))
+        log = bz.train_ahs1985(m, bz.encoder_data(4), cycles=600, anneals_per_pattern=8,
+                               rng=np.random.default_rng(seed), stop=bz.encoder_solved)
         assert np.array_equal(m.weights, m.weights.T) and not np.diag(m.weights).any()
         assert not m.weights[:4, 4:8].any()  # no direct V1-V2 weights in the encoder topology
-    assert solved >= 3
+        if log[-1].get("solved"):
+            solved += 1
+            confirmed += bz.encoder_solved(m, np.random.default_rng(100 + seed), exact=False, chains=40, margin=0.0)
+    assert solved >= 10, solved
+    assert confirmed >= solved - 1, (confirmed, solved)
+
+
+def test_encoder_criterion_rejects_a_shared_hidden_code():
+    # Hand-made 4-2-4 solutions: hidden code c_k for pattern k, V1 -> H and H -> V2 weights of 40
+    # (T = 10). With four distinct codes V2 reproduces V1; when two patterns share a code, V2
+    # cannot tell them apart and the test must fail, whatever sampling luck.
+    codes = [(0, 0), (0, 1), (1, 0), (1, 1)]
+
+    def machine(writes):
+        w = np.zeros((10, 10))
+        b = np.zeros(10)
+        for k in range(4):
+            for j in range(2):
+                w[k, 8 + j] = w[8 + j, k] = 40.0 if writes[k][j] else -40.0  # V1 unit k sets a code
+                w[4 + k, 8 + j] = w[8 + j, 4 + k] = 40.0 if codes[k][j] else -40.0  # V2 unit k reads c_k
+            b[4 + k] = -40.0 * sum(codes[k]) + 20.0
+        return BoltzmannMachine(w, b, n_visible=8, topology="encoder")
+
+    good = machine(codes)
+    v2 = bz.encoder_completion(good)
+    assert (np.argmax(v2, axis=1) == np.arange(4)).all() and v2.diagonal().min() > 0.8
+    assert bz.encoder_solved(good)
+    assert bz.encoder_solved(good, np.random.default_rng(0), exact=False)
+    shared = machine([(0, 0), (0, 1), (1, 0), (1, 0)])  # e3 borrows e2's code; code 11 unused
+    assert not bz.encoder_solved(shared)
+    assert not bz.encoder_solved(shared, margin=0.0)
+    assert not bz.encoder_solved(shared, np.random.default_rng(0), exact=False, margin=0.0)
 
 
 def test_cd_learns_an_rbm_that_reconstructs_its_data():
