@@ -189,7 +189,7 @@ def test_encoder_424_is_learned_in_most_seeded_runs():
     sampled test (40 annealings per vector, V2 averaged at the end).
 
     Measured rate: 43/48 seeds (0-47) solved, median ~100 cycles; all 43 pass the sampled test.
-    (With 2 annealings per vector, the paper's number, 19/24; with 20, 15/24. The old test stopped
+    (With 2 annealings per vector, the paper's number: 38/48, median 280 cycles; with 20: 15/24. The old test stopped
     on a sampled check at T = 10 that a network with two patterns sharing a hidden code could
     pass by chance, and half of its "solutions" failed a second check.)
     This test runs seeds 0-11 (12/12 measured) and asserts >= 10/12.
