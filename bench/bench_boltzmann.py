@@ -23,9 +23,9 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 import argparse  # noqa: E402
 import time  # noqa: E402
 
-import numpy as np
+import numpy as np  # noqa: E402
 
-from recurnet_sim.models.boltzmann import BoltzmannMachine
+from recurnet_sim.models.boltzmann import BoltzmannMachine  # noqa: E402
 
 
 def machine(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

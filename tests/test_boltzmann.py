@@ -185,13 +185,13 @@ def test_encoder_424_is_learned_in_most_seeded_runs():
     8 annealings per vector per phase, at most 600 cycles, stopping when solved (checked every 10
     cycles). Solved (encoder_solved): with V1 clamped to e_k, the equilibrium activity of V2 at
     T = 10 (the average over annealings, computed exactly over the 64 free states) is highest on
-    unit k, by >= 0.3 over every other V2 unit; each solution is then confirmed by the paper's
-    sampled test (40 annealings per vector, V2 averaged at the end).
+    unit k, by more than 0.3 over every other V2 unit; each solution is then confirmed by the
+    paper's sampled test (40 annealings per vector, V2 averaged at the end).
 
     Measured rate: 43/48 seeds (0-47) solved, median ~100 cycles; all 43 pass the sampled test.
-    (With 2 annealings per vector, the paper's number: 38/48, median 280 cycles; with 20: 15/24. The old test stopped
-    on a sampled check at T = 10 that a network with two patterns sharing a hidden code could
-    pass by chance, and half of its "solutions" failed a second check.)
+    (With 2 annealings per vector, the paper's number: 38/48, median 280 cycles; with 20: 15/24.
+    The old test stopped on a sampled check at T = 10 that a network with two patterns sharing a
+    hidden code could pass by chance, and half of its "solutions" failed a second check.)
     This test runs seeds 0-11 (12/12 measured) and asserts >= 10/12.
     """
     solved = confirmed = 0

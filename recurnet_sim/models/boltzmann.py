@@ -603,8 +603,9 @@ def train_ahs1985(model: BoltzmannMachine, data: np.ndarray, *, cycles: int = 20
     With the sign rule every weight moves by +-step every cycle, so once G is near its minimum the
     weights random-walk and a learned encoder can be unlearned again (measured, 24 encoders with 2
     annealings per vector and no stop: 15 passing the sampled test at cycle 600, 7 at cycle 1000);
-    the paper counts the cycles to the first solution, and ``stop`` does the same. ``anneals_per_pattern = 8`` learns the 4-2-4 encoder more reliably
-    than 2 (the paper's) or 20: 43/48 seeds against 38/48 and 15/24 (tests/test_boltzmann.py).
+    the paper counts the cycles to the first solution, and ``stop`` does the same.
+    ``anneals_per_pattern = 8`` learns the 4-2-4 encoder more reliably than 2 (the paper's) or 20:
+    43/48 seeds against 38/48 and 15/24 (see tests/test_boltzmann.py).
 
     Parameters
     ----------
