@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .errors import TraceFileError
+from .npzio import read_npz, write_npz
 
 if TYPE_CHECKING:  # pragma: no cover
     from .engine import Simulation
@@ -154,34 +155,18 @@ class Trace:
         return key in self.arrays
 
     def save(self, path: str | Path) -> Path:
-        path = Path(path)
-        payload = {k: np.asarray(v) for k, v in self.arrays.items()}
-        for k, v in payload.items():
-            if v.dtype == object:
-                raise TraceFileError(f"trace array {k!r} is not numeric")
-        payload["__meta__"] = np.array(json.dumps({"format": TRACE_FORMAT, **self.meta}))
-        tmp = path.with_name(path.name + ".tmp")
-        with open(tmp, "wb") as fh:
-            np.savez_compressed(fh, **payload)
-        tmp.replace(path)
-        return path
+        arrays = dict(self.arrays)
+        arrays["__meta__"] = np.array(json.dumps(self.meta))
+        return write_npz(path, arrays, marker=TRACE_FORMAT, compressed=True)
 
     @classmethod
     def load(cls, path: str | Path) -> "Trace":
-        path = Path(path)
+        arrays = read_npz(path, "trace", TRACE_FORMAT, required=("__meta__",))
+        arrays.pop("format")
         try:
-            with np.load(path, allow_pickle=False) as z:
-                arrays = {k: z[k] for k in z.files}
-        except FileNotFoundError:
-            raise TraceFileError(f"{path}: no such file") from None
-        except Exception as exc:  # zipfile.BadZipFile, ValueError (pickled data), EOFError...
-            raise TraceFileError(f"{path}: not a readable recurnet trace ({type(exc).__name__})") from None
-        raw = arrays.pop("__meta__", None)
-        try:
-            meta = json.loads(str(raw)) if raw is not None else None
-        except ValueError:
+            meta = json.loads(arrays.pop("__meta__"))
+        except (TypeError, ValueError):
             meta = None
-        if not isinstance(meta, dict) or meta.get("format") != TRACE_FORMAT:
-            raise TraceFileError(f"{path}: not a recurnet trace (missing or foreign metadata)")
-        meta.pop("format")
+        if not isinstance(meta, dict):
+            raise TraceFileError(f"{path}: trace metadata is not readable")
         return cls(arrays, meta)

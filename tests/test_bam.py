@@ -174,7 +174,7 @@ def test_weights_file_round_trip_and_errors(tmp_path):
     with pytest.raises(TraceFileError):
         bam.load_weights(tmp_path / "missing.npz")
     pick = tmp_path / "pickled.npz"
-    np.savez(pick, magic=np.array("recurnet_sim.bam.v1"), weights=np.array([{"a": 1}], dtype=object))
+    np.savez(pick, format=np.array("recurnet_sim.bam.v1"), weights=np.array([{"a": 1}], dtype=object))
     with pytest.raises(TraceFileError):
         bam.load_weights(pick)
 

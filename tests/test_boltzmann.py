@@ -264,10 +264,10 @@ def test_weights_file_round_trip_and_errors(tmp_path):
     (tmp_path / "t.npz").write_bytes(f.read_bytes()[:60])
     with pytest.raises(TraceFileError, match="t.npz"):
         bz.load_weights(tmp_path / "t.npz")
-    np.savez(tmp_path / "bam.npz", magic=np.array("recurnet_sim.bam.v1"), weights=np.zeros((2, 2)))
+    np.savez(tmp_path / "bam.npz", format=np.array("recurnet_sim.bam.v1"), weights=np.zeros((2, 2)))
     with pytest.raises(TraceFileError, match="not a recurnet_sim Boltzmann weights file"):
         bz.load_weights(tmp_path / "bam.npz")
-    np.savez(tmp_path / "asym.npz", magic=np.array("recurnet_sim.boltzmann.v1"), weights=np.array([[0, 1.0], [2.0, 0]]),
+    np.savez(tmp_path / "asym.npz", format=np.array("recurnet_sim.boltzmann.v1"), weights=np.array([[0, 1.0], [2.0, 0]]),
              biases=np.zeros(2), n_visible=np.array(2), units=np.array("binary"), topology=np.array("full"))
     with pytest.raises(TraceFileError, match="symmetric"):
         bz.load_weights(tmp_path / "asym.npz")

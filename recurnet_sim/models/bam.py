@@ -26,6 +26,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from ..npzio import read_npz, write_npz
 from ..errors import SimulationError, TraceFileError, ValidationError
 from ..spec import Field, Table
 from .base import Model
@@ -349,37 +350,10 @@ class BAM(Model):
 _MAGIC = "recurnet_sim.bam.v1"
 
 
-def _open_npz(path: pathlib.Path, what: str):
-    """``np.load`` without pickles, turning every way a file can be wrong into TraceFileError."""
-    import zipfile
-
-    try:
-        f = np.load(path, allow_pickle=False)
-    except FileNotFoundError:
-        raise TraceFileError(f"{path}: no such {what} file") from None
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
-        raise TraceFileError(f"{path}: cannot read {what}: not an .npz file or truncated ({e})") from None
-    if not isinstance(f, np.lib.npyio.NpzFile):
-        raise TraceFileError(f"{path}: expected an .npz archive of {what}, got a single .npy array")
-    return f
-
-
-def _read(f, key: str, path) -> Any:
-    import zipfile
-
-    try:
-        v = f[key]
-    except KeyError:
-        raise TraceFileError(f"{path}: missing array {key!r}") from None
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
-        raise TraceFileError(f"{path}: array {key!r} is unreadable (truncated or pickled): {e}") from None
-    return str(v) if v.dtype.kind == "U" else v
-
-
 def save_weights(path, model: BAM) -> None:
     """Save the weights and stored pairs to ``path`` (.npz, no pickles)."""
-    np.savez(path, magic=np.array(_MAGIC), weights=model.weights, pairs_x=model.pairs_x,
-             pairs_y=model.pairs_y, names=np.array(model.pattern_names, dtype=str))
+    write_npz(path, {"weights": model.weights, "pairs_x": model.pairs_x, "pairs_y": model.pairs_y,
+                     "names": np.array(model.pattern_names, dtype=str)}, marker=_MAGIC)
 
 
 def load_weights(path) -> np.ndarray:
@@ -391,11 +365,7 @@ def load_weights(path) -> np.ndarray:
         If the file is missing, truncated, not an .npz, or not a BAM weights file.
     """
     path = pathlib.Path(path)
-    f = _open_npz(path, "BAM weights")
-    with f:
-        if "magic" not in f.files or _read(f, "magic", path) != _MAGIC:
-            raise TraceFileError(f"{path}: not a recurnet_sim BAM weights file (no {_MAGIC!r} marker)")
-        w = np.asarray(_read(f, "weights", path), dtype=np.float64)
+    w = np.asarray(read_npz(path, "BAM weights", _MAGIC, required=("weights",))["weights"], dtype=np.float64)
     if w.ndim != 2 or not np.isfinite(w).all():
         raise TraceFileError(f"{path}: weights must be a finite 2-D array, got shape {w.shape}")
     return w

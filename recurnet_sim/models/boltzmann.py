@@ -43,6 +43,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from ..anneal import AnnealSchedule, anneal_field
+from ..npzio import read_npz, write_npz
 from ..errors import SimulationError, TraceFileError, ValidationError
 from ..spec import Field, Table
 from .base import Model
@@ -894,9 +895,8 @@ _MAGIC = "recurnet_sim.boltzmann.v1"
 
 def save_weights(path, model: BoltzmannMachine) -> None:
     """Save weights, biases and layout to ``path`` (.npz, no pickles)."""
-    np.savez(path, magic=np.array(_MAGIC), weights=model.weights, biases=model.biases,
-             n_visible=np.array(len(model.visible)), units=np.array(model.units),
-             topology=np.array(model.topology))
+    write_npz(path, {"weights": model.weights, "biases": model.biases, "n_visible": np.array(len(model.visible)),
+                     "units": np.array(model.units), "topology": np.array(model.topology)}, marker=_MAGIC)
 
 
 def load_weights(path) -> dict[str, Any]:
@@ -911,19 +911,15 @@ def load_weights(path) -> dict[str, Any]:
     TraceFileError
         Missing, truncated, foreign or inconsistent file.
     """
-    # The .npz guards are shared with the BAM weights files.
-    from .bam import _open_npz, _read
-
     path = pathlib.Path(path)
-    f = _open_npz(path, "Boltzmann weights")
-    with f:
-        if "magic" not in f.files or _read(f, "magic", path) != _MAGIC:
-            raise TraceFileError(f"{path}: not a recurnet_sim Boltzmann weights file (no {_MAGIC!r} marker)")
-        w = np.asarray(_read(f, "weights", path), dtype=np.float64)
-        b = np.asarray(_read(f, "biases", path), dtype=np.float64)
-        nv = int(_read(f, "n_visible", path))
-        units = _read(f, "units", path)
-        topology = _read(f, "topology", path)
+    data = read_npz(path, "Boltzmann weights", _MAGIC, required=("weights", "biases", "n_visible", "units", "topology"))
+    try:
+        w = np.asarray(data["weights"], dtype=np.float64)
+        b = np.asarray(data["biases"], dtype=np.float64)
+        nv = int(data["n_visible"])
+    except (TypeError, ValueError):
+        raise TraceFileError(f"{path}: weights, biases or n_visible are not numbers") from None
+    units, topology = data["units"], data["topology"]
     N = w.shape[0] if w.ndim == 2 else -1
     if w.ndim != 2 or w.shape != (N, N) or b.shape != (N,):
         raise TraceFileError(f"{path}: weights {w.shape} and biases {b.shape} do not fit together")

@@ -33,12 +33,12 @@ from __future__ import annotations
 import math
 import os
 import pathlib
-import zipfile
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from ..npzio import read_npz, write_npz
 from ..errors import SimulationError, TraceFileError
 from .base import Model
 
@@ -916,7 +916,6 @@ def save_weights(path: str | os.PathLike, cfg: SRNConfig, params: dict[str, np.n
     if path.suffix != ".npz":
         path = path.with_suffix(".npz")
     arrays = {k: np.asarray(params[k], dtype=float) for k in PARAM_NAMES}
-    arrays["format"] = np.array(WEIGHTS_FORMAT)
     for k in ("kind", "activation", "output"):
         arrays[f"cfg_{k}"] = np.array(getattr(cfg, k))
     arrays["cfg_loss"] = np.array(cfg.loss or "")
@@ -925,9 +924,7 @@ def save_weights(path: str | os.PathLike, cfg: SRNConfig, params: dict[str, np.n
     arrays["cfg_context_init"] = np.array(float(cfg.context_init))
     for k, v in meta.items():
         arrays[f"meta_{k}"] = np.array(v)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    np.savez(path, **arrays)
-    return path
+    return write_npz(path, arrays, marker=WEIGHTS_FORMAT)
 
 
 def load_weights(path: str | os.PathLike) -> tuple[SRNConfig, dict[str, np.ndarray], dict[str, Any]]:
@@ -947,21 +944,7 @@ def load_weights(path: str | os.PathLike) -> tuple[SRNConfig, dict[str, np.ndarr
     """
     path = pathlib.Path(path)
     name = str(path)
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            data = {k: z[k] for k in z.files}
-    except FileNotFoundError:
-        raise TraceFileError(f"{name}: weights file not found") from None
-    except (zipfile.BadZipFile, EOFError, OSError, ValueError, KeyError) as e:
-        raise TraceFileError(f"{name}: not a readable weights file (truncated or not .npz): {e}") from None
-    if not isinstance(data, dict) or "format" not in data:
-        raise TraceFileError(f"{name}: not a recurnet_sim weights file (no 'format' entry)")
-    fmt = str(data["format"])
-    if fmt != WEIGHTS_FORMAT:
-        raise TraceFileError(f"{name}: unsupported weights format {fmt!r} (expected {WEIGHTS_FORMAT!r})")
-    missing = [k for k in PARAM_NAMES if k not in data]
-    if missing:
-        raise TraceFileError(f"{name}: weights file lacks {', '.join(missing)}")
+    data = read_npz(path, "weights", WEIGHTS_FORMAT, required=PARAM_NAMES)
     try:
         W_xh, W_ch, W_hy = data["W_xh"], data["W_ch"], data["W_hy"]
         B, H, I = W_xh.shape
@@ -987,7 +970,7 @@ def load_weights(path: str | os.PathLike) -> tuple[SRNConfig, dict[str, np.ndarr
             raise ValueError("weights contain NaN or infinity")
     except (KeyError, ValueError, TypeError) as e:
         raise TraceFileError(f"{name}: inconsistent weights file: {e}") from None
-    meta = {k[5:]: data[k].item() for k in data if k.startswith("meta_")}
+    meta = {k[5:]: (v.item() if isinstance(v, np.ndarray) else v) for k, v in data.items() if k.startswith("meta_")}
     return cfg, params, meta
 
 

@@ -1,0 +1,79 @@
+"""Reading and writing ``.npz`` files safely: traces and learned weights are data, never code.
+
+Every file recurnet_sim writes carries a *format marker* (a string array) so a foreign or
+mismatched file is recognised; every read uses ``allow_pickle=False`` and turns any way a file can
+be wrong (missing, truncated, not a zip, pickled arrays, a bare ``.npy``, no marker) into one
+:class:`~recurnet_sim.errors.TraceFileError` naming the file. Writes are atomic (temporary file,
+then rename), so an interrupted save never leaves half a file behind.
+"""
+from __future__ import annotations
+
+import os
+import pathlib
+import zipfile
+from typing import Mapping
+
+import numpy as np
+
+from .errors import TraceFileError
+
+MARKER_KEY = "format"
+
+
+def read_npz(path: str | os.PathLike, what: str, marker: str | None = None,
+             required: tuple[str, ...] = ()) -> dict[str, np.ndarray]:
+    """Every array of an ``.npz`` file, checked.
+
+    Parameters
+    ----------
+    path : file to read
+    what : what the file should hold, for messages ("BAM weights", "trace")
+    marker : expected value of the file's ``format`` entry (None: no check)
+    required : names of arrays that must be present
+
+    Returns
+    -------
+    dict of name -> ndarray (string scalars come back as ``str``)
+    """
+    path = pathlib.Path(path)
+    try:
+        z = np.load(path, allow_pickle=False)
+        if not isinstance(z, np.lib.npyio.NpzFile):
+            raise TraceFileError(f"{path}: expected an .npz archive of {what}, got a single .npy array")
+        with z:
+            data = {k: z[k] for k in z.files}
+    except FileNotFoundError:
+        raise TraceFileError(f"{path}: no such {what} file") from None
+    except IsADirectoryError:
+        raise TraceFileError(f"{path}: is a directory, not a {what} file") from None
+    except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile) as exc:
+        # ValueError also covers "Object arrays cannot be loaded when allow_pickle=False".
+        raise TraceFileError(f"{path}: not a readable {what} file (truncated, pickled or not .npz: "
+                             f"{type(exc).__name__})") from None
+    data = {k: (str(v) if v.dtype.kind == "U" and v.ndim == 0 else v) for k, v in data.items()}
+    if marker is not None and data.get(MARKER_KEY) != marker:
+        found = data.get(MARKER_KEY)
+        extra = f" (its format is {found!r})" if isinstance(found, str) else ""
+        raise TraceFileError(f"{path}: not a recurnet_sim {what} file: expected format {marker!r}{extra}")
+    missing = [k for k in required if k not in data]
+    if missing:
+        raise TraceFileError(f"{path}: {what} file lacks {', '.join(missing)}")
+    return data
+
+
+def write_npz(path: str | os.PathLike, arrays: Mapping[str, object], marker: str | None = None,
+              compressed: bool = False) -> pathlib.Path:
+    """Write arrays (plus the ``format`` marker) to ``path`` atomically; returns the path."""
+    path = pathlib.Path(path)
+    payload = {k: np.asarray(v) for k, v in arrays.items()}
+    for k, v in payload.items():
+        if v.dtype == object:
+            raise TraceFileError(f"{path}: array {k!r} is not numeric or text (object arrays are never written)")
+    if marker is not None:
+        payload[MARKER_KEY] = np.array(marker)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as fh:
+        (np.savez_compressed if compressed else np.savez)(fh, **payload)
+    tmp.replace(path)
+    return path
