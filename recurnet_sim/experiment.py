@@ -48,6 +48,8 @@ numbers, so points differ only by the swept parameters (same pattern sets, machi
 """
 from __future__ import annotations
 
+import copy
+
 import difflib
 import hashlib
 import itertools
@@ -486,17 +488,9 @@ def _set_path(d: dict, path: str, value) -> None:
     node[keys[-1]] = value
 
 
-def _deep_copy(d):
-    if isinstance(d, dict):
-        return {k: _deep_copy(v) for k, v in d.items()}
-    if isinstance(d, list):
-        return [_deep_copy(v) for v in d]
-    return d
-
-
 def point_data(base: dict, fixed: dict, values: dict) -> dict:
     """Raw scenario mapping of a point: base <- record defaults <- [set] <- grid values <- derived keys."""
-    data = _deep_copy(base)
+    data = copy.deepcopy(base)
     derived = []
     for layer in (RECORD_OFF, fixed, values):
         for k, v in layer.items():
@@ -543,7 +537,7 @@ def parse_experiment(raw: dict, source: str = "experiment", path: Path | None = 
     """Validate a parsed experiment mapping (see :func:`load_experiment`)."""
     from .scenario import Scenario, parse_scenario, read_toml
 
-    raw = _deep_copy(raw)
+    raw = copy.deepcopy(raw)
     errors: list[ValidationError] = []
     grid_raw = raw.get("grid", {})
     set_raw = raw.get("set", {})

@@ -18,11 +18,11 @@ Family module interface::
 """
 from __future__ import annotations
 
+import copy
 import inspect
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -162,7 +162,7 @@ def read_toml(path: str | Path) -> dict:
 def parse_scenario(data: dict, source: str = "scenario", path: Path | None = None,
                    overrides=None) -> Scenario:
     """Validate a parsed scenario mapping (plus overrides) into a :class:`Scenario`."""
-    data = apply_overrides(_deep_copy(data), overrides)
+    data = apply_overrides(copy.deepcopy(data), overrides)
     net = data.get("network")
     if not isinstance(net, dict):
         raise ScenarioError([ValidationError("network", "is required: a table with at least `type` "
@@ -182,14 +182,6 @@ def parse_scenario(data: dict, source: str = "scenario", path: Path | None = Non
                                              source)], source) from None
     cfg = validate(data, table, "", None, source)
     return Scenario(path, family, cfg)
-
-
-def _deep_copy(d):
-    if isinstance(d, dict):
-        return {k: _deep_copy(v) for k, v in d.items()}
-    if isinstance(d, list):
-        return [_deep_copy(v) for v in d]
-    return d
 
 
 def load(path: str | Path, overrides=None) -> Scenario:
