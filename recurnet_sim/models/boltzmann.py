@@ -1267,8 +1267,13 @@ def summary(model: BoltzmannMachine, b: int) -> dict:
     out: dict[str, Any] = {"temperature": float(model.temperature),
                            "visible_state": model.state[b, model.visible].tolist()}
     if model.n_units <= 16 and model.temperature > 0 and not model.clamped.any():
-        _, p = exact_distribution(model)
+        states, p = exact_distribution(model)
         out["exact_p_final_state"] = float(p[state_index(model, model.state[b:b + 1])[0]])
+        # What the chains' averages must reach at equilibrium, to compare the sampled means with:
+        # E[p(final state)] = sum_s p(s)^2, and the mean energy <E> = sum_s p(s) E(s).
+        E = -0.5 * np.einsum("ki,ij,kj->k", states, model.weights, states) - states @ model.biases
+        out["exact_p_expected"] = float(p @ p)
+        out["exact_mean_energy"] = float(p @ E)
     if model.training_log_:
         out["training_cycles"] = len(model.training_log_)
         last = model.training_log_[-1]
