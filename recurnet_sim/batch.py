@@ -316,6 +316,7 @@ def write_plots(exp: Experiment, summary: list[dict], out: Path, columns) -> lis
             lines: dict[tuple, list[dict]] = {}
             for row in summary:
                 lines.setdefault(tuple(row[k] for k in others), []).append(row)
+            ref_labelled = False
             for key, rows in lines.items():
                 rows = sorted(rows, key=lambda r: xs.index(r[x]))
                 px = [pos[r[x]] for r in rows]
@@ -325,7 +326,13 @@ def write_plots(exp: Experiment, summary: list[dict], out: Path, columns) -> lis
                 hi = [max(0.0, r[f"{name}_ci_high"] - r[f"{name}_mean"]) if not math.isnan(r[f"{name}_ci_high"]) else 0.0
                       for r in rows]
                 label = ", ".join(f"{k}={v}" for k, v in zip(others, key)) or None
-                ax.errorbar(px, mean, yerr=[lo, hi], marker="o", ms=3.5, capsize=2.5, lw=1.3, label=label)
+                bars = ax.errorbar(px, mean, yerr=[lo, hi], marker="o", ms=3.5, capsize=2.5, lw=1.3, label=label)
+                ref = exp.references.get(m)
+                if ref is not None and cat is None:
+                    # the exact value the sampled mean should reach, in the same colour
+                    ax.plot(px, [r[f"{ref}_mean"] for r in rows], ls="--", lw=1.0, color=bars.lines[0].get_color(),
+                            label=None if ref_labelled else f"{ref} (dashed)")
+                    ref_labelled = True
             if not numeric_x:
                 ax.set_xticks(list(pos.values()), [str(v) for v in xs])
             ax.set_xlabel(_pretty(x))
@@ -334,7 +341,7 @@ def write_plots(exp: Experiment, summary: list[dict], out: Path, columns) -> lis
                 "fraction of trials" if spec and spec.kind == "bool" else m))
             ax.set_title(name, fontsize=10)
             ax.grid(alpha=0.3)
-            if others and len(lines) > 1:
+            if (others and len(lines) > 1) or m in exp.references:
                 ax.legend(fontsize=7)
         fig.suptitle(f"{exp.name}: {m} ({exp.trials} trials per point, 95% CI)", fontsize=10)
         fig.tight_layout()

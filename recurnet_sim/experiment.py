@@ -281,6 +281,9 @@ def experiment_table() -> Table:
         "x": Field("str", "", "grid key on the x axis of the plots (default: the first grid key)"),
         "common_seeds": Field("bool", False, "every point uses the seeds of point 0 (common random numbers: "
                               "the same pattern sets, machines and cues across the grid)"),
+        "references": Field("table", None, "metric = reference metric: the plot of the metric also shows the "
+                            "reference as a dashed line (e.g. a sampled mean against its exact value)",
+                            table=Table({}, "Plot references.", open=True)),
     }, "What to run.")
     from .spec import REQUIRED
     f = exp.fields["base"]
@@ -342,6 +345,7 @@ class Experiment:
     spec_hash: str = ""
     file_hash: str = ""
     common_seeds: bool = False
+    references: dict = field(default_factory=dict)
 
     def seed_point(self, i: int) -> int:
         """Point whose seeds point ``i`` uses: ``i``, or 0 with ``common_seeds``."""
@@ -671,6 +675,13 @@ def parse_experiment(raw: dict, source: str = "experiment", path: Path | None = 
     dup = [m for m in set(metrics) if metrics.count(m) > 1]
     if dup:
         raise ScenarioError([ValidationError("experiment.metrics", f"lists {dup[0]!r} twice", source)], source)
+    refs = dict(ex["references"] or {})
+    bad = [(m, val) for m, r in refs.items() for val in (m, r) if not isinstance(val, str) or val not in metrics]
+    if bad:
+        m, val = bad[0]
+        raise ScenarioError([ValidationError(f"experiment.references.{m}", "must pair two metrics listed in "
+                                             f"experiment.metrics ({', '.join(metrics)}); {val!r} is not one",
+                                             source)], source)
     name = ex["name"] or (path.stem if path is not None else "experiment")
     spec = {"family": family, "base": base_data, "seed": ex["seed"], "trials": ex["trials"], "group": ex["group"],
             "metrics": metrics, "success_threshold": ex["success_threshold"], "set": set_flat, "grid": grid,
@@ -678,7 +689,7 @@ def parse_experiment(raw: dict, source: str = "experiment", path: Path | None = 
     spec_hash = hashlib.sha256(json.dumps(spec, sort_keys=True, default=str).encode()).hexdigest()
     return Experiment(path, name, ex["description"], family, base_path, base_data, ex["seed"], ex["trials"],
                       ex["group"], metrics, ex["success_threshold"], set_flat, grid, x, points, scenarios,
-                      spec_hash, file_hash, ex["common_seeds"])
+                      spec_hash, file_hash, ex["common_seeds"], refs)
 
 
 def _dedupe(errors: list[ValidationError]) -> list[ValidationError]:

@@ -204,3 +204,20 @@ def test_capacity_hebb_falls_past_014_storkey_stays_higher(tmp_path):
 def test_shipped_experiments_validate(path):
     exp = load_experiment(path)
     assert exp.points and exp.trials >= 1
+
+
+def test_plot_references_are_validated_and_drawn(tmp_path):
+    from recurnet_sim.batch import run_experiment
+    from recurnet_sim.errors import ScenarioError
+    from recurnet_sim.experiment import load_experiment
+
+    path = ROOT / "scenarios" / "experiments" / "boltzmann_equilibrium.toml"
+    with pytest.raises(ScenarioError, match="experiment.references.final_energy"):
+        load_experiment(path, ["experiment.references={final_energy = \"nope\"}"])
+    exp = load_experiment(path, ["grid.stop.max_steps=[1, 5]", "experiment.trials=20", "experiment.group=20"])
+    assert exp.references == {"exact_p_final_state": "exact_p_expected", "final_energy": "exact_mean_energy"}
+    report = run_experiment(exp, tmp_path / "out", workers=1, progress=False)
+    assert (tmp_path / "out" / "final_energy.png").stat().st_size > 5000
+    # the exact equilibrium energy is the same at every point of one temperature
+    rows = [r for r in report.summary if r["dynamics.temperature"] == 1.0]
+    assert len({round(r["exact_mean_energy_mean"], 9) for r in rows}) == 1
