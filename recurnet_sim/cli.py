@@ -128,7 +128,7 @@ def cmd_run(args) -> int:
         run_viewer(sim, record_dir=args.record, screenshot=args.screenshot, gif=args.gif,
                    max_frames=args.frames, headless=args.headless or not _has_display())
     else:
-        sim.run()
+        _run_with_progress(sim)
     elapsed = time.perf_counter() - t0
     results = sim.results()
     for r in results:
@@ -152,6 +152,19 @@ def cmd_run(args) -> int:
         if args.trace:
             print(f"trace saved to {args.trace}")
     return 0
+
+
+def _run_with_progress(sim) -> None:
+    """Run headless; a long run (training, say) shows its tick and energy/loss on stderr."""
+    from .progress import ProgressLine
+
+    label = getattr(sim.model, "energy_label", "energy")
+    line = ProgressLine(sim.name)
+    while sim.step():
+        line.update(lambda: f"tick {sim.tick}/{sim.stop.max_steps}, mean {label} "
+                            f"{float(sim.model.energy().mean()):.4g}, {int(sim.active.sum())} of "
+                            f"{len(sim.active)} trial(s) running")
+    line.close()
 
 
 def _save_weights(sim, path: str) -> None:

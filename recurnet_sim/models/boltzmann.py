@@ -1103,13 +1103,18 @@ def _make_data(t: dict, n_visible: int | None, units: str, rng: np.random.Genera
 
 
 def _stderr_progress(name: str) -> ProgressFn:
+    """Training progress for scenario runs, shown by :class:`recurnet_sim.progress.ProgressLine`."""
+    from ..progress import ProgressLine
+
+    line = ProgressLine(name, delay=0.3)
+
     def show(i: int, n: int, info: dict) -> None:
-        if i % max(1, n // 20) and i != n and "solved" not in info:
-            return
         extra = ", ".join(f"{k} {v:.3g}" if isinstance(v, float) else f"{k} {v}" for k, v in info.items()
                           if k not in ("cycle", "epoch"))
-        print(f"\r{name}: {i}/{n} ({extra})", end="\n" if i == n or info.get("solved") else "", file=sys.stderr,
-              flush=True)
+        done = i == n or bool(info.get("solved"))
+        line.update(f"{i}/{n} ({extra})", force=done)
+        if done:
+            line.close()
 
     return show
 
