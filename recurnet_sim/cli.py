@@ -100,6 +100,10 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("recurnet: interrupted", file=sys.stderr)
         return 130
+    except MemoryError as exc:
+        print(f"recurnet: error: not enough memory for this network ({exc}); use fewer units or trials",
+              file=sys.stderr)
+        return EXIT_ERROR
     except BrokenPipeError:
         return 0
 

@@ -168,11 +168,11 @@ def parse_scenario(data: dict, source: str = "scenario", path: Path | None = Non
         raise ScenarioError([ValidationError("network", "is required: a table with at least `type` "
                                              f"(one of {', '.join(map(repr, FAMILIES))})", source)], source)
     family = net.get("type")
-    if family not in FAMILIES:
+    if not isinstance(family, str) or family not in FAMILIES:
         import difflib
-        hint = difflib.get_close_matches(str(family), list(FAMILIES), n=1)
+        hint = difflib.get_close_matches(family, list(FAMILIES), n=1) if isinstance(family, str) else []
         extra = f" (did you mean {hint[0]!r}?)" if hint else ""
-        got = "nothing" if family is None else repr(family)
+        got = "nothing" if family is None else ("a table" if isinstance(family, dict) else repr(family))
         raise ScenarioError([ValidationError("network.type", f"must be one of {', '.join(map(repr, FAMILIES))}, got {got}{extra}",
                                              source)], source)
     try:

@@ -418,8 +418,8 @@ def scenario_tables() -> dict[str, Field]:
             "code": Field("str", "ascii7", "letters: the Y code of each letter (its 7-bit ASCII code, "
                           "+1 for a 1 bit; or random +-1 of n_y units)", choices=("ascii7", "random")),
             "count": Field("int", None, "random: number of pairs P", min=1, nullable=True),
-            "n_x": Field("int", None, "random: units of X", min=1, nullable=True),
-            "n_y": Field("int", None, "random (or code = 'random'): units of Y", min=1, nullable=True),
+            "n_x": Field("int", None, "random: units of X", min=1, max=100000, nullable=True),
+            "n_y": Field("int", None, "random (or code = 'random'): units of Y", min=1, max=100000, nullable=True),
             "bias": Field("float", 0.0, "random: mean activity of the random patterns", min=-1, max=1),
             "x": Field("list", None, "inline: X patterns as strings of '+'/'-'", item=Field("str"),
                        nullable=True),

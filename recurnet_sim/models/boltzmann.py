@@ -978,8 +978,8 @@ def scenario_tables() -> dict[str, Field]:
         {
             "type": Field("str", "boltzmann", "network family", choices=("boltzmann",)),
             "visible": Field("int", None, "visible units (units 0..visible-1); default: the data's width",
-                             min=1, nullable=True),
-            "hidden": Field("int", 0, "hidden units (after the visible ones)", min=0),
+                             min=1, max=20000, nullable=True),
+            "hidden": Field("int", 0, "hidden units (after the visible ones)", min=0, max=20000),
             "units": Field("str", "binary", "unit values: binary 0/1 (Ackley et al. 1985) or bipolar +-1",
                            choices=("binary", "bipolar")),
             "topology": Field("str", "full", "full; encoder (no direct V1-V2 weights); rbm (visible-hidden "

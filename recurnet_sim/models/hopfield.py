@@ -551,7 +551,8 @@ def scenario_tables():
     }, "Diluted connectivity: W is multiplied by the adjacency of a networkx graph.")
     network = Table({
         "type": Field("str", "hopfield", "network family", choices=("hopfield",)),
-        "size": Field("int", None, "number of units N (taken from the patterns when omitted)", min=2, nullable=True),
+        "size": Field("int", None, "number of units N (taken from the patterns when omitted)", min=2, max=20000,
+                      nullable=True),
         "shape": Field("list", None, "grid [rows, cols] to draw the units (taken from the patterns when omitted)",
                        item=Field("int", min=1), length=2, nullable=True),
         "units": Field("str", "bipolar", "unit values: bipolar = -1/+1, binary = 0/1", choices=("bipolar", "binary")),
@@ -566,7 +567,7 @@ def scenario_tables():
                         'or a path to a bitmap text file or a PNG file (relative to the scenario file)'),
         "names": Field("list", None, "which patterns of the set to store, in order (default: all)",
                        item=Field("str"), length=(1, None), nullable=True),
-        "count": Field("int", 3, "random: number of patterns P", min=1),
+        "count": Field("int", 3, "random: number of patterns P", min=1, max=100000),
         "bias": Field("float", 0.0, "random: mean activity (P(+1) = (1 + bias)/2)", min=-1, max=1),
         "per_trial": Field("bool", False, "random: draw a fresh pattern set for every trial"),
         "files": Field("list", None, "extra PNG files, each one pattern (thresholded)", item=Field("str"), nullable=True),
