@@ -133,7 +133,7 @@ def test_resume_refuses_a_different_experiment(tmp_path):
     ("[grid]", "grid: is empty"),
     ('[grid]\n"network.size" = []', "grid.network.size: is an empty list"),
     ('[grid]\n"network.learning" = ["hebb"]', "grid.network.learning[0]: must be one of 'hebbian', 'storkey', 'pseudo_inverse', got 'hebb' (did you mean 'hebbian'?)"),
-    ('[grid]\n"network.size" = [100, 1]', "grid.network.size[1]: must be an integer >= 2 (or \"none\"), got 1"),
+    ('[grid]\n"network.size" = [100, 1]', "grid.network.size[1]: must be an integer in [2, 20000] (or \"none\"), got 1"),
     ('[grid]\nload = [0.1, -0.2]', "grid.load[1]: must be a number >= 0, got -0.2"),
     ('[grid]\n"scenario.seed" = [1, 2]', "grid.scenario.seed: cannot be swept: it is given by experiment.seed"),
     ('[grid]\nload = {start = 0.1, stop = 0.3}', "grid.load: a range table needs exactly one of step or num"),
