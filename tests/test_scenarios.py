@@ -184,3 +184,29 @@ def test_attractors_command(tmp_path, capsys):
     assert nx.read_graphml(g).number_of_nodes() == 2 ** 12
     code, out, err = run_cli(capsys, "attractors", "hopfield_letters")
     assert code == 1 and "20" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("path", SCENARIOS, ids=[p.stem for p in SCENARIOS])
+def test_hostile_overrides_never_give_a_traceback(path, capsys):
+    """Any value of the wrong type or out of range, for any key of any shipped scenario, gives a
+    clear error (or a valid run), never a traceback."""
+    import tomllib
+
+    def leaves(d, prefix=""):
+        for k, v in d.items():
+            p = f"{prefix}.{k}" if prefix else k
+            if isinstance(v, dict):
+                yield from leaves(v, p)
+            elif not p.startswith("perturb"):
+                yield p
+
+    keys = list(leaves(tomllib.loads(path.read_text())))
+    values = ["-1", "3.5", "true", "'abc'", "[]", "[1, 2]", "{a = 1}", "nan", "inf", "''"]
+    for i, key in enumerate(keys):
+        value = values[i % len(values)]
+        code, out, err = run_cli(capsys, "run", str(path), "--headless", "--json", "--steps", "2", "--trials", "1",
+                                 "--set", f"{key}={value}")
+        assert code in (0, 1), (key, value, err)
+        assert "Traceback" not in err
+        if code == 1:
+            assert err.startswith("recurnet: error: ") and path.name in err or "--set" in err, (key, value, err)
