@@ -14,7 +14,7 @@ from recurnet_sim.models.hopfield import HopfieldModel, hebbian
 from recurnet_sim.patterns import random_patterns
 from recurnet_sim.perturbations import (AddNoise, Clamp, FlipFraction, FlipUnits, LoadPattern, SetRegion,
                                         SetTemperature)
-from recurnet_sim.recorders import StateRecorder, Trace, default_recorders
+from recurnet_sim.recorders import Trace, default_recorders
 from recurnet_sim.seeding import trial_rngs
 
 LETTERS = "scenarios/hopfield_letters.toml"

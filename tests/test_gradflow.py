@@ -4,9 +4,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from recurnet_sim import tasks
 from recurnet_sim.analysis import gradflow as gf
-from recurnet_sim.models import elman, srn
+from recurnet_sim.models import srn
 
 
 def _linear_net(rho, H=6, B=2, seed=0):

@@ -6,7 +6,6 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from recurnet_sim.engine import CYCLE, FIXED_POINT, Simulation, StopConditions
-from recurnet_sim.models.base import Schedule
 from recurnet_sim.models.hopfield import HopfieldModel, hebbian, learn, pseudo_inverse, storkey
 from recurnet_sim.patterns import builtin_set, flip_fraction, random_patterns
 from recurnet_sim.seeding import trial_rngs

@@ -7,7 +7,6 @@ constant; Elman's (1990) one-step scheme is the exact gradient with every contex
 from __future__ import annotations
 
 import itertools
-import zipfile
 
 import numpy as np
 import pytest

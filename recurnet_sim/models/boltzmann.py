@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import math
 import pathlib
-import sys
 import threading
 from typing import Any, Callable, Sequence
 

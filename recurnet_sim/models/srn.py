@@ -33,7 +33,7 @@ from __future__ import annotations
 import math
 import os
 import pathlib
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any, Callable, Sequence
 
 import numpy as np
