@@ -82,7 +82,8 @@ def common_tables() -> dict[str, Field]:
         perturb.fields[k] = Field(f.kind, REQUIRED, f.doc, f.choices, f.min, f.max)
     perturb.extra_check = _check_perturb
     view = Table({
-        "steps_per_frame": Field("int", 1, "simulation ticks per drawn frame at start", min=1),
+        "steps_per_frame": Field("float", 1.0, "simulation ticks per drawn frame at start (below 1: one tick every "
+                                 "1/x frames, to watch a fast recall)", min=1 / 64, max=1000),
         "fps": Field("int", 60, "frame-rate cap", min=1, max=500),
         "cell": Field("int", 0, "pixels per unit (0 = fit the window)", min=0),
         "width": Field("int", 1100, "window width", min=320),
