@@ -201,8 +201,11 @@ def build_simulation(sc: Scenario, seed: int | None = None, trials: int | None =
     mod = family_module(sc.family)
     rngs = seeding.trial_rngs(seed, B, first_trial)
     kwargs = {}
-    if "build_rng" in inspect.signature(mod.build).parameters:
+    params = inspect.signature(mod.build).parameters
+    if "build_rng" in params:
         kwargs["build_rng"] = seeding.build_rng(seed)
+    if "first_trial" in params:
+        kwargs["first_trial"] = first_trial
     source = sc.path.name if sc.path else "scenario"
     try:
         model = mod.build(cfg, B, rngs, base_dir, **kwargs)

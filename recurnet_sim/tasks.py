@@ -183,7 +183,10 @@ def letters(
         if bad:
             raise ValueError(f"letter sequence has symbols outside b, d, g, a, i, u: {''.join(bad)!r}")
         strings.append(s)
-    T1 = min(len(s) for s in strings)
+    # Every consonant brings at least one vowel, so 2 * n_consonants letters always exist: cutting
+    # every trial there gives a length that does not depend on the other trials of the batch (a
+    # batch then equals single runs), unlike the shortest string of the batch.
+    T1 = min(len(s) for s in strings) if text is not None else 2 * n_consonants
     if T1 < 2:
         raise ValueError("letter sequence is too short (needs 2 letters or more)")
     feats = np.array([[LETTER_FEATURES[c] for c in s[:T1]] for s in strings], dtype=float)

@@ -505,7 +505,7 @@ def make_pairs(table: dict, rng: np.random.Generator) -> tuple[np.ndarray, np.nd
 
 
 def build(cfg: dict, batch_size: int, rngs: list[np.random.Generator], base_dir: pathlib.Path,
-          build_rng: np.random.Generator | None = None) -> BAM:
+          build_rng: np.random.Generator | None = None, first_trial: int = 0) -> BAM:
     """Build a :class:`BAM` with its cued initial state from a validated scenario config.
 
     Random pairs are drawn from the scenario's shared build generator (so every trial stores the
@@ -531,7 +531,8 @@ def build(cfg: dict, batch_size: int, rngs: list[np.random.Generator], base_dir:
     init = cfg["initial"]
     pair = init["pair"]
     if pair is None:
-        idx = np.arange(batch_size) % len(names)
+        # trial t of the run (not of this batch) cues pair t mod P, so a lone replay of trial t matches
+        idx = (first_trial + np.arange(batch_size)) % len(names)
     elif isinstance(pair, int):
         if pair > len(names):
             raise ValidationError("initial.pair", f"must be <= {len(names)} (the number of pairs), got {pair}")

@@ -1119,7 +1119,7 @@ def _stderr_progress(name: str) -> ProgressFn:
 
 
 def build(cfg: dict, batch_size: int, rngs: list[np.random.Generator], base_dir: pathlib.Path,
-          build_rng: np.random.Generator | None = None) -> BoltzmannMachine:
+          build_rng: np.random.Generator | None = None, first_trial: int = 0) -> BoltzmannMachine:
     """Build (and, with a ``[training]`` table, train) a machine and its initial states.
 
     Patterns, random initial weights and training draw from the shared build generator (the same
@@ -1177,7 +1177,7 @@ def build(cfg: dict, batch_size: int, rngs: list[np.random.Generator], base_dir:
     tr = cfg.get("training")
     if tr:
         _train_from_config(model, data, tr, build_rng, base_dir)
-    _initial_state(model, cfg["initial"], rngs)
+    _initial_state(model, cfg["initial"], rngs, first_trial)
     return model
 
 
@@ -1208,10 +1208,11 @@ def _train_from_config(model: BoltzmannMachine, data, tr: dict, rng, base_dir: p
         save_weights(out, model)
 
 
-def _pattern_index(model: BoltzmannMachine, pattern, B: int) -> np.ndarray:
+def _pattern_index(model: BoltzmannMachine, pattern, B: int, first_trial: int = 0) -> np.ndarray:
     names = model.pattern_names
     if pattern is None:
-        return np.arange(B) % max(1, len(names))
+        # trial t (counted over the whole run, so a lone replay of trial t cues the same) cues t mod P
+        return (first_trial + np.arange(B)) % max(1, len(names))
     if isinstance(pattern, int):
         if pattern > len(names):
             raise ValidationError("initial.pattern", f"must be <= {len(names)} (the number of patterns), got {pattern}")
@@ -1221,7 +1222,7 @@ def _pattern_index(model: BoltzmannMachine, pattern, B: int) -> np.ndarray:
     return np.full(B, names.index(pattern))
 
 
-def _initial_state(model: BoltzmannMachine, init: dict, rngs) -> None:
+def _initial_state(model: BoltzmannMachine, init: dict, rngs, first_trial: int = 0) -> None:
     B, N = model.state.shape
     lo, hi = model.unit_values
     kind = init["state"]
@@ -1229,7 +1230,7 @@ def _initial_state(model: BoltzmannMachine, init: dict, rngs) -> None:
     if needs and (model.patterns is None or len(model.patterns) == 0):
         raise ValidationError("initial.state", f"{kind!r} start or clamping needs [patterns]")
     units = model._pattern_units() if model.patterns is not None else np.arange(N)
-    idx = _pattern_index(model, init["pattern"], B) if needs else None
+    idx = _pattern_index(model, init["pattern"], B, first_trial) if needs else None
     state = np.empty((B, N))
     for b in range(B):
         state[b] = np.where(rngs[b].random(N) < 0.5, hi, lo)
