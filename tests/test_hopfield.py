@@ -362,3 +362,13 @@ def test_event_driven_sweep_equals_unit_by_unit_sweep(seed, n, B, units, theta, 
         assert np.array_equal(fa, fb)
         assert np.array_equal(a.state, b.state)
         assert np.allclose(a._field, b._field)
+    # Glauber: the same jumps with the sweep's uniform draws deciding each visit
+    a.temperature = b.temperature = float(rng.uniform(0.05, 3.0))
+    for _ in range(4):
+        perm = np.stack([rng.permutation(n) for _ in range(B)])
+        u = rng.random((B, n))
+        fa = a._async_events(rows, perm, window=int(rng.integers(1, 70)), draws=u)
+        fb = b._async_sweep(rows, perm, u)
+        assert np.array_equal(fa, fb)
+        assert np.array_equal(a.state, b.state)
+        assert np.allclose(a._field, b._field)

@@ -330,13 +330,14 @@ class HopfieldModel(Model):
             order = np.stack([rngs[b].permutation(N) for b in rows])
         if stochastic:
             u = np.stack([rngs[b].random(N) for b in rows])
-            flips[rows] = self._async_sweep(rows, order, u)
+            flips[rows] = self._async_events(rows, order, draws=u)
         else:
             flips[rows] = self._async_events(rows, order)
         return flips
 
-    def _async_events(self, rows: np.ndarray, order: np.ndarray | None, window: int = 64) -> np.ndarray:
-        """Deterministic asynchronous sweep that jumps from one *changing* unit to the next.
+    def _async_events(self, rows: np.ndarray, order: np.ndarray | None, window: int = 64,
+                      draws: np.ndarray | None = None) -> np.ndarray:
+        """Asynchronous sweep that jumps from one *changing* unit to the next.
 
         Visiting a unit whose state already agrees with its field (or whose field is 0) changes
         nothing, so a sweep in ``order`` is exactly: find the next unit in order that disagrees
@@ -344,6 +345,11 @@ class HopfieldModel(Model):
         O(N) per flip instead of O(N) per visited unit, and all trials advance together: each
         iteration looks at the next ``window`` positions of every trial still in its sweep.
         Gives exactly the states of the unit-by-unit loop (tested against it).
+
+        Glauber dynamics (``draws`` given: the sweep's uniform draws, one per position, shape (R, N))
+        jump the same way: between two flips the fields do not change, so whether the unit at each
+        position of a look changes (its draw against p(s_i = +1) at its current field) is known
+        for the whole look at once. At low temperature most visits change nothing and are skipped.
         """
         lo, hi = self.unit_values
         N = self.state.shape[1]
@@ -359,7 +365,10 @@ class HopfieldModel(Model):
         F[:, :N] = self._field[rows]
         theta = self._theta_c[rows] if np.any(self._theta_c[rows]) else None
         clamped = self.clamped[rows] if self.clamped[rows].any() else None
-        if theta is not None or clamped is not None or order is not None:
+        if draws is not None:
+            # p(s_i = hi) = (1 + tanh(g h / 2T)) / 2, exactly as in the unit-by-unit loop
+            gain = (1.0 if lo == -1 else 0.5) * self.scale / self.temperature
+        if theta is not None or clamped is not None or order is not None or draws is not None:
             S, F = S[:, :N], F[:, :N]  # the general path below checks bounds itself
             padded = False
         else:
@@ -398,7 +407,10 @@ class HopfieldModel(Model):
                 hv, sv = F[lc, units], S[lc, units]
                 if theta is not None:
                     hv = hv - theta[lc, units]
-            if bipolar:
+            if draws is not None:
+                p_hi = 0.5 * (1.0 + np.tanh(gain * hv))
+                mis = np.where(draws[lc, p] < p_hi, hi, lo) != sv  # this visit changes the unit
+            elif bipolar:
                 mis = hv * sv < 0  # disagrees with its field (h = 0 never counts: ties keep)
             else:
                 mis = ((hv > 0) & (sv == lo)) | ((hv < 0) & (sv == hi))
