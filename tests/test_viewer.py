@@ -297,3 +297,27 @@ def test_g_cycles_through_unit_graph_and_attractor_graph_on_small_nets(tmp_path)
         assert v.graph_view.current_node(0) is not None  # the current state is found in the graph
     finally:
         v.close()
+
+
+def test_keyboard_cursor_flips_clamps_and_paints(viewer):
+    """Every mouse command has a keyboard path: I/J/K/L move a unit cursor, F flips, C clamps,
+    Shift+move paints."""
+    m = viewer.model
+    cols = m.describe()["grid_shape"][1]
+    pump(viewer, key(pygame.K_f))  # first use shows the cursor on unit 0 and flips it
+    pump(viewer, key(pygame.K_l), key(pygame.K_l), key(pygame.K_k))  # right, right, down
+    assert viewer.cursor == cols + 2
+    before = m.state[0].copy()
+    pump(viewer, key(pygame.K_f))
+    changed = np.flatnonzero(m.state[0] != before)
+    assert changed.tolist() == [cols + 2]
+    pump(viewer, key(pygame.K_c))
+    assert m.clamped[0, cols + 2] and m.clamped[0].sum() == 1
+    # paint: Shift+L copies the value under the cursor onto each unit it moves to
+    value = m.state[0, cols + 2]
+    pump(viewer, key(pygame.K_l, pygame.KMOD_SHIFT), key(pygame.K_l, pygame.KMOD_SHIFT))
+    assert m.state[0, cols + 3] == value and m.state[0, cols + 4] == value
+    assert viewer.cursor == cols + 4
+    a = frame(viewer)
+    pump(viewer, key(pygame.K_j))
+    assert not np.array_equal(a, frame(viewer))  # the cursor outline moved

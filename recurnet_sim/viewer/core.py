@@ -22,6 +22,7 @@ from . import widgets as W
 from .views import AttractorView, GraphView, SRNView, attractor_view_available, layer_slices, make_view
 
 #: steps per frame the +/- keys move through (fractions = one step every few frames)
+_CURSOR_KEYS = {pygame.K_i: (0, -1), pygame.K_k: (0, 1), pygame.K_j: (-1, 0), pygame.K_l: (1, 0)}
 SPEEDS = (1 / 16, 1 / 8, 1 / 4, 1 / 2, 1, 2, 3, 5, 10, 20, 50, 100, 200, 500, 1000)
 
 STOP_TEXT = {"fixed_point": "converged (fixed point)", "max_steps": "max steps reached",
@@ -102,6 +103,7 @@ class Viewer:
         if self._srn:
             self.state_view.history = deque(maxlen=SRNView.STRIP)
             self._remember_hidden()
+        self.cursor: int | None = None  # unit under the keyboard cursor (I/J/K/L)
         self._layout()
 
     # ----- layout ---------------------------------------------------------------------------
@@ -195,6 +197,14 @@ class Viewer:
             self.toggle_graph()
         elif key == pygame.K_TAB:
             self.next_trial()
+        elif key in _CURSOR_KEYS:
+            self.move_cursor(_CURSOR_KEYS[key], paint=shift)
+        elif key in (pygame.K_f, pygame.K_RETURN, pygame.K_KP_ENTER):
+            if self.cursor is not None or self.move_cursor((0, 0)):
+                self.flip_unit(self.cursor)
+        elif key == pygame.K_c:
+            if self.cursor is not None or self.move_cursor((0, 0)):
+                self.toggle_clamp(self.cursor)
 
     # ----- commands ---------------------------------------------------------------------------
     def say(self, text: str, seconds: float = 2.5) -> None:
@@ -328,6 +338,58 @@ class Viewer:
         self.say(f"saved {path}")
         return path
 
+    # ----- keyboard cursor (the mouse's unit commands, from the keyboard) ---------------------
+    def move_cursor(self, direction: tuple[int, int], paint: bool = False) -> bool:
+        """Move the unit cursor to the nearest unit drawn in ``direction`` ((dx, dy) in screen
+        terms; (0, 0) shows it on unit 0). With ``paint`` the unit reached takes the value of the
+        unit the cursor left, like a mouse drag. Returns False when no unit is drawn."""
+        centers = self._unit_centers()
+        if centers is None:
+            return False
+        if self.cursor is None or direction == (0, 0) or not 0 <= self.cursor < len(centers):
+            self.cursor = 0 if self.cursor is None or not 0 <= self.cursor < len(centers) else self.cursor
+            return True
+        here = centers[self.cursor]
+        d = centers - here
+        dx, dy = direction
+        along = d[:, 0] * dx + d[:, 1] * dy          # distance in the direction of travel
+        across = np.abs(d[:, 0] * dy - d[:, 1] * dx)  # sideways offset
+        ok = along > 0
+        if not ok.any():
+            return True  # at the edge
+        cost = np.where(ok, along + 3.0 * across, np.inf)
+        previous, self.cursor = self.cursor, int(np.argmin(cost))
+        if paint:
+            value = float(self.model.state[self.trial, previous])
+            if self.model.state[self.trial, self.cursor] != value:
+                self._apply(P.SetRegion(value, units=(self.cursor,)), [self.trial])
+        return True
+
+    def _unit_centers(self) -> np.ndarray | None:
+        """Pixel centres of every unit in the state view, shape (n_units, 2) (None in graph view)."""
+        if self.show_graph:
+            return None
+        key = (self.size, id(self.state_view))
+        if getattr(self, "_centers_key", None) != key:
+            pts = []
+            for u in range(self.model.n_units):
+                try:
+                    pts.append(self.unit_center(u))
+                except KeyError:
+                    pts.append((np.nan, np.nan))
+            self._centers = np.asarray(pts, dtype=float)
+            self._centers_key = key
+        return None if np.isnan(self._centers).all() else np.nan_to_num(self._centers, nan=-1e9)
+
+    def _draw_cursor(self, s) -> None:
+        if self.cursor is None or self.show_graph or self.show_help:
+            return
+        for b in self.state_view.blocks:
+            r = b.cell_rect(self.cursor)
+            if r is not None:
+                pygame.draw.rect(s, W.ACCENT, r.inflate(4, 4), 2)
+                return
+
     # ----- hit testing ------------------------------------------------------------------------
     def unit_at(self, pos) -> int | None:
         """Index of the unit drawn at pixel ``pos`` (None when no unit is there)."""
@@ -407,6 +469,7 @@ class Viewer:
             self.graph_view.draw(s, self.fonts, self.trial)
         else:
             self.state_view.draw(s, self.fonts, self.trial)
+            self._draw_cursor(s)
         self._draw_plot(s)
         self._draw_bars(s)
         self._draw_status(s, now)

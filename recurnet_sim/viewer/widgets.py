@@ -316,6 +316,8 @@ HELP = [
     ("click", "flip a unit"),
     ("drag", "paint units with the clicked unit's new value"),
     ("right-click", "clamp / unclamp a unit"),
+    ("I J K L", "move the unit cursor (Shift: paint as you go)"),
+    ("F, Enter / C", "flip / clamp the unit under the cursor"),
     ("X", "add noise (flip a fraction of the units)"),
     ("[ / ]", "less / more noise for X"),
     ("1-9", "load stored pattern k"),
