@@ -1,9 +1,9 @@
 """Where the shipped data folders are.
 
 ``assets/`` (pattern bitmaps, images) and ``scenarios/`` (example scenario files) live next to the
-``recurnet_sim`` package directory in a source checkout or an editable install. An environment
-variable overrides each location, so an installed copy, a test or a user can point elsewhere
-without touching code:
+``recurnet_sim`` package directory in a source checkout or an editable install; a regular
+``pip install .`` copies them to ``<prefix>/share/recurnet_sim/``. An environment variable
+overrides each location, so a test or a user can point elsewhere without touching code:
 
 =====================  ====================================
 ``RECURNET_ASSETS``    folder used by :func:`assets_dir`
@@ -13,6 +13,7 @@ without touching code:
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 from .errors import RecurnetError
@@ -29,13 +30,14 @@ def _find_dir(env_var: str, folder: str) -> Path:
         if not path.is_dir():
             raise RecurnetError(f"{env_var}={value!r} is not a directory")
         return path
-    path = _CHECKOUT_ROOT / folder
-    if not path.is_dir():
-        raise RecurnetError(
-            f"cannot find the {folder}/ folder: looked for {path} (next to the recurnet_sim package); "
-            f"set {env_var} to its location"
-        )
-    return path
+    candidates = [_CHECKOUT_ROOT / folder, Path(sys.prefix) / "share" / "recurnet_sim" / folder]
+    for path in candidates:
+        if path.is_dir():
+            return path
+    raise RecurnetError(
+        f"cannot find the {folder}/ folder: looked in {' and '.join(str(c) for c in candidates)}; "
+        f"set {env_var} to its location"
+    )
 
 
 def assets_dir() -> Path:

@@ -388,3 +388,19 @@ def test_paths_default_and_env(tmp_path, monkeypatch):
     (tmp_path / "patterns").mkdir()
     with pytest.raises(PatternFileError, match="letters.txt: cannot read"):
         builtin_set("letters")
+
+
+def test_data_folders_are_found_after_a_regular_install(tmp_path, monkeypatch):
+    """A non-editable install puts assets/ and scenarios/ under <prefix>/share/recurnet_sim."""
+    import sys
+
+    from recurnet_sim import paths
+
+    monkeypatch.delenv("RECURNET_ASSETS", raising=False)
+    monkeypatch.setattr(paths, "_CHECKOUT_ROOT", tmp_path / "site-packages")
+    monkeypatch.setattr(sys, "prefix", str(tmp_path / "venv"))
+    with pytest.raises(paths.RecurnetError, match="RECURNET_ASSETS"):
+        paths.assets_dir()
+    shared = tmp_path / "venv" / "share" / "recurnet_sim" / "assets"
+    shared.mkdir(parents=True)
+    assert paths.assets_dir() == shared
