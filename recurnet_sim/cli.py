@@ -119,6 +119,7 @@ def cmd_run(args) -> int:
     wants_window = not args.headless and not args.json
     recording = bool(args.record or args.screenshot or args.gif)
     use_viewer = False
+    window = False
     if wants_window or recording:
         if _has_display() or recording:
             use_viewer = _viewer_available()
@@ -126,11 +127,18 @@ def cmd_run(args) -> int:
                 print("recurnet: note: the live viewer is not available; running headless", file=sys.stderr)
         elif wants_window:
             print("recurnet: note: no display found; running headless (use --headless to silence this)", file=sys.stderr)
+    if use_viewer and wants_window:
+        from .viewer import window_available
+        window = window_available()
+        if not window:
+            print(f"recurnet: note: cannot open a window on display {os.environ.get('DISPLAY', '')!r}; running "
+                  "headless (use --headless to silence this)", file=sys.stderr)
+            use_viewer = recording
     t0 = time.perf_counter()
     if use_viewer:
         from .viewer import run_viewer
         run_viewer(sim, record_dir=args.record, screenshot=args.screenshot, gif=args.gif,
-                   max_frames=args.frames, headless=args.headless or not _has_display())
+                   max_frames=args.frames, headless=not window)
     else:
         _run_with_progress(sim)
     elapsed = time.perf_counter() - t0

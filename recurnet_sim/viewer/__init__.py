@@ -12,6 +12,6 @@ import os
 os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")  # no banner on stdout (breaks --json)
 
 from .app import run_viewer
-from .core import Viewer, init_pygame
+from .core import Viewer, init_pygame, window_available
 
-__all__ = ["run_viewer", "Viewer", "init_pygame"]
+__all__ = ["run_viewer", "Viewer", "init_pygame", "window_available"]

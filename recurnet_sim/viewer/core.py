@@ -41,6 +41,16 @@ def init_pygame(headless: bool = False) -> None:
         pygame.font.init()
 
 
+def window_available() -> bool:
+    """Whether a real window can be opened: SDL falls back to its offscreen driver when $DISPLAY
+    names a display that does not answer, and a window drawn there would be invisible."""
+    try:
+        init_pygame(headless=False)
+    except pygame.error:
+        return False
+    return pygame.display.get_driver() not in ("offscreen", "dummy")
+
+
 class Viewer:
     """Live view of a :class:`~recurnet_sim.engine.Simulation`.
 
