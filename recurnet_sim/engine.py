@@ -363,6 +363,10 @@ class Simulation:
             if r.rows:
                 arrays[r.name] = r.data()
                 arrays[r.name + "_ticks"] = np.asarray(r.ticks)
+        # What a model can only show at the end (e.g. the last epoch's activations over time).
+        final = getattr(self.model, "trace_arrays", None)
+        if callable(final):
+            arrays.update({f"final_{k}": np.asarray(v) for k, v in final().items()})
         arrays["stop_tick"] = self.stop_tick.copy()
         arrays["cycle_period"] = self.cycle_period.copy()
         meta = {

@@ -103,7 +103,10 @@ class StateRecorder(Recorder):
 
 
 class AttributeRecorder(Recorder):
-    """Any per-tick model attribute (e.g. ``grad_norm_`` of Elman/Jordan), shape (n, batch, ...)."""
+    """Any per-tick model attribute (e.g. ``grad_norm_`` of Elman/Jordan), shape (n, batch, ...).
+
+    An attribute whose shape changes between ticks (``loss_per_step_`` is empty before the first
+    epoch) is padded with NaN to the largest shape seen."""
 
     def __init__(self, attribute: str, every: int = 1):
         super().__init__(every)
@@ -115,6 +118,20 @@ class AttributeRecorder(Recorder):
         if value is None:
             return np.full(sim.model.batch_size, np.nan)
         return value
+
+    def data(self) -> np.ndarray:
+        if not self.rows:
+            return np.zeros((0,))
+        shapes = {np.shape(r) for r in self.rows}
+        if len(shapes) == 1:
+            return np.stack(self.rows)
+        ndim = max(len(sh) for sh in shapes)
+        full = tuple(max((sh + (1,) * (ndim - len(sh)))[d] for sh in shapes) for d in range(ndim))
+        out = np.full((len(self.rows),) + full, np.nan)
+        for i, r in enumerate(self.rows):
+            r = np.asarray(r, dtype=float).reshape(np.shape(r) + (1,) * (ndim - np.ndim(r)))
+            out[(i,) + tuple(slice(0, n) for n in r.shape)] = r
+        return out
 
 
 def default_recorders(energy=True, flips=True, overlaps=True, temperature=True, snapshot_every=0) -> list[Recorder]:

@@ -221,7 +221,10 @@ def build_simulation(sc: Scenario, seed: int | None = None, trials: int | None =
     stop = StopConditions(max_steps=max_steps or st["max_steps"], fixed_point=st["fixed_point"], cycle=st["cycle"],
                           cycle_memory=st["cycle_memory"], min_steps=st["min_steps"], condition=cond)
     recorders = default_recorders(rec["energy"], rec["flips"], rec["overlaps"], rec["temperature"], rec["snapshot_every"])
-    recorders += [AttributeRecorder(a) for a in rec["attributes"]]
+    # A family may name attributes it always records (Elman/Jordan: the loss at every time step
+    # of the epoch, the gradient norm), on top of the scenario's own list.
+    attributes = list(dict.fromkeys([*getattr(mod, "DEFAULT_RECORD_ATTRIBUTES", ()), *rec["attributes"]]))
+    recorders += [AttributeRecorder(a) for a in attributes]
     perturbations = [perturbation_from_config(p) for p in cfg["perturb"]]
     anneal = None
     dyn = cfg.get("dynamics") or {}

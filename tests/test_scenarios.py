@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from recurnet_sim.cli import main
@@ -210,3 +211,20 @@ def test_hostile_overrides_never_give_a_traceback(path, capsys):
         assert "Traceback" not in err
         if code == 1:
             assert err.startswith("recurnet: error: ") and path.name in err or "--set" in err, (key, value, err)
+
+
+def test_srn_trace_holds_loss_per_step_gradient_norms_and_activations(tmp_path, capsys):
+    from recurnet_sim.recorders import Trace
+
+    out = tmp_path / "xor.npz"
+    code, _, err = run_cli(capsys, "run", "elman_temporal_xor", "--headless", "--steps", "3", "--set",
+                           "task.length=300", "--trace", str(out))
+    assert code == 0, err
+    t = Trace.load(out)
+    n = len(t["energy_ticks"])
+    assert t["loss_per_step"].shape[:2] == (n, 2) and t["loss_per_step"].shape[2] >= 290
+    assert np.isnan(t["loss_per_step"][0]).all() and np.isfinite(t["loss_per_step"][1:]).all()  # no epoch at tick 0
+    assert t["grad_norm"].shape == (n, 2)
+    assert t["final_hidden"].shape[0] == 2 and t["final_hidden"].shape[1] == t["loss_per_step"].shape[2]
+    # the epoch's mean loss is the recorded energy of that tick
+    assert np.allclose(np.nanmean(t["loss_per_step"][-1], axis=1), t["energy"][-1], rtol=0.05)

@@ -16,6 +16,10 @@ from . import srn
 from .srn import SRNConfig, SRNModel, TrainConfig, train  # noqa: F401  (public API)
 
 
+#: Recorded every tick whatever the scenario says: the loss at every time step of the last epoch
+#: (train mode) and the gradient norm, as the issue on gradient flow asks of the engine.
+DEFAULT_RECORD_ATTRIBUTES = ("loss_per_step_", "grad_norm_")
+
 class JordanNetwork(SRNModel):
     """A batch of Jordan networks (see :class:`recurnet_sim.models.srn.SRNModel` for the modes)."""
 

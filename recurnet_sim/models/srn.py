@@ -1254,6 +1254,11 @@ class SRNModel(Model):
         del self.loss_history_[snap["n_history"]:]
 
     # ----- description ---------------------------------------------------------------------------
+    def trace_arrays(self) -> dict[str, np.ndarray]:
+        """Saved with a trace: the last epoch's activations and loss at every time step,
+        ``hidden`` (B, T, H), ``output`` (B, T, O), ``loss_per_step`` (B, T)."""
+        return {"hidden": self.hidden_trace_, "output": self.output_trace_, "loss_per_step": self.loss_per_step_}
+
     def describe(self) -> dict[str, Any]:
         d = super().describe()
         d.update(
