@@ -81,7 +81,7 @@ def test_same_seed_same_trace_other_seed_differs(family):
     a.run()
     b.run()
     for k in a.trace().arrays:
-        assert np.array_equal(a.trace()[k], b.trace()[k]), k
+        assert np.array_equal(a.trace()[k], b.trace()[k], equal_nan=True), k
 
 
 @pytest.mark.parametrize("family", ["hopfield", "bam", "boltzmann"])

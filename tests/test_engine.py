@@ -39,7 +39,7 @@ def test_same_seed_same_trace():
         t.append(sim.trace())
     assert t[0].arrays.keys() == t[1].arrays.keys()
     for k in t[0].arrays:
-        assert np.array_equal(t[0][k], t[1][k]), k
+        assert np.array_equal(t[0][k], t[1][k], equal_nan=True), k
     sim = load_scenario(LETTERS, {"dynamics.schedule": "glauber", "dynamics.temperature": 0.3}, seed=99, trials=3,
                         max_steps=30)
     sim.run()
@@ -76,7 +76,7 @@ def test_trace_round_trip(tmp_path):
     back = Trace.load(p)
     assert back.meta["scenario"] == "hopfield_letters" and back.meta["pattern_names"] == ["A", "I", "M", "V"]
     for k in tr.arrays:
-        assert np.array_equal(tr[k], back[k])
+        assert np.array_equal(tr[k], back[k], equal_nan=True)
     assert back["states"].shape == (len(back["states_ticks"]), 2, 120)
 
 
