@@ -321,3 +321,55 @@ def test_keyboard_cursor_flips_clamps_and_paints(viewer):
     a = frame(viewer)
     pump(viewer, key(pygame.K_j))
     assert not np.array_equal(a, frame(viewer))  # the cursor outline moved
+
+
+GRADFLOW = ROOT / "scenarios" / "gradient_flow.toml"
+
+
+@pytest.mark.parametrize("radius, grows", [(0.5, False), (1.5, True)])
+def test_gradient_flow_panel_decays_or_grows_with_the_spectral_radius(radius, grows):
+    """Linear hidden units: the step Jacobian is W_hh itself, so |dL/dh_{t-k}| ~ rho^k."""
+    sim = load_scenario(GRADFLOW, {"view.paused": True, "network.activation": "linear",
+                                   "network.recurrent_radius": radius})
+    v = Viewer(sim, size=(1100, 720), headless=True)
+    try:
+        d = v.state_view.grad_flow(0)
+        assert d["error"] is None
+        assert d["radius"] == pytest.approx(radius)
+        assert d["norm"][0] == pytest.approx(1.0)
+        assert (d["norm"][-1] > 1.0) == grows
+        assert (d["rate"] > 1.0) == grows
+    finally:
+        v.close()
+
+
+def test_gradient_flow_panel_matches_gradflow_and_is_cached_per_tick():
+    from recurnet_sim.analysis import gradflow
+    from recurnet_sim.models.srn import summary_for
+
+    sim = load_scenario(GRADFLOW, {"view.paused": True, "stop.max_steps": 3})
+    v = Viewer(sim, size=(800, 600), headless=True)
+    try:
+        sv = v.state_view
+        assert sv.grad_rect.w > 0 and not sv.grad_rect.colliderect(sv.strip_rect)
+        assert v.main_rect.contains(sv.grad_rect)
+        frame(v)
+        frame(v)
+        assert sv.gf_computations == 1  # per tick, never per frame
+        v.single_step()
+        f1 = frame(v)
+        assert sv.gf_computations == 2
+        m = sim.model
+        for b in range(m.batch_size):
+            d = sv.grad_flow(b)
+            p1 = {k: val[b: b + 1] for k, val in m.params_.items()}
+            rho = gradflow.spectral_radius(gradflow.recurrent_matrix(m.cfg, p1))[0]
+            assert d["radius"] == pytest.approx(rho)
+            s = summary_for(m, b)
+            assert np.allclose(d["raw"], s["grad_norm_vs_lag"])
+            assert np.allclose(d["norm"], d["raw"] / d["raw"][0])
+        v.trial = 0
+        sv.grad_rect = pygame.Rect(0, 0, 0, 0)  # without the panel the frame differs
+        assert not np.array_equal(f1, frame(v))
+    finally:
+        v.close()

@@ -323,12 +323,26 @@ class SRNView(StateView):
         self.ctx = blk("context", "context")
         self.blocks = [self.out, self.hid, self.inp, self.ctx]
         self.strip_rect = pygame.Rect(0, 0, 0, 0)
+        self.grad_rect = pygame.Rect(0, 0, 0, 0)
         self._strip_small = None
+        self.sim = None  # set by the Viewer: its tick keys the gradient-flow cache
+        self._gf_key = None
+        self._gf: dict | None = None
+        self.gf_computations = 0  # how many times the gradient flow was computed (tests)
 
     def layout(self, rect):
         self.rect = pygame.Rect(rect)
         top = pygame.Rect(rect.x + 20, rect.y + 10, rect.w - 130, int(rect.h * 0.58))
-        self.strip_rect = pygame.Rect(rect.x + 60, top.bottom + 40, rect.w - 80, rect.bottom - top.bottom - 80)
+        avail = rect.w - 80
+        # the gradient-flow panel sits right of the time strip when both stay readable
+        gw = int(min(320, max(180, 0.42 * avail))) if avail >= 380 else 0
+        self.strip_rect = pygame.Rect(rect.x + 60, top.bottom + 40, avail - (gw + 24 if gw else 0),
+                                      rect.bottom - top.bottom - 80)
+        if gw:
+            gy = top.bottom + 10
+            self.grad_rect = pygame.Rect(rect.right - 8 - gw, gy, gw, rect.bottom - 6 - gy)
+        else:
+            self.grad_rect = pygame.Rect(0, 0, 0, 0)
         gap_cells = 2
         wide = max(self.out.cols, self.hid.cols, self.inp.cols + self.ctx.cols + gap_cells)
         tall = self.out.rows + self.hid.rows + max(self.inp.rows, self.ctx.rows)
@@ -362,6 +376,79 @@ class SRNView(StateView):
         lab = "copy (w = 1)" if self.kind == "elman" else (f"y + {mu:g} c" if mu is not None else "y + mu c")
         fonts.text(surf, lab, (xr + 6, (src.centery + c.centery) // 2), 16, W.ACCENT, anchor="midleft")
         self.draw_strip(surf, fonts, trial)
+        self.draw_grad_flow(surf, fonts, trial)
+
+    # ----- gradient flow (BPTT): |dL/dh_{t-k}| vs lag k --------------------------------------------
+    GRAD_LAG = 30  # largest lag when the scenario has no [analysis] max_lag
+
+    def grad_flow(self, trial: int) -> dict | None:
+        """The gradient-flow panel's data for ``trial``, computed at most once per (tick, trial).
+
+        Uses :mod:`recurnet_sim.analysis.gradflow` as the run summary does: ``grad_norm_vs_lag``
+        over the first ``max(K + 1, min(T, 4K))`` steps of the trial's task input (K =
+        ``[analysis] max_lag``, else 30, at most T - 1), L = a fixed unit-vector readout of the last
+        hidden state, and ``spectral_radius(recurrent_matrix(...))``.
+
+        Returns
+        -------
+        dict or None
+            ``lags`` (K+1,), ``norm`` (K+1,) normalised to lag 0, ``raw`` (K+1,) the unnormalised
+            norms, ``radius`` (spectral radius of the recurrent matrix), ``rate`` (geometric mean
+            ratio per step back), ``window`` (steps run), ``error`` (a message when unavailable).
+        """
+        m = self.model
+        tick = getattr(self.sim, "tick", None)
+        key = (tick, trial, getattr(m, "epoch_", None), id(getattr(m, "params_", None)))
+        if key == self._gf_key:
+            return self._gf
+        self._gf_key = key
+        self.gf_computations += 1
+        radius = float("nan")
+        try:
+            from ..analysis import gradflow
+
+            cfg = m.cfg
+            params = getattr(m, "params_", None) or getattr(m, "params")
+            p1 = {k: np.asarray(v)[trial: trial + 1] for k, v in params.items()}
+            radius = float(gradflow.spectral_radius(gradflow.recurrent_matrix(cfg, p1))[0])
+            X = np.asarray(m.task.inputs)[trial: trial + 1]
+            T = X.shape[1]
+            an = getattr(m, "analysis", None) or {}
+            K = min(int(an.get("max_lag") or self.GRAD_LAG), T - 1)
+            if K < 1:
+                self._gf = {"radius": radius, "error": f"task sequence too short ({T} steps)"}
+                return self._gf
+            win = max(K + 1, min(T, 4 * K))
+            # teacher forcing feeds the targets back, so the forward pass needs them (L = that
+            # step's loss); otherwise L is a fixed readout of the last state, as in the summary
+            D = np.asarray(m.task.targets)[trial: trial + 1, :win] if getattr(cfg, "teacher_forcing", False) else None
+            raw = gradflow.grad_norm_vs_lag(cfg, p1, X[:, :win], K, D=D)[0]
+            with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+                norm = raw / raw[0] if raw[0] > 0 else np.full_like(raw, np.nan)
+                rate = float(np.exp(np.log(max(norm[-1], 1e-300)) / K)) if np.isfinite(norm[-1]) else float("nan")
+            self._gf = {"lags": np.arange(K + 1), "norm": norm, "raw": raw, "radius": radius, "rate": rate,
+                        "window": win, "error": None}
+        except Exception as exc:  # the viewer never raises for an analysis it cannot do
+            self._gf = {"radius": radius, "error": f"gradient flow unavailable: {exc}"}
+        return self._gf
+
+    def draw_grad_flow(self, surf, fonts, trial):
+        r = self.grad_rect
+        if r.w < 120 or r.h < 100:
+            return
+        d = self.grad_flow(trial)
+        elman = self.kind == "elman"
+        st = "h" if elman else "c"
+        rho = "ρ(W_hh)" if elman else "ρ(μI + W_hy W_ch)"
+        lines = [(f"{rho} = {d['radius']:.3g}", W.ACCENT)]
+        rate = d.get("rate", float("nan"))
+        if d.get("error") is None and np.isfinite(rate):
+            what, col = (("vanishing", W.ENERGY) if rate < 0.98 else ("exploding", W.WARN) if rate > 1.02
+                         else ("stable", W.GOOD))
+            lines.append((f"×{rate:.3g}/step back: {what}", col))
+        W.log_plot(surf, r, fonts, f"BPTT: |dL/d{st}(t-k)| / |dL/d{st}(t)|", d.get("lags", ()),
+                   d.get("norm", ()), W.TEMP, xlabel="lag k (steps back)", ylabel="norm (log)",
+                   lines=lines, note=d.get("error"))
 
     def strip_data(self, trial) -> tuple[np.ndarray, str]:
         """(T, H) hidden activations for the strip and its caption."""
@@ -559,6 +646,24 @@ class GraphView:
         self._edges_surf = s
         self.n_edges = int(np.count_nonzero(np.triu(self.W, 1))) if self.W is not None else 0
 
+    def _layer_labels(self, surf, fonts) -> None:
+        """Name each layer (one row of nodes) left of its leftmost node."""
+        for name, sl in layer_slices(self.model).items():
+            if sl.stop <= sl.start:
+                continue
+            xy = self._xy[sl.start: sl.stop]
+            text = f"{name} ({sl.stop - sl.start})"
+            w = fonts.font(15).size(text)[0]
+            x0, x1, y = int(xy[:, 0].min()), int(xy[:, 0].max()), int(xy[:, 1].mean())
+            if x0 - self.radius - 8 - w >= self.rect.x + 4:
+                fonts.text(surf, text, (x0 - self.radius - 8, y), 15, W.DIM, anchor="midright")
+            elif x1 + self.radius + 8 + w <= self.rect.right - 4:
+                fonts.text(surf, text, (x1 + self.radius + 8, y), 15, W.DIM, anchor="midleft")
+            else:  # a full-width row: above its left end
+                r = fonts.render(text, 15, W.DIM).get_rect(bottomleft=(x0 - self.radius, y - self.radius - 3))
+                pygame.draw.rect(surf, W.BG, r.inflate(4, 2))
+                surf.blit(fonts.render(text, 15, W.DIM), r)
+
     def unit_at(self, pos) -> int | None:
         if self.too_big or self._xy is None:
             return None
@@ -585,6 +690,8 @@ class GraphView:
             pygame.draw.circle(surf, tuple(int(x) for x in cols[u]), p, rad)
             edge = W.CLAMP if cl[u] else (W.HID_POS if u in self.hidden else W.PANEL_EDGE)
             pygame.draw.circle(surf, edge, p, rad, 2 if cl[u] else 1)
+        if m.family in ("elman", "jordan"):
+            self._layer_labels(surf, fonts)
         shown = min(getattr(self, "n_edges", 0), self.MAX_EDGES)
         cap = f"graph view: {self.N} units, {getattr(self, 'n_edges', 0)} weights"
         if shown < getattr(self, "n_edges", 0):

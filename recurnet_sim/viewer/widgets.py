@@ -353,3 +353,72 @@ def help_overlay(surf: pygame.Surface, fonts: Fonts, lines=HELP) -> None:
         fonts.text(surf, key, (box.x + 18, y), 18, POS)
         fonts.text(surf, what, (box.x + 150, y), 18, TEXT, max_width=box.w - 168)
         y += row
+
+
+# ----- log-scale plot (gradient norm vs lag) ------------------------------------------------------
+def log_plot(surf: pygame.Surface, rect: pygame.Rect, fonts: Fonts, title: str, xs: np.ndarray, ys: np.ndarray,
+             color=ENERGY, xlabel: str = "x", ylabel: str = "y (log)",
+             lines: Sequence[tuple[str, tuple]] = (), note: str | None = None) -> pygame.Rect | None:
+    """A small panel plotting positive ``ys`` against ``xs`` on a log10 y axis (decade ticks
+    labelled ``1``, ``1e-5``, ...), with both axes labelled, a dashed reference line at y = 1 and up
+    to two text ``lines`` (text, colour) under the title. Zeros and non-finite values are drawn at
+    the bottom of the axis. Returns the plotting area (None when the panel is too small)."""
+    inner = panel(surf, rect)
+    fonts.text(surf, title, (inner.x, inner.y), 16, DIM, max_width=inner.w)
+    y = inner.y + 17
+    for text, col in lines[:2]:
+        fonts.text(surf, text, (inner.x, y), 16, col, max_width=inner.w)
+        y += 17
+    if note:
+        fonts.text(surf, note, inner.center, 15, FAINT, anchor="center", max_width=inner.w)
+        return None
+    left, bottom = 50, 30
+    area = pygame.Rect(inner.x + left, y + 6, inner.w - left - 4, inner.bottom - y - 6 - bottom)
+    if area.w < 30 or area.h < 30:
+        return None
+    xs = np.asarray(xs, dtype=float)
+    ys = np.asarray(ys, dtype=float)
+    ok = np.isfinite(ys) & (ys > 0)
+    if not ok.any() or xs.size == 0:
+        fonts.text(surf, "no data", area.center, 15, FAINT, anchor="center")
+        return area
+    ly = np.log10(ys[ok])
+    e_lo = math.floor(min(ly.min(), 0.0) + 1e-9)
+    e_hi = math.ceil(max(ly.max(), 0.0) - 1e-9)
+    e_lo = max(e_lo, e_hi - 300)
+    if e_hi - e_lo < 1:  # all values 1
+        e_lo, e_hi = -1, 1
+    x0, x1 = float(xs.min()), float(max(xs.max(), xs.min() + 1))
+    pygame.draw.rect(surf, BG, area)
+
+    def px(x):
+        return area.x + (np.asarray(x, dtype=float) - x0) / (x1 - x0) * (area.w - 1)
+
+    def py(e):
+        return area.bottom - 1 - (np.asarray(e, dtype=float) - e_lo) / (e_hi - e_lo) * (area.h - 1)
+
+    n_max = max(2, area.h // 20)
+    step = max(1, math.ceil((e_hi - e_lo) / n_max))
+    for e in range(e_hi, e_lo - 1, -step):
+        yy = int(py(e))
+        pygame.draw.line(surf, PANEL_EDGE, (area.x, yy), (area.right - 1, yy))
+        lab = "1" if e == 0 else ("10" if e == 1 else f"1e{e}")
+        fonts.text(surf, lab, (area.x - 4, yy), 15, DIM, anchor="midright")
+    yy = int(py(0))
+    for xx in range(area.x, area.right, 8):  # dashed: the lag-0 level
+        pygame.draw.line(surf, FAINT, (xx, yy), (min(xx + 3, area.right - 1), yy))
+    for t in nice_ticks(x0, x1, max(2, area.w // 50)):
+        if t != int(t):
+            continue
+        xx = int(px(t))
+        pygame.draw.line(surf, PANEL_EDGE, (xx, area.bottom), (xx, area.bottom + 3))
+        fonts.text(surf, str(int(t)), (xx, area.bottom + 3), 15, DIM, anchor="midtop")
+    pygame.draw.rect(surf, PANEL_EDGE, area, 1)
+    fonts.text(surf, xlabel, (area.centerx, inner.bottom + 2), 15, DIM, anchor="midbottom", max_width=inner.w)
+    lab = pygame.transform.rotate(fonts.render(ylabel, 15, DIM), 90)
+    if lab.get_height() > area.h:
+        lab = pygame.transform.rotate(fonts.render(ylabel.split(" ")[0], 15, DIM), 90)
+    surf.blit(lab, lab.get_rect(midleft=(inner.x - 5, area.centery)))
+    e = np.where(ok, np.log10(np.where(ok, ys, 1.0)), e_lo)
+    _polyline(surf, area, px(xs), py(np.maximum(e, e_lo)), color, 2)
+    return area
