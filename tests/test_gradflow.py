@@ -120,3 +120,27 @@ def test_relu_keeps_gradient_where_tanh_saturates():
     g_relu = gf.grad_norm_vs_lag(relu, p, X, 10, rngs=rngs)
     assert np.all(g_tanh[:, 10] < 1e-3 * g_tanh[:, 0])
     np.testing.assert_allclose(g_relu[:, 10], 4.0 ** 10 * g_relu[:, 0], rtol=1e-9)
+
+
+def test_kalman_ranks_on_hand_checkable_systems():
+    """Kalman (1960): a shift register driven at its first stage is controllable, driven at its
+    last stage it is not; read at its last stage it is observable; A = I with one input is not."""
+    n = 5
+    shift = np.eye(n, k=-1)  # s_{t+1}[i] = s_t[i-1]
+    e = np.eye(n)
+    A = np.stack([shift, shift, 10.0 * shift, np.eye(n)])  # the third explodes, ranks must not care
+    B = np.stack([e[:, :1], e[:, -1:], e[:, :1], e[:, :1]])
+    C = np.stack([e[-1:], e[:1], e[-1:], e[:1]])
+    r = gf.kalman_ranks(A, B, C)
+    assert r["n"] == n
+    assert r["controllable_rank"].tolist() == [5, 1, 5, 1]
+    assert r["observable_rank"].tolist() == [5, 1, 5, 1]
+
+
+def test_summary_reports_controllability_and_observability():
+    from recurnet_sim import load_scenario
+
+    sim = load_scenario("scenarios/elman_temporal_xor.toml", {"task.length": 60}, trials=1, max_steps=1)
+    sim.run()
+    d = sim.results()[0].extra
+    assert d["state_size"] == 8 and 1 <= d["controllable_rank"] <= 8 and 1 <= d["observable_rank"] <= 8

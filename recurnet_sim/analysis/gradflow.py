@@ -267,3 +267,64 @@ def gradient_flow_report(
         "grad_norm_lag": g,
         "decay_rate": ratio,
     }
+
+
+# ---------------------------------------------------------------------------------------------
+# controllability and observability of the linearised dynamics
+# ---------------------------------------------------------------------------------------------
+def kalman_ranks(A: np.ndarray, B: np.ndarray, C: np.ndarray, rtol: float = 1e-7) -> dict[str, np.ndarray]:
+    """Kalman's rank tests for the linear system s_{t+1} = A s_t + B x_t, y_t = C s_t (Kalman 1960).
+
+    The system is *controllable* when the inputs can steer the state anywhere:
+    rank [B, AB, ..., A^{n-1} B] = n; *observable* when the outputs reveal the whole state:
+    rank [C; CA; ...; CA^{n-1}] = n. Each Krylov block is rescaled to unit norm before the rank
+    is taken (that does not change the spanned space) so that exploding or vanishing powers of A
+    (spectral radius far from 1) do not swamp the numerical rank. Rank uses singular values above
+    ``rtol`` times the largest.
+
+    Parameters
+    ----------
+    A : ndarray, shape (batch, n, n)
+    B : ndarray, shape (batch, n, m)
+    C : ndarray, shape (batch, p, n)
+
+    Returns
+    -------
+    dict with ``controllable_rank``, ``observable_rank`` (batch,) and ``n`` (the state size).
+    """
+    A, B, C = (np.asarray(M, dtype=float) for M in (A, B, C))
+    n = A.shape[-1]
+
+    def _norm(M):
+        s = np.linalg.norm(M, axis=(-2, -1), keepdims=True)
+        return M / np.where(s > 0, s, 1.0)
+
+    blocks_c, blocks_o = [], []
+    Kc, Ko = _norm(B), _norm(C)
+    for _ in range(n):
+        blocks_c.append(Kc)
+        blocks_o.append(Ko)
+        Kc, Ko = _norm(A @ Kc), _norm(Ko @ A)
+    ctrb = np.concatenate(blocks_c, axis=-1)  # (batch, n, n*m)
+    obsv = np.concatenate(blocks_o, axis=-2)  # (batch, n*p, n)
+
+    def _rank(M):
+        s = np.linalg.svd(M, compute_uv=False)
+        top = s[..., :1]
+        return np.sum(s > rtol * np.where(top > 0, top, 1.0), axis=-1) * (top[..., 0] > 0)
+
+    return {"controllable_rank": _rank(ctrb), "observable_rank": _rank(obsv), "n": n}
+
+
+def linearised_system(cfg: SRNConfig, params: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(A, B, C) of the recurrent state's dynamics linearised at the rest point (zero input and
+    state): Elman, s = h: A = D W_hh, B = D W_xh, C = W_hy with D = diag f'(b_h); Jordan, s = the
+    state units c: A = mu I + W_hy D W_ch, B = W_hy D W_xh, C = W_hy D W_ch (the outputs are read
+    one step on)."""
+    b = params["b_h"]
+    D = activation_grad(cfg.activation, b, activate(cfg.activation, b))[..., :, None]
+    if cfg.kind == "elman":
+        return D * params["W_ch"], D * params["W_xh"], params["W_hy"]
+    Wd = params["W_hy"] @ (D * params["W_ch"])
+    A = cfg.mu * np.eye(cfg.n_ctx) + Wd
+    return A, params["W_hy"] @ (D * params["W_xh"]), Wd

@@ -1529,6 +1529,12 @@ def summary_for(model: SRNModel, b: int) -> dict:
     p1 = {k: v[b: b + 1] for k, v in model.params_.items()}
     cfg = model.cfg
     out["spectral_radius"] = float(gradflow.spectral_radius(gradflow.recurrent_matrix(cfg, p1))[0])
+    # The lecture's other two risks of feedback: can the inputs steer the recurrent state, and do
+    # the outputs reveal it? Kalman's ranks of the dynamics linearised at rest (= state size: yes).
+    ranks = gradflow.kalman_ranks(*gradflow.linearised_system(cfg, p1))
+    out["state_size"] = int(ranks["n"])
+    out["controllable_rank"] = int(ranks["controllable_rank"][0])
+    out["observable_rank"] = int(ranks["observable_rank"][0])
     an = getattr(model, "analysis", {}) or {}
     K = int(an.get("max_lag", 0))
     X = task.inputs[b: b + 1]
