@@ -279,7 +279,7 @@ class Simulation:
             if total is None or self.tick < total:
                 may_settle = False
         deterministic = bool(model.deterministic)
-        if may_settle and deterministic and stop.fixed_point:
+        if may_settle and bool(getattr(model, "settles", deterministic)) and stop.fixed_point:
             fp = act[self.last_flips[act] == 0]
             self._stop(fp, FIXED_POINT)
             act = np.flatnonzero(self.active)

@@ -175,6 +175,11 @@ class BAM(Model):
         return self.schedule == "synchronous"
 
     @property
+    def settles(self) -> bool:
+        # No temperature: a sweep (in any order) or a pass that changes nothing is a stable pair.
+        return True
+
+    @property
     def sweep_size(self) -> int:
         return self.n_y if self.direction == FORWARD else self.n_x if self.direction == BACKWARD else self.n_units
 

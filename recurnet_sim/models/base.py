@@ -61,8 +61,10 @@ class Model:
     sweep_size : int
         Unit updates per sweep (N), used to report sweeps.
     deterministic : bool
-        Whether ``step`` uses no randomness at the current settings (cycle detection is only
+        Whether the next state is a function of the current one (cycle detection is only
         meaningful then).
+    settles : bool
+        Whether a tick without change is a fixed point (fixed-point detection uses it).
     energy_label : str
         ``"energy"`` or ``"loss"`` — what ``energy()`` returns.
     """
@@ -92,7 +94,15 @@ class Model:
 
     @property
     def deterministic(self) -> bool:
+        """Whether the next state is a function of the current one (so a revisited state is a
+        cycle): no temperature and no random update order."""
         return self.temperature == 0
+
+    @property
+    def settles(self) -> bool:
+        """Whether a tick that changes no unit means the state is a fixed point (true without
+        temperature even when the update order is random: every unit agreed with its field)."""
+        return self.deterministic
 
     def step(self, rngs: Sequence[np.random.Generator], active: np.ndarray) -> np.ndarray:
         """Advance the active trials by one tick; return the number of changed units, shape (batch,)."""

@@ -290,8 +290,14 @@ class HopfieldModel(Model):
         self._field[rows] = self._fields_from_scratch(rows)
 
     @property
-    def deterministic(self) -> bool:
+    def settles(self) -> bool:
         return self.schedule != Schedule.GLAUBER or self.temperature == 0
+
+    @property
+    def deterministic(self) -> bool:
+        # A random order per sweep makes the next state depend on the draw: a revisited state is
+        # then no proof of a cycle (and with a symmetric W it cannot happen before a fixed point).
+        return self.settles and self.schedule in (Schedule.SYNCHRONOUS, Schedule.SEQUENTIAL)
 
     def local_field(self) -> np.ndarray:
         """h = W s - theta for every trial, shape (B, N), in the units of W."""
