@@ -211,3 +211,26 @@ def test_results_json_ready():
     json.dumps(d)
     assert d["stop_reason"] == CYCLE and d["cycle_period"] == 2 and d["converged"] is False
     assert len(d["energy"]) == d["steps"] + 1
+
+
+def test_random_order_settles_but_never_claims_a_cycle():
+    """A sweep without change is a fixed point in any order; a revisited state proves a cycle only
+    when the order is fixed (with a random order the next state depends on the draw)."""
+    n = 5
+    W = np.roll(np.eye(n), 1, axis=0)  # the cyclic shift: a period-5 cycle when updated in step
+    for schedule, expect in (("synchronous", CYCLE), ("random", MAX_STEPS)):  # noqa: B007
+        model = HopfieldModel(W, state=[[1, -1, -1, -1, -1]], schedule=schedule)
+        sim = Simulation(model, trial_rngs(0, 1), StopConditions(max_steps=60))
+        sim.run()
+        if schedule == "synchronous":
+            assert sim.stop_reason[0] == CYCLE and sim.cycle_period[0] == n
+        else:
+            assert sim.stop_reason[0] in (expect, FIXED_POINT)  # never a claimed cycle
+    rng = np.random.default_rng(0)
+    xi = random_patterns(3, 64, rng)
+    c, s = hebbian(xi)
+    model = HopfieldModel(c, s, patterns=xi, state=xi[:1], schedule="random")
+    assert model.settles and not model.deterministic
+    sim = Simulation(model, trial_rngs(0, 1), StopConditions(max_steps=10))
+    sim.run()
+    assert sim.stop_reason[0] == FIXED_POINT and sim.tick == 1
