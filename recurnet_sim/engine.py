@@ -3,7 +3,8 @@
 A :class:`Simulation` drives a model in ticks. Each tick runs these phases in this fixed order
 (print it with :meth:`Simulation.schedule_summary`):
 
-1. ``perturb``  scheduled perturbations for this tick, then commands queued by the viewer,
+1. ``perturb``  scheduled perturbations for this tick (the viewer's commands apply at once,
+                between ticks, through :meth:`Simulation.apply`),
 2. ``anneal``   the annealing schedule (if any) sets the temperature,
 3. ``update``   ``model.step`` — one sweep / synchronous update / pass / epoch,
 4. ``learn``    ``model.learn`` (families that learn while running),
@@ -145,7 +146,6 @@ class Simulation:
         self.scheduled: dict[int, list[Perturbation]] = {}
         for at, p in perturbations:
             self.schedule(p, at)
-        self._queue: list[tuple[Perturbation, Any]] = []
         if anneal is not None:
             # Tick 0 is recorded at the schedule's starting temperature, not at whatever came before.
             model.temperature = float(anneal.temperature_at(0))
@@ -176,7 +176,6 @@ class Simulation:
         for g, st in zip(self.rngs, self._rng_states):
             g.bit_generator.state = st
         self.anneal = self._anneal0
-        self._queue.clear()
         self._reset_clock()
 
     @property
@@ -384,7 +383,7 @@ class Simulation:
         """The order in which each tick runs its phases, with what runs in each."""
         lines = [f"Simulation of {self.model.family} (batch {self.model.batch_size}), one tick:"]
         pert = ", ".join(f"t={t}: " + "; ".join(p.describe() for p in ps) for t, ps in sorted(self.scheduled.items()))
-        lines.append(f"  1. perturb   scheduled [{pert or 'none'}] then viewer commands")
+        lines.append(f"  1. perturb   scheduled [{pert or 'none'}] (viewer commands apply between ticks)")
         lines.append(f"  2. anneal    {type(self.anneal).__name__ if self.anneal is not None else 'none'}")
         sched = getattr(self.model, "schedule", None)
         lines.append(f"  3. update    {type(self.model).__name__}.step" + (f" ({getattr(sched, 'value', sched)})" if sched else ""))

@@ -8,7 +8,7 @@ tick (``[[perturb]]``); the viewer applies the very same objects on a key press 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -218,7 +218,3 @@ def from_config(entry: dict) -> tuple[int, Perturbation]:
     if a == "noise":
         return at, AddNoise(entry["fraction"], units)
     raise AssertionError(a)  # validated before
-
-
-def sequence_units(values: Sequence[int]) -> tuple:
-    return tuple(int(v) for v in values)
