@@ -307,10 +307,25 @@ def cmd_list(args) -> int:
     if not files:
         print("no shipped scenarios found")
         return 0
-    width = max(len(f.stem) for f in files)
+    experiments = sorted((files[0].parent / "experiments").glob("*.toml"))
+    width = max(len(f.stem) for f in files + experiments)
+    print("scenarios (recurnet run NAME):")
     for f in files:
-        print(f"{f.stem:<{width}}  {describe_file(f)}")
+        print(f"  {f.stem:<{width}}  {describe_file(f)}")
+    if experiments:
+        print("experiments (recurnet batch NAME):")
+        for f in experiments:
+            print(f"  {f.stem:<{width}}  {_describe_experiment(f)}")
     return 0
+
+
+def _describe_experiment(path) -> str:
+    from .scenario import read_toml
+
+    try:
+        return str(read_toml(path).get("experiment", {}).get("description", "")) or "(no description)"
+    except RecurnetError as exc:
+        return f"(unreadable: {exc})"
 
 
 def cmd_attractors(args) -> int:

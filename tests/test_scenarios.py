@@ -228,3 +228,10 @@ def test_srn_trace_holds_loss_per_step_gradient_norms_and_activations(tmp_path, 
     assert t["final_hidden"].shape[0] == 2 and t["final_hidden"].shape[1] == t["loss_per_step"].shape[2]
     # the epoch's mean loss is the recorded energy of that tick
     assert np.allclose(np.nanmean(t["loss_per_step"][-1], axis=1), t["energy"][-1], rtol=0.05)
+
+
+def test_list_shows_scenarios_and_experiments(capsys):
+    code, out, _ = run_cli(capsys, "list")
+    assert code == 0
+    scen, _, exps = out.partition("experiments (recurnet batch NAME):")
+    assert "hopfield_letters" in scen and "hopfield_capacity" in exps and "boltzmann_equilibrium" in exps
