@@ -116,6 +116,8 @@ class Simulation:
         Scenario name (for results and traces).
     seed : int, optional
         The seed the rngs came from (reported only).
+    summary : callable, optional
+        ``summary(model, b) -> dict``: the family's extra result fields of trial b.
     """
 
     def __init__(
@@ -130,6 +132,7 @@ class Simulation:
         seed: int | None = None,
         first_trial: int = 0,
         info: dict[str, Any] | None = None,
+        summary: Callable[[Model, int], dict[str, Any]] | None = None,
     ):
         if len(rngs) != model.batch_size:
             raise ValueError(f"need one rng per trial: {len(rngs)} rngs for batch {model.batch_size}")
@@ -143,6 +146,7 @@ class Simulation:
         self.seed = seed
         self.first_trial = first_trial
         self.info = dict(info or {})
+        self.summary = summary
         self.scheduled: dict[int, list[Perturbation]] = {}
         for at, p in perturbations:
             self.schedule(p, at)
@@ -328,13 +332,13 @@ class Simulation:
         overlaps = model.overlaps()
         recalled = model.recalled()
         final_E = model.energy()
-        extra_fn = getattr(model, "summary", None)
+        extra_fn = self.summary
         out = []
         for b in range(model.batch_size):
             steps = int(self.stop_tick[b]) if not self.active[b] else self.tick
             energy = [] if E is None else [float(x) for x in E[ticks <= steps, b]]
             name, rev = recalled[b]
-            extra = extra_fn(b) if extra_fn is not None else {}
+            extra = extra_fn(model, b) if extra_fn is not None else {}
             out.append(Result(
                 scenario=self.name,
                 model=model.family,

@@ -13,13 +13,13 @@ base_dir)`` turns the validated config into a model.
 Family module interface::
 
     scenario_tables() -> dict[str, spec.Field]      # top-level tables of the family
-    build(cfg, batch_size, rngs, base_dir[, build_rng]) -> Model
+    build(cfg, batch_size, rngs, base_dir, *, build_rng, first_trial) -> Model
+        # build_rng: what all trials share; first_trial: run index of trial 0 (for "trial t cues t mod P")
     summary(model, b) -> dict                        # optional extra result fields for trial b
 """
 from __future__ import annotations
 
 import copy
-import inspect
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -201,15 +201,9 @@ def build_simulation(sc: Scenario, seed: int | None = None, trials: int | None =
     base_dir = base_dir or (sc.path.parent if sc.path else Path.cwd())
     mod = family_module(sc.family)
     rngs = seeding.trial_rngs(seed, B, first_trial)
-    kwargs = {}
-    params = inspect.signature(mod.build).parameters
-    if "build_rng" in params:
-        kwargs["build_rng"] = seeding.build_rng(seed)
-    if "first_trial" in params:
-        kwargs["first_trial"] = first_trial
     source = sc.path.name if sc.path else "scenario"
     try:
-        model = mod.build(cfg, B, rngs, base_dir, **kwargs)
+        model = mod.build(cfg, B, rngs, base_dir, build_rng=seeding.build_rng(seed), first_trial=first_trial)
     except ScenarioError as exc:
         for e in exc.errors:
             e.source = e.source or source
@@ -232,23 +226,9 @@ def build_simulation(sc: Scenario, seed: int | None = None, trials: int | None =
     if isinstance(dyn, dict) and dyn.get("anneal"):
         from .anneal import AnnealSchedule
         anneal = AnnealSchedule.from_config(dyn["anneal"])
-    anneal = getattr(model, "anneal_schedule", None) or anneal
-    sim = Simulation(model, rngs, stop, recorders, perturbations, anneal, name=sc.name, seed=seed,
-                     first_trial=first_trial, info={"family": sc.family, "view": cfg["view"], "path": str(sc.path or "")})
-    summ = getattr(mod, "summary", None)
-    if summ is not None:
-        nparams = len(inspect.signature(summ).parameters)
-        model.summary = (lambda b: summ(model, b)) if nparams >= 2 else (lambda b: _pick(summ(model), b))
-    return sim
-
-
-def _pick(d: dict, b: int) -> dict:
-    out = {}
-    for k, v in d.items():
-        if isinstance(v, np.ndarray) and v.ndim >= 1 and v.shape[0] > b:
-            v = v[b]
-        out[k] = v.tolist() if isinstance(v, np.ndarray) else (v.item() if isinstance(v, np.generic) else v)
-    return out
+    return Simulation(model, rngs, stop, recorders, perturbations, anneal, name=sc.name, seed=seed,
+                      first_trial=first_trial, info={"family": sc.family, "view": cfg["view"], "path": str(sc.path or "")},
+                      summary=getattr(mod, "summary", None))
 
 
 def _user_condition(st: dict):

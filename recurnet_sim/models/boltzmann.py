@@ -374,7 +374,6 @@ class BoltzmannMachine(Model):
         self.clamped = np.zeros((batch_size, N), dtype=bool)
         self.patterns = None
         self.pattern_names = []
-        self.anneal_schedule: AnnealSchedule | None = None
         self.training_log_: list[dict] = []
 
     # sklearn-style names for learned values
@@ -772,7 +771,6 @@ def complete(model: BoltzmannMachine, data: np.ndarray, clamp_units: Sequence[in
     free[:, clamp] = False
     out = np.zeros((P * chains, N))
     _run_chains(model, s, free, temps, rng)
-    rbm = model.topology == "rbm"
     for _ in range(stats_sweeps):
         _run_chains(model, s, free, [t_stats], rng)
         out += s

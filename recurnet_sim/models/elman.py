@@ -44,7 +44,8 @@ def scenario_tables():
     return srn.scenario_tables_for("elman")
 
 
-def build(cfg: dict, batch_size: int, rngs: list[np.random.Generator], base_dir: pathlib.Path) -> ElmanNetwork:
+def build(cfg: dict, batch_size: int, rngs: list[np.random.Generator], base_dir: pathlib.Path,
+          build_rng: np.random.Generator | None = None, first_trial: int = 0) -> ElmanNetwork:
     """Build the model of a validated Elman scenario config."""
     return srn.build_model("elman", cfg, batch_size, rngs, base_dir, cls=ElmanNetwork)
 

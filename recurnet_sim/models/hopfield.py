@@ -672,8 +672,11 @@ def _load_pattern_set(cfg_patterns: dict, base_dir: Path, shape_hint, build_rng,
 
 
 def build(cfg: dict, batch_size: int, rngs: list[np.random.Generator], base_dir: Path,
-          build_rng: np.random.Generator | None = None) -> HopfieldModel:
-    """Build a Hopfield model with its initial state from a validated scenario config."""
+          build_rng: np.random.Generator | None = None, first_trial: int = 0) -> HopfieldModel:
+    """Build a Hopfield model with its initial state from a validated scenario config.
+
+    Shared patterns come from ``build_rng``; everything per trial (per-trial patterns, the cue's
+    target and noise) from ``rngs[b]``, so ``first_trial`` needs no special handling here."""
     from .. import patterns as pt
 
     if build_rng is None:

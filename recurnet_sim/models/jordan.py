@@ -47,7 +47,8 @@ def scenario_tables():
     return srn.scenario_tables_for("jordan")
 
 
-def build(cfg: dict, batch_size: int, rngs: list[np.random.Generator], base_dir: pathlib.Path) -> JordanNetwork:
+def build(cfg: dict, batch_size: int, rngs: list[np.random.Generator], base_dir: pathlib.Path,
+          build_rng: np.random.Generator | None = None, first_trial: int = 0) -> JordanNetwork:
     """Build the model of a validated Jordan scenario config."""
     return srn.build_model("jordan", cfg, batch_size, rngs, base_dir, cls=JordanNetwork)
 

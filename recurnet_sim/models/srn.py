@@ -946,7 +946,7 @@ def load_weights(path: str | os.PathLike) -> tuple[SRNConfig, dict[str, np.ndarr
     name = str(path)
     data = read_npz(path, "weights", WEIGHTS_FORMAT, required=PARAM_NAMES)
     try:
-        W_xh, W_ch, W_hy = data["W_xh"], data["W_ch"], data["W_hy"]
+        W_xh, W_hy = data["W_xh"], data["W_hy"]
         B, H, I = W_xh.shape
         O = W_hy.shape[1]
         loss = str(data["cfg_loss"]) or None

@@ -170,7 +170,7 @@ def line_plot(surf: pygame.Surface, rect: pygame.Rect, fonts: Fonts, title: str,
     if second:
         ys2 = np.asarray(ys2, dtype=float)
         xs2 = np.asarray(xs2, dtype=float)
-        r = fonts.text(surf, f"{label2} {fmt(ys2[-1])}", (inner.right - 70, inner.y + 2), 16, color2, anchor="topright")
+        fonts.text(surf, f"{label2} {fmt(ys2[-1])}", (inner.right - 70, inner.y + 2), 16, color2, anchor="topright")
     left = 62
     right = 44 if second else 8
     area = pygame.Rect(inner.x + left, inner.y + 24, inner.w - left - right, inner.h - 24 - 18)
