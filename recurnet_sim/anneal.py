@@ -26,6 +26,8 @@ A schedule in a scenario file::
 """
 from __future__ import annotations
 
+import bisect
+
 import math
 from typing import Iterable, Sequence
 
@@ -157,9 +159,11 @@ class AnnealSchedule:
         """Temperature of the (0-based) ``tick``; the last temperature is held after the end."""
         if tick < 0:
             raise ValueError(f"AnnealSchedule.temperature_at: tick must be >= 0, got {tick}")
-        for (t, _), end in zip(self.steps, self._ends):
-            if tick < end:
-                return t
+        # _ends are the cumulative step ends: a binary search, not a scan (linear schedules have
+        # one step per tick, and this is called every tick).
+        k = bisect.bisect_right(self._ends, tick)
+        if k < len(self._ends):
+            return self.steps[k][0]
         if self._tail is not None:
             return float(self._tail(tick - (self._ends[-1] if self._ends else 0)))
         return self.steps[-1][0]
@@ -170,10 +174,6 @@ class AnnealSchedule:
     def final_temperature(self) -> float | None:
         """Temperature held after the schedule (None if unbounded)."""
         return None if self._tail is not None else self.steps[-1][0]
-
-    def as_list(self) -> list[tuple[float, int]]:
-        """The ``(temperature, sweeps)`` steps (empty for an unbounded geometric schedule)."""
-        return list(self.steps)
 
     def __repr__(self) -> str:
         if self._tail is not None:

@@ -62,7 +62,7 @@ from typing import Any, Callable
 import numpy as np
 
 from .errors import ScenarioError, ValidationError
-from .spec import Field, Table, parse_override, validate
+from .spec import REQUIRED, Field, Table, parse_override, validate
 
 POINT_KEY = 2  # spawn_key[0] of group seeds (0 and 1 are used by recurnet_sim.seeding)
 
@@ -269,7 +269,7 @@ def experiment_table() -> Table:
     exp = Table({
         "name": Field("str", "", "short name (defaults to the file name)"),
         "description": Field("str", "", "one line"),
-        "base": Field("str", "REQ", "base scenario file, relative to the experiment file"),
+        "base": Field("str", REQUIRED, "base scenario file, relative to the experiment file"),
         "seed": Field("int", 0, "base seed: every trial seed is spawned from it", min=0),
         "trials": Field("int", 20, "seeded trials per grid point", min=1, max=1_000_000),
         "group": Field("int", 10, "trials built and run together on the batch axis; they share what a model "
@@ -285,9 +285,6 @@ def experiment_table() -> Table:
                             "reference as a dashed line (e.g. a sampled mean against its exact value)",
                             table=Table({}, "Plot references.", open=True)),
     }, "What to run.")
-    from .spec import REQUIRED
-    f = exp.fields["base"]
-    exp.fields["base"] = Field(f.kind, REQUIRED, f.doc)
     return Table({
         "experiment": Field("table", None, "what to run", table=exp),
         "set": Field("table", None, "fixed scenario keys", table=Table({}, "Fixed scenario keys.", open=True)),

@@ -32,7 +32,7 @@ from .errors import RecurnetError, ScenarioError, ValidationError
 from .models import FAMILIES, family_module
 from .perturbations import ACTIONS, from_config as perturbation_from_config
 from .recorders import AttributeRecorder, default_recorders
-from .spec import Field, Table, apply_overrides, validate
+from .spec import REQUIRED, Field, Table, apply_overrides, validate
 
 
 def common_tables() -> dict[str, Field]:
@@ -64,8 +64,8 @@ def common_tables() -> dict[str, Field]:
                             "Jordan always record loss_per_step_ and grad_norm_", item=Field("str")),
     }, "What the recorders keep (saved with `--trace out.npz`).")
     perturb = Table({
-        "at": Field("int", "REQ", "tick at which to apply it (0 = before the first update)", min=0),
-        "action": Field("str", "REQ", "what to do", choices=ACTIONS),
+        "at": Field("int", REQUIRED, "tick at which to apply it (0 = before the first update)", min=0),
+        "action": Field("str", REQUIRED, "what to do", choices=ACTIONS),
         "units": Field("list", None, "unit indices", item=Field("int", min=0), nullable=True),
         "rows": Field("list", None, "[first, end) grid rows of a region", item=Field("int", min=0), length=2, nullable=True),
         "cols": Field("list", None, "[first, end) grid columns of a region", item=Field("int", min=0), length=2, nullable=True),
@@ -76,11 +76,6 @@ def common_tables() -> dict[str, Field]:
                          alt=(Field("int", min=1),)),
         "noise": Field("float", 0.0, "load_pattern: fraction of units flipped after loading", min=0, max=1),
     }, "A perturbation scheduled at a tick.")
-    # "REQ" sentinel -> required
-    from .spec import REQUIRED
-    for k in ("at", "action"):
-        f = perturb.fields[k]
-        perturb.fields[k] = Field(f.kind, REQUIRED, f.doc, f.choices, f.min, f.max)
     perturb.extra_check = _check_perturb
     view = Table({
         "steps_per_frame": Field("float", 1.0, "simulation ticks per drawn frame at start (below 1: one tick every "

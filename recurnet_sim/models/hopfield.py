@@ -350,7 +350,8 @@ class HopfieldModel(Model):
         with its field, flip it, correct all fields by one column of W, continue after it. Work is
         O(N) per flip instead of O(N) per visited unit, and all trials advance together: each
         iteration looks at the next ``window`` positions of every trial still in its sweep.
-        Gives exactly the states of the unit-by-unit loop (tested against it).
+        Gives exactly the states of a unit-by-unit sweep (tests/test_hopfield.py holds that
+        reference loop and checks it).
 
         Glauber dynamics (``draws`` given: the sweep's uniform draws, one per position, shape (R, N))
         jump the same way: between two flips the fields do not change, so whether the unit at each
@@ -477,38 +478,6 @@ class HopfieldModel(Model):
         self.state[rows] = new
         self._field[rows] = self._fields_from_scratch(rows)
         return changed
-
-    def _async_sweep(self, rows: np.ndarray, order: np.ndarray | None, u: np.ndarray | None) -> np.ndarray:
-        """Visit every unit once per trial in ``order`` ((R, N), or 0..N-1 when None), keeping the
-        fields current incrementally."""
-        lo, hi = self.unit_values
-        N = self.state.shape[1]
-        state, field, theta, clamped = self.state, self._field, self._theta_c, self.clamped
-        flips = np.zeros(rows.size, dtype=int)
-        if u is not None:
-            # p(s_i = hi) = 1/(1+exp(-g h/T)) = (1 + tanh(g h / 2T)) / 2, with g = 2 for +-1 units
-            # (Glauber) and g = 1 for 0/1 units; tanh never overflows, whatever T.
-            gain = (1.0 if lo == -1 else 0.5) * self.scale / self.temperature
-        for k in range(N):
-            i = k if order is None else order[:, k]
-            cur = state[rows, i]
-            hv = field[rows, i] - theta[rows, i]
-            if u is None:
-                new = np.where(hv > 0, hi, np.where(hv < 0, lo, cur))
-            else:
-                p_hi = 0.5 * (1.0 + np.tanh(gain * hv))
-                new = np.where(u[:, k] < p_hi, hi, lo)
-            new = np.where(clamped[rows, i], cur, new)
-            ch = new != cur
-            if not ch.any():
-                continue
-            r = rows[ch]
-            ii = i if order is None else i[ch]
-            delta = (new[ch] - cur[ch]).astype(field.dtype)
-            state[r, ii] = new[ch]
-            field[r] += delta[:, None] * self._colsT(r, ii)
-            flips[ch] += 1
-        return flips
 
     # ----- observables ----------------------------------------------------------------------
     def energy(self) -> np.ndarray:
