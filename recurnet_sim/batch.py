@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from . import __version__
+from .paths import resolve_shipped
 from .errors import RecurnetError, ScenarioError, ValidationError
 from .experiment import BUILTIN_METRICS, Experiment, load_experiment, metric_candidates, trial_metrics
 
@@ -669,7 +670,7 @@ def main(args) -> int:
     """``recurnet batch``: ``args.file``, ``args.out``, ``args.workers``, ``args.resume``, ``args.overrides``."""
     if args.workers is not None and args.workers < 1:
         raise RecurnetError(f"--workers must be >= 1, got {args.workers}")
-    exp = load_experiment(_resolve(args.file), args.overrides)
+    exp = load_experiment(resolve_shipped(args.file, "experiments"), args.overrides)
     report = run_experiment(exp, args.out, workers=args.workers, resume=args.resume)
     done = _read_done(report.out, exp)
     columns = metric_columns(exp, {i: d["rows"] for i, d in done.items()})
@@ -677,16 +678,3 @@ def main(args) -> int:
     extra = f", {report.points_resumed} resumed" if report.points_resumed else ""
     print(f"{report.points} points x {exp.trials} trials in {report.elapsed_s:.1f} s{extra}; results in {report.out}/")
     return 0
-
-
-def _resolve(name: str) -> Path:
-    p = Path(name)
-    if p.exists() or p.suffix == ".toml" or os.sep in name:
-        return p
-    try:
-        from .paths import scenarios_dir
-
-        cand = scenarios_dir() / "experiments" / f"{name}.toml"
-    except RecurnetError:
-        return p
-    return cand if cand.exists() else p

@@ -10,32 +10,13 @@ import json
 import os
 import sys
 import time
-from pathlib import Path
 
 from . import __version__
 from .errors import RecurnetError
+from .paths import has_display, resolve_shipped
 
 EXIT_USAGE = 2
 EXIT_ERROR = 1
-
-
-def _has_display() -> bool:
-    if os.environ.get("SDL_VIDEODRIVER") in ("dummy", "offscreen"):
-        return False
-    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")) or sys.platform in ("win32", "darwin")
-
-
-def _resolve_scenario(name: str) -> Path:
-    """A path, or the name of a shipped scenario (``recurnet run hopfield_letters``)."""
-    p = Path(name)
-    if p.exists() or p.suffix == ".toml" or os.sep in name:
-        return p
-    from .paths import scenarios_dir
-    try:
-        cand = scenarios_dir() / f"{name}.toml"
-    except RecurnetError:
-        return p
-    return cand if cand.exists() else p
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -111,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
 def cmd_run(args) -> int:
     from .scenario import build_simulation, load
 
-    path = _resolve_scenario(args.file)
+    path = resolve_shipped(args.file)
     sc = load(path, args.overrides)
     sim = build_simulation(sc, seed=args.seed, trials=args.trials, max_steps=args.steps)
     if args.schedule_summary:
@@ -121,7 +102,7 @@ def cmd_run(args) -> int:
     use_viewer = False
     window = False
     if wants_window or recording:
-        if _has_display() or recording:
+        if has_display() or recording:
             use_viewer = _viewer_available()
             if not use_viewer and wants_window:
                 print("recurnet: note: the live viewer is not available; running headless", file=sys.stderr)
@@ -287,7 +268,7 @@ def cmd_validate(args) -> int:
     bad = 0
     for f in args.files:
         try:
-            sc = load(_resolve_scenario(f), args.overrides)
+            sc = load(resolve_shipped(f), args.overrides)
             build_simulation(sc, trials=1)  # also checks assets and cross-key constraints
             print(f"{f}: ok ({sc.family})")
         except ScenarioError as exc:
@@ -335,7 +316,7 @@ def cmd_attractors(args) -> int:
         from .analysis.attractors import analyze_model
     except ImportError:
         raise RecurnetError("the attractor analysis is not available in this installation") from None
-    sc = load(_resolve_scenario(args.file), args.overrides)
+    sc = load(resolve_shipped(args.file), args.overrides)
     sim = build_simulation(sc, trials=1)
     report = analyze_model(sim.model, args.schedule)
     if args.graphml:

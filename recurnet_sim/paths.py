@@ -70,3 +70,24 @@ def scenarios_dir() -> Path:
         If the folder does not exist.
     """
     return _find_dir("RECURNET_SCENARIOS", "scenarios")
+
+
+def resolve_shipped(name: str, subdir: str = "") -> Path:
+    """A path as given, or the shipped file ``scenarios/[subdir/]NAME.toml`` when ``name`` is a bare
+    name that exists there (``recurnet run hopfield_letters``, ``recurnet batch hopfield_capacity``)."""
+    p = Path(name)
+    if p.exists() or p.suffix == ".toml" or os.sep in name:
+        return p
+    try:
+        cand = scenarios_dir() / subdir / f"{name}.toml"
+    except RecurnetError:
+        return p
+    return cand if cand.exists() else p
+
+
+def has_display() -> bool:
+    """Whether a window could be shown: a display is named (X11/Wayland, or a desktop OS) and SDL
+    is not told to draw off-screen. (Whether it answers is checked when the viewer opens.)"""
+    if os.environ.get("SDL_VIDEODRIVER") in ("dummy", "offscreen"):
+        return False
+    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")) or sys.platform in ("win32", "darwin")

@@ -9,7 +9,6 @@ command (``toggle_run``, ``single_step``, ``faster``, ``flip_unit`` ...).
 from __future__ import annotations
 
 import os
-import sys
 import time
 from collections import deque
 from pathlib import Path
@@ -18,6 +17,7 @@ import numpy as np
 import pygame
 
 from .. import perturbations as P
+from ..paths import has_display
 from . import widgets as W
 from .views import AttractorView, GraphView, SRNView, attractor_view_available, layer_slices, make_view
 
@@ -32,8 +32,7 @@ STOP_TEXT = {"fixed_point": "converged (fixed point)", "max_steps": "max steps r
 def init_pygame(headless: bool = False) -> None:
     """Initialise only the display and font subsystems (no audio). Headless, or without a display,
     SDL's dummy video driver is used."""
-    has_display = bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")) or sys.platform in ("win32", "darwin")
-    if headless or not has_display:
+    if headless or not has_display():
         os.environ["SDL_VIDEODRIVER"] = "dummy"
     if not pygame.display.get_init():
         pygame.display.init()
@@ -108,7 +107,6 @@ class Viewer:
         self._message = ("", 0.0)
         self._frame_t: deque = deque(maxlen=60)
         self._step_t: deque = deque(maxlen=4000)
-        self._energy_cache = None
         self._srn = isinstance(self.state_view, SRNView)
         if self._srn:
             self.state_view.history = deque(maxlen=SRNView.STRIP)
@@ -228,7 +226,6 @@ class Viewer:
         except Exception as exc:  # a command the model refuses is shown, not fatal
             self.say(f"{perturbation.describe()}: {exc}", 4)
             return False
-        self._energy_cache = None
         if self._srn:
             self._remember_hidden()
         return True
@@ -254,7 +251,6 @@ class Viewer:
     def reset(self) -> None:
         self.sim.reset()
         self._acc = 0.0
-        self._energy_cache = None
         if self._srn:
             self.state_view.history.clear()
             self._remember_hidden()
@@ -311,7 +307,7 @@ class Viewer:
 
     def set_temperature(self, t: float) -> None:
         if self._apply(P.SetTemperature(round(t, 4))):
-            self.say(f"T = {t:.3g}" + ("" if t > 0 or not self.sim.anneal else ""))
+            self.say(f"T = {t:.3g}")
 
     def toggle_graph(self) -> None:
         """G cycles: state view -> unit graph -> attractor graph (small Hopfield/BAM nets) -> state view."""
@@ -332,7 +328,6 @@ class Viewer:
     def next_trial(self) -> None:
         B = self.model.batch_size
         self.trial = (self.trial + 1) % B
-        self._energy_cache = None
         if self.show_graph:
             self.graph_view = (AttractorView if isinstance(self.graph_view, AttractorView) else GraphView)(self.model, self.trial)
             self.graph_view.layout(self.main_rect)
@@ -428,7 +423,6 @@ class Viewer:
         ok = self.sim.step()
         if ok:
             self._step_t.append(time.perf_counter())
-            self._energy_cache = None
             if self._srn:
                 self._remember_hidden()
         return ok
@@ -463,10 +457,9 @@ class Viewer:
         rec = self.sim.recorder(name)
         if rec is None or not rec.rows:
             return None, None
-        rows = rec.rows[-maxlen:]
         ticks = np.asarray(rec.ticks[-maxlen:], dtype=float)
-        vals = np.array([np.asarray(r).reshape(-1)[self.trial] if np.ndim(r) else float(r) for r in rows], dtype=float)
-        return ticks, vals
+        rows = np.asarray(rec.rows[-maxlen:], dtype=float)  # (n, batch): one conversion per frame
+        return ticks, rows.reshape(len(rows), -1)[:, self.trial]
 
     def draw(self) -> pygame.Surface:
         """Render one frame into the window surface and return it."""

@@ -709,13 +709,7 @@ ATTRACTOR_MAX_UNITS = 16
 
 
 def attractor_view_available(model) -> bool:
-    if model.family not in ("hopfield", "bam") or model.n_units > ATTRACTOR_MAX_UNITS:
-        return False
-    if model.family == "hopfield" and np.ndim(getattr(model, "weights", None)) != 2:
-        return False  # per-trial weights: one graph per trial, not offered
-    import importlib.util
-
-    return importlib.util.find_spec("recurnet_sim.analysis.attractors") is not None
+    return model.family in ("hopfield", "bam") and model.n_units <= ATTRACTOR_MAX_UNITS
 
 
 class AttractorView:
@@ -733,7 +727,9 @@ class AttractorView:
         if model.family == "bam":
             sched = "sync"
         self.schedule = sched
-        self.report = analyze_model(model, sched)
+        # the displayed trial's network (per-trial weights differ); the full state graph is not
+        # needed here, only the small attractor graph built from the report
+        self.report = analyze_model(model, sched, trial=trial, graph=False)
         self.graph = attractor_graph(self.report, max_nodes)
         self._encode = encode_states
         self.nodes = list(self.graph.nodes)
