@@ -31,7 +31,7 @@ import sys
 import time
 from concurrent.futures import FIRST_COMPLETED, Executor, Future, wait
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
@@ -390,44 +390,34 @@ def format_table(exp: Experiment, summary: list[dict], columns, max_rows: int = 
 # progress
 # ---------------------------------------------------------------------------------------------
 class Progress:
-    """Points done, trials done and an ETA on a stream (one updating line on a terminal)."""
+    """Points done, trials done and an ETA, shown by :class:`recurnet_sim.progress.ProgressLine`
+    (one updating line on a terminal, a line every 2 s in a log, always the last one)."""
 
     def __init__(self, exp: Experiment, n_todo: int, n_done: int, stream=None, enabled: bool = True):
+        from .progress import ProgressLine
+
         self.exp = exp
         self.total = len(exp.points)
         self.todo = n_todo
         self.base = n_done
         self.finished = 0
         self.t0 = time.perf_counter()
-        self.stream = stream if stream is not None else sys.stderr
-        self.enabled = enabled
-        self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
-        self._last = 0.0
+        self.line = ProgressLine(exp.name, stream, delay=0.0, log_interval=2.0) if enabled else None
 
-    def update(self, force: bool = False) -> None:
-        if not self.enabled:
-            return
-        now = time.perf_counter()
-        if not force and not self.tty and now - self._last < 2.0 and self.finished < self.todo:
-            return
-        self._last = now
-        el = now - self.t0
+    def _text(self) -> str:
+        el = time.perf_counter() - self.t0
         done = self.base + self.finished
         eta = "?" if self.finished == 0 else _dur(el / self.finished * (self.todo - self.finished))
-        msg = (f"{self.exp.name}: {done}/{self.total} points, {done * self.exp.trials}/"
-               f"{self.total * self.exp.trials} trials, {_dur(el)} elapsed, ETA {eta}")
-        if self.tty:
-            self.stream.write("\r" + msg.ljust(78))
-            if done == self.total:
-                self.stream.write("\n")
-        else:
-            self.stream.write(msg + "\n")
-        self.stream.flush()
+        return (f"{done}/{self.total} points, {done * self.exp.trials}/{self.total * self.exp.trials} trials, "
+                f"{_dur(el)} elapsed, ETA {eta}")
+
+    def update(self, force: bool = False) -> None:
+        if self.line is not None:
+            self.line.update(self._text, force=force or self.finished >= self.todo)
 
     def close(self) -> None:
-        if self.enabled and self.tty and self.base + self.finished < self.total:
-            self.stream.write("\n")
-            self.stream.flush()
+        if self.line is not None:
+            self.line.close()
 
 
 def _dur(s: float) -> str:
@@ -454,6 +444,8 @@ class BatchReport:
     complete: bool
     summary: list
     files: list
+    columns: list = field(default_factory=list)
+    rows_by_point: dict = field(default_factory=dict, repr=False)
 
 
 def probe(exp: Experiment) -> None:
@@ -556,14 +548,13 @@ def run_experiment(exp: Experiment | str | Path, out: str | Path | None = None, 
         prog.update(force=True)
     prog.close()
     elapsed = time.perf_counter() - t0
-    files = finalize(exp, out, done, plots=plots)
+    files, summary, columns = finalize(exp, out, done, plots=plots)
     n_resumed = len(exp.points) - len(todo)
     meta = _meta(exp, out, started, _now(), n_resumed, len(done), workers if executor is None else None,
                  "complete", elapsed)
     _atomic_write(out / "meta.json", json.dumps(meta, indent=2) + "\n")
-    header, summary = summarize(exp, {i: d["rows"] for i, d in done.items()})
     return BatchReport(out, len(exp.points), len(todo), n_resumed, len(exp.points) * exp.trials, elapsed, True,
-                       summary, files)
+                       summary, files, columns, {i: d["rows"] for i, d in done.items()})
 
 
 def _drive(exp: Experiment, out: Path, todo: list[int], done: dict, executor: Executor, prog: Progress,
@@ -615,17 +606,20 @@ def _stop_pool(pool) -> None:
         p.join(timeout=5)
 
 
-def finalize(exp: Experiment, out: Path, done: dict[int, dict], plots: bool = True) -> list[Path]:
-    """Write results.csv, summary.csv and the plots from the finished points (all of them)."""
+def finalize(exp: Experiment, out: Path, done: dict[int, dict], plots: bool = True) -> tuple[list[Path], list, list]:
+    """Write results.csv, summary.csv and the plots from the finished points (all of them).
+
+    Returns (files written, summary rows, metric columns) for the report and the final table."""
     header, rows = results_rows(exp, done)
     _atomic_write(out / "results.csv", _csv_text(header, rows))
     rows_by_point = {i: d["rows"] for i, d in done.items()}
     sheader, summary = summarize(exp, rows_by_point)
     _atomic_write(out / "summary.csv", _csv_text(sheader, summary))
     files = [out / "results.csv", out / "summary.csv"]
+    columns = metric_columns(exp, rows_by_point)
     if plots:
-        files += write_plots(exp, summary, out, metric_columns(exp, rows_by_point))
-    return files
+        files += write_plots(exp, summary, out, columns)
+    return files, summary, columns
 
 
 def _now() -> str:
@@ -672,9 +666,7 @@ def main(args) -> int:
         raise RecurnetError(f"--workers must be >= 1, got {args.workers}")
     exp = load_experiment(resolve_shipped(args.file, "experiments"), args.overrides)
     report = run_experiment(exp, args.out, workers=args.workers, resume=args.resume)
-    done = _read_done(report.out, exp)
-    columns = metric_columns(exp, {i: d["rows"] for i, d in done.items()})
-    print(format_table(exp, report.summary, columns, rows_by_point={i: d["rows"] for i, d in done.items()}))
+    print(format_table(exp, report.summary, report.columns, rows_by_point=report.rows_by_point))
     extra = f", {report.points_resumed} resumed" if report.points_resumed else ""
     print(f"{report.points} points x {exp.trials} trials in {report.elapsed_s:.1f} s{extra}; results in {report.out}/")
     return 0
