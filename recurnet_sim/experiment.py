@@ -62,7 +62,7 @@ from typing import Any, Callable
 import numpy as np
 
 from .errors import ScenarioError, ValidationError
-from .spec import REQUIRED, Field, Table, parse_override, validate
+from .spec import REQUIRED, Field, Table, apply_overrides, parse_override, validate
 
 POINT_KEY = 2  # spawn_key[0] of group seeds (0 and 1 are used by recurnet_sim.seeding)
 
@@ -478,17 +478,6 @@ def _scenario_key_check(key: str, family: str) -> str | None:
     return None
 
 
-def _set_path(d: dict, path: str, value) -> None:
-    keys = path.split(".")
-    node = d
-    for k in keys[:-1]:
-        nxt = node.get(k)
-        if not isinstance(nxt, dict):
-            nxt = node[k] = {}
-        node = nxt
-    node[keys[-1]] = value
-
-
 def point_data(base: dict, fixed: dict, values: dict) -> dict:
     """Raw scenario mapping of a point: base <- record defaults <- [set] <- grid values <- derived keys."""
     data = copy.deepcopy(base)
@@ -498,14 +487,13 @@ def point_data(base: dict, fixed: dict, values: dict) -> dict:
             if k in DERIVED_KEYS:
                 derived.append((k, v))
             else:
-                _set_path(data, k, v)
+                apply_overrides(data, {k: v})
     for k, v in derived:
         try:
             sets = DERIVED_KEYS[k].apply(data, v)
         except ValidationError as exc:
             raise ScenarioError([ValidationError(k, exc.message)]) from None
-        for path, val in sets.items():
-            _set_path(data, path, val)
+        apply_overrides(data, sets)
     return data
 
 
@@ -553,7 +541,7 @@ def parse_experiment(raw: dict, source: str = "experiment", path: Path | None = 
         if keys[0] in ("grid", "set") and len(keys) > 1:
             (grid_flat if keys[0] == "grid" else set_flat)[".".join(keys[1:])] = value
         elif keys[0] == "experiment":
-            _set_path(raw, ".".join(keys), value)
+            apply_overrides(raw, {".".join(keys): value})
         else:
             k = ".".join(keys)
             if k in grid_flat:
