@@ -161,16 +161,13 @@ def _run_with_progress(sim) -> None:
 
 
 def _save_weights(sim, path: str) -> None:
+    from .models import family_module
+
     model = sim.model
-    saver = getattr(model, "save", None)
-    if saver is None:
-        from .models import family_module
-        fn = getattr(family_module(model.family), "save_weights", None)
-        if fn is None:
-            raise RecurnetError(f"a {model.family} network has no learned weights to save")
-        fn(path, model)
-    else:
-        saver(path)
+    save = getattr(family_module(model.family), "save_weights", None)  # save_weights(path, model)
+    if save is None:
+        raise RecurnetError(f"a {model.family} network has no learned weights to save")
+    save(path, model)
     print(f"recurnet: weights saved to {path}", file=sys.stderr)
 
 

@@ -163,7 +163,7 @@ def test_weights_round_trip(tmp_path):
     rngs = [np.random.default_rng(s) for s in (1, 2)]
     task = tasks.sequence_production(rngs, ["ABAC"])
     m = jordan.make(task, 5, rngs, mu=0.7)
-    path = m.save(tmp_path / "w.npz")
+    path = srn.save_model(tmp_path / "w.npz", m)
     cfg, params, meta = srn.load_weights(path)
     assert cfg == m.cfg
     assert meta["task"] == "sequence"
@@ -175,7 +175,7 @@ def test_bad_weights_files_raise_trace_file_error(tmp_path):
     rngs = [np.random.default_rng(0)]
     task = tasks.temporal_xor(rngs, 30)
     m = elman.make(task, 3, rngs)
-    good = m.save(tmp_path / "good.npz")
+    good = srn.save_model(tmp_path / "good.npz", m)
     raw = good.read_bytes()
     (tmp_path / "trunc.npz").write_bytes(raw[: len(raw) // 2])
     (tmp_path / "text.npz").write_text("not a zip")

@@ -12,22 +12,15 @@ import pathlib
 import numpy as np
 
 from . import srn
-from .srn import SRNConfig, SRNModel, TrainConfig, train  # noqa: F401  (public API)
+from .srn import DEFAULT_RECORD_ATTRIBUTES, SRNConfig, SRNModel, TrainConfig, train  # noqa: F401  (public API)
+from .srn import save_model as save_weights  # noqa: F401  (save_weights(path, model), as every family)
+from .srn import summary_for as summary  # noqa: F401  (extra result fields of trial b)
 
-
-#: Recorded every tick whatever the scenario says: the loss at every time step of the last epoch
-#: (train mode) and the gradient norm, as the issue on gradient flow asks of the engine.
-DEFAULT_RECORD_ATTRIBUTES = ("loss_per_step_", "grad_norm_")
 
 class ElmanNetwork(SRNModel):
     """A batch of Elman networks (see :class:`recurnet_sim.models.srn.SRNModel` for the modes)."""
 
     family = "elman"
-
-    def __init__(self, cfg: SRNConfig, params, task, train_cfg=None, **kw):
-        if cfg.kind != "elman":
-            raise ValueError("ElmanNetwork needs SRNConfig(kind='elman')")
-        super().__init__(cfg, params, task, train_cfg, **kw)
 
 
 def make(task, n_hidden: int, rngs, activation: str = "tanh", train_cfg: TrainConfig | None = None,
@@ -48,8 +41,3 @@ def build(cfg: dict, batch_size: int, rngs: list[np.random.Generator], base_dir:
           build_rng: np.random.Generator | None = None, first_trial: int = 0) -> ElmanNetwork:
     """Build the model of a validated Elman scenario config."""
     return srn.build_model("elman", cfg, batch_size, rngs, base_dir, cls=ElmanNetwork)
-
-
-def summary(model: SRNModel, b: int) -> dict:
-    """Extra result fields of trial b (loss per phase, spectral radius, gradient norm vs lag)."""
-    return srn.summary_for(model, b)

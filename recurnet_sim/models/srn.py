@@ -974,6 +974,16 @@ def load_weights(path: str | os.PathLike) -> tuple[SRNConfig, dict[str, np.ndarr
     return cfg, params, meta
 
 
+def save_model(path: str | os.PathLike, model: "SRNModel", **meta: Any) -> pathlib.Path:
+    """Save a model's current weights (the families' ``save_weights(path, model)``; models do no I/O)."""
+    return save_weights(path, model.cfg, model.params_, task=getattr(model.task, "name", ""), **meta)
+
+
+#: Recorded every tick whatever the scenario says: the loss at every time step of the last epoch
+#: (train mode) and the gradient norm, as the issue on gradient flow asks of the engine.
+DEFAULT_RECORD_ATTRIBUTES = ("loss_per_step_", "grad_norm_")
+
+
 # ======================================================================================
 # The engine-facing model
 # ======================================================================================
@@ -1031,6 +1041,8 @@ class SRNModel(Model):
     ):
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+        if self.family in ("elman", "jordan") and cfg.kind != self.family:
+            raise ValueError(f"{type(self).__name__} needs SRNConfig(kind={self.family!r})")
         if free_input not in FREE_INPUTS:
             raise ValueError(f"free_input must be one of {FREE_INPUTS}, got {free_input!r}")
         self.cfg = cfg
@@ -1279,10 +1291,6 @@ class SRNModel(Model):
         return d
 
     # ----- convenience ---------------------------------------------------------------------------
-    def save(self, path, **meta) -> pathlib.Path:
-        """Save the current weights (see :func:`save_weights`)."""
-        return save_weights(path, self.cfg, self.params_, task=getattr(self.task, "name", ""), **meta)
-
     def loss_profile(self) -> np.ndarray:
         """Mean last-epoch loss per task phase (e.g. bit position mod 3), shape (B, n_phases)."""
         return phase_profile(self.loss_per_step_, self.task)
@@ -1507,7 +1515,7 @@ def build_model(kind: str, cfg: dict, batch_size: int, rngs, base_dir, cls=None)
         train(model, tr["pretrain_epochs"])
         model.velocity_ = {k: np.zeros_like(v) for k, v in model.params_.items()}
         if tr["save_to"]:
-            model.save(base_dir / tr["save_to"])
+            save_model(base_dir / tr["save_to"], model)
     model.mode = dyn["mode"]
     if model.mode != "train":
         model.start()  # run/free begin at the start of the sequence, from the (pre)trained weights
