@@ -286,22 +286,23 @@ class BAM(Model):
         """Kosko's energy ``E = -x^T W y`` of each trial, shape (batch,)."""
         return -np.einsum("bi,ij,bj->b", self.x, self.weights, self.y)
 
-    def is_stable(self) -> np.ndarray:
-        """Whether each trial is a stable pair: ``y = sign(W^T x)`` and ``x = sign(W y)`` with
-        ties keeping the state and clamped units left alone, shape (batch,)."""
-        ny = _sign_keep(self.x @ self.weights, self.y)
-        nx = _sign_keep(self.y @ self.weights.T, self.x)
-        cx, cy = self.clamped[:, self.layers["x"]], self.clamped[:, self.layers["y"]]
-        return (((nx == self.x) | cx).all(axis=1)) & (((ny == self.y) | cy).all(axis=1))
+    def is_stable(self, rows=slice(None)) -> np.ndarray:
+        """Whether each trial (of ``rows``) is a stable pair: ``y = sign(W^T x)`` and
+        ``x = sign(W y)`` with ties keeping the state and clamped units left alone, shape (batch,)."""
+        x, y = self.x[rows], self.y[rows]
+        ny = _sign_keep(x @ self.weights, y)
+        nx = _sign_keep(y @ self.weights.T, x)
+        cx, cy = self.clamped[rows, self.layers["x"]], self.clamped[rows, self.layers["y"]]
+        return (((nx == x) | cx).all(axis=1)) & (((ny == y) | cy).all(axis=1))
 
     # ----- overlaps ----------------------------------------------------------------------------
-    def overlaps_x(self) -> np.ndarray:
-        """``m_k = x_k . x / n_x`` for every stored pair, shape (batch, P)."""
-        return self.x @ self.pairs_x.T.astype(float) / self.n_x
+    def overlaps_x(self, rows=slice(None)) -> np.ndarray:
+        """``m_k = x_k . x / n_x`` for every stored pair, shape (batch, P) (or of ``rows``)."""
+        return self.x[rows] @ self.pairs_x.T.astype(float) / self.n_x
 
-    def overlaps_y(self) -> np.ndarray:
-        """``m_k = y_k . y / n_y`` for every stored pair, shape (batch, P)."""
-        return self.y @ self.pairs_y.T.astype(float) / self.n_y
+    def overlaps_y(self, rows=slice(None)) -> np.ndarray:
+        """``m_k = y_k . y / n_y`` for every stored pair, shape (batch, P) (or of ``rows``)."""
+        return self.y[rows] @ self.pairs_y.T.astype(float) / self.n_y
 
     def overlaps(self) -> np.ndarray:
         """Mean of the X and Y overlaps with every stored pair, shape (batch, P).
@@ -314,12 +315,12 @@ class BAM(Model):
     def recalled_pairs(self) -> list[dict[str, Any]]:
         """Per trial: the best pair on each side and whether both sides agree on it."""
         mx, my = self.overlaps_x(), self.overlaps_y()
-        out = []
-        for b in range(self.batch_size):
-            kx, ky = int(np.argmax(mx[b])), int(np.argmax(my[b]))
-            exact = bool(mx[b, kx] == 1.0 and my[b, ky] == 1.0 and kx == ky)
-            out.append({"x": self.pattern_names[kx], "y": self.pattern_names[ky], "exact": exact})
-        return out
+        return [self._pair_recalled(mx[b], my[b]) for b in range(self.batch_size)]
+
+    def _pair_recalled(self, mx: np.ndarray, my: np.ndarray) -> dict[str, Any]:
+        kx, ky = int(np.argmax(mx)), int(np.argmax(my))
+        exact = bool(mx[kx] == 1.0 and my[ky] == 1.0 and kx == ky)
+        return {"x": self.pattern_names[kx], "y": self.pattern_names[ky], "exact": exact}
 
     # ----- bookkeeping -------------------------------------------------------------------------
     def _state_changed(self, rows) -> None:
@@ -555,22 +556,20 @@ def build(cfg: dict, batch_size: int, rngs: list[np.random.Generator], base_dir:
 def summary(model: BAM, b: int) -> dict:
     """Extra JSON fields of trial ``b``: overlaps on each side, the pair recalled on each side,
     whether both sides agree exactly on one stored pair, and whether the trial is a stable pair."""
-    rec = model.recalled_pairs()[b]
-    return {
-        "overlaps_x": np.round(model.overlaps_x()[b], 6).tolist(),
-        "overlaps_y": np.round(model.overlaps_y()[b], 6).tolist(),
+    # Only trial b's row is computed: results() calls this once per trial.
+    mx, my = model.overlaps_x([b])[0], model.overlaps_y([b])[0]
+    rec = model._pair_recalled(mx, my)
+    out = {
+        "overlaps_x": np.round(mx, 6).tolist(),
+        "overlaps_y": np.round(my, 6).tolist(),
         "recalled_x": rec["x"],
         "recalled_y": rec["y"],
         "exact_pair": rec["exact"],
-        "stable_pair": bool(model.is_stable()[b]),
-        **_target_fields(model, b),
+        "stable_pair": bool(model.is_stable([b])[0]),
     }
-
-
-def _target_fields(model: BAM, b: int) -> dict:
     t = getattr(model, "target", None)
-    if t is None:
-        return {}
-    k = int(t[b])
-    return {"target": model.pattern_names[k], "target_overlap": float(model.overlaps()[b, k]),
-            "target_overlap_x": float(model.overlaps_x()[b, k]), "target_overlap_y": float(model.overlaps_y()[b, k])}
+    if t is not None:
+        k = int(t[b])
+        out.update(target=model.pattern_names[k], target_overlap=float(0.5 * (mx[k] + my[k])),
+                   target_overlap_x=float(mx[k]), target_overlap_y=float(my[k]))
+    return out

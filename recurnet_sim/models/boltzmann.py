@@ -1264,19 +1264,30 @@ def _initial_state(model: BoltzmannMachine, init: dict, rngs, first_trial: int =
         model.clamped[:, units[clamp]] = True
 
 
+def _equilibrium(model: BoltzmannMachine) -> tuple[np.ndarray, float, float]:
+    """exp(-E/T)/Z over all states, sum p^2 and <E> — enumerated once per machine and temperature
+    (summary runs once per trial, and the batch shares the machine)."""
+    key = (float(model.temperature), model.weights.tobytes(), model.biases.tobytes())
+    cached = getattr(model, "_equilibrium_cache", None)
+    if cached is None or cached[0] != key:
+        states, p = exact_distribution(model)
+        E = -0.5 * np.einsum("ki,ij,kj->k", states, model.weights, states) - states @ model.biases
+        cached = model._equilibrium_cache = (key, p, float(p @ p), float(p @ E))
+    return cached[1:]
+
+
 def summary(model: BoltzmannMachine, b: int) -> dict:
     """Extra JSON fields of trial ``b``: the final temperature, the visible state, and, for a machine
     of <= 16 units, the exact probability of the final state under exp(-E/T)/Z."""
     out: dict[str, Any] = {"temperature": float(model.temperature),
                            "visible_state": model.state[b, model.visible].tolist()}
     if model.n_units <= 16 and model.temperature > 0 and not model.clamped.any():
-        states, p = exact_distribution(model)
+        p, p_expected, mean_energy = _equilibrium(model)
         out["exact_p_final_state"] = float(p[state_index(model, model.state[b:b + 1])[0]])
         # What the chains' averages must reach at equilibrium, to compare the sampled means with:
         # E[p(final state)] = sum_s p(s)^2, and the mean energy <E> = sum_s p(s) E(s).
-        E = -0.5 * np.einsum("ki,ij,kj->k", states, model.weights, states) - states @ model.biases
-        out["exact_p_expected"] = float(p @ p)
-        out["exact_mean_energy"] = float(p @ E)
+        out["exact_p_expected"] = p_expected
+        out["exact_mean_energy"] = mean_energy
     if model.training_log_:
         out["training_cycles"] = len(model.training_log_)
         last = model.training_log_[-1]
