@@ -110,7 +110,6 @@ class Viewer:
         self._srn = isinstance(self.state_view, SRNView)
         if self._srn:
             self.state_view.history = deque(maxlen=SRNView.STRIP)
-            self.state_view.sim = sim  # the gradient-flow panel is cached by sim.tick
             self._remember_hidden()
         self.cursor: int | None = None  # unit under the keyboard cursor (I/J/K/L)
         self._layout()

@@ -325,7 +325,6 @@ class SRNView(StateView):
         self.strip_rect = pygame.Rect(0, 0, 0, 0)
         self.grad_rect = pygame.Rect(0, 0, 0, 0)
         self._strip_small = None
-        self.sim = None  # set by the Viewer: its tick keys the gradient-flow cache
         self._gf_key = None
         self._gf: dict | None = None
         self.gf_computations = 0  # how many times the gradient flow was computed (tests)
@@ -397,8 +396,9 @@ class SRNView(StateView):
             ratio per step back), ``window`` (steps run), ``error`` (a message when unavailable).
         """
         m = self.model
-        tick = getattr(self.sim, "tick", None)
-        key = (tick, trial, getattr(m, "epoch_", None), id(getattr(m, "params_", None)))
+        # What the curve depends on: the trial and the weights (they change only with an epoch);
+        # in run/free mode ticks pass without any change, so the tick is not part of the key.
+        key = (trial, getattr(m, "epoch_", None), id(getattr(m, "params_", None)))
         if key == self._gf_key:
             return self._gf
         self._gf_key = key
