@@ -109,7 +109,6 @@ class Viewer:
         self._step_t: deque = deque(maxlen=4000)
         self._srn = isinstance(self.state_view, SRNView)
         if self._srn:
-            self.state_view.history = deque(maxlen=SRNView.STRIP)
             self._remember_hidden()
         self.cursor: int | None = None  # unit under the keyboard cursor (I/J/K/L)
         self._layout()

@@ -8,6 +8,7 @@ change it. States are drawn as cell blocks through one array blit each (``pygame
 from __future__ import annotations
 
 import math
+from collections import deque
 
 import numpy as np
 import pygame
@@ -308,6 +309,7 @@ class SRNView(StateView):
     def __init__(self, model, max_cell=MAX_CELL):
         super().__init__(model, max_cell)
         L = layer_slices(model)
+        self.history: deque = deque(maxlen=self.STRIP)  # hidden states of recent ticks (run/free)
         self.kind = model.family
         self.L = L
 
@@ -457,7 +459,7 @@ class SRNView(StateView):
             tr = getattr(m, "hidden_trace_", None)
             if tr is not None and tr.ndim == 3 and tr.shape[1] > 0:
                 return tr[trial], f"hidden activations over the task sequence, last epoch ({tr.shape[1]} steps)"
-        hist = getattr(self, "history", None)
+        hist = self.history
         if hist:
             return np.stack([hh[trial] for hh in hist]), f"hidden activations, last {len(hist)} ticks"
         return np.zeros((0, self.hid.rows * self.hid.cols)), "hidden activations (none yet)"
