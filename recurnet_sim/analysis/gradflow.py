@@ -81,6 +81,8 @@ def grad_norm_vs_lag(
     c0: np.ndarray | None = None,
     D: np.ndarray | None = None,
     rngs: Sequence[np.random.Generator] | None = None,
+    cache: srn.Cache | None = None,
+    J: np.ndarray | None = None,
 ) -> np.ndarray:
     """Norm of the error signal dL/dh_{T-1-k} for lags k = 0..K (BPTT back from the last step).
 
@@ -96,6 +98,9 @@ def grad_norm_vs_lag(
         Without targets, L = v . h_{T-1} with v a random unit vector drawn from ``rngs[b]``
         (all-equal components if ``rngs`` is None), which makes the curve depend only on the
         Jacobians.
+    cache, J : optional
+        The forward pass over ``X`` (from ``c0``, with ``D``) and its step Jacobians, when the
+        caller has them already.
 
     Returns
     -------
@@ -107,8 +112,10 @@ def grad_norm_vs_lag(
         raise ValueError(f"sequence of {T} steps is too short for lags up to {K}")
     if c0 is None:
         c0 = np.full((B, cfg.n_ctx), cfg.context_init)
-    cache = srn.forward(cfg, params, X, c0, D)
-    J = step_jacobians(cfg, params, cache)  # (B, T, S, S)
+    if cache is None:
+        cache = srn.forward(cfg, params, X, c0, D)
+    if J is None:
+        J = step_jacobians(cfg, params, cache)  # (B, T, S, S)
     fp_last = activation_grad(cfg.activation, cache.A[:, -1], cache.H[:, -1])
     if D is not None:
         _, dz = srn.loss_terms(cfg, cache.Z[:, -1:], cache.Y[:, -1:], D[:, -1:])
@@ -258,7 +265,7 @@ def gradient_flow_report(
     c0 = np.full((B, cfg.n_ctx), cfg.context_init)
     cache = srn.forward(cfg, params, X, c0)
     J = step_jacobians(cfg, params, cache)
-    g = grad_norm_vs_lag(cfg, params, X, K, rngs=rngs)
+    g = grad_norm_vs_lag(cfg, params, X, K, c0, rngs=rngs, cache=cache, J=J)
     with np.errstate(divide="ignore", invalid="ignore"):
         ratio = np.exp((np.log(np.maximum(g[:, -1], 1e-300)) - np.log(np.maximum(g[:, 0], 1e-300))) / max(K, 1))
     return {
