@@ -578,6 +578,19 @@ def _noisy_clamp(data: np.ndarray, p_on_off: float, p_off_on: float, rng: np.ran
     return np.where(flip, np.where(on, lo, 1.0), data)
 
 
+def _end_of_cycle(model, i: int, n: int, info: dict, log: list, stop, check_every: int, progress) -> bool:
+    """Shared tail of a learning cycle: the optional stop test, the log entry, progress.
+    Returns whether training should stop."""
+    done = False
+    if stop is not None and i % check_every == 0:
+        done = bool(stop(model))
+        info["solved"] = done
+    log.append(info)
+    if progress is not None:
+        progress(i, n, info)
+    return done
+
+
 def train_ahs1985(model: BoltzmannMachine, data: np.ndarray, *, cycles: int = 200,
                   schedule: AnnealSchedule | None = None, stats_sweeps: int = 10, anneals_per_pattern: int = 8,
                   rule: str = "sign", step: float = 2.0, learning_rate: float = 1.0, noise_on_off: float = 0.15,
@@ -664,14 +677,7 @@ def train_ahs1985(model: BoltzmannMachine, data: np.ndarray, *, cycles: int = 20
         model.set_parameters(w + dw, b + (db if learn_biases else 0.0))
         info = {"cycle": cycle, "max_dw": float(np.abs(dw).max(initial=0)),
                 "mean_abs_dp": float(np.abs(d_co[model.mask]).mean()) if model.mask.any() else 0.0}
-        done = False
-        if stop is not None and cycle % check_every == 0:
-            done = bool(stop(model))
-            info["solved"] = done
-        log.append(info)
-        if progress is not None:
-            progress(cycle, cycles, info)
-        if done:
+        if _end_of_cycle(model, cycle, cycles, info, log, stop, check_every, progress):
             break
     model.training_log_.extend(log)
     return log
@@ -736,14 +742,7 @@ def train_cd(model: BoltzmannMachine, data: np.ndarray, *, epochs: int = 500, k:
         b[hid] += dbh
         model.set_parameters(w, b)
         info = {"epoch": epoch, "recon_error": recon}
-        done = False
-        if stop is not None and epoch % check_every == 0:
-            done = bool(stop(model))
-            info["solved"] = done
-        log.append(info)
-        if progress is not None:
-            progress(epoch, epochs, info)
-        if done:
+        if _end_of_cycle(model, epoch, epochs, info, log, stop, check_every, progress):
             break
     model.training_log_.extend(log)
     return log
