@@ -228,7 +228,7 @@ class _Dynamics:
         return -0.5 * np.einsum("ki,ki->k", s @ self.W.T, s) + s @ self.theta
 
     def bits_str(self, code: int) -> str:
-        b = "".join("1" if (int(code) >> i) & 1 else "0" for i in range(self.n))
+        b = _bitstr(code, self.n)
         if self.bam is not None:
             return b[: self.bam[0]] + "|" + b[self.bam[0]:]
         return b
