@@ -25,7 +25,7 @@ import time  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-from recurnet_sim.models.boltzmann import BoltzmannMachine  # noqa: E402
+from recurnet_sim.families.boltzmann.model import BoltzmannMachine  # noqa: E402
 
 
 def machine(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

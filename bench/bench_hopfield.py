@@ -21,7 +21,7 @@ import time  # noqa: E402
 import numpy as np
 
 from recurnet_sim.engine import Simulation, StopConditions
-from recurnet_sim.models.hopfield import HopfieldModel, hebbian
+from recurnet_sim.families.hopfield.model import HopfieldModel, hebbian
 from recurnet_sim.patterns import flip_fraction, random_patterns
 from recurnet_sim.seeding import trial_rngs
 

@@ -24,7 +24,7 @@ os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
 import numpy as np  # noqa: E402
 
 from recurnet_sim.engine import Simulation, StopConditions  # noqa: E402
-from recurnet_sim.models.base import Model  # noqa: E402
+from recurnet_sim.model import Model  # noqa: E402
 from recurnet_sim.viewer import Viewer  # noqa: E402
 
 
@@ -86,7 +86,7 @@ def bench(rows: int, cols: int, frames: int, size) -> dict:
 def bench_running_hopfield(frames: int, size, temperature: float = 0.3) -> dict:
     """A real 100 x 100 Hopfield network (10 random patterns, Hebb) under Glauber dynamics, one
     sweep of 10,000 unit updates per frame: the frame time *with* the simulation step."""
-    from recurnet_sim.models.hopfield import HopfieldModel, hebbian
+    from recurnet_sim.families.hopfield.model import HopfieldModel, hebbian
     from recurnet_sim.patterns import flip_fraction, random_patterns
     from recurnet_sim.seeding import trial_rngs
 

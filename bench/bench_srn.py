@@ -50,8 +50,8 @@ os.environ.setdefault("MKL_NUM_THREADS", "1")
 
 import numpy as np  # noqa: E402  (after the thread pinning)
 
-from recurnet_sim import tasks  # noqa: E402
-from recurnet_sim.models import srn  # noqa: E402
+from recurnet_sim.families.srn import tasks  # noqa: E402
+from recurnet_sim.families.srn import model as srn  # noqa: E402
 
 K = 12  # truncation h = update interval h'
 

@@ -151,7 +151,7 @@ def _run_with_progress(sim) -> None:
     """Run headless; a long run (training, say) shows its tick and energy/loss on stderr."""
     from .progress import ProgressLine
 
-    label = getattr(sim.model, "energy_label", "energy")
+    label = sim.model.energy_label
     line = ProgressLine(sim.name)
     while sim.step():
         line.update(lambda: f"tick {sim.tick}/{sim.stop.max_steps}, mean {label} "
@@ -161,12 +161,10 @@ def _run_with_progress(sim) -> None:
 
 
 def _save_weights(sim, path: str) -> None:
-    from .models import family_module
-
     model = sim.model
-    save = getattr(family_module(model.family), "save_weights", None)  # save_weights(path, model)
+    save = sim.family.save_weights
     if save is None:
-        raise RecurnetError(f"a {model.family} network has no learned weights to save")
+        raise RecurnetError(f"a {model.network_type} network has no learned weights to save")
     save(path, model)
     print(f"recurnet: weights saved to {path}", file=sys.stderr)
 
@@ -188,8 +186,8 @@ def _json_default(o):
 def format_summary(sim, results, elapsed: float) -> str:
     """Short human-readable summary of a finished run."""
     model = sim.model
-    label = getattr(model, "energy_label", "energy")
-    lines = [f"{sim.name} ({model.family}, {model.n_units} units, seed {sim.seed}, {len(results)} trial(s))"]
+    label = model.energy_label
+    lines = [f"{sim.name} ({model.network_type}, {model.n_units} units, seed {sim.seed}, {len(results)} trial(s))"]
     for r in results[:10]:
         reason = r.stop_reason.replace("_", " ")
         if r.cycle_period:
@@ -201,7 +199,7 @@ def format_summary(sim, results, elapsed: float) -> str:
         head = f"  trial {r.trial}: " if len(results) > 1 else "  "
         recalled = f"; recalled: {rec}" if model.pattern_names else ""
         lines.append(f"{head}stopped: {reason} after {r.steps} step(s); final {label} {r.final_energy:.4g}{recalled}")
-        extra = _format_extra(r.extra, indent=len(head))
+        extra = _format_extra(r.extra, sim.family.summary_hidden if sim.family else (), indent=len(head))
         if extra:
             lines.append(" " * len(head) + extra)
         if len(results) == 1 and r.overlaps and len(r.overlaps) <= 12:
@@ -212,7 +210,7 @@ def format_summary(sim, results, elapsed: float) -> str:
             lines.append(f"  {label} per sweep: " + " ".join(x if isinstance(x, str) else f"{x:.4g}" for x in shown))
     if len(results) > 10:
         lines.append(f"  ... {len(results) - 10} more trial(s)")
-    grid = model.describe().get("grid_shape") if hasattr(model, "describe") else None
+    grid = model.describe().get("grid_shape")
     if len(results) == 1 and grid and grid[0] * grid[1] == model.n_units and model.n_units <= 400 and model.unit_values[0] in (-1, 0):
         from .patterns import to_text
         import numpy as np
@@ -224,15 +222,12 @@ def format_summary(sim, results, elapsed: float) -> str:
     return "\n".join(lines)
 
 
-_EXTRA_SKIP = {"n_units", "n_patterns", "schedule", "mode", "overlaps_x", "overlaps_y", "target", "final_loss",
-               "epochs", "target_overlap_x", "target_overlap_y"}
-
-
-def _format_extra(extra: dict, indent: int = 2, width: int = 100) -> str:
-    """The family's extra result fields (loss per phase, spectral radius...), wrapped."""
+def _format_extra(extra: dict, hidden=(), indent: int = 2, width: int = 100) -> str:
+    """The family's extra result fields (loss per phase, spectral radius...), wrapped; the family
+    leaves out the ``hidden`` ones (shown elsewhere in the summary, or only useful in JSON)."""
     parts = []
     for k, v in extra.items():
-        if k in _EXTRA_SKIP or v is None:
+        if k in hidden or v is None:
             continue
         if isinstance(v, bool):
             text = "yes" if v else "no"
@@ -267,7 +262,7 @@ def cmd_validate(args) -> int:
         try:
             sc = load(resolve_shipped(f), args.overrides)
             build_simulation(sc, trials=1)  # also checks assets and cross-key constraints
-            print(f"{f}: ok ({sc.family})")
+            print(f"{f}: ok ({sc.network_type})")
         except ScenarioError as exc:
             bad += 1
             for line in str(exc).splitlines():

@@ -6,8 +6,8 @@
 """
 from __future__ import annotations
 
-from .models import available_families
-from .scenario import common_tables, family_module
+from .family import family_for, network_types
+from .scenario import common_tables
 from .spec import Table, render_markdown
 
 INTRO = """# Scenario file reference
@@ -30,11 +30,13 @@ one training epoch (mode `train`) or one time step (modes `run`/`free`) for Elma
 def render() -> str:
     parts = [INTRO, render_markdown(Table(common_tables(), "Tables every scenario may have, whatever the family."),
                                     "Common tables", level=2)]
-    for fam in available_families():
-        mod = family_module(fam)
-        doc = (mod.__doc__ or "").strip().splitlines()[0] if mod.__doc__ else ""
-        parts.append(render_markdown(Table(mod.scenario_tables(), doc), f"Family `{fam}` (`network.type = \"{fam}\"`)",
-                                     level=2))
+    for kind in network_types():
+        try:
+            fam = family_for(kind)
+        except ImportError:
+            continue  # a family missing from this installation
+        parts.append(render_markdown(Table(fam.tables(kind), f"{fam.title(kind)} (family `{fam.name}`)."),
+                                     f"`network.type = \"{kind}\"`", level=2))
     return "\n".join(parts).rstrip() + "\n"
 
 

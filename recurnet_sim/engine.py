@@ -25,7 +25,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from .models.base import Model
+from .model import Model
 from .perturbations import Perturbation
 from .recorders import Recorder, Trace, default_recorders
 
@@ -116,8 +116,9 @@ class Simulation:
         Scenario name (for results and traces).
     seed : int, optional
         The seed the rngs came from (reported only).
-    summary : callable, optional
-        ``summary(model, b) -> dict``: the family's extra result fields of trial b.
+    family : Family, optional
+        The declaration of the model's family (:mod:`recurnet_sim.family`): its ``summary``
+        gives each result's extra fields, its ``train`` the training ticks before tick 0.
     """
 
     def __init__(
@@ -132,7 +133,7 @@ class Simulation:
         seed: int | None = None,
         first_trial: int = 0,
         info: dict[str, Any] | None = None,
-        summary: Callable[[Model, int], dict[str, Any]] | None = None,
+        family=None,
     ):
         if len(rngs) != model.batch_size:
             raise ValueError(f"need one rng per trial: {len(rngs)} rngs for batch {model.batch_size}")
@@ -146,7 +147,7 @@ class Simulation:
         self.seed = seed
         self.first_trial = first_trial
         self.info = dict(info or {})
-        self.summary = summary
+        self.family = family
         self.scheduled: dict[int, list[Perturbation]] = {}
         for at, p in perturbations:
             self.schedule(p, at)
@@ -266,11 +267,7 @@ class Simulation:
             self._history[b].append((k, self.tick))
 
     def _state_keys(self, idx) -> list[bytes]:
-        f = getattr(self.model, "state_keys", None)
-        if f is not None:
-            return f(idx)
-        st = self.model.state
-        return [st[b].tobytes() for b in idx]
+        return self.model.state_keys(idx)
 
     def _check_stop(self) -> None:
         stop = self.stop
@@ -282,7 +279,7 @@ class Simulation:
             if total is None or self.tick < total:
                 may_settle = False
         deterministic = bool(model.deterministic)
-        if may_settle and bool(getattr(model, "settles", deterministic)) and stop.fixed_point:
+        if may_settle and bool(model.settles) and stop.fixed_point:
             fp = act[self.last_flips[act] == 0]
             self._stop(fp, FIXED_POINT)
             act = np.flatnonzero(self.active)
@@ -332,7 +329,7 @@ class Simulation:
         overlaps = model.overlaps()
         recalled = model.recalled()
         final_E = model.energy()
-        extra_fn = self.summary
+        extra_fn = self.family.summary if self.family is not None else None
         out = []
         for b in range(model.batch_size):
             steps = int(self.stop_tick[b]) if not self.active[b] else self.tick
@@ -341,11 +338,11 @@ class Simulation:
             extra = extra_fn(model, b) if extra_fn is not None else {}
             out.append(Result(
                 scenario=self.name,
-                model=model.family,
+                model=model.network_type,
                 seed=self.seed,
                 trial=self.first_trial + b,
                 steps=steps,
-                sweeps=steps * getattr(model, "sweeps_per_tick", 1),
+                sweeps=steps,
                 stop_reason=str(self.stop_reason[b]),
                 converged=self.stop_reason[b] == FIXED_POINT,
                 cycle_period=int(self.cycle_period[b]) if self.stop_reason[b] == CYCLE else None,
@@ -367,14 +364,12 @@ class Simulation:
                 arrays[r.name] = r.data()
                 arrays[r.name + "_ticks"] = np.asarray(r.ticks)
         # What a model can only show at the end (e.g. the last epoch's activations over time).
-        final = getattr(self.model, "trace_arrays", None)
-        if callable(final):
-            arrays.update({f"final_{k}": np.asarray(v) for k, v in final().items()})
+        arrays.update({f"final_{k}": np.asarray(v) for k, v in self.model.trace_arrays().items()})
         arrays["stop_tick"] = self.stop_tick.copy()
         arrays["cycle_period"] = self.cycle_period.copy()
         meta = {
             "scenario": self.name,
-            "model": self.model.family,
+            "model": self.model.network_type,
             "seed": self.seed,
             "first_trial": self.first_trial,
             "tick": self.tick,
@@ -385,12 +380,12 @@ class Simulation:
 
     def schedule_summary(self) -> str:
         """The order in which each tick runs its phases, with what runs in each."""
-        lines = [f"Simulation of {self.model.family} (batch {self.model.batch_size}), one tick:"]
+        lines = [f"Simulation of {self.model.network_type} (batch {self.model.batch_size}), one tick:"]
         pert = ", ".join(f"t={t}: " + "; ".join(p.describe() for p in ps) for t, ps in sorted(self.scheduled.items()))
         lines.append(f"  1. perturb   scheduled [{pert or 'none'}] (viewer commands apply between ticks)")
         lines.append(f"  2. anneal    {type(self.anneal).__name__ if self.anneal is not None else 'none'}")
-        sched = getattr(self.model, "schedule", None)
-        lines.append(f"  3. update    {type(self.model).__name__}.step" + (f" ({getattr(sched, 'value', sched)})" if sched else ""))
+        rule = self.model.update_rule
+        lines.append(f"  3. update    {type(self.model).__name__}.step" + (f" ({rule})" if rule else ""))
         lines.append(f"  4. learn     {type(self.model).__name__}.learn")
         lines.append("  5. record    " + ", ".join(r.name for r in self.recorders))
         s = self.stop

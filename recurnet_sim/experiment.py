@@ -560,7 +560,7 @@ def parse_experiment(raw: dict, source: str = "experiment", path: Path | None = 
     base_data = read_toml(base_path)
     base_src = base_path.name
     base_sc = parse_scenario(base_data, base_src, base_path)  # the base itself must be valid
-    family = base_sc.family
+    family = base_sc.network_type
 
     # keys of [set] and [grid]
     def check_key(table: str, k: str) -> bool:
@@ -653,7 +653,7 @@ def parse_experiment(raw: dict, source: str = "experiment", path: Path | None = 
             errors.extend(ValidationError("grid", f"point {i} ({label}): {e.path + ': ' if e.path else ''}{e.message}",
                                           source) for e in exc.errors)
             continue
-        scenarios.append(Scenario(base_path, sc.family, sc.config))
+        scenarios.append(Scenario(base_path, sc.network_type, sc.config))
     if errors:
         raise ScenarioError(_dedupe(errors)[:20], source)
     metrics = list(ex["metrics"])

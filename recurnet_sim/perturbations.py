@@ -84,14 +84,11 @@ class FlipFraction(Perturbation):
     units: tuple | None = None  # restrict to these units (e.g. one layer); None = all
 
     def apply(self, sim, rows=None):
-        model = sim.model
-        pool = np.arange(model.n_units) if self.units is None else np.asarray(self.units, dtype=int)
-        k = int(round(self.fraction * pool.size))
         r = _row_indices(sim, rows)
-        mask = np.zeros((model.batch_size, model.n_units), dtype=bool)
-        for b in r:
-            mask[b, sim.rngs[b].choice(pool, size=k, replace=False)] = True
-        model.flip(mask, r)
+        from .model import Model
+
+        # The base class's flips, not a family's override: this perturbation flips whatever the units are.
+        Model.add_noise(sim.model, self.fraction, [sim.rngs[b] for b in r], r, self.units)
 
     def describe(self):
         return f"flip {self.fraction:.0%} of units"
@@ -178,8 +175,8 @@ class LoadPattern(Perturbation):
 
 @dataclass(frozen=True)
 class AddNoise(Perturbation):
-    """Add Gaussian noise of standard deviation ``sigma`` to continuous units (Elman/Jordan hidden
-    state); unit-based families flip ``sigma`` as a fraction instead."""
+    """The model's noise (:meth:`Model.add_noise`): binary units flip ``sigma`` as a fraction,
+    continuous units get Gaussian noise of standard deviation ``sigma``."""
 
     sigma: float = 0.1
     units: tuple | None = None
@@ -187,10 +184,7 @@ class AddNoise(Perturbation):
     def apply(self, sim, rows=None):
         m = sim.model
         r = _row_indices(sim, rows)
-        if hasattr(m, "add_noise"):
-            m.add_noise(self.sigma, [sim.rngs[b] for b in r], r, self.units)
-        else:
-            FlipFraction(self.sigma, self.units).apply(sim, r)
+        m.add_noise(self.sigma, [sim.rngs[b] for b in r], r, self.units)
 
     def describe(self):
         return f"noise {self.sigma:g}"

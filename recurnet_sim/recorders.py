@@ -114,7 +114,7 @@ class AttributeRecorder(Recorder):
         self.name = attribute.rstrip("_")
 
     def read(self, sim):
-        value = getattr(sim.model, self.attribute, None)
+        value = sim.model.recordable(self.attribute)
         if value is None:
             return np.full(sim.model.batch_size, np.nan)
         return value

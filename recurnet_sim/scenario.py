@@ -7,15 +7,8 @@ reported at once, each naming the file and the key path), builds the model and r
 
 Common tables (every family): ``[scenario]``, ``[stop]``, ``[record]``, ``[[perturb]]``, ``[view]``.
 Family tables (``[network]``, ``[patterns]``, ``[initial]``, ``[dynamics]``, ``[training]``...) come
-from the family module's ``scenario_tables()``; the family module's ``build(cfg, batch_size, rngs,
-base_dir)`` turns the validated config into a model.
-
-Family module interface::
-
-    scenario_tables() -> dict[str, spec.Field]      # top-level tables of the family
-    build(cfg, batch_size, rngs, base_dir, *, build_rng, first_trial) -> Model
-        # build_rng: what all trials share; first_trial: run index of trial 0 (for "trial t cues t mod P")
-    summary(model, b) -> dict                        # optional extra result fields for trial b
+from the declaration of the family that builds ``network.type``
+(:class:`recurnet_sim.family.Family`: ``tables``, ``build``, ``summary``, ``record_attributes``).
 """
 from __future__ import annotations
 
@@ -29,7 +22,7 @@ import numpy as np
 from . import seeding
 from .engine import Simulation, StopConditions
 from .errors import RecurnetError, ScenarioError, ValidationError
-from .models import FAMILIES, family_module
+from .family import Family, family_for, network_types
 from .perturbations import ACTIONS, from_config as perturbation_from_config
 from .recorders import AttributeRecorder, default_recorders
 from .spec import REQUIRED, Field, Table, apply_overrides, validate
@@ -109,12 +102,11 @@ def _check_perturb(entry: dict, path: str) -> list[ValidationError]:
     return errs
 
 
-def scenario_table(family: str) -> Table:
-    """The full table of a family's scenario files."""
-    mod = family_module(family)
+def scenario_table(network_type: str) -> Table:
+    """The full table of the scenario files of a network type."""
     fields = dict(common_tables())
-    fields.update(mod.scenario_tables())
-    return Table(fields, f"A {family} scenario.")
+    fields.update(family_for(network_type).tables(network_type))
+    return Table(fields, f"A {network_type} scenario.")
 
 
 @dataclass
@@ -122,8 +114,13 @@ class Scenario:
     """A validated scenario: the config dict plus where it came from."""
 
     path: Path | None
-    family: str
+    network_type: str
     config: dict
+
+    @property
+    def family(self) -> Family:
+        """The declaration of the family that builds this scenario's network type."""
+        return family_for(self.network_type)
 
     @property
     def name(self) -> str:
@@ -161,24 +158,25 @@ def parse_scenario(data: dict, source: str = "scenario", path: Path | None = Non
     """Validate a parsed scenario mapping (plus overrides) into a :class:`Scenario`."""
     data = apply_overrides(copy.deepcopy(data), overrides)
     net = data.get("network")
+    types = network_types()
     if not isinstance(net, dict):
         raise ScenarioError([ValidationError("network", "is required: a table with at least `type` "
-                                             f"(one of {', '.join(map(repr, FAMILIES))})", source)], source)
-    family = net.get("type")
-    if not isinstance(family, str) or family not in FAMILIES:
+                                             f"(one of {', '.join(map(repr, types))})", source)], source)
+    kind = net.get("type")
+    if not isinstance(kind, str) or kind not in types:
         import difflib
-        hint = difflib.get_close_matches(family, list(FAMILIES), n=1) if isinstance(family, str) else []
+        hint = difflib.get_close_matches(kind, types, n=1) if isinstance(kind, str) else []
         extra = f" (did you mean {hint[0]!r}?)" if hint else ""
-        got = "nothing" if family is None else ("a table" if isinstance(family, dict) else repr(family))
-        raise ScenarioError([ValidationError("network.type", f"must be one of {', '.join(map(repr, FAMILIES))}, got {got}{extra}",
+        got = "nothing" if kind is None else ("a table" if isinstance(kind, dict) else repr(kind))
+        raise ScenarioError([ValidationError("network.type", f"must be one of {', '.join(map(repr, types))}, got {got}{extra}",
                                              source)], source)
     try:
-        table = scenario_table(family)
+        table = scenario_table(kind)
     except ImportError:
-        raise ScenarioError([ValidationError("network.type", f"the {family!r} family is not available in this installation",
+        raise ScenarioError([ValidationError("network.type", f"the {kind!r} network is not available in this installation",
                                              source)], source) from None
     cfg = validate(data, table, "", None, source)
-    return Scenario(path, family, cfg)
+    return Scenario(path, kind, cfg)
 
 
 def load(path: str | Path, overrides=None) -> Scenario:
@@ -194,11 +192,11 @@ def build_simulation(sc: Scenario, seed: int | None = None, trials: int | None =
     seed = sc.seed if seed is None else int(seed)
     B = cfg["scenario"]["trials"] if trials is None else int(trials)
     base_dir = base_dir or (sc.path.parent if sc.path else Path.cwd())
-    mod = family_module(sc.family)
+    family = sc.family
     rngs = seeding.trial_rngs(seed, B, first_trial)
     source = sc.path.name if sc.path else "scenario"
     try:
-        model = mod.build(cfg, B, rngs, base_dir, build_rng=seeding.build_rng(seed), first_trial=first_trial)
+        model = family.build(cfg, B, rngs, base_dir, build_rng=seeding.build_rng(seed), first_trial=first_trial)
     except ScenarioError as exc:
         for e in exc.errors:
             e.source = e.source or source
@@ -213,7 +211,7 @@ def build_simulation(sc: Scenario, seed: int | None = None, trials: int | None =
     recorders = default_recorders(rec["energy"], rec["flips"], rec["overlaps"], rec["temperature"], rec["snapshot_every"])
     # A family may name attributes it always records (Elman/Jordan: the loss at every time step
     # of the epoch, the gradient norm), on top of the scenario's own list.
-    attributes = list(dict.fromkeys([*getattr(mod, "DEFAULT_RECORD_ATTRIBUTES", ()), *rec["attributes"]]))
+    attributes = list(dict.fromkeys([*family.record_attributes, *rec["attributes"]]))
     recorders += [AttributeRecorder(a) for a in attributes]
     perturbations = [perturbation_from_config(p) for p in cfg["perturb"]]
     anneal = None
@@ -222,8 +220,8 @@ def build_simulation(sc: Scenario, seed: int | None = None, trials: int | None =
         from .anneal import AnnealSchedule
         anneal = AnnealSchedule.from_config(dyn["anneal"])
     return Simulation(model, rngs, stop, recorders, perturbations, anneal, name=sc.name, seed=seed,
-                      first_trial=first_trial, info={"family": sc.family, "view": cfg["view"], "path": str(sc.path or "")},
-                      summary=getattr(mod, "summary", None))
+                      first_trial=first_trial, info={"view": cfg["view"], "path": str(sc.path or "")},
+                      family=family)
 
 
 def _user_condition(st: dict):

@@ -486,7 +486,7 @@ def hopfield_model(n=8, P=2):
     X = walsh(range(1, P + 1), n=n)
     W = X.T @ X - P * np.eye(n)
     return SimpleNamespace(
-        family="hopfield",
+        network_type="hopfield",
         weights=W,
         thresholds=np.zeros(n),
         unit_values=(-1.0, 1.0),
@@ -501,18 +501,18 @@ def test_analyze_model_hopfield_and_bam():
     assert r.schedule == "async" and r.pattern_names == ["p0", "p1"]
     assert {"p0", "-p0", "p1", "-p1"} <= {a.label for a in r.attractors}
     X, Y = walsh([1], n=4), walsh([1], n=2)
-    bam = SimpleNamespace(family="bam", weights=X.T @ Y, n_x=4, n_y=2, pairs_x=X, pairs_y=Y, pattern_names=["a"])
+    bam = SimpleNamespace(network_type="bam", weights=X.T @ Y, n_x=4, n_y=2, pairs_x=X, pairs_y=Y, pattern_names=["a"])
     rb = analyze_model(bam, "synchronous")
     assert rb.family == "bam" and "a" in {a.label for a in rb.attractors}
 
 
 def test_errors_are_clear():
-    big = SimpleNamespace(family="hopfield", weights=np.zeros((21, 21)))
+    big = SimpleNamespace(network_type="hopfield", weights=np.zeros((21, 21)))
     with pytest.raises(SimulationError, match=r"N <= 20.*21"):
         analyze_model(big, "sync")
     with pytest.raises(SimulationError, match="hopfield and bam"):
-        analyze_model(SimpleNamespace(family="elman"), "sync")
-    bam = SimpleNamespace(family="bam", weights=np.zeros((12, 9)), n_x=12, n_y=9)
+        analyze_model(SimpleNamespace(network_type="elman"), "sync")
+    bam = SimpleNamespace(network_type="bam", weights=np.zeros((12, 9)), n_x=12, n_y=9)
     with pytest.raises(SimulationError, match="12 \\+ 9"):
         analyze_model(bam, "sync")
     with pytest.raises(ValidationError, match="schedule"):
@@ -597,7 +597,7 @@ def all_states(n, unit_values=(-1, 1)):
 
 @pytest.mark.parametrize("units", ["bipolar", "binary"])
 def test_agrees_with_engine_hopfield(units):
-    hop = pytest.importorskip("recurnet_sim.models.hopfield")
+    hop = pytest.importorskip("recurnet_sim.families.hopfield.model")
     n = 8
     rng = np.random.default_rng(4)
     X = rng.choice([-1, 1], size=(3, n))
@@ -620,7 +620,7 @@ def test_agrees_with_engine_hopfield(units):
 
 
 def test_agrees_with_engine_bam():
-    bam = pytest.importorskip("recurnet_sim.models.bam")
+    bam = pytest.importorskip("recurnet_sim.families.bam.model")
     X = np.array([[1, -1, 1, -1, 1], [1, 1, -1, -1, 1]])
     Y = np.array([[1, -1, -1], [-1, 1, -1]])
     n = 8

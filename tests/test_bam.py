@@ -3,8 +3,8 @@ import numpy as np
 import pytest
 
 from recurnet_sim.errors import TraceFileError, ValidationError
-from recurnet_sim.models import bam
-from recurnet_sim.models.bam import BAM, ascii_codes, hebbian_weights
+from recurnet_sim.families.bam import model as bam
+from recurnet_sim.families.bam.model import BAM, ascii_codes, hebbian_weights
 from recurnet_sim.spec import Table, validate
 
 

@@ -4,8 +4,8 @@ import pytest
 
 from recurnet_sim.anneal import AnnealSchedule
 from recurnet_sim.errors import TraceFileError
-from recurnet_sim.models import boltzmann as bz
-from recurnet_sim.models.boltzmann import BoltzmannMachine
+from recurnet_sim.families.boltzmann import model as bz
+from recurnet_sim.families.boltzmann.model import BoltzmannMachine
 from recurnet_sim.spec import Table, validate
 
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from recurnet_sim import load_scenario
-from recurnet_sim.models.base import Model
+from recurnet_sim.model import Model
 
 ONE_PER_FAMILY = {
     "hopfield": ("scenarios/hopfield_letters.toml", {}),
@@ -28,7 +28,7 @@ def make(family, trials=3, first_trial=0, **kw):
 def test_shapes_and_types(family):
     sim = make(family)
     m = sim.model
-    assert isinstance(m, Model) and m.family == family
+    assert isinstance(m, Model) and m.network_type == family
     B, N = m.state.shape
     assert B == 3 and N == m.n_units and m.clamped.shape == (B, N) and m.clamped.dtype == bool
     flips = np.asarray(m.step(sim.rngs, np.ones(B, bool)))
@@ -39,7 +39,7 @@ def test_shapes_and_types(family):
     assert ov.shape == (B, len(m.pattern_names)) and np.all(np.abs(ov) <= 1 + 1e-9)
     assert len(m.recalled()) == B
     assert m.energy_label in ("energy", "loss")
-    assert isinstance(m.describe(), dict) and m.describe()["family"] == family
+    assert isinstance(m.describe(), dict) and m.describe()["network_type"] == family
 
 
 @pytest.mark.parametrize("family", IDS)

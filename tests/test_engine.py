@@ -10,7 +10,7 @@ import pytest
 from recurnet_sim import load_scenario
 from recurnet_sim.engine import CONDITION, CYCLE, FIXED_POINT, MAX_STEPS, PHASES, Simulation, StopConditions
 from recurnet_sim.errors import SimulationError, TraceFileError
-from recurnet_sim.models.hopfield import HopfieldModel, hebbian
+from recurnet_sim.families.hopfield.model import HopfieldModel, hebbian
 from recurnet_sim.patterns import random_patterns
 from recurnet_sim.perturbations import (AddNoise, Clamp, FlipFraction, FlipUnits, LoadPattern, SetRegion,
                                         SetTemperature)

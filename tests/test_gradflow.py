@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from recurnet_sim.analysis import gradflow as gf
-from recurnet_sim.models import srn
+from recurnet_sim.families.srn import model as srn
 
 
 def _linear_net(rho, H=6, B=2, seed=0):

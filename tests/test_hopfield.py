@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from recurnet_sim.engine import CYCLE, FIXED_POINT, Simulation, StopConditions
-from recurnet_sim.models.hopfield import HopfieldModel, hebbian, learn, pseudo_inverse, storkey
+from recurnet_sim.families.hopfield.model import HopfieldModel, hebbian, learn, pseudo_inverse, storkey
 from recurnet_sim.patterns import builtin_set, flip_fraction, random_patterns
 from recurnet_sim.seeding import trial_rngs
 
@@ -326,7 +326,7 @@ def test_per_trial_weights_equal_separate_networks():
 
 
 def test_diluted_connectivity_masks_weights():
-    from recurnet_sim.models.hopfield import connectivity_mask
+    from recurnet_sim.families.hopfield.model import connectivity_mask
     rng = np.random.default_rng(0)
     m = connectivity_mask("lattice", 12, rng, grid_shape=(3, 4))
     assert m.shape == (12, 12) and np.array_equal(m, m.T) and m[0].sum() == 3  # a corner has 3 neighbours

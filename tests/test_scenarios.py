@@ -152,7 +152,7 @@ def test_bad_set_arguments(arg, frag, capsys):
 def test_import_is_light():
     import subprocess
     import sys
-    code = ("import sys, recurnet_sim, recurnet_sim.scenario, recurnet_sim.engine, recurnet_sim.models.hopfield;"
+    code = ("import sys, recurnet_sim, recurnet_sim.scenario, recurnet_sim.engine, recurnet_sim.families.hopfield.model;"
             "bad=[m for m in ('pygame','matplotlib','networkx','scipy') if m in sys.modules]; print(bad)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"

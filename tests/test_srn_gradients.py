@@ -11,9 +11,9 @@ import itertools
 import numpy as np
 import pytest
 
-from recurnet_sim import tasks
+from recurnet_sim.families.srn import tasks
 from recurnet_sim.errors import TraceFileError
-from recurnet_sim.models import elman, jordan, srn
+from recurnet_sim.families.srn import elman, jordan, model as srn
 
 EPS = 1e-6
 RTOL = 1e-6

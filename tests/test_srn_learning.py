@@ -7,8 +7,8 @@ import pathlib
 import numpy as np
 import pytest
 
-from recurnet_sim import tasks
-from recurnet_sim.models import elman, jordan, srn
+from recurnet_sim.families.srn import tasks
+from recurnet_sim.families.srn import elman, jordan, model as srn
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 

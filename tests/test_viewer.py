@@ -192,7 +192,7 @@ def test_graph_view_refuses_big_nets():
     from recurnet_sim.viewer.views import GraphView
 
     class Big:
-        family = "hopfield"
+        network_type = "hopfield"
         n_units = 2000
         unit_values = (-1, 1)
         state = np.ones((1, 2000))
@@ -345,7 +345,7 @@ def test_gradient_flow_panel_decays_or_grows_with_the_spectral_radius(radius, gr
 
 def test_gradient_flow_panel_matches_gradflow_and_is_cached_per_tick():
     from recurnet_sim.analysis import gradflow
-    from recurnet_sim.models.srn import summary_for
+    from recurnet_sim.families.srn.model import summary_for
 
     sim = load_scenario(GRADFLOW, {"view.paused": True, "stop.max_steps": 3})
     v = Viewer(sim, size=(800, 600), headless=True)

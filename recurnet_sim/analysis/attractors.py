@@ -676,7 +676,7 @@ def analyze_model(model, schedule: str = "sync", trial: int = 0, **kwargs) -> At
         ``pattern_names``. Temperature and clamping are ignored: the T = 0, unclamped dynamics
         is analysed.
     schedule : str
-        "sync" or "async" (or an engine :class:`~recurnet_sim.models.base.Schedule`; "glauber"
+        "sync" or "async" (or an engine :class:`~recurnet_sim.model.Schedule`; "glauber"
         is refused because its graph is stochastic).
     trial : int
         Which trial's network to analyse when the model holds one weight matrix per trial
@@ -684,7 +684,7 @@ def analyze_model(model, schedule: str = "sync", trial: int = 0, **kwargs) -> At
     **kwargs
         Passed to :func:`analyze_network` / :func:`analyze_bam`.
     """
-    family = getattr(model, "family", None)
+    family = model.network_type
     sched = getattr(schedule, "value", schedule)
     if family == "hopfield":
         W = np.asarray(model.weights, dtype=float)

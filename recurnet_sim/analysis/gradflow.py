@@ -19,7 +19,7 @@ back) is estimated with the tangent-vector method of Benettin et al. (1980): > 0
 < 0 convergent (fixed point or stable cycle), ~0 marginal.
 
 All functions take a batch: parameters ``(B, ...)`` as built by
-:func:`recurnet_sim.models.srn.init_params`; results carry the leading batch axis.
+:func:`recurnet_sim.families.srn.model.init_params`; results carry the leading batch axis.
 """
 from __future__ import annotations
 
@@ -27,8 +27,8 @@ from typing import Sequence
 
 import numpy as np
 
-from ..models import srn
-from ..models.srn import SRNConfig, activate, activation_grad, output_fn, output_jacobian
+from ..families.srn import model as srn
+from ..families.srn.model import SRNConfig, activate, activation_grad, output_fn, output_jacobian
 
 
 def spectral_radius(W: np.ndarray) -> np.ndarray:
@@ -53,7 +53,7 @@ def step_jacobians(cfg: SRNConfig, params: dict[str, np.ndarray], cache: srn.Cac
     Parameters
     ----------
     cache : srn.Cache
-        From :func:`recurnet_sim.models.srn.forward` over T steps.
+        From :func:`recurnet_sim.families.srn.model.forward` over T steps.
 
     Returns
     -------

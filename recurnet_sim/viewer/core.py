@@ -87,7 +87,7 @@ class Viewer:
         size = size or (cfg.get("width", 1100), cfg.get("height", 720))
         self.fps_cap = int(cfg.get("fps", 60))
         self.screen = pygame.display.set_mode(size, pygame.RESIZABLE)
-        title = cfg.get("title") or sim.name or self.model.family
+        title = cfg.get("title") or sim.name or self.model.network_type
         pygame.display.set_caption(f"recurnet - {title}")
         self.title = title
         self.fonts = W.Fonts()
@@ -489,7 +489,7 @@ class Viewer:
         except Exception:
             pass
         fam = {"hopfield": "Hopfield network", "bam": "BAM", "boltzmann": "Boltzmann machine",
-               "elman": "Elman network", "jordan": "Jordan network"}.get(m.family, m.family)
+               "elman": "Elman network", "jordan": "Jordan network"}.get(m.network_type, m.network_type)
         left = self.fonts.text(s, self.title, (12, r.centery), 22, W.TEXT, anchor="midleft")
         extra = [fam, f"{m.n_units} units"]
         for k in ("schedule", "mode", "task"):
@@ -515,7 +515,7 @@ class Viewer:
     def _draw_bars(self, s) -> None:
         m = self.model
         b = self.trial
-        if m.family in ("elman", "jordan") and (m.patterns is None or len(m.pattern_names) == 0):
+        if m.network_type in ("elman", "jordan") and (m.patterns is None or len(m.pattern_names) == 0):
             self._draw_outputs(s)
             return
         rec = self.sim.recorder("overlaps")
@@ -524,7 +524,7 @@ class Viewer:
             ov = m.overlaps()
         vals = np.asarray(ov[b], dtype=float)
         hl = int(np.argmax(np.abs(vals))) if vals.size else None
-        title = "overlap with each stored pair" if m.family == "bam" else "overlap with each stored pattern"
+        title = "overlap with each stored pair" if m.network_type == "bam" else "overlap with each stored pattern"
         note = None
         if hl is not None:
             note = "recalled: " + str(m.pattern_names[hl]) + (" (reversed)" if vals[hl] < 0 else "")

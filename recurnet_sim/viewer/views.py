@@ -59,7 +59,7 @@ def unit_grid(start: int, n: int, shape: tuple[int, int] | None = None) -> np.nd
 
 def value_range(model) -> tuple[float, float]:
     lo, hi = getattr(model, "unit_values", (-1.0, 1.0))
-    if model.family in ("elman", "jordan"):
+    if model.network_type in ("elman", "jordan"):
         return -1.0, 1.0  # activations: negative blue, 0 grey, positive warm
     return float(lo), float(hi)
 
@@ -203,7 +203,7 @@ class StateView:
         x, y = self.rect.x + 10, self.rect.bottom - 10
         lo, hi = self.lo, self.hi
         items = [(W.POS, f"{hi:g}"), (W.NEG, f"{lo:g}")]
-        if self.model.family in ("elman", "jordan"):
+        if self.model.network_type in ("elman", "jordan"):
             items = [(W.NEG, "-1"), (W.ZERO, "0"), (W.POS, "+1")]
         for col, txt in items:
             pygame.draw.rect(surf, col, (x, y - 12, 12, 12))
@@ -310,7 +310,7 @@ class SRNView(StateView):
         super().__init__(model, max_cell)
         L = layer_slices(model)
         self.history: deque = deque(maxlen=self.STRIP)  # hidden states of recent ticks (run/free)
-        self.kind = model.family
+        self.kind = model.network_type
         self.L = L
 
         def blk(name, label):
@@ -495,8 +495,8 @@ class SRNView(StateView):
 
 
 def make_view(model, max_cell: int = MAX_CELL) -> StateView:
-    """The drawer for ``model.family``."""
-    fam = getattr(model, "family", "")
+    """The drawer for ``model.network_type``."""
+    fam = model.network_type
     L = layer_slices(model)
     if fam == "bam" and "x" in L and "y" in L:
         return BAMView(model, max_cell)
@@ -509,7 +509,7 @@ def make_view(model, max_cell: int = MAX_CELL) -> StateView:
 def weight_matrix(model, trial: int = 0) -> np.ndarray | None:
     """Weights as a full (N, N) matrix, entry [i, j] = weight from unit j to unit i (None if unknown)."""
     N = model.n_units
-    fam = model.family
+    fam = model.network_type
     L = layer_slices(model)
     if fam == "bam":
         Wxy = np.asarray(model.weights, dtype=float)
@@ -588,7 +588,7 @@ class GraphView:
             iu, ju = np.nonzero(np.triu(self.W, 1) != 0)
             w = self.W[iu, ju]
             G.add_weighted_edges_from(zip(iu.tolist(), ju.tolist(), np.maximum(w, 0).tolist()))
-        if self.model.family == "bam" and "x" in L and "y" in L:
+        if self.model.network_type == "bam" and "x" in L and "y" in L:
             # the X picture as a grid on the left, the Y code as a column on the right
             nx_ = L["x"].stop - L["x"].start
             ny = L["y"].stop - L["y"].start
@@ -601,8 +601,8 @@ class GraphView:
             for k in range(ny):
                 pos[L["y"].start + k] = (1.0, 0.5 if ny == 1 else 0.1 + 0.8 * k / (ny - 1))
         elif len(set(layer_of.values())) > 1:
-            pos = nx.multipartite_layout(G, subset_key="layer", align="horizontal" if self.model.family == "bam" else "vertical")
-            if self.model.family in ("elman", "jordan"):
+            pos = nx.multipartite_layout(G, subset_key="layer", align="horizontal" if self.model.network_type == "bam" else "vertical")
+            if self.model.network_type in ("elman", "jordan"):
                 pos = {u: (p[1], p[0]) for u, p in pos.items()}  # inputs at the bottom, outputs on top
                 pos = {u: (p[0], -p[1]) for u, p in pos.items()}
         else:
@@ -692,7 +692,7 @@ class GraphView:
             pygame.draw.circle(surf, tuple(int(x) for x in cols[u]), p, rad)
             edge = W.CLAMP if cl[u] else (W.HID_POS if u in self.hidden else W.PANEL_EDGE)
             pygame.draw.circle(surf, edge, p, rad, 2 if cl[u] else 1)
-        if m.family in ("elman", "jordan"):
+        if m.network_type in ("elman", "jordan"):
             self._layer_labels(surf, fonts)
         shown = min(getattr(self, "n_edges", 0), self.MAX_EDGES)
         cap = f"graph view: {self.N} units, {getattr(self, 'n_edges', 0)} weights"
@@ -711,7 +711,7 @@ ATTRACTOR_MAX_UNITS = 16
 
 
 def attractor_view_available(model) -> bool:
-    return model.family in ("hopfield", "bam") and model.n_units <= ATTRACTOR_MAX_UNITS
+    return model.network_type in ("hopfield", "bam") and model.n_units <= ATTRACTOR_MAX_UNITS
 
 
 class AttractorView:
@@ -726,7 +726,7 @@ class AttractorView:
         self.rect = pygame.Rect(0, 0, 0, 0)
         sc = getattr(model, "schedule", "sync")
         sched = "sync" if getattr(sc, "value", sc) in ("synchronous", "sync") else "async"
-        if model.family == "bam":
+        if model.network_type == "bam":
             sched = "sync"
         self.schedule = sched
         # the displayed trial's network (per-trial weights differ); the full state graph is not

@@ -17,7 +17,7 @@ from typing import Sequence
 
 import numpy as np
 
-from .errors import TraceFileError
+from ...errors import TraceFileError
 
 #: Elman (1990), Table 2: each letter as 6 binary features
 #: (consonant, vowel, interrupted, high, back, voiced).

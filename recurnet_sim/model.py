@@ -22,7 +22,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ..errors import SimulationError
+from .errors import SimulationError
 
 
 class Schedule(str, Enum):
@@ -46,8 +46,8 @@ class Model:
 
     Attributes
     ----------
-    family : str
-        ``"hopfield"``, ``"bam"``, ``"boltzmann"``, ``"elman"``, ``"jordan"``.
+    network_type : str
+        The scenario's ``network.type`` this model was built for (its family declares it).
     state : ndarray, shape (batch, n_units)
         The current unit values. For layered families the layers are concatenated; ``layers``
         names the slices.
@@ -69,7 +69,7 @@ class Model:
         ``"energy"`` or ``"loss"`` — what ``energy()`` returns.
     """
 
-    family: str = "base"
+    network_type: str = "base"
     energy_label: str = "energy"
     unit_values: tuple[float, float] = (-1.0, 1.0)
 
@@ -132,6 +132,37 @@ class Model:
             return [(None, False)] * self.batch_size
         k = np.argmax(np.abs(m), axis=1)
         return [(self.pattern_names[j], bool(m[b, j] < 0)) for b, j in enumerate(k)]
+
+    @property
+    def update_rule(self) -> str:
+        """How one tick updates the units, for the printed schedule (``"synchronous"``...);
+        empty when the family has only one rule."""
+        return ""
+
+    def add_noise(self, fraction: float, rngs: Sequence[np.random.Generator], rows, units=None) -> None:
+        """The noise perturbation: flip exactly ``round(fraction * n)`` of the units (or of
+        ``units``) in each trial of ``rows``, chosen by that trial's generator (``rngs`` holds one
+        per row). Families of continuous units override it (Gaussian noise)."""
+        pool = np.arange(self.n_units) if units is None else np.asarray(units, dtype=int)
+        k = int(round(fraction * pool.size))
+        mask = np.zeros((self.batch_size, self.n_units), dtype=bool)
+        for g, b in zip(rngs, rows):
+            mask[b, g.choice(pool, size=k, replace=False)] = True
+        self.flip(mask, rows)
+
+    def recordable(self, name: str):
+        """The value of attribute ``name`` for an attribute recorder (None when the model has no
+        such attribute: the recorder writes NaN)."""
+        return getattr(self, name, None)
+
+    def state_keys(self, idx) -> list[bytes]:
+        """Per trial in ``idx``, a key that is equal exactly when the states are the same state of
+        the dynamics (the engine's cycle detector compares them). Default: the state's bytes."""
+        return [self.state[b].tobytes() for b in idx]
+
+    def trace_arrays(self) -> dict[str, np.ndarray]:
+        """Arrays only known at the end of a run (saved in the trace as ``final_<name>``)."""
+        return {}
 
     def is_stable(self) -> np.ndarray | None:
         """Per trial, whether a deterministic sweep would change nothing (None if unknown)."""
@@ -214,4 +245,4 @@ class Model:
     # ----- description for the viewer / summaries -----------------------------------------
     def describe(self) -> dict[str, Any]:
         """Static facts a viewer or summary may show (layer slices, grid shape...)."""
-        return {"family": self.family, "n_units": self.n_units}
+        return {"network_type": self.network_type, "n_units": self.n_units}

@@ -26,10 +26,10 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ..npzio import read_npz, write_npz
-from ..errors import SimulationError, TraceFileError, ValidationError
-from ..spec import Field, Table
-from .base import Model
+from ...npzio import read_npz, write_npz
+from ...errors import SimulationError, TraceFileError, ValidationError
+from ...spec import Field, Table
+from ...model import Model
 
 __all__ = ["BAM", "ascii_codes", "hebbian_weights", "scenario_tables", "build", "summary",
            "save_weights", "load_weights"]
@@ -112,7 +112,7 @@ class BAM(Model):
         Each stored pair as one concatenated state (so ``load_pattern(k)`` loads pair k).
     """
 
-    family = "bam"
+    network_type = "bam"
     energy_label = "energy"
     unit_values = (-1.0, 1.0)
     temperature = 0.0
@@ -171,6 +171,10 @@ class BAM(Model):
         return self.state[:, self.n_x:]
 
     @property
+    def update_rule(self) -> str:
+        return self.schedule
+
+    @property
     def deterministic(self) -> bool:
         return self.schedule == "synchronous"
 
@@ -202,7 +206,7 @@ class BAM(Model):
             The uncued layer: random +-1, or 0 ("unknown": it then contributes nothing to the
             net input until it is updated, which keeps an asynchronous sweep from erasing the cue).
         """
-        from ..patterns import flip_fraction
+        from ...patterns import flip_fraction
 
         B = self.batch_size
         idx = np.broadcast_to(np.asarray(pairs, dtype=int), (B,))
@@ -339,7 +343,7 @@ class BAM(Model):
 
     def describe(self) -> dict[str, Any]:
         return {
-            "family": self.family,
+            "network_type": self.network_type,
             "n_units": self.n_units,
             "n_x": self.n_x,
             "n_y": self.n_y,
@@ -477,7 +481,7 @@ def make_pairs(table: dict, rng: np.random.Generator) -> tuple[np.ndarray, np.nd
     names : list of str
     shape : (rows, cols) of the X pictures, or None
     """
-    from .. import patterns as pat
+    from ... import patterns as pat
 
     src = table["source"]
     if src == "letters":
@@ -518,7 +522,7 @@ def build(cfg: dict, batch_size: int, rngs: list[np.random.Generator], base_dir:
     same pairs); trial b's cue noise comes from ``rngs[b]``.
     """
     if build_rng is None:
-        from ..seeding import build_rng as _shared
+        from ...seeding import build_rng as _shared
 
         build_rng = _shared((cfg.get("scenario") or {}).get("seed") or 0)
     px, py, names, shape = make_pairs(cfg["pairs"], build_rng)

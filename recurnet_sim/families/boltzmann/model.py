@@ -41,11 +41,11 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from ..anneal import AnnealSchedule, anneal_field
-from ..npzio import read_npz, write_npz
-from ..errors import SimulationError, TraceFileError, ValidationError
-from ..spec import Field, Table
-from .base import Model
+from ...anneal import AnnealSchedule, anneal_field
+from ...npzio import read_npz, write_npz
+from ...errors import SimulationError, TraceFileError, ValidationError
+from ...spec import Field, Table
+from ...model import Model
 
 __all__ = [
     "BoltzmannMachine", "sigmoid", "heat_bath_sweep", "block_gibbs_sweep", "train_ahs1985", "train_cd",
@@ -334,7 +334,7 @@ class BoltzmannMachine(Model):
         Environment / stored vectors; overlaps are taken over the units they cover.
     """
 
-    family = "boltzmann"
+    network_type = "boltzmann"
     energy_label = "energy"
 
     def __init__(self, weights, biases=None, *, n_visible: int | None = None, units: str = "binary",
@@ -520,7 +520,7 @@ class BoltzmannMachine(Model):
 
     def describe(self) -> dict[str, Any]:
         return {
-            "family": self.family,
+            "network_type": self.network_type,
             "n_units": self.n_units,
             "units": self.units,
             "topology": self.topology,
@@ -1075,7 +1075,7 @@ def _make_data(t: dict, n_visible: int | None, units: str, rng: np.random.Genera
         d = encoder_data(n_visible // 2, units)
         return d, [f"e{k + 1}" for k in range(len(d))], None
     if src == "letters":
-        from ..patterns import builtin_set
+        from ...patterns import builtin_set
 
         ps = builtin_set("letters")
         if t["names"]:
@@ -1086,7 +1086,7 @@ def _make_data(t: dict, n_visible: int | None, units: str, rng: np.random.Genera
         x = ps.patterns.astype(float)
         return (x if units == "bipolar" else (x + 1) / 2), list(ps.names), ps.shape
     if src == "random":
-        from ..patterns import random_patterns
+        from ...patterns import random_patterns
 
         n = n_visible
         if n is None:
@@ -1100,7 +1100,7 @@ def _make_data(t: dict, n_visible: int | None, units: str, rng: np.random.Genera
 
 def _stderr_progress(name: str) -> ProgressFn:
     """Training progress for scenario runs, shown by :class:`recurnet_sim.progress.ProgressLine`."""
-    from ..progress import ProgressLine
+    from ...progress import ProgressLine
 
     line = ProgressLine(name, delay=0.3)
 
@@ -1125,7 +1125,7 @@ def build(cfg: dict, batch_size: int, rngs: list[np.random.Generator], base_dir:
     scenario loads with ``network.weights = "file"``.
     """
     if build_rng is None:
-        from ..seeding import build_rng as _shared
+        from ...seeding import build_rng as _shared
 
         build_rng = _shared((cfg.get("scenario") or {}).get("seed") or 0)
     net = cfg["network"]

@@ -11,21 +11,21 @@ import pathlib
 
 import numpy as np
 
-from . import srn
-from .srn import DEFAULT_RECORD_ATTRIBUTES, SRNConfig, SRNModel, TrainConfig, train  # noqa: F401  (public API)
-from .srn import save_model as save_weights  # noqa: F401  (save_weights(path, model), as every family)
-from .srn import summary_for as summary  # noqa: F401  (extra result fields of trial b)
+from . import model as srn
+from .model import DEFAULT_RECORD_ATTRIBUTES, SRNConfig, SRNModel, TrainConfig, train  # noqa: F401  (public API)
+from .model import save_model as save_weights  # noqa: F401  (save_weights(path, model), as every family)
+from .model import summary_for as summary  # noqa: F401  (extra result fields of trial b)
 
 
 class ElmanNetwork(SRNModel):
     """A batch of Elman networks (see :class:`recurnet_sim.models.srn.SRNModel` for the modes)."""
 
-    family = "elman"
+    network_type = "elman"
 
 
 def make(task, n_hidden: int, rngs, activation: str = "tanh", train_cfg: TrainConfig | None = None,
          init_scale: float = 1.0, recurrent_radius: float | None = None, **cfg_kw) -> ElmanNetwork:
-    """Python shortcut: an Elman network sized for ``task`` (a :class:`recurnet_sim.tasks.Task`)."""
+    """Python shortcut: an Elman network sized for ``task`` (a :class:`recurnet_sim.families.srn.tasks.Task`)."""
     cfg_kw.setdefault("output", task.output)
     cfg_kw.setdefault("loss", task.loss if cfg_kw["output"] == task.output else None)
     cfg = SRNConfig(kind="elman", n_in=task.n_in, n_hidden=n_hidden, n_out=task.n_out, activation=activation, **cfg_kw)

@@ -38,9 +38,9 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from ..npzio import read_npz, write_npz
-from ..errors import SimulationError, TraceFileError
-from .base import Model
+from ...npzio import read_npz, write_npz
+from ...errors import SimulationError, TraceFileError
+from ...model import Model
 
 ACTIVATIONS = ("tanh", "sigmoid", "relu", "linear")
 OUTPUTS = ("sigmoid", "softmax", "linear")
@@ -1041,8 +1041,8 @@ class SRNModel(Model):
     ):
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
-        if self.family in ("elman", "jordan") and cfg.kind != self.family:
-            raise ValueError(f"{type(self).__name__} needs SRNConfig(kind={self.family!r})")
+        if self.network_type in ("elman", "jordan") and cfg.kind != self.network_type:
+            raise ValueError(f"{type(self).__name__} needs SRNConfig(kind={self.network_type!r})")
         if free_input not in FREE_INPUTS:
             raise ValueError(f"free_input must be one of {FREE_INPUTS}, got {free_input!r}")
         self.cfg = cfg
@@ -1344,8 +1344,8 @@ def train(
 # ======================================================================================
 def scenario_tables_for(kind: str) -> dict:
     """Top-level scenario tables of the Elman or Jordan family (see :mod:`recurnet_sim.spec`)."""
-    from ..spec import Field, Table
-    from ..tasks import TASKS
+    from ...spec import Field, Table
+    from .tasks import TASKS
 
     elman = kind == "elman"
     net = {
@@ -1414,7 +1414,7 @@ def scenario_tables_for(kind: str) -> dict:
     name = "Elman (1990) simple recurrent network" if elman else "Jordan (1986) network"
     return {
         "network": Field("table", None, "the network", table=Table(net, f"The {name}.")),
-        "task": Field("table", None, "the sequence task", table=Table(task, "Task generators in recurnet_sim.tasks.")),
+        "task": Field("table", None, "the sequence task", table=Table(task, "Task generators in recurnet_sim.families.srn.tasks.")),
         "training": Field("table", None, "BPTT and SGD", table=Table(training, "Training by BPTT with SGD and momentum.")),
         "dynamics": Field("table", None, "what a tick is", table=Table(dynamics, "Training, running or free-running.")),
         "initial": Field("table", None, "initial weights", table=Table(initial, "Where the weights come from.")),
@@ -1424,8 +1424,8 @@ def scenario_tables_for(kind: str) -> dict:
 
 def make_task(kind: str, tcfg: dict, rngs, base_dir: pathlib.Path):
     """Build the task of a validated ``[task]`` table."""
-    from .. import tasks as T
-    from ..errors import ValidationError
+    from . import tasks as T
+    from ...errors import ValidationError
 
     name = tcfg["name"]
     path = None if tcfg["file"] is None else (pathlib.Path(base_dir) / tcfg["file"])
@@ -1455,7 +1455,7 @@ def make_task(kind: str, tcfg: dict, rngs, base_dir: pathlib.Path):
 
 def build_model(kind: str, cfg: dict, batch_size: int, rngs, base_dir, cls=None) -> SRNModel:
     """Build an Elman or Jordan model from a validated scenario config (see ``scenario_tables_for``)."""
-    from ..errors import ValidationError
+    from ...errors import ValidationError
 
     base_dir = pathlib.Path(base_dir)
     net, tr, dyn, ini = cfg["network"], cfg["training"], cfg["dynamics"], cfg["initial"]
@@ -1525,7 +1525,7 @@ def build_model(kind: str, cfg: dict, batch_size: int, rngs, base_dir, cls=None)
 
 def summary_for(model: SRNModel, b: int) -> dict:
     """Extra JSON fields of trial b: final loss, loss per task phase, gradient flow."""
-    from ..analysis import gradflow
+    from ...analysis import gradflow
 
     out: dict[str, Any] = {"mode": model.mode, "epochs": int(model.epoch_)}
     task = model.task

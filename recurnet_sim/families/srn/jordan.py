@@ -12,21 +12,21 @@ import pathlib
 
 import numpy as np
 
-from . import srn
-from .srn import DEFAULT_RECORD_ATTRIBUTES, SRNConfig, SRNModel, TrainConfig, train  # noqa: F401  (public API)
-from .srn import save_model as save_weights  # noqa: F401  (save_weights(path, model), as every family)
-from .srn import summary_for as summary  # noqa: F401  (extra result fields of trial b)
+from . import model as srn
+from .model import DEFAULT_RECORD_ATTRIBUTES, SRNConfig, SRNModel, TrainConfig, train  # noqa: F401  (public API)
+from .model import save_model as save_weights  # noqa: F401  (save_weights(path, model), as every family)
+from .model import summary_for as summary  # noqa: F401  (extra result fields of trial b)
 
 
 class JordanNetwork(SRNModel):
     """A batch of Jordan networks (see :class:`recurnet_sim.models.srn.SRNModel` for the modes)."""
 
-    family = "jordan"
+    network_type = "jordan"
 
 
 def make(task, n_hidden: int, rngs, activation: str = "tanh", train_cfg: TrainConfig | None = None,
          init_scale: float = 1.0, mu: float = 0.5, teacher_forcing: bool = True, **cfg_kw) -> JordanNetwork:
-    """Python shortcut: a Jordan network sized for ``task`` (a :class:`recurnet_sim.tasks.Task`; its inputs are the plan units)."""
+    """Python shortcut: a Jordan network sized for ``task`` (a :class:`recurnet_sim.families.srn.tasks.Task`; its inputs are the plan units)."""
     cfg_kw.setdefault("output", task.output)
     cfg_kw.setdefault("loss", task.loss if cfg_kw["output"] == task.output else None)
     cfg_kw.setdefault("context_init", 0.0)

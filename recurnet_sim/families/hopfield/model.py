@@ -24,8 +24,8 @@ from typing import Sequence
 
 import numpy as np
 
-from ..errors import ScenarioError, SimulationError, ValidationError
-from .base import Model, Schedule
+from ...errors import ScenarioError, SimulationError, ValidationError
+from ...model import Model, Schedule
 
 LEARNING_RULES = ("hebbian", "storkey", "pseudo_inverse")
 
@@ -206,7 +206,7 @@ class HopfieldModel(Model):
         How to draw the units.
     """
 
-    family = "hopfield"
+    network_type = "hopfield"
 
     def __init__(self, coupling, scale=1.0, thresholds=None, patterns=None, pattern_names=(),
                  units="bipolar", schedule="random", temperature=0.0, state=None, grid_shape=None,
@@ -299,6 +299,11 @@ class HopfieldModel(Model):
         # then no proof of a cycle (and with a symmetric W it cannot happen before a fixed point).
         return self.settles and self.schedule in (Schedule.SYNCHRONOUS, Schedule.SEQUENTIAL)
 
+    @property
+    def update_rule(self) -> str:
+        return self.schedule.value
+
+    @property
     def local_field(self) -> np.ndarray:
         """h = W s - theta for every trial, shape (B, N), in the units of W."""
         return (self._field - self._theta_c) * self.scale
@@ -515,7 +520,7 @@ class HopfieldModel(Model):
         return [row.tobytes() for row in packed]
 
     def describe(self):
-        return {"family": self.family, "n_units": self.n_units, "grid_shape": self.grid_shape,
+        return {"network_type": self.network_type, "n_units": self.n_units, "grid_shape": self.grid_shape,
                 "units": self.units, "schedule": self.schedule.value, "per_trial_weights": self.per_trial}
 
 
@@ -524,7 +529,7 @@ class HopfieldModel(Model):
 # ---------------------------------------------------------------------------------------------
 def scenario_tables():
     """Family-specific top-level tables of a Hopfield scenario."""
-    from ..spec import Field, Table
+    from ...spec import Field, Table
 
     def _pos(x):
         return None
@@ -591,16 +596,16 @@ def scenario_tables():
 
 def _anneal_table():
     try:
-        from ..anneal import ANNEAL_TABLE  # written with the Boltzmann machine
+        from ...anneal import ANNEAL_TABLE  # written with the Boltzmann machine
         return ANNEAL_TABLE
     except ImportError:  # pragma: no cover - until the anneal module lands
-        from ..spec import Table
+        from ...spec import Table
         return Table({}, "annealing schedule", open=True)
 
 
 def _load_pattern_set(cfg_patterns: dict, base_dir: Path, shape_hint, build_rng, trial_rngs, n_units):
     """Returns (names, patterns (P, N) or (B, P, N) int8 +-1, grid_shape)."""
-    from .. import patterns as pt
+    from ... import patterns as pt
 
     src = cfg_patterns["source"]
     names = cfg_patterns["names"]
@@ -646,7 +651,7 @@ def build(cfg: dict, batch_size: int, rngs: list[np.random.Generator], base_dir:
 
     Shared patterns come from ``build_rng``; everything per trial (per-trial patterns, the cue's
     target and noise) from ``rngs[b]``, so ``first_trial`` needs no special handling here."""
-    from .. import patterns as pt
+    from ... import patterns as pt
 
     if build_rng is None:
         build_rng = np.random.default_rng(0)

@@ -1,0 +1,34 @@
+"""Hopfield networks (Hopfield 1982): binary units, symmetric weights, energy descent.
+
+``FAMILY`` declares everything the rest of recurnet_sim needs; the model and its learning rules
+are in :mod:`.model`.
+"""
+from __future__ import annotations
+
+from ...family import Family
+
+
+def _build(*args, **kw):
+    from .model import build
+    return build(*args, **kw)
+
+
+def _tables(network_type: str):
+    from .model import scenario_tables
+    return scenario_tables()
+
+
+def _summary(model, b):
+    from .model import summary
+    return summary(model, b)
+
+
+FAMILY = Family(
+    name="hopfield",
+    network_types=("hopfield",),
+    titles={"hopfield": "Hopfield network"},
+    tables=_tables,
+    build=_build,
+    summary=_summary,
+    summary_hidden=("n_units", "n_patterns", "schedule", "target"),
+)

@@ -1,0 +1,176 @@
+"""The family protocol: what a network family declares, and the registry that finds it.
+
+A *family* is one package under :mod:`recurnet_sim.families` (or anywhere, registered with
+:func:`register`). It exports one :class:`Family` object, ``FAMILY``, that says everything the rest of
+the program needs. The engine, the scenario layer, the CLI, the viewer, the batch runner and the
+analyses read only these declarations and the :class:`~recurnet_sim.model.Model` protocol; none of
+them names a family (``tests/test_family_protocol.py`` enforces it). This is the shape of Nengo's
+``Builder.register``: one declaration per kind, looked up once.
+
+Lookup is lazy: ``import recurnet_sim`` imports no family package; :func:`family_for` imports the
+one package that builds a scenario's ``network.type``.
+"""
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping, Sequence
+
+if TYPE_CHECKING:  # pragma: no cover - types only
+    import numpy as np
+
+    from .model import Model
+    from .spec import Field
+
+
+@dataclass(frozen=True)
+class Family:
+    """One network family's declaration.
+
+    Parameters
+    ----------
+    name : str
+        The family's package name (``"srn"``).
+    network_types : tuple of str
+        The values of a scenario's ``network.type`` that this family builds. A family may have
+        several configurations (the simple recurrent family builds two network types).
+    titles : mapping str -> str
+        Human name of each network type, for window titles and summaries.
+    tables : callable(network_type) -> dict[str, Field]
+        The family's top-level scenario tables (``[network]``, ``[patterns]``, ``[training]`` ...),
+        validated declaratively like the common tables.
+    build : callable(cfg, batch_size, rngs, base_dir, *, build_rng, first_trial) -> Model
+        Turns a validated config into a model in its initial state. **Pure**: no training, no file
+        written, nothing printed (``recurnet validate`` calls it). ``build_rng`` draws what all
+        trials share, ``rngs[b]`` what trial b owns; ``first_trial`` is the run index of trial 0.
+    train : callable(model, cfg, build_rng, base_dir) -> TrainingRun, optional
+        Learning that happens before tick 0 (a Boltzmann machine's annealing cycles, an SRN's
+        pre-training epochs). Never called by ``validate``. The engine drives it one training
+        tick at a time (:meth:`Simulation.train_step`), so training is observable.
+    summary : callable(model, b) -> dict, optional
+        Extra result fields of trial ``b`` (``--json``, batch metrics).
+    summary_hidden : tuple of str
+        Extra result fields left out of the one-screen text summary (still in ``--json``).
+    record_attributes : tuple of str
+        Model attributes recorded every tick on top of the scenario's ``record.attributes``.
+    derived_keys : tuple of DerivedKey
+        Batch grid keys that set scenario keys from an easier quantity (``load`` = P/N).
+    view : callable(model) -> recurnet_sim.viewspec.ViewLayout, optional
+        What the live viewer draws (blocks of units, value range, legend, panels, labels).
+    state_space : callable(model, schedule, trial) -> recurnet_sim.analysis.attractors.StateSpace, optional
+        The finite deterministic dynamics of a small network, for ``recurnet attractors``.
+    save_weights : callable(path, model) -> None, optional
+        ``recurnet run --save-weights``: the family's weights file (data written through
+        :func:`recurnet_sim.writer.write_bytes`).
+    """
+
+    name: str
+    network_types: tuple[str, ...]
+    titles: Mapping[str, str]
+    tables: Callable[[str], dict[str, "Field"]]
+    build: Callable[..., "Model"]
+    train: Callable[..., "TrainingRun"] | None = None
+    summary: Callable[["Model", int], dict[str, Any]] | None = None
+    summary_hidden: tuple[str, ...] = ()
+    record_attributes: tuple[str, ...] = ()
+    derived_keys: tuple[Any, ...] = ()
+    view: Callable[["Model"], Any] | None = None
+    state_space: Callable[..., Any] | None = None
+    save_weights: Callable[[Any, "Model"], None] | None = None
+
+    def title(self, network_type: str) -> str:
+        return self.titles.get(network_type, network_type)
+
+
+@dataclass
+class TrainingRun:
+    """Training as a sequence of ticks the engine drives (see :attr:`Family.train`).
+
+    Parameters
+    ----------
+    ticks : iterator of dict
+        Each ``next()`` performs one training tick (an annealing cycle, an epoch) and yields what
+        it measured (``{"loss": ..., "solved": ...}``: numbers or booleans).
+    total : int
+        The most ticks it will run (it may stop early, e.g. once solved).
+    unit : str
+        What one tick is (``"cycle"``, ``"epoch"``), for progress lines and plot axes.
+    label : str
+        What the training curve shows (``"weight change"``, ``"loss"``).
+    finish : callable() -> None, optional
+        Runs once after the last tick (e.g. resets momentum, puts the model in run mode).
+    outputs : tuple of (path, callable(path))
+        Files written when training ends (``training.save``), each as ``write(path)`` going through
+        the atomic writer; the engine checks them before the first tick.
+    """
+
+    ticks: Iterator[dict]
+    total: int
+    unit: str = "epoch"
+    label: str = "loss"
+    finish: Callable[[], None] | None = None
+    outputs: tuple[tuple[Path, Callable[[Path], None]], ...] = ()
+
+
+# ---------------------------------------------------------------------------------------------
+# registry
+# ---------------------------------------------------------------------------------------------
+#: network.type -> module that exports FAMILY, for the families shipped with recurnet_sim
+_SHIPPED: dict[str, str] = {}
+#: network.type -> Family, for families registered at run time (and shipped ones once imported)
+_REGISTERED: dict[str, Family] = {}
+
+
+def _shipped() -> dict[str, str]:
+    if not _SHIPPED:
+        from .families import SHIPPED
+        _SHIPPED.update(SHIPPED)
+    return _SHIPPED
+
+
+def register(family: Family) -> Family:
+    """Make ``family`` build its network types (a family outside the package, or a test's toy
+    family). Returns it, so ``FAMILY = register(Family(...))`` works."""
+    for t in family.network_types:
+        _REGISTERED[t] = family
+    return family
+
+
+def unregister(family: Family) -> None:
+    """Undo :func:`register` (tests)."""
+    for t in family.network_types:
+        if _REGISTERED.get(t) is family:
+            del _REGISTERED[t]
+
+
+def network_types() -> list[str]:
+    """Every network.type a scenario may name (shipped and registered), in a stable order."""
+    return list(dict.fromkeys([*_shipped(), *_REGISTERED]))
+
+
+def family_for(network_type: str) -> Family:
+    """The family that builds ``network_type`` (imports its package on first use).
+
+    Raises
+    ------
+    KeyError
+        When no family builds that type.
+    ImportError
+        When the family's package is missing from this installation.
+    """
+    fam = _REGISTERED.get(network_type)
+    if fam is not None:
+        return fam
+    module = _shipped()[network_type]
+    fam = importlib.import_module(module).FAMILY
+    return fam
+
+
+def families() -> list[Family]:
+    """Every family (shipped ones imported), each once."""
+    out: dict[int, Family] = {}
+    for t in network_types():
+        f = family_for(t)
+        out.setdefault(id(f), f)
+    return list(out.values())
