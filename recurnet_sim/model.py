@@ -133,6 +133,32 @@ class Model:
         k = np.argmax(np.abs(m), axis=1)
         return [(self.pattern_names[j], bool(m[b, j] < 0)) for b, j in enumerate(k)]
 
+    #: named unit ranges of a layered network (``{"x": slice(0, 120), "y": slice(120, 127)}``);
+    #: empty for a single layer
+    layers: dict[str, slice] = {}
+
+    @property
+    def tick_unit(self) -> str:
+        """What one tick of :meth:`step` is: ``"sweep"`` (N unit updates, or one synchronous
+        update), ``"pass"`` (one layer of a bidirectional net), ``"epoch"`` (a training pass over
+        the task), ``"step"`` (one time step of a sequence). Plot axes and summaries use it."""
+        return "sweep"
+
+    def weight_matrix(self, trial: int = 0) -> np.ndarray | None:
+        """Trial ``trial``'s connections as a full (n_units, n_units) matrix, entry [i, j] = the
+        weight from unit j to unit i (the graph view draws it); None when the family has none."""
+        return None
+
+    def current_target(self, trial: int = 0) -> np.ndarray | None:
+        """What the output units should show now (a supervised family's target at the current
+        step), shape (n_outputs,); None when there is no target."""
+        return None
+
+    def predict(self, inputs: np.ndarray) -> np.ndarray:
+        """Outputs for new input sequences ``inputs`` (batch, T, n_in) without changing the
+        model, for families that map inputs to outputs."""
+        raise SimulationError(f"a {self.network_type} network does not map inputs to outputs")
+
     @property
     def update_rule(self) -> str:
         """How one tick updates the units, for the printed schedule (``"synchronous"``...);
