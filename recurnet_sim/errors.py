@@ -52,3 +52,28 @@ class TraceFileError(RecurnetError, ValueError):
 
 class SimulationError(RecurnetError, RuntimeError):
     """A command was given that the current model or state cannot carry out."""
+
+
+class OutputError(RecurnetError, OSError):
+    """A file cannot be written where it was asked for.
+
+    The path is a directory, its parent is missing or is a file, the location is read-only, the
+    name is too long, the disk is full, or it names an existing file recurnet did not write (see
+    :mod:`recurnet_sim.writer`). The message is one line: ``"<path>: <what is wrong>"``.
+
+    Parameters
+    ----------
+    path : the file that was to be written
+    problem : what is wrong, e.g. ``"directory out does not exist"``
+    errno_ : the operating system's error number, when the failure came from it
+    """
+
+    def __init__(self, path, problem: str, errno_: int | None = None):
+        self.path = str(path)
+        self.problem = problem
+        super().__init__(f"{self.path}: {problem}")
+        if errno_ is not None:
+            self.errno = errno_
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.problem}"
