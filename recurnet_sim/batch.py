@@ -39,7 +39,8 @@ from typing import Any, Callable
 from . import __version__
 from .paths import resolve_shipped
 from .errors import RecurnetError, ScenarioError, ValidationError
-from .experiment import BUILTIN_METRICS, Experiment, load_experiment, metric_candidates, trial_metrics
+from .experiment import (BUILTIN_METRICS, Experiment, derived_keys, load_experiment, metric_candidates,
+                         trial_metrics)
 
 POINTS_DIR = "points"
 BLAS_ENV = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "BLIS_NUM_THREADS",
@@ -290,8 +291,10 @@ def results_rows(exp: Experiment, done: dict[int, dict]) -> tuple[list[str], lis
     return header, rows
 
 
-def _pretty(key: str) -> str:
-    return {"load": "load α = P/N", "cue_overlap": "initial overlap m₀"}.get(key, key)
+def _pretty(exp: Experiment, key: str) -> str:
+    """Axis label of grid key ``key``: a derived key's own label, else the key itself."""
+    d = derived_keys(exp.family).get(key)
+    return (d.label or d.name) if d is not None else key
 
 
 def write_plots(exp: Experiment, summary: list[dict], out: Path, columns) -> list[Path]:
@@ -336,7 +339,7 @@ def write_plots(exp: Experiment, summary: list[dict], out: Path, columns) -> lis
                     ref_labelled = True
             if not numeric_x:
                 ax.set_xticks(list(pos.values()), [str(v) for v in xs])
-            ax.set_xlabel(_pretty(x))
+            ax.set_xlabel(_pretty(exp, x))
             spec = BUILTIN_METRICS.get(m)
             ax.set_ylabel(f"fraction {cat}" if cat is not None else (
                 "fraction of trials" if spec and spec.kind == "bool" else m))

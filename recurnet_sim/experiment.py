@@ -26,8 +26,9 @@ Layout::
 Grid values are a list, or a range table: ``{start, stop, step}`` (``stop`` included when the steps
 land on it), ``{start, stop, num}`` (evenly spaced, both ends included) or ``{start, stop, num,
 log = true}`` (geometric). Keys are scenario key paths (``"network.learning"``; nested TOML tables
-``[grid.network]`` work too) or one of the *derived keys* of :data:`DERIVED_KEYS`, which set one or
-more scenario keys from a quantity that is easier to sweep (``load`` = P/N sets ``patterns.count``).
+``[grid.network]`` work too) or one of the *derived keys* that the base scenario's family declares
+(:attr:`recurnet_sim.family.Family.derived_keys`, see :func:`derived_keys`), which set one or more
+scenario keys from a quantity that is easier to sweep (``load`` = P/N sets ``patterns.count``).
 
 Seeds
 -----
@@ -57,11 +58,12 @@ import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
 from .errors import ScenarioError, ValidationError
+from .family import DerivedKey, families, family_for, raw_value
 from .spec import REQUIRED, Field, Table, apply_overrides, parse_override, validate
 
 POINT_KEY = 2  # spawn_key[0] of group seeds (0 and 1 are used by recurnet_sim.seeding)
@@ -70,70 +72,20 @@ POINT_KEY = 2  # spawn_key[0] of group seeds (0 and 1 are used by recurnet_sim.s
 # ---------------------------------------------------------------------------------------------
 # derived keys
 # ---------------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class DerivedKey:
-    """A grid key that is not a scenario key but sets scenario keys.
-
-    ``apply(raw, value) -> {scenario key path: value}`` sees the raw (not yet validated) scenario
-    mapping with every fixed and swept scenario key of the point already applied, and returns the
-    keys to set; it raises :class:`ValidationError` (path "") when the value or the scenario does
-    not fit.
-    """
-
-    name: str
-    doc: str
-    families: tuple[str, ...]
-    sets: tuple[str, ...]
-    apply: Callable[[dict, Any], dict]
-    value: Field
+def derived_keys(network_type: str) -> dict[str, DerivedKey]:
+    """The derived keys an experiment on ``network_type`` may use: those its family declares
+    (:attr:`~recurnet_sim.family.Family.derived_keys`), by name."""
+    return {d.name: d for d in family_for(network_type).derived_keys}
 
 
-def _get(raw: dict, path: str, default=None):
-    node = raw
-    for k in path.split("."):
-        if not isinstance(node, dict) or k not in node:
-            return default
-        node = node[k]
-    return node
+def _offered_elsewhere(key: str) -> list[str]:
+    """The network types whose family declares the derived key ``key`` (for error messages)."""
+    out = []
+    for fam in families():
+        if any(d.name == key for d in fam.derived_keys):
+            out += list(fam.network_types)
+    return out
 
-
-def _load_hopfield(raw: dict, value: float) -> dict:
-    n = _get(raw, "network.size")
-    if not isinstance(n, int) or isinstance(n, bool):
-        raise ValidationError("", "needs network.size (an integer) in the base scenario, [set] or the grid")
-    src = _get(raw, "patterns.source", "letters")
-    if src != "random":
-        raise ValidationError("", f'needs patterns.source = "random" (the base scenario has {src!r})')
-    return {"patterns.count": max(1, int(round(value * n)))}
-
-
-def _load_bam(raw: dict, value: float) -> dict:
-    nx, ny = _get(raw, "pairs.n_x"), _get(raw, "pairs.n_y")
-    if not all(isinstance(v, int) and not isinstance(v, bool) for v in (nx, ny)):
-        raise ValidationError("", "needs pairs.n_x and pairs.n_y (integers) for a BAM")
-    return {"pairs.count": max(1, int(round(value * min(nx, ny))))}
-
-
-def _load(raw: dict, value: float) -> dict:
-    fam = _get(raw, "network.type")
-    return _load_bam(raw, value) if fam == "bam" else _load_hopfield(raw, value)
-
-
-def _cue_overlap(raw: dict, value: float) -> dict:
-    # flipping a fraction f of the units of a stored pattern gives overlap m0 = 1 - 2f
-    return {"initial.noise": (1.0 - value) / 2.0}
-
-
-#: Derived keys available in ``[grid]`` (and ``[set]``).
-DERIVED_KEYS: dict[str, DerivedKey] = {
-    "load": DerivedKey(
-        "load", "load alpha = P/N: sets patterns.count = max(1, round(load * network.size)) "
-        "(BAM: pairs.count = round(load * min(n_x, n_y)))", ("hopfield", "bam"), ("patterns.count", "pairs.count"),
-        _load, Field("float", min=0.0)),
-    "cue_overlap": DerivedKey(
-        "cue_overlap", "initial overlap m0 of the cue with its pattern: sets initial.noise = (1 - m0) / 2",
-        ("hopfield", "bam"), ("initial.noise",), _cue_overlap, Field("float", min=0.0, max=1.0)),
-}
 
 #: Scenario keys an experiment owns: they cannot be set or swept.
 RESERVED = {"scenario.seed": "experiment.seed", "scenario.trials": "experiment.trials and experiment.group",
@@ -448,10 +400,11 @@ def expand_values(spec, path: str, source: str) -> list:
 
 
 def _scenario_key_check(key: str, family: str) -> str | None:
-    """None when ``key`` is a scenario key path of the family, else the error message."""
+    """None when ``key`` is a scenario key path of network type ``family``, else the error message."""
     from .scenario import scenario_table
 
     table = scenario_table(family)
+    derived = derived_keys(family)
     parts = key.split(".")
     for i, p in enumerate(parts):
         if p not in table.fields:
@@ -459,14 +412,16 @@ def _scenario_key_check(key: str, family: str) -> str | None:
                 return None
             hint = difflib.get_close_matches(p, list(table.fields), n=1, cutoff=0.6)
             if i == 0:
-                cands = difflib.get_close_matches(key, list(DERIVED_KEYS), n=1, cutoff=0.6)
+                cands = difflib.get_close_matches(key, list(derived), n=1, cutoff=0.6)
                 hint = hint or cands
             where = ".".join(parts[:i]) or "a scenario"
             msg = f"unknown key: {where} has no key {p!r}"
             if hint:
-                msg += f" (did you mean {'.'.join(parts[:i] + [hint[0]]) if hint[0] not in DERIVED_KEYS else hint[0]!r}?)"
+                msg += f" (did you mean {'.'.join(parts[:i] + [hint[0]]) if hint[0] not in derived else hint[0]!r}?)"
             elif i == 0:
-                msg += f"; scenario tables: {', '.join(table.fields)}; derived keys: {', '.join(DERIVED_KEYS)}"
+                msg += f"; scenario tables: {', '.join(table.fields)}"
+                if derived:
+                    msg += f"; derived keys: {', '.join(derived)}"
             return msg
         f = table.fields[p]
         if i < len(parts) - 1:
@@ -479,18 +434,22 @@ def _scenario_key_check(key: str, family: str) -> str | None:
 
 
 def point_data(base: dict, fixed: dict, values: dict) -> dict:
-    """Raw scenario mapping of a point: base <- record defaults <- [set] <- grid values <- derived keys."""
+    """Raw scenario mapping of a point: base <- record defaults <- [set] <- grid values <- derived keys.
+
+    Derived keys are those of the base scenario's network type (``network.type`` is reserved: no
+    point changes it)."""
     data = copy.deepcopy(base)
+    keys = derived_keys(raw_value(base, "network.type"))
     derived = []
     for layer in (RECORD_OFF, fixed, values):
         for k, v in layer.items():
-            if k in DERIVED_KEYS:
+            if k in keys:
                 derived.append((k, v))
             else:
                 apply_overrides(data, {k: v})
     for k, v in derived:
         try:
-            sets = DERIVED_KEYS[k].apply(data, v)
+            sets = keys[k].apply(data, v)
         except ValidationError as exc:
             raise ScenarioError([ValidationError(k, exc.message)]) from None
         apply_overrides(data, sets)
@@ -561,6 +520,7 @@ def parse_experiment(raw: dict, source: str = "experiment", path: Path | None = 
     base_src = base_path.name
     base_sc = parse_scenario(base_data, base_src, base_path)  # the base itself must be valid
     family = base_sc.network_type
+    derived = derived_keys(family)
 
     # keys of [set] and [grid]
     def check_key(table: str, k: str) -> bool:
@@ -569,13 +529,13 @@ def parse_experiment(raw: dict, source: str = "experiment", path: Path | None = 
             errors.append(ValidationError(p, f"cannot be {'swept' if table == 'grid' else 'set'}: it is given by "
                                           f"{RESERVED[k]}", source))
             return False
-        if k in DERIVED_KEYS:
-            d = DERIVED_KEYS[k]
-            if family not in d.families:
-                errors.append(ValidationError(p, f"derived key {k!r} is for {', '.join(d.families)} networks, "
-                                              f"the base scenario is {family}", source))
-                return False
+        if k in derived:
             return True
+        others = _offered_elsewhere(k)
+        if others:
+            errors.append(ValidationError(p, f"derived key {k!r} is for {', '.join(others)} networks, "
+                                          f"the base scenario is {family}", source))
+            return False
         msg = _scenario_key_check(k, family)
         if msg:
             errors.append(ValidationError(p, msg, source))
@@ -596,17 +556,17 @@ def parse_experiment(raw: dict, source: str = "experiment", path: Path | None = 
         except ValidationError as exc:
             errors.append(exc)
             continue
-        if k in DERIVED_KEYS:
+        if k in derived:
             for i, v in enumerate(vals):
                 e2: list[ValidationError] = []
                 from .spec import check_value
-                check_value(v, DERIVED_KEYS[k].value, f"grid.{k}[{i}]", e2, source)
+                check_value(v, derived[k].value, f"grid.{k}[{i}]", e2, source)
                 errors.extend(e2)
         grid[k] = vals
     # a derived key and a key it sets cannot both be given
     given = set(grid) | set(set_flat)
-    for k in given & set(DERIVED_KEYS):
-        for s in DERIVED_KEYS[k].sets:
+    for k in given & set(derived):
+        for s in derived[k].sets:
             if s in given:
                 errors.append(ValidationError(f"grid.{s}" if s in grid else f"set.{s}",
                                               f"is set by the derived key {k!r}; give one of them", source))
@@ -626,7 +586,7 @@ def parse_experiment(raw: dict, source: str = "experiment", path: Path | None = 
     checks = [("set", k, None, v) for k, v in set_flat.items()]
     checks += [("grid", k, i, v) for k, vs in grid.items() for i, v in enumerate(vs)]
     for table, k, i, v in checks:
-        owned = {k, *(DERIVED_KEYS[k].sets if k in DERIVED_KEYS else ())}
+        owned = {k, *(derived[k].sets if k in derived else ())}
         where = f"{table}.{k}" + (f"[{i}]" if i is not None else "")
         pt = dict(first)
         if table == "grid":

@@ -55,14 +55,22 @@ class Family:
     record_attributes : tuple of str
         Model attributes recorded every tick on top of the scenario's ``record.attributes``.
     derived_keys : tuple of DerivedKey
-        Batch grid keys that set scenario keys from an easier quantity (``load`` = P/N).
+        Batch grid keys that set scenario keys from an easier quantity (``load`` = P/N); valid
+        in experiments whose base scenario is one of this family's network types.
     view : callable(model) -> recurnet_sim.viewspec.ViewLayout, optional
         What the live viewer draws (blocks of units, value range, legend, panels, labels).
     state_space : callable(model, schedule, trial) -> recurnet_sim.analysis.attractors.StateSpace, optional
-        The finite deterministic dynamics of a small network, for ``recurnet attractors``.
+        The finite deterministic (T = 0) dynamics of trial ``trial``'s network, for
+        ``recurnet attractors`` and the viewer's attractor panel; None: the family has none
+        (the analysis refuses it).
     save_weights : callable(path, model) -> None, optional
         ``recurnet run --save-weights``: the family's weights file (data written through
         :func:`recurnet_sim.writer.write_bytes`).
+    examples : mapping str -> Example
+        One small scenario per network type that the common contract suite
+        (``tests/test_contract.py``) runs. The default, no example, makes that suite fail for
+        the family's network types: a family cannot escape it (scikit-learn's
+        ``parametrize_with_checks``).
     """
 
     name: str
@@ -78,6 +86,7 @@ class Family:
     view: Callable[["Model"], Any] | None = None
     state_space: Callable[..., Any] | None = None
     save_weights: Callable[[Any, "Model"], None] | None = None
+    examples: Mapping[str, "Example"] = field(default_factory=dict)
 
     def title(self, network_type: str) -> str:
         return self.titles.get(network_type, network_type)
@@ -174,3 +183,65 @@ def families() -> list[Family]:
         f = family_for(t)
         out.setdefault(id(f), f)
     return list(out.values())
+
+
+# ---------------------------------------------------------------------------------------------
+# what a family declares besides its model
+# ---------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class DerivedKey:
+    """A batch grid key that is not a scenario key but sets scenario keys (``load`` = P/N sets
+    ``patterns.count``), declared by a family in :attr:`Family.derived_keys`.
+
+    Parameters
+    ----------
+    name : str
+        The key as written in ``[grid]`` or ``[set]``.
+    doc : str
+        One line for docs and error messages.
+    sets : tuple of str
+        The scenario key paths it sets (giving one of them too is an error).
+    apply : callable(raw, value) -> dict
+        Sees the raw (not yet validated) scenario mapping with every fixed and swept scenario key
+        of the point already applied, and returns ``{scenario key path: value}``; raises
+        :class:`~recurnet_sim.errors.ValidationError` (path ``""``) when the value or the
+        scenario does not fit.
+    value : recurnet_sim.spec.Field
+        What a value of the key must be (checked for every grid value).
+    label : str
+        Axis label of batch plots (default: the name).
+    """
+
+    name: str
+    doc: str
+    sets: tuple[str, ...]
+    apply: Callable[[dict, Any], dict]
+    value: "Field"
+    label: str = ""
+
+
+def raw_value(raw: dict, path: str, default=None):
+    """The value at dotted ``path`` of a raw scenario mapping, or ``default`` (for
+    :attr:`DerivedKey.apply`)."""
+    node = raw
+    for k in path.split("."):
+        if not isinstance(node, dict) or k not in node:
+            return default
+        node = node[k]
+    return node
+
+
+@dataclass(frozen=True)
+class Example:
+    """A scenario the contract suite runs for one network type (see :attr:`Family.examples`).
+
+    Parameters
+    ----------
+    scenario : str
+        A shipped scenario name (``"hopfield_letters"``) or the path of a scenario file.
+    overrides : mapping str -> value
+        Scenario keys set for the suite, to keep it fast (``{"training.cycles": 2}``).
+    """
+
+    scenario: str
+    overrides: Mapping[str, Any] = field(default_factory=dict)

@@ -150,6 +150,29 @@ def test_bad_experiment_is_refused_before_any_work(tmp_path, body, message):
     assert not (tmp_path / "o").exists()
 
 
+def test_derived_keys_come_from_the_base_scenarios_family(tmp_path):
+    # The same derived key name means what the base scenario's family declares: load = P/N sets
+    # patterns.count for a Hopfield net, pairs.count (P / min(n_x, n_y)) for a BAM.
+    hop = load_experiment(write_exp(tmp_path, '[experiment]\nbase = "@BASE@"\n[set]\n"network.size" = 200\n'
+                                              '[grid]\nload = [0.1]\ncue_overlap = [0.6]\n'))
+    cfg = hop.scenarios[0].config
+    assert cfg["patterns"]["count"] == 20 and cfg["initial"]["noise"] == pytest.approx(0.2)
+    bam_base = (ROOT / "scenarios" / "experiments" / "base" / "bam_random.toml").as_posix()
+    bam = load_experiment(write_exp(tmp_path, f'[experiment]\nbase = "{bam_base}"\n[set]\n"pairs.n_x" = 40\n'
+                                              '"pairs.n_y" = 30\n[grid]\nload = [0.1]\n', "bam.toml"))
+    assert bam.scenarios[0].config["pairs"]["count"] == 3
+    # a BAM of named letter pairs has no n_x, n_y to count the load against: its family says so
+    letters = (ROOT / "scenarios" / "bam_letters.toml").as_posix()
+    with pytest.raises(ScenarioError, match=r"grid.load\[0\]: needs pairs.n_x and pairs.n_y"):
+        load_experiment(write_exp(tmp_path, f'[experiment]\nbase = "{letters}"\n[grid]\nload = [0.5]\n', "l.toml"))
+    with pytest.raises(ScenarioError, match=r"grid.lod: unknown key: a scenario has no key 'lod' \(did you mean 'load'\?\)"):
+        load_experiment(write_exp(tmp_path, '[experiment]\nbase = "@BASE@"\n[grid]\nlod = [0.1]\n'))
+    boltz = (ROOT / "scenarios" / "boltzmann_sample.toml").as_posix()
+    with pytest.raises(ScenarioError, match="grid.load: derived key 'load' is for hopfield, bam networks, "
+                                            "the base scenario is boltzmann"):
+        load_experiment(write_exp(tmp_path, f'[experiment]\nbase = "{boltz}"\n[grid]\nload = [0.1]\n', "b.toml"))
+
+
 def test_unknown_metric_and_key_errors_through_the_cli(tmp_path, capsys):
     exp = write_exp(tmp_path, '[experiment]\nbase = "@BASE@"\nmetrics = ["overlapp"]\n[set]\n"network.size" = 50\n'
                               '[grid]\nload = [0.1]\n[experimen]\n')

@@ -4,7 +4,8 @@
 """
 from __future__ import annotations
 
-from ...family import Family
+from ...family import Example, Family
+from .batch import DERIVED_KEYS
 
 
 def _build(*args, **kw):
@@ -36,4 +37,6 @@ FAMILY = Family(
     summary=_summary,
     summary_hidden=("target", "overlaps_x", "overlaps_y", "target_overlap_x", "target_overlap_y"),
     save_weights=_save_weights,
+    derived_keys=DERIVED_KEYS,
+    examples={"bam": Example("bam_letters")},
 )

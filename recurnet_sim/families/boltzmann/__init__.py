@@ -6,7 +6,7 @@ are in :mod:`.model`.
 """
 from __future__ import annotations
 
-from ...family import Family
+from ...family import Example, Family
 
 
 def _build(*args, **kw):
@@ -37,4 +37,5 @@ FAMILY = Family(
     build=_build,
     summary=_summary,
     save_weights=_save_weights,
+    examples={"boltzmann": Example("boltzmann_encoder", {"training.cycles": 2})},
 )

@@ -5,7 +5,8 @@ are in :mod:`.model`.
 """
 from __future__ import annotations
 
-from ...family import Family
+from ...family import Example, Family
+from .batch import DERIVED_KEYS
 
 
 def _build(*args, **kw):
@@ -31,4 +32,6 @@ FAMILY = Family(
     build=_build,
     summary=_summary,
     summary_hidden=("n_units", "n_patterns", "schedule", "target"),
+    derived_keys=DERIVED_KEYS,
+    examples={"hopfield": Example("hopfield_letters")},
 )

@@ -6,7 +6,7 @@
 """
 from __future__ import annotations
 
-from ...family import Family
+from ...family import Example, Family
 
 
 def _module(network_type: str):
@@ -42,4 +42,6 @@ FAMILY = Family(
     summary_hidden=("mode", "final_loss", "epochs"),
     record_attributes=("loss_per_step_", "grad_norm_"),
     save_weights=_save_weights,
+    examples={"elman": Example("elman_letters", {"task.n_consonants": 60}),
+              "jordan": Example("jordan_sequence")},
 )
