@@ -1,34 +1,40 @@
-"""Gradient flow and stability of simple recurrent networks (Elman, Jordan).
+"""Gradient flow and stability of recurrent networks, over any cell.
 
 Backpropagation through time multiplies the error by one step Jacobian per step back::
 
-    dL/dh_{t-k} = J_{t-k+1}^T ... J_t^T dL/dh_t,       J_t = dh_t/dh_{t-1} = diag(f'(a_t)) W_hh
+    dL/dc_{t-k} = J_{t-k}^T ... J_{t-1}^T dL/dc_t,       J_t = dc_{t+1}/dc_t
 
-so its norm behaves like rho^k, with rho the size of the Jacobians: it *explodes* when they are
-larger than 1 and *vanishes* when smaller (Bengio, Simard & Frasconi 1994; Pascanu, Mikolov &
-Bengio 2013, "On the difficulty of training recurrent neural networks"). With tanh, f' <= 1, so a
-spectral radius of W_hh below 1 is sufficient for vanishing; ReLU has f' in {0, 1} and does not
-shrink the active directions. Clipping the gradient norm bounds the update but not this decay.
+(c the carry a cell feeds itself; for an Elman network c_{t+1} = h_t and
+J_t = diag(f'(a_t)) W_hh), so its norm behaves like rho^k, with rho the size of the Jacobians: it
+*explodes* when they are larger than 1 and *vanishes* when smaller (Bengio, Simard & Frasconi
+1994; Pascanu, Mikolov & Bengio 2013, "On the difficulty of training recurrent neural networks").
+With tanh, f' <= 1, so a spectral radius of W_hh below 1 is sufficient for vanishing; ReLU has
+f' in {0, 1} and does not shrink the active directions. Clipping the gradient norm bounds the
+update but not this decay.
 
-For Jordan networks the recurrent state is the state-unit vector c, and the step Jacobian is
-``dc_{t+1}/dc_t = mu I + dy_t/dz W_hy diag(f'(a_t)) W_ch`` (without teacher forcing; with
-teacher forcing the state does not depend on the network and the Jacobian is ``mu I``).
+The largest Lyapunov exponent of the autonomous dynamics (input held fixed or output fed back) is
+estimated with the tangent-vector method of Benettin et al. (1980): > 0 chaotic, < 0 convergent
+(fixed point or stable cycle), ~0 marginal.
 
-The largest Lyapunov exponent of the autonomous hidden dynamics (input held fixed or output fed
-back) is estimated with the tangent-vector method of Benettin et al. (1980): > 0 chaotic,
-< 0 convergent (fixed point or stable cycle), ~0 marginal.
+Like FixedPointFinder (Golub & Sussillo 2018), the analysis reads a network only through a small
+protocol, never its internals. ``net`` is any object with
 
-All functions take a batch: parameters ``(B, ...)`` as built by
-:func:`recurnet_sim.families.srn.model.init_params`; results carry the leading batch axis.
+* ``net.cell``: a recurrent cell — ``n_in``, ``n_hidden``, ``n_carry``, ``hidden_in_carry``,
+  ``carry0(B)``, ``step(params, x, carry, d=None) -> (carry_next, h, cache)``,
+  ``vjp(params, cache, d_carry_next, d_h) -> (d_carry, d_params, d_x)``,
+  ``jacobian(params, cache)``, ``input_jacobian(params, cache)``, ``recurrent_matrix(params)``,
+  ``linearised_system(params)`` (the simple recurrent family's cells are the reference);
+* ``net.readout(params, h) -> (z, y)`` and ``net.readout.jacobian(params, y) -> dy/dh`` (B, O, H);
+* ``net.hidden_error(params, h, d) -> dL/dh`` of one step's loss (only when targets are given).
+
+All functions take a batch: parameters ``(B, ...)``; results carry the leading batch axis.
 """
 from __future__ import annotations
 
-from typing import Sequence
+from dataclasses import dataclass
+from typing import Any, Sequence
 
 import numpy as np
-
-from ..families.srn import model as srn
-from ..families.srn.model import SRNConfig, activate, activation_grad, output_fn, output_jacobian
 
 
 def spectral_radius(W: np.ndarray) -> np.ndarray:
@@ -36,55 +42,73 @@ def spectral_radius(W: np.ndarray) -> np.ndarray:
     return np.max(np.abs(np.linalg.eigvals(W)), axis=-1)
 
 
-def recurrent_matrix(cfg: SRNConfig, params: dict[str, np.ndarray]) -> np.ndarray:
-    """The recurrent weight matrix that the state passes through, (B, S, S).
-
-    Elman: ``W_hh`` (= ``W_ch``). Jordan: the state-to-state matrix at a linear operating point,
-    ``mu I + W_hy W_ch`` (the nonlinear step Jacobians are :func:`step_jacobians`).
-    """
-    if cfg.kind == "elman":
-        return params["W_ch"]
-    return cfg.mu * np.eye(cfg.n_ctx) + params["W_hy"] @ params["W_ch"]
+def recurrent_matrix(net, params: dict[str, np.ndarray]) -> np.ndarray:
+    """The recurrent weight matrix that the carry passes through, (B, C, C) (the cell's own:
+    Elman's ``W_hh``; Jordan's ``mu I + W_hy W_ch`` at a linear operating point)."""
+    return net.cell.recurrent_matrix(params)
 
 
-def step_jacobians(cfg: SRNConfig, params: dict[str, np.ndarray], cache: srn.Cache) -> np.ndarray:
-    """Jacobians of the recurrent state from one step to the next along a forward pass.
+def linearised_system(net, params: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(A, B, C) of the carry's dynamics linearised at the rest point (zero input and state), for
+    :func:`kalman_ranks` (the cell's ``linearised_system``)."""
+    return net.cell.linearised_system(params)
+
+
+@dataclass
+class Pass:
+    """A forward pass over T steps: hidden states ``H`` (B, T, H) and the cell's per-step caches."""
+
+    H: np.ndarray
+    steps: list
+
+
+def run(net, params: dict[str, np.ndarray], X: np.ndarray, c0: np.ndarray | None = None,
+        D: np.ndarray | None = None) -> Pass:
+    """Run the cell over ``X`` (B, T, I) from carry ``c0`` (default ``cell.carry0``), feeding the
+    targets ``D`` (B, T, O) to cells that read them."""
+    cell = net.cell
+    B, T, _ = X.shape
+    c = cell.carry0(B) if c0 is None else np.array(c0, dtype=float)
+    H = np.empty((B, T, cell.n_hidden))
+    steps = []
+    for t in range(T):
+        c, H[:, t], s = cell.step(params, X[:, t], c, None if D is None else D[:, t])
+        steps.append(s)
+    return Pass(H, steps)
+
+
+def step_jacobians(net, params: dict[str, np.ndarray], cache: Any) -> np.ndarray:
+    """Jacobians of the carry from one step to the next along a forward pass.
 
     Parameters
     ----------
-    cache : srn.Cache
-        From :func:`recurnet_sim.families.srn.model.forward` over T steps.
+    cache : Pass
+        From :func:`run` (or any forward pass with the cell's per-step caches in ``steps``).
 
     Returns
     -------
-    ndarray, shape (B, T, S, S)
-        Elman: ``J_t = dh_t/dh_{t-1} = diag(f'(a_t)) W_hh`` (S = H).
-        Jordan: ``dc_{t+1}/dc_t`` (S = number of state units).
+    ndarray, shape (B, T, C, C)
+        ``J_t = dc_{t+1}/dc_t`` (Elman: ``dh_t/dh_{t-1} = diag(f'(a_t)) W_hh``).
     """
-    fp = activation_grad(cfg.activation, cache.A, cache.H)  # (B, T, H)
-    if cfg.kind == "elman":
-        return fp[..., :, None] * params["W_ch"][:, None]
-    S = cfg.n_ctx
-    eye = cfg.mu * np.eye(S)
-    if cfg.teacher_forcing:
-        return np.broadcast_to(eye, fp.shape[:2] + (S, S)).copy()
-    Jg = output_jacobian(cfg.output, cache.Y)  # (B, T, O, O)
-    inner = np.einsum("boh,bth,bhc->btoc", params["W_hy"], fp, params["W_ch"])
-    return eye + Jg @ inner
+    return np.stack([net.cell.jacobian(params, s) for s in cache.steps], axis=1)
 
 
 def grad_norm_vs_lag(
-    cfg: SRNConfig,
+    net,
     params: dict[str, np.ndarray],
     X: np.ndarray,
     K: int,
     c0: np.ndarray | None = None,
     D: np.ndarray | None = None,
     rngs: Sequence[np.random.Generator] | None = None,
-    cache: srn.Cache | None = None,
+    cache: Any = None,
     J: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Norm of the error signal dL/dh_{T-1-k} for lags k = 0..K (BPTT back from the last step).
+    """Norm of the error signal at the carry for lags k = 0..K (BPTT back from the last step).
+
+    Lag 0 is the latest carry the loss depends on: c_T when the last hidden state is part of it
+    (``cell.hidden_in_carry``; Elman: c_T = h_{T-1}), else c_{T-1}, the carry entering the last
+    step (Jordan's state units).
 
     Parameters
     ----------
@@ -93,107 +117,98 @@ def grad_norm_vs_lag(
     K : int
         Largest lag.
     D : ndarray, shape (B, T, O), optional
-        Targets: L is then the loss of the last step.
+        Targets: L is then the loss of the last step (and cells that read targets get them).
     rngs : list of Generator, optional
         Without targets, L = v . h_{T-1} with v a random unit vector drawn from ``rngs[b]``
         (all-equal components if ``rngs`` is None), which makes the curve depend only on the
         Jacobians.
     cache, J : optional
-        The forward pass over ``X`` (from ``c0``, with ``D``) and its step Jacobians, when the
-        caller has them already.
+        The forward pass over ``X`` (from ``c0``, with ``D``; :func:`run`) and its step Jacobians,
+        when the caller has them already.
 
     Returns
     -------
     ndarray, shape (B, K + 1)
-        ``||dL/dh_{T-1-k}||`` (Elman) or ``||dL/dc_{T-k}||`` — the state units (Jordan).
+        ``||dL/dh_{T-1-k}||`` (Elman) or ``||dL/dc_{T-1-k}||`` (a carry without h in it).
     """
+    cell = net.cell
     B, T, _ = X.shape
     if T < K + 1:
         raise ValueError(f"sequence of {T} steps is too short for lags up to {K}")
-    if c0 is None:
-        c0 = np.full((B, cfg.n_ctx), cfg.context_init)
     if cache is None:
-        cache = srn.forward(cfg, params, X, c0, D)
+        cache = run(net, params, X, c0, D)
     if J is None:
-        J = step_jacobians(cfg, params, cache)  # (B, T, S, S)
-    fp_last = activation_grad(cfg.activation, cache.A[:, -1], cache.H[:, -1])
+        J = step_jacobians(net, params, cache)  # (B, T, C, C)
     if D is not None:
-        _, dz = srn.loss_terms(cfg, cache.Z[:, -1:], cache.Y[:, -1:], D[:, -1:])
-        g_h = np.einsum("bo,boh->bh", dz[:, 0], params["W_hy"])
+        g_h = net.hidden_error(params, cache.H[:, -1], D[:, -1])
     else:
         if rngs is not None:
-            g_h = np.stack([r.standard_normal(cfg.n_hidden) for r in rngs])
+            g_h = np.stack([r.standard_normal(cell.n_hidden) for r in rngs])
         else:
-            g_h = np.ones((B, cfg.n_hidden))
+            g_h = np.ones((B, cell.n_hidden))
         g_h /= np.linalg.norm(g_h, axis=1, keepdims=True)
+    sl = cell.hidden_in_carry
+    if sl is not None:
+        g = np.zeros((B, cell.n_carry))
+        g[:, sl] = g_h  # dL/dc_T: h_{T-1} is part of the carry
+        last = T  # g is at c_T; J[:, t] maps c_t -> c_{t+1}
+    else:
+        g = cell.vjp(params, cache.steps[-1], np.zeros((B, cell.n_carry)), g_h)[0]  # dL/dc_{T-1}
+        last = T - 1
     out = np.empty((B, K + 1))
-    if cfg.kind == "elman":
-        g = g_h
-        out[:, 0] = np.linalg.norm(g, axis=1)
-        for k in range(1, K + 1):
-            # dL/dh_{t-1} = J_t^T dL/dh_t
-            g = np.einsum("bij,bi->bj", J[:, T - k], g)
-            out[:, k] = np.linalg.norm(g, axis=1)
-        return out
-    # Jordan: the error reaches the state c_{T-1} entering the last step through W_ch.
-    g = np.einsum("bh,bhc->bc", g_h * fp_last, params["W_ch"])
     out[:, 0] = np.linalg.norm(g, axis=1)
     for k in range(1, K + 1):
-        g = np.einsum("bij,bi->bj", J[:, T - 1 - k], g)
+        # dL/dc_{t-1} = J_{t-1}^T dL/dc_t
+        g = np.einsum("bij,bi->bj", J[:, last - k], g)
         out[:, k] = np.linalg.norm(g, axis=1)
     return out
 
 
 def autonomous_step(
-    cfg: SRNConfig,
+    net,
     params: dict[str, np.ndarray],
     s: np.ndarray,
     x: np.ndarray,
     feed: str = "fixed",
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """One step of the autonomous (free-running) map of the recurrent state, with its Jacobian.
+    """One step of the autonomous (free-running) map of the carry, with its Jacobian.
 
-    Elman, state h: ``h' = f(W_xh x' + W_hh h + b_h)`` where ``x' = x`` (``feed="fixed"``) or
-    ``x' = g(W_hy h + b_y)`` (``feed="output"``: the prediction becomes the next input).
-    Jordan, state c: ``c' = mu c + g(W_hy f(W_xh x + W_ch c + b_h) + b_y)`` (input = plan, fixed).
+    ``s' = step(x', s)`` where ``x' = x`` (``feed="fixed"``) or ``x' = y(s)``, the read-out of the
+    hidden state inside the carry (``feed="output"``: the prediction becomes the next input; the
+    cell must have ``hidden_in_carry``).
 
     Parameters
     ----------
-    s : ndarray, shape (B, S)
+    s : ndarray, shape (B, C)
     x : ndarray, shape (B, I)
-        The fixed input (ignored for Elman with ``feed="output"``).
+        The fixed input (ignored with ``feed="output"``).
 
     Returns
     -------
-    s_next : ndarray, shape (B, S)
-    J : ndarray, shape (B, S, S)
+    s_next : ndarray, shape (B, C)
+    J : ndarray, shape (B, C, C)
         ``ds_next/ds``.
     x_next : ndarray, shape (B, I)
         The input used.
     """
-    p = params
-    f = cfg.activation
-    if cfg.kind == "elman":
-        if feed == "output":
-            y = output_fn(cfg.output, srn._matvec(p["W_hy"], s) + p["b_y"])
-            x = y
-            Jx = p["W_xh"] @ output_jacobian(cfg.output, y) @ p["W_hy"]
-        else:
-            Jx = 0.0
-        a = srn._matvec(p["W_xh"], x) + srn._matvec(p["W_ch"], s) + p["b_h"]
-        h = activate(f, a)
-        fp = activation_grad(f, a, h)
-        return h, fp[:, :, None] * (p["W_ch"] + Jx), x
-    a = srn._matvec(p["W_xh"], x) + srn._matvec(p["W_ch"], s) + p["b_h"]
-    h = activate(f, a)
-    fp = activation_grad(f, a, h)
-    y = output_fn(cfg.output, srn._matvec(p["W_hy"], h) + p["b_y"])
-    J = cfg.mu * np.eye(cfg.n_ctx) + output_jacobian(cfg.output, y) @ p["W_hy"] @ (fp[:, :, None] * p["W_ch"])
-    return cfg.mu * s + y, J, x
+    cell = net.cell
+    if feed == "output":
+        sl = cell.hidden_in_carry
+        if sl is None:
+            raise ValueError("feed='output' needs a cell whose carry holds its hidden state")
+        _, x = net.readout(params, s[:, sl])
+    s_next, _, cache = cell.step(params, x, s)
+    J = cell.jacobian(params, cache)
+    if feed == "output":
+        # the input is the read-out of the carry's hidden part: chain rule through it
+        dx_ds = np.zeros((s.shape[0], x.shape[1], cell.n_carry))
+        dx_ds[:, :, sl] = net.readout.jacobian(params, x)
+        J = J + cell.input_jacobian(params, cache) @ dx_ds
+    return s_next, J, x
 
 
 def lyapunov_exponent(
-    cfg: SRNConfig,
+    net,
     params: dict[str, np.ndarray],
     x: np.ndarray,
     rngs: Sequence[np.random.Generator],
@@ -222,15 +237,15 @@ def lyapunov_exponent(
         In nats per step. Very negative values (log of a vanishing Jacobian) are floored at -50.
     """
     B = x.shape[0]
-    S = cfg.n_ctx
-    s = np.full((B, S), cfg.context_init) if s0 is None else np.array(s0, float)
+    S = net.cell.n_carry
+    s = net.cell.carry0(B) if s0 is None else np.array(s0, float)
     for _ in range(transient):
-        s, _, x = autonomous_step(cfg, params, s, x, feed)
+        s, _, x = autonomous_step(net, params, s, x, feed)
     v = np.stack([r.standard_normal(S) for r in rngs])
     v /= np.linalg.norm(v, axis=1, keepdims=True)
     total = np.zeros(B)
     for _ in range(steps):
-        s, J, x = autonomous_step(cfg, params, s, x, feed)
+        s, J, x = autonomous_step(net, params, s, x, feed)
         v = np.einsum("bij,bj->bi", J, v)
         n = np.linalg.norm(v, axis=1)
         total += np.log(np.maximum(n, np.exp(-50.0)))
@@ -245,7 +260,7 @@ def lyapunov_exponent(
 
 
 def gradient_flow_report(
-    cfg: SRNConfig,
+    net,
     params: dict[str, np.ndarray],
     X: np.ndarray,
     K: int,
@@ -262,14 +277,14 @@ def gradient_flow_report(
         > 1 exploding).
     """
     B = X.shape[0]
-    c0 = np.full((B, cfg.n_ctx), cfg.context_init)
-    cache = srn.forward(cfg, params, X, c0)
-    J = step_jacobians(cfg, params, cache)
-    g = grad_norm_vs_lag(cfg, params, X, K, c0, rngs=rngs, cache=cache, J=J)
+    c0 = net.cell.carry0(B)
+    cache = run(net, params, X, c0)
+    J = step_jacobians(net, params, cache)
+    g = grad_norm_vs_lag(net, params, X, K, c0, rngs=rngs, cache=cache, J=J)
     with np.errstate(divide="ignore", invalid="ignore"):
         ratio = np.exp((np.log(np.maximum(g[:, -1], 1e-300)) - np.log(np.maximum(g[:, 0], 1e-300))) / max(K, 1))
     return {
-        "radius_W": spectral_radius(recurrent_matrix(cfg, params)),
+        "radius_W": spectral_radius(recurrent_matrix(net, params)),
         "radius_J_mean": spectral_radius(J).mean(axis=1),
         "grad_norm_lag": g,
         "decay_rate": ratio,
@@ -321,17 +336,3 @@ def kalman_ranks(A: np.ndarray, B: np.ndarray, C: np.ndarray, rtol: float = 1e-7
         return np.sum(s > rtol * np.where(top > 0, top, 1.0), axis=-1) * (top[..., 0] > 0)
 
     return {"controllable_rank": _rank(ctrb), "observable_rank": _rank(obsv), "n": n}
-
-
-def linearised_system(cfg: SRNConfig, params: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(A, B, C) of the recurrent state's dynamics linearised at the rest point (zero input and
-    state): Elman, s = h: A = D W_hh, B = D W_xh, C = W_hy with D = diag f'(b_h); Jordan, s = the
-    state units c: A = mu I + W_hy D W_ch, B = W_hy D W_xh, C = W_hy D W_ch (the outputs are read
-    one step on)."""
-    b = params["b_h"]
-    D = activation_grad(cfg.activation, b, activate(cfg.activation, b))[..., :, None]
-    if cfg.kind == "elman":
-        return D * params["W_ch"], D * params["W_xh"], params["W_hy"]
-    Wd = params["W_hy"] @ (D * params["W_ch"])
-    A = cfg.mu * np.eye(cfg.n_ctx) + Wd
-    return A, params["W_hy"] @ (D * params["W_xh"]), Wd

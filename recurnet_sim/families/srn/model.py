@@ -1,906 +1,37 @@
-"""Shared core of the simple recurrent networks (Elman 1990, Jordan 1986).
+"""The simple recurrent networks behind the engine: model, weights files, scenario tables, build.
 
-One network step, for a batch of B independent networks (one per seeded trial)::
+The network (Elman 1990, Jordan 1986) is a :class:`~.cells.Cell` read out linearly and trained by
+backpropagation through time; the cells are in :mod:`.cells`, the time loop, BPTT(h; h'), the
+loss, clipping and SGD in :mod:`.bptt` (both re-exported here). This module is the glue: the
+engine-facing :class:`SRNModel` (train, run and free-running modes), weights files, the scenario
+tables and ``build`` shared by :mod:`.elman` and :mod:`.jordan`, pre-training as the family's
+``train`` step, and the result summary.
 
-    a_t = W_xh x_t + W_ch c_t + b_h          hidden pre-activation, (B, H)
-    h_t = f(a_t)                             f = tanh | sigmoid | relu | linear
-    z_t = W_hy h_t + b_y                     output pre-activation, (B, O)
-    y_t = g(z_t)                             g = sigmoid | softmax | linear
-
-and the context units ``c`` are where the two families differ:
-
-* **Elman** (Elman 1990, "Finding structure in time"): ``c_{t+1} = h_t`` — a copy of the hidden
-  layer through fixed weights of 1, initialised to 0.5. ``W_ch`` is then the recurrent matrix W_hh.
-* **Jordan** (Jordan 1986, "Serial order: a parallel distributed processing approach"): state units
-  ``c_{t+1} = mu * c_t + y_t`` (or ``+ d_t``, the target, under teacher forcing); the *plan* is a
-  constant part of the input ``x_t``.
-
-Training is backpropagation through time (Werbos 1990; Williams & Peng 1990), in the general
-BPTT(h; h') form of Williams & Peng: the sequence is cut into windows of h' steps; after each
-window the error of its h' steps is propagated back h >= h' steps (from the context stored at
-the start, held constant) and the weights are updated. Full BPTT is h = h' = T; Elman's original
-scheme propagates every error one step only (the context is "just another input"). Updates are
-SGD with momentum, with optional clipping of the gradient norm (Pascanu, Mikolov & Bengio 2013,
-"On the difficulty of training recurrent neural networks").
-
-Arrays carry a leading batch axis everywhere: parameters ``W_hh`` are ``(B, H, H)``, sequences
+Arrays carry a leading batch axis everywhere: parameters ``W_ch`` are ``(B, H, C)``, sequences
 ``(B, T, n)``. Trial b draws randomness only from ``rngs[b]``, so a batch of B equals B single runs
-with the same seeds. The time loop is Python; everything inside a step and everything that does not
-depend on the recurrence (input and output projections, weight gradients) is vectorised over time.
+with the same seeds.
 """
 from __future__ import annotations
 
-import math
 import os
 import pathlib
-from dataclasses import dataclass, replace
-from typing import Any, Callable, Sequence
+from dataclasses import replace
+from typing import Any, Callable
 
 import numpy as np
 
 from ...npzio import read_npz, write_npz
 from ...errors import SimulationError, TraceFileError
 from ...model import Model
+from .bptt import (BPTT_MODES, LOSSES, Cache, EpochResult, SRNConfig, TrainConfig, backward,  # noqa: F401
+                   clip_by_norm, forward, init_params, loss_and_grad, loss_terms, objective, params_norm,
+                   sgd_momentum, train_epoch)
+from .cells import (ACTIVATIONS, CELLS, OUTPUTS, Cell, ElmanCell, JordanCell, Readout, activate,  # noqa: F401
+                    activation_grad, output_fn, output_jacobian, output_vjp, sigmoid)
 
-ACTIVATIONS = ("tanh", "sigmoid", "relu", "linear")
-OUTPUTS = ("sigmoid", "softmax", "linear")
-LOSSES = ("cross_entropy", "squared_error")
-BPTT_MODES = ("full", "truncated", "elman")
+#: the parameters of a network of affine cells, in the order of a weights file
 PARAM_NAMES = ("W_xh", "W_ch", "b_h", "W_hy", "b_y")
 WEIGHTS_FORMAT = "recurnet_sim.srn.weights/1"
-
-
-# ======================================================================================
-# Configuration
-# ======================================================================================
-@dataclass(frozen=True)
-class SRNConfig:
-    """Architecture of a simple recurrent network (no learned values).
-
-    Parameters
-    ----------
-    kind : {"elman", "jordan"}
-    n_in : int
-        External input units (for Jordan: the plan units are part of them).
-    n_hidden : int
-    n_out : int
-    activation : {"tanh", "sigmoid", "relu", "linear"}
-        Hidden units. ``linear`` is for the gradient-flow theory (a linear network).
-    output : {"sigmoid", "softmax", "linear"}
-    loss : {"cross_entropy", "squared_error"} or None
-        None picks the matching loss: cross-entropy for sigmoid/softmax, squared error for linear
-        (then dL/dz = y - d). Sigmoid/softmax with squared error is also allowed (Elman 1990 used
-        squared error); linear with cross-entropy is not.
-    mu : float
-        Self-decay of the Jordan state units (ignored for Elman).
-    teacher_forcing : bool
-        Jordan only: feed the target ``d_t`` rather than the output ``y_t`` into the state units.
-    context_init : float
-        Initial value of the context units (Elman 1990: 0.5).
-    """
-
-    kind: str = "elman"
-    n_in: int = 1
-    n_hidden: int = 2
-    n_out: int = 1
-    activation: str = "tanh"
-    output: str = "sigmoid"
-    loss: str | None = None
-    mu: float = 0.5
-    teacher_forcing: bool = False
-    context_init: float = 0.5
-
-    def __post_init__(self):
-        if self.kind not in ("elman", "jordan"):
-            raise ValueError(f"kind must be 'elman' or 'jordan', got {self.kind!r}")
-        if self.activation not in ACTIVATIONS:
-            raise ValueError(f"activation must be one of {ACTIVATIONS}, got {self.activation!r}")
-        if self.output not in OUTPUTS:
-            raise ValueError(f"output must be one of {OUTPUTS}, got {self.output!r}")
-        if self.loss is not None and self.loss not in LOSSES:
-            raise ValueError(f"loss must be one of {LOSSES}, got {self.loss!r}")
-        if self.output == "linear" and self.loss_kind == "cross_entropy":
-            raise ValueError("a linear output needs the squared-error loss")
-        if min(self.n_in, self.n_hidden, self.n_out) < 1:
-            raise ValueError("layer sizes must be >= 1")
-
-    @property
-    def n_ctx(self) -> int:
-        """Context units: a copy of the hidden layer (Elman) or one state unit per output (Jordan)."""
-        return self.n_hidden if self.kind == "elman" else self.n_out
-
-    @property
-    def loss_kind(self) -> str:
-        if self.loss is not None:
-            return self.loss
-        return "squared_error" if self.output == "linear" else "cross_entropy"
-
-    @property
-    def shapes(self) -> dict[str, tuple[int, ...]]:
-        """Per-trial shapes of the parameters (without the batch axis)."""
-        H, I, C, O = self.n_hidden, self.n_in, self.n_ctx, self.n_out
-        return {"W_xh": (H, I), "W_ch": (H, C), "b_h": (H,), "W_hy": (O, H), "b_y": (O,)}
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """How to train (see the module docstring for BPTT(h; h')).
-
-    Parameters
-    ----------
-    lr : float
-        Learning rate of SGD.
-    momentum : float
-        Momentum coefficient: ``v <- momentum * v - lr * g``, ``theta <- theta + v``.
-    bptt : {"full", "truncated", "elman"}
-        ``full``: one update per pass, error propagated through the whole sequence.
-        ``truncated``: windows of ``update_every`` steps, errors propagated ``truncation`` steps.
-        ``elman``: Elman's original scheme, errors propagated one step (context = extra input).
-    truncation : int
-        h, steps of backpropagation for ``truncated``.
-    update_every : int or None
-        h', steps between updates; default h for ``truncated``, 1 for ``elman``.
-    clip : float or None
-        Rescale the gradient to this norm when it is larger (Pascanu et al. 2013).
-    """
-
-    lr: float = 0.1
-    momentum: float = 0.9
-    bptt: str = "truncated"
-    truncation: int = 8
-    update_every: int | None = None
-    clip: float | None = None
-
-    def __post_init__(self):
-        if self.bptt not in BPTT_MODES:
-            raise ValueError(f"bptt must be one of {BPTT_MODES}, got {self.bptt!r}")
-        if self.truncation < 1:
-            raise ValueError("truncation must be >= 1")
-        if self.update_every is not None and self.update_every < 1:
-            raise ValueError("update_every must be >= 1")
-        if self.bptt == "truncated" and self.update_every is not None and self.update_every > self.truncation:
-            raise ValueError("update_every (h') must not exceed truncation (h)")
-
-    def windows(self, T: int) -> tuple[int, int, bool]:
-        """(h, h', through_context) for a sequence of T steps."""
-        if self.bptt == "full":
-            return T, T, True
-        if self.bptt == "elman":
-            hp = self.update_every or 1
-            return hp, hp, False
-        h = self.truncation
-        return h, (self.update_every or h), True
-
-
-# ======================================================================================
-# Activations and losses
-# ======================================================================================
-def sigmoid(x: np.ndarray) -> np.ndarray:
-    """Logistic function, computed without overflow for large |x|."""
-    e = np.exp(-np.abs(x))
-    return np.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
-
-
-def activate(kind: str, a: np.ndarray) -> np.ndarray:
-    """Hidden activation f(a), any shape."""
-    if kind == "tanh":
-        return np.tanh(a)
-    if kind == "sigmoid":
-        return sigmoid(a)
-    if kind == "relu":
-        return np.maximum(a, 0.0)
-    return a.copy()
-
-
-def activation_grad(kind: str, a: np.ndarray, h: np.ndarray) -> np.ndarray:
-    """f'(a), computed from the output h where that is cheaper."""
-    if kind == "tanh":
-        return 1.0 - h * h
-    if kind == "sigmoid":
-        return h * (1.0 - h)
-    if kind == "relu":
-        return (a > 0).astype(a.dtype)
-    return np.ones_like(a)
-
-
-def output_fn(kind: str, z: np.ndarray) -> np.ndarray:
-    """Output nonlinearity g(z), last axis = output units."""
-    if kind == "sigmoid":
-        return sigmoid(z)
-    if kind == "softmax":
-        e = np.exp(z - z.max(axis=-1, keepdims=True))
-        return e / e.sum(axis=-1, keepdims=True)
-    return z.copy()
-
-
-def output_vjp(kind: str, y: np.ndarray, v: np.ndarray) -> np.ndarray:
-    """Vector-Jacobian product v^T dy/dz for the output nonlinearity."""
-    if kind == "sigmoid":
-        return v * y * (1.0 - y)
-    if kind == "softmax":
-        return y * (v - (v * y).sum(axis=-1, keepdims=True))
-    return v
-
-
-def output_jacobian(kind: str, y: np.ndarray) -> np.ndarray:
-    """dy/dz, shape (..., O, O)."""
-    O = y.shape[-1]
-    if kind == "sigmoid":
-        return np.eye(O) * (y * (1 - y))[..., None, :]
-    if kind == "softmax":
-        return np.eye(O) * y[..., None, :] - y[..., :, None] * y[..., None, :]
-    return np.broadcast_to(np.eye(O), y.shape + (O,)).copy()
-
-
-def loss_terms(cfg: SRNConfig, z: np.ndarray, y: np.ndarray, d: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Loss per step and its gradient with respect to the output pre-activation.
-
-    Parameters
-    ----------
-    z, y, d : ndarray, shape (B, T, O)
-        Pre-activation, output and target.
-
-    Returns
-    -------
-    loss : ndarray, shape (B, T)
-        Summed over output units. Cross-entropy for sigmoid: sum of binary cross-entropies; for
-        softmax: categorical. Squared error: 0.5 * ||y - d||^2.
-    dz : ndarray, shape (B, T, O)
-        dloss/dz. For the matching pairs this is exactly y - d.
-    """
-    if cfg.loss_kind == "cross_entropy":
-        if cfg.output == "sigmoid":
-            # softplus(z) - d z == -(d log y + (1 - d) log(1 - y)), stable for large |z|
-            loss = (np.logaddexp(0.0, z) - d * z).sum(-1)
-        else:
-            zmax = z.max(-1, keepdims=True)
-            lse = (zmax + np.log(np.exp(z - zmax).sum(-1, keepdims=True)))[..., 0]
-            loss = lse * d.sum(-1) - (d * z).sum(-1)
-        return loss, y - d
-    r = y - d
-    return 0.5 * (r * r).sum(-1), output_vjp(cfg.output, y, r)
-
-
-# ======================================================================================
-# Parameters
-# ======================================================================================
-def init_params(
-    cfg: SRNConfig,
-    rngs: Sequence[np.random.Generator],
-    scale: float = 1.0,
-    recurrent_radius: float | None = None,
-) -> dict[str, np.ndarray]:
-    """Random initial weights, one independent draw per trial.
-
-    Weights are uniform in ±scale/sqrt(fan_in) (fan_in of the receiving unit), biases 0. Trial b
-    draws only from ``rngs[b]``, in a fixed order, so the batch equals B single runs.
-
-    Parameters
-    ----------
-    recurrent_radius : float, optional
-        Rescale ``W_ch`` so its spectral radius is this value (Elman only: ``W_ch`` is W_hh). Used
-        to put a network on either side of the exploding/vanishing boundary (radius 1).
-
-    Returns
-    -------
-    dict of ndarray
-        ``W_xh`` (B, H, I), ``W_ch`` (B, H, C), ``b_h`` (B, H), ``W_hy`` (B, O, H), ``b_y`` (B, O).
-    """
-    H, I, C, O = cfg.n_hidden, cfg.n_in, cfg.n_ctx, cfg.n_out
-    out: dict[str, list] = {k: [] for k in PARAM_NAMES}
-    for rng in rngs:
-        r_h = scale / math.sqrt(I + C + 1)
-        r_y = scale / math.sqrt(H + 1)
-        out["W_xh"].append(rng.uniform(-r_h, r_h, (H, I)))
-        w_ch = rng.uniform(-r_h, r_h, (H, C))
-        if recurrent_radius is not None:
-            if cfg.kind != "elman":
-                raise ValueError("recurrent_radius applies to Elman networks (square W_hh)")
-            rho = float(np.max(np.abs(np.linalg.eigvals(w_ch))))
-            w_ch = w_ch * (recurrent_radius / rho) if rho > 0 else w_ch
-        out["W_ch"].append(w_ch)
-        out["b_h"].append(np.zeros(H))
-        out["W_hy"].append(rng.uniform(-r_y, r_y, (O, H)))
-        out["b_y"].append(np.zeros(O))
-    return {k: np.stack(v).astype(float) for k, v in out.items()}
-
-
-def params_norm(g: dict[str, np.ndarray]) -> np.ndarray:
-    """Euclidean norm over all parameters of each trial, shape (B,)."""
-    return np.sqrt(sum((v.reshape(v.shape[0], -1) ** 2).sum(1) for v in g.values()))
-
-
-def clip_by_norm(g: dict[str, np.ndarray], max_norm: float | None) -> tuple[dict[str, np.ndarray], np.ndarray]:
-    """Rescale each trial's gradient to norm ``max_norm`` if it is larger (Pascanu et al. 2013).
-
-    Rescaling keeps the direction, unlike clipping each element, which is the point of the paper.
-
-    Returns
-    -------
-    clipped : dict of ndarray
-    norm : ndarray, shape (B,)
-        The norm before clipping.
-    """
-    norm = params_norm(g)
-    if max_norm is None:
-        return g, norm
-    factor = np.where(norm > max_norm, max_norm / np.maximum(norm, 1e-300), 1.0)
-    return {k: v * factor.reshape((-1,) + (1,) * (v.ndim - 1)) for k, v in g.items()}, norm
-
-
-def sgd_momentum(
-    params: dict[str, np.ndarray],
-    velocity: dict[str, np.ndarray],
-    grads: dict[str, np.ndarray],
-    lr: float,
-    momentum: float,
-    active: np.ndarray | None = None,
-) -> None:
-    """In-place SGD with momentum (classical, Rumelhart, Hinton & Williams 1986):
-    ``v <- momentum v - lr g``; ``theta <- theta + v``. Trials with ``active[b]`` False are frozen."""
-    for k in PARAM_NAMES:
-        v = momentum * velocity[k] - lr * grads[k]
-        if active is not None and not np.all(active):
-            m = active.reshape((-1,) + (1,) * (v.ndim - 1))
-            v = np.where(m, v, velocity[k])
-            params[k] += np.where(m, v, 0.0)
-        else:
-            params[k] += v
-        velocity[k][...] = v
-
-
-# ======================================================================================
-# Forward and backward
-# ======================================================================================
-@dataclass
-class Cache:
-    """What the backward pass needs from the forward pass (all (B, T, n))."""
-
-    X: np.ndarray
-    A: np.ndarray  # hidden pre-activations
-    H: np.ndarray  # hidden activations
-    C: np.ndarray  # context entering each step
-    Z: np.ndarray  # output pre-activations
-    Y: np.ndarray  # outputs
-    reset: np.ndarray | None
-    c_next: np.ndarray  # (B, C) context entering the step after the last
-
-
-def _matvec(W: np.ndarray, v: np.ndarray) -> np.ndarray:
-    """Batched W @ v: (B, m, n), (B, n) -> (B, m). matmul is faster than einsum for small sizes."""
-    return (W @ v[:, :, None])[:, :, 0]
-
-
-def _rmatvec(W: np.ndarray, v: np.ndarray) -> np.ndarray:
-    """Batched W^T @ v: (B, m, n), (B, m) -> (B, n)."""
-    return (v[:, None, :] @ W)[:, 0, :]
-
-
-def forward(
-    cfg: SRNConfig,
-    p: dict[str, np.ndarray],
-    X: np.ndarray,
-    c0: np.ndarray,
-    D: np.ndarray | None = None,
-    reset: np.ndarray | None = None,
-) -> Cache:
-    """Run the network over a sequence.
-
-    Parameters
-    ----------
-    X : ndarray, shape (B, T, I)
-    c0 : ndarray, shape (B, C)
-        Context entering step 0.
-    D : ndarray, shape (B, T, O), optional
-        Targets; needed for Jordan teacher forcing.
-    reset : ndarray of bool, shape (B, T), optional
-        Where true, the context entering that step is reset to ``cfg.context_init`` (episode
-        starts: a new letter string, a new production of the plan).
-    """
-    B, T, _ = X.shape
-    Hn, Cn, On = cfg.n_hidden, cfg.n_ctx, cfg.n_out
-    f = cfg.activation
-    # The input projection does not depend on the recurrence: do it for all steps at once.
-    AX = np.einsum("bti,bhi->bth", X, p["W_xh"]) + p["b_h"][:, None, :]
-    A = np.empty((B, T, Hn))
-    Hs = np.empty((B, T, Hn))
-    Cs = np.empty((B, T, Cn))
-    W_ch = p["W_ch"]
-    c = np.array(c0, dtype=float, copy=True)
-    init = cfg.context_init
-    has_reset = reset is not None and bool(np.any(reset))
-    if cfg.kind == "elman":
-        for t in range(T):
-            if has_reset:
-                c = np.where(reset[:, t, None], init, c)
-            Cs[:, t] = c
-            a = AX[:, t] + _matvec(W_ch, c)
-            h = activate(f, a)
-            A[:, t] = a
-            Hs[:, t] = h
-            c = h  # Elman: the context is a copy of the hidden layer (fixed weight 1)
-        Z = np.einsum("bth,boh->bto", Hs, p["W_hy"]) + p["b_y"][:, None, :]
-        Y = output_fn(cfg.output, Z)
-    elif cfg.teacher_forcing:
-        if D is None:
-            raise ValueError("teacher forcing needs the targets D")
-        mu = cfg.mu
-        for t in range(T):
-            if has_reset:
-                c = np.where(reset[:, t, None], init, c)
-            Cs[:, t] = c
-            c = mu * c + D[:, t]  # Jordan state units fed by the target (teacher forcing)
-        A[...] = AX + np.einsum("btc,bhc->bth", Cs, W_ch)
-        Hs[...] = activate(f, A)
-        Z = np.einsum("bth,boh->bto", Hs, p["W_hy"]) + p["b_y"][:, None, :]
-        Y = output_fn(cfg.output, Z)
-    else:
-        mu = cfg.mu
-        Z = np.empty((B, T, On))
-        Y = np.empty((B, T, On))
-        W_hy, b_y = p["W_hy"], p["b_y"]
-        for t in range(T):
-            if has_reset:
-                c = np.where(reset[:, t, None], init, c)
-            Cs[:, t] = c
-            a = AX[:, t] + _matvec(W_ch, c)
-            h = activate(f, a)
-            z = _matvec(W_hy, h) + b_y
-            y = output_fn(cfg.output, z)
-            A[:, t], Hs[:, t], Z[:, t], Y[:, t] = a, h, z, y
-            c = mu * c + y  # Jordan 1986: s_{t+1} = mu s_t + y_t
-    return Cache(X=X, A=A, H=Hs, C=Cs, Z=Z, Y=Y, reset=reset if has_reset else None, c_next=c)
-
-
-def backward(
-    cfg: SRNConfig,
-    p: dict[str, np.ndarray],
-    cache: Cache,
-    dZ: np.ndarray,
-    through_context: bool = True,
-) -> tuple[dict[str, np.ndarray], np.ndarray]:
-    """Backpropagation through time (Werbos 1990; Williams & Peng 1990).
-
-    Parameters
-    ----------
-    dZ : ndarray, shape (B, T, O)
-        Gradient of the objective with respect to the output pre-activations, from the loss.
-    through_context : bool
-        False gives Elman's one-step scheme: the context is treated as an ordinary input, so no
-        error flows into earlier steps.
-
-    Returns
-    -------
-    grads : dict of ndarray
-        Same keys and shapes as the parameters.
-    dc0 : ndarray, shape (B, C)
-        Gradient with respect to the initial context (zero where it was reset).
-    """
-    B, T, _ = cache.X.shape
-    f = cfg.activation
-    W_ch, W_hy = p["W_ch"], p["W_hy"]
-    fp = activation_grad(f, cache.A, cache.H)
-    reset = cache.reset
-    dA = np.empty_like(cache.A)
-    dc = np.zeros((B, cfg.n_ctx))
-    jordan_loop = cfg.kind == "jordan" and not cfg.teacher_forcing and through_context
-    if cfg.kind == "elman":
-        dHd = np.einsum("bto,boh->bth", dZ, W_hy)
-        if through_context:
-            for t in range(T - 1, -1, -1):
-                da = (dHd[:, t] + dc) * fp[:, t]  # dc: dL/dc_{t+1} = dL/dh_t through the copy
-                dA[:, t] = da
-                dc = _rmatvec(W_ch, da)
-                if reset is not None:
-                    dc = np.where(reset[:, t, None], 0.0, dc)
-        else:
-            dA[...] = dHd * fp
-            dc = np.zeros((B, cfg.n_ctx))
-        dZtot = dZ
-    elif jordan_loop:
-        mu = cfg.mu
-        dZtot = np.empty_like(dZ)
-        for t in range(T - 1, -1, -1):
-            # y_t feeds the loss and the next state unit c_{t+1} = mu c_t + y_t
-            dz = dZ[:, t] + output_vjp(cfg.output, cache.Y[:, t], dc)
-            dZtot[:, t] = dz
-            da = _rmatvec(W_hy, dz) * fp[:, t]
-            dA[:, t] = da
-            dc = mu * dc + _rmatvec(W_ch, da)
-            if reset is not None:
-                dc = np.where(reset[:, t, None], 0.0, dc)
-    else:
-        # Teacher forcing (or the one-step scheme): the state units do not depend on the weights.
-        dZtot = dZ
-        dA[...] = np.einsum("bto,boh->bth", dZ, W_hy) * fp
-        if cfg.kind == "jordan" and through_context:
-            dc = (_rmatvec_seq(W_ch, dA, cfg.mu, reset))
-        else:
-            dc = np.zeros((B, cfg.n_ctx))
-    grads = {
-        "W_xh": np.einsum("bth,bti->bhi", dA, cache.X),
-        "W_ch": np.einsum("bth,btc->bhc", dA, cache.C),
-        "b_h": dA.sum(1),
-        "W_hy": np.einsum("bto,bth->boh", dZtot, cache.H),
-        "b_y": dZtot.sum(1),
-    }
-    return grads, dc
-
-
-def _rmatvec_seq(W_ch, dA, mu, reset):
-    """dL/dc_0 for teacher-forced Jordan: the state is a linear filter of constants plus c_0."""
-    B, T, _ = dA.shape
-    dc = np.zeros((B, W_ch.shape[2]))
-    for t in range(T - 1, -1, -1):
-        dc = mu * dc + _rmatvec(W_ch, dA[:, t])
-        if reset is not None:
-            dc = np.where(reset[:, t, None], 0.0, dc)
-    return dc
-
-
-def objective(
-    cfg: SRNConfig, cache: Cache, D: np.ndarray, weights: np.ndarray | None = None
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Weighted mean loss over the steps of a window.
-
-    ``L_b = sum_t w_bt l_bt / sum_t w_bt`` — a mean, so the learning rate means the same for any
-    window length. ``weights`` (B, T) masks steps without a target and, in BPTT(h; h'), the h - h'
-    steps before the window.
-
-    Returns
-    -------
-    L : ndarray, shape (B,)
-    loss : ndarray, shape (B, T)
-        Per-step loss (unweighted).
-    dZ : ndarray, shape (B, T, O)
-        dL/dz.
-    """
-    loss, dz = loss_terms(cfg, cache.Z, cache.Y, D)
-    w = np.ones(loss.shape) if weights is None else weights
-    norm = np.maximum(w.sum(1), 1e-12)
-    L = (w * loss).sum(1) / norm
-    return L, loss, dz * (w / norm[:, None])[:, :, None]
-
-
-def loss_and_grad(
-    cfg: SRNConfig,
-    p: dict[str, np.ndarray],
-    X: np.ndarray,
-    D: np.ndarray,
-    c0: np.ndarray,
-    weights: np.ndarray | None = None,
-    reset: np.ndarray | None = None,
-    through_context: bool = True,
-) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-    """Objective (B,) and its BPTT gradient over one sequence, from context ``c0`` held constant."""
-    cache = forward(cfg, p, X, c0, D, reset)
-    L, _, dZ = objective(cfg, cache, D, weights)
-    grads, _ = backward(cfg, p, cache, dZ, through_context)
-    return L, grads
-
-
-# ======================================================================================
-# Training
-# ======================================================================================
-@dataclass
-class EpochResult:
-    """What one training epoch measured.
-
-    Attributes
-    ----------
-    loss : ndarray, shape (B,)
-        Mask-weighted mean loss over the epoch (each step measured with the weights of its window,
-        before that window's update).
-    loss_per_step : ndarray, shape (B, T)
-    hidden : ndarray, shape (B, T, H)
-    outputs : ndarray, shape (B, T, O)
-    context : ndarray, shape (B, T, C)
-        Context entering each step.
-    grad_norm : ndarray, shape (B,)
-        Mean gradient norm (before clipping) over the epoch's updates.
-    grad_norm_max : ndarray, shape (B,)
-    update_norm_max : ndarray, shape (B,)
-        Largest parameter change of one update.
-    n_updates : int
-    """
-
-    loss: np.ndarray
-    loss_per_step: np.ndarray
-    hidden: np.ndarray
-    outputs: np.ndarray
-    context: np.ndarray
-    grad_norm: np.ndarray
-    grad_norm_max: np.ndarray
-    update_norm_max: np.ndarray
-    n_updates: int
-
-
-def _act_into(kind: str) -> Callable[[np.ndarray, np.ndarray], None]:
-    """``fn(a, out)``: write f(a) into ``out`` (a view), without a temporary where numpy allows."""
-    if kind == "tanh":
-        return lambda a, out: np.tanh(a, out=out)
-    if kind == "relu":
-        return lambda a, out: np.maximum(a, 0.0, out=out)
-    if kind == "linear":
-        return lambda a, out: np.copyto(out, a)
-
-    def _sig(a, out):
-        out[...] = sigmoid(a)
-    return _sig
-
-
-def _row_sqnorm(g: np.ndarray) -> np.ndarray:
-    """Squared norm of each row of (B, P): ``vecdot`` (numpy >= 2) is a third of einsum's overhead."""
-    return np.vecdot(g, g) if _HAS_VECDOT else np.einsum("bp,bp->b", g, g)
-
-
-_HAS_VECDOT = hasattr(np, "vecdot")
-
-
-class _FlatParams:
-    """All parameters of a trial in one row of a (B, P) array, as two augmented matrices.
-
-    ``W_in = [W_xh | b_h | W_ch]`` (H, I + 1 + C) acts on the step input ``u_t = [x_t, 1, c_t]``, and
-    ``W_out = [W_hy | b_y]`` (O, H + 1) on ``[h_t, 1]``. One matmul per step then gives the whole
-    pre-activation, one matmul per window each weight gradient, and clipping and the SGD update are a
-    few operations on one array instead of five.
-    """
-
-    def __init__(self, cfg: SRNConfig, B: int):
-        I, H, C, O = cfg.n_in, cfg.n_hidden, cfg.n_ctx, cfg.n_out
-        self.B, self.I, self.H, self.C, self.O = B, I, H, C, O
-        self.K = I + 1 + C
-        self.n_in = H * self.K
-        self.P = self.n_in + O * (H + 1)
-
-    def views(self, flat: np.ndarray) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
-        """(W_in (B, H, K), W_out (B, O, H+1), the five named parameters) as views of ``flat``."""
-        B, I, H, O = self.B, self.I, self.H, self.O
-        w_in = flat[:, : self.n_in].reshape(B, H, self.K)
-        w_out = flat[:, self.n_in:].reshape(B, O, H + 1)
-        named = {"W_xh": w_in[:, :, :I], "b_h": w_in[:, :, I], "W_ch": w_in[:, :, I + 1:],
-                 "W_hy": w_out[:, :, :H], "b_y": w_out[:, :, H]}
-        return w_in, w_out, named
-
-    def pack(self, d: dict[str, np.ndarray]) -> np.ndarray:
-        flat = np.empty((self.B, self.P))
-        named = self.views(flat)[2]
-        for k in PARAM_NAMES:
-            named[k][...] = d[k]
-        return flat
-
-    def unpack(self, flat: np.ndarray, d: dict[str, np.ndarray]) -> None:
-        """Copy back into the caller's arrays, in place (their identity is kept)."""
-        named = self.views(flat)[2]
-        for k in PARAM_NAMES:
-            d[k][...] = named[k]
-
-
-def train_epoch(
-    cfg: SRNConfig,
-    tcfg: TrainConfig,
-    params: dict[str, np.ndarray],
-    velocity: dict[str, np.ndarray],
-    X: np.ndarray,
-    D: np.ndarray,
-    mask: np.ndarray | None = None,
-    reset: np.ndarray | None = None,
-    c0: np.ndarray | None = None,
-    active: np.ndarray | None = None,
-) -> EpochResult:
-    """One pass over the sequence with BPTT(h; h') updates (Williams & Peng 1990), in place.
-
-    The pass starts from ``c0`` (default: every context unit at ``cfg.context_init``). Windows of
-    h' steps end at h', 2h', ..., T; for each, the network is re-run from the context stored h
-    steps before the window's end (held constant: the truncation), the error of the h' window
-    steps is propagated back through those h steps, and SGD with momentum updates the weights.
-
-    This is :func:`forward`, :func:`objective`, :func:`backward`, :func:`clip_by_norm` and
-    :func:`sgd_momentum` per window (tests/test_srn_gradients.py checks it against exactly that
-    composition), fused for speed: the parameters live in one flat (B, P) array for the epoch
-    (see ``_FlatParams``), the step inputs ``[x_t, 1, c_t]`` and the records are preallocated once
-    per epoch, an Elman step is one matmul and one activation written in place, the output layer,
-    loss and weight gradients are one matmul each per window, and teacher-forced Jordan windows
-    have no step loop at all. Results equal the composition up to floating-point rounding.
-
-    Parameters
-    ----------
-    X : ndarray, shape (B, T, I)
-    D : ndarray, shape (B, T, O)
-    mask : ndarray, shape (B, T), optional
-        Loss weight per step (0 = no target there).
-    reset : ndarray of bool, shape (B, T), optional
-    active : ndarray of bool, shape (B,), optional
-        Trials not active keep their weights.
-    """
-    B, T, I = X.shape
-    h, hp, through = tcfg.windows(T)
-    H, C, O = cfg.n_hidden, cfg.n_ctx, cfg.n_out
-    f = cfg.activation
-    if c0 is None:
-        c0 = np.full((B, C), cfg.context_init)
-    mask = np.ones((B, T)) if mask is None else np.asarray(mask, dtype=float)
-    ones_mask = bool(np.all(mask == 1.0))  # then a window's weights are 1/h' (the same float)
-    if reset is not None and np.any(reset):
-        reset = np.asarray(reset, dtype=bool)
-        reset_any = reset.any(0).tolist()  # per step: does any trial reset here (a Python bool)
-    else:
-        reset, reset_any = None, None
-    init = cfg.context_init
-    elman = cfg.kind == "elman"
-    forced = cfg.kind == "jordan" and cfg.teacher_forcing
-    generic = not elman and not forced  # Jordan fed by its own outputs: forward/backward as they are
-
-    fp_ = _FlatParams(cfg, B)
-    K = fp_.K
-    theta = fp_.pack(params)
-    vel = fp_.pack(velocity)
-    grad = np.zeros_like(theta)
-    W_in, W_out, named = fp_.views(theta)
-    g_in, g_out, _ = fp_.views(grad)
-    W_ch, W_hy = named["W_ch"], named["W_hy"]
-    mom, lr, clip = tcfg.momentum, tcfg.lr, tcfg.clip
-    all_active = active is None or bool(np.all(active))
-    act_mask = None if all_active else np.asarray(active, bool)[:, None]
-
-    # U[:, t] = [x_t, 1, c_t], the input of step t; U[:, T, ctx] is the context after the last step.
-    U = np.empty((B, T + 1, K))
-    U[:, :T, :I] = X
-    U[:, T, :I] = 0.0
-    U[:, :, I] = 1.0
-    ctx = U[:, :, I + 1:]  # the context entering each step, from the latest forward pass
-    ctx[:, 0] = c0
-    if forced:
-        # Teacher forcing: the state units follow the targets, whatever the weights (Jordan 1986).
-        mu = cfg.mu
-        c = np.array(c0, dtype=float)
-        for t in range(T):
-            if reset_any is not None and reset_any[t]:
-                c = np.where(reset[:, t, None], init, c)
-            ctx[:, t] = c
-            c = mu * c + D[:, t]
-        ctx[:, T] = c
-    # Records: hidden (with a constant-1 column, so [h, 1] @ W_out^T is the output layer), outputs, loss.
-    hid1 = np.empty((B, T, H + 1))
-    hid1[:, :, H] = 1.0
-    outs = np.empty((B, T, O))
-    loss_ps = np.zeros((B, T))
-    scratch = None
-    if h > hp:
-        # BPTT(h; h') re-runs h - h' steps already recorded by the previous window: work apart.
-        scratch = np.empty((B, min(h, T), H + 1))
-        scratch[:, :, H] = 1.0
-    act = _act_into(f)
-    hsl = slice(I + 1, None)
-
-    gsum = np.zeros(B)
-    gmax = np.zeros(B)
-    umax = np.zeros(B)
-    n_up = 0
-    end = 0
-    while end < T:
-        end = min(end + hp, T)
-        lo = max(0, end - hp)
-        start = max(0, end - h)
-        n, off = end - start, lo - start
-        hw1 = hid1[:, start:end] if off == 0 else scratch[:, :n]  # [h_t, 1] of the window's steps
-        hw = hw1[:, :, :H]
-        Uw = U[:, start:end]
-        Dw = D[:, start:end]
-        if generic:
-            cache = forward(cfg, named, X[:, start:end], ctx[:, start], Dw,
-                            None if reset is None else reset[:, start:end])
-            ctx[:, start:end] = cache.C
-            ctx[:, end] = cache.c_next
-            hw[...] = cache.H
-            Zw, Yw = cache.Z, cache.Y
-        else:
-            if elman:
-                Wt = W_in.transpose(0, 2, 1)  # (B, K, H): u_t @ W_in^T is the pre-activation
-                if reset_any is None or not any(reset_any[start:end]):
-                    # The step: one matmul and the activation, written straight into the next
-                    # step's context (Elman: c_{t+1} = h_t through fixed weights 1).
-                    if B == 1:  # vector-matrix products: fewer numpy calls per step
-                        U0, Wt0 = U[0], Wt[0]
-                        for t in range(start, end):
-                            act(U0[t] @ Wt0, U0[t + 1, hsl])
-                    else:
-                        for t in range(start, end):
-                            act(U[:, t:t + 1] @ Wt, U[:, t + 1:t + 2, hsl])
-                    hw[...] = ctx[:, start + 1:end + 1]
-                else:
-                    for t in range(start, end):
-                        if reset_any[t]:
-                            ctx[:, t] = np.where(reset[:, t, None], init, ctx[:, t])
-                        act(U[:, t:t + 1] @ Wt, hw[:, t - start:t - start + 1])
-                        ctx[:, t + 1] = hw[:, t - start]
-            else:
-                act(Uw @ W_in.transpose(0, 2, 1), hw)  # contexts known: all steps at once
-            Zw = hw1 @ W_out.transpose(0, 2, 1)
-            Yw = output_fn(cfg.output, Zw)
-        loss, dz = loss_terms(cfg, Zw, Yw, Dw)
-        outs[:, lo:end] = Yw[:, off:]
-        loss_ps[:, lo:end] = loss[:, off:]
-        if off:
-            hid1[:, lo:end, :H] = hw[:, off:]
-        if ones_mask:
-            scale = 1.0 / (end - lo)
-        else:
-            wm = mask[:, lo:end]
-            if not wm.any():
-                continue
-            scale = (wm / np.maximum(wm.sum(1), 1e-12)[:, None])[:, :, None]
-        if off:
-            dZ = np.zeros_like(dz)  # only the window's own steps inject error
-            dZ[:, off:] = dz[:, off:] * scale
-        else:
-            dZ = dz * scale
-        if generic:
-            g, _ = backward(cfg, named, cache, dZ, through)
-            for k, v in fp_.views(grad)[2].items():
-                v[...] = g[k]
-        else:
-            dA = dZ @ W_hy  # (B, n, H): error reaching the hidden units from the outputs
-            fpw = activation_grad(f, hw, hw)  # f' from h (relu: h > 0 exactly where a > 0)
-            if elman and through:
-                # da_t = f'_t (e_t + W_ch^T da_{t+1}), in place in dA; none flows back from a reset
-                Wc = np.ascontiguousarray(W_ch)
-                d = dA[:, n - 1:n]
-                d *= fpw[:, n - 1:n]
-                if B == 1 and (reset_any is None or not any(reset_any[start + 1:end])):
-                    dA0, fp0, Wc0 = dA[0], fpw[0], Wc[0]  # vector-matrix products
-                    d = dA0[n - 1]
-                    for i in range(n - 2, -1, -1):
-                        dc = d @ Wc0
-                        d = dA0[i]
-                        d += dc
-                        d *= fp0[i]
-                else:
-                    for i in range(n - 2, -1, -1):
-                        dc = d @ Wc
-                        if reset_any is not None and reset_any[start + i + 1]:
-                            dc = np.where(reset[:, start + i + 1, None, None], 0.0, dc)
-                        d = dA[:, i:i + 1]
-                        d += dc
-                        d *= fpw[:, i:i + 1]
-            else:
-                # Elman's one-step scheme, or teacher forcing: the context does not depend on the weights
-                dA *= fpw
-            np.matmul(dA.transpose(0, 2, 1), Uw, out=g_in)
-            np.matmul(dZ.transpose(0, 2, 1), hw1, out=g_out)
-        # Clip the gradient norm (Pascanu et al. 2013), then SGD with momentum, on the flat arrays.
-        gn = np.sqrt(_row_sqnorm(grad))
-        if clip is not None and np.any(gn > clip):
-            grad *= np.where(gn > clip, clip / np.maximum(gn, 1e-300), 1.0)[:, None]
-        if all_active:
-            vel *= mom
-            vel -= lr * grad
-            theta += vel
-            un = np.sqrt(_row_sqnorm(vel))
-        else:
-            v = np.where(act_mask, mom * vel - lr * grad, vel)
-            step = np.where(act_mask, v, 0.0)
-            theta += step
-            vel[...] = v
-            un = np.sqrt(_row_sqnorm(step))
-        gsum += gn
-        np.maximum(gmax, gn, out=gmax)
-        np.maximum(umax, un, out=umax)
-        n_up += 1
-    fp_.unpack(theta, params)
-    fp_.unpack(vel, velocity)
-    epoch_loss = (mask * loss_ps).sum(1) / np.maximum(mask.sum(1), 1e-12)
-    return EpochResult(
-        loss=epoch_loss,
-        loss_per_step=loss_ps,
-        hidden=hid1[:, :, :H],  # views of arrays made for this epoch: no copies of (B, T, n)
-        outputs=outs,
-        context=ctx[:, :T],
-        grad_norm=gsum / max(n_up, 1),
-        grad_norm_max=gmax,
-        update_norm_max=umax,
-        n_updates=n_up,
-    )
 
 
 # ======================================================================================
@@ -1041,7 +172,7 @@ class SRNModel(Model):
     ):
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
-        if self.network_type in ("elman", "jordan") and cfg.kind != self.network_type:
+        if type(self).network_type != Model.network_type and cfg.kind != self.network_type:
             raise ValueError(f"{type(self).__name__} needs SRNConfig(kind={self.network_type!r})")
         if free_input not in FREE_INPUTS:
             raise ValueError(f"free_input must be one of {FREE_INPUTS}, got {free_input!r}")
@@ -1052,8 +183,8 @@ class SRNModel(Model):
         self.tol = float(tol)
         self.round_decimals = int(round_decimals)
         self.task = task
-        B = params["W_xh"].shape[0]
-        self.params_ = {k: np.array(params[k], dtype=float) for k in PARAM_NAMES}
+        B = next(iter(params.values())).shape[0]
+        self.params_ = {k: np.array(params[k], dtype=float) for k in cfg.param_names}
         self.velocity_ = {k: np.zeros_like(v) for k, v in self.params_.items()}
         I, C, H, O = cfg.n_in, cfg.n_ctx, cfg.n_hidden, cfg.n_out
         self.layers = {
@@ -1064,6 +195,7 @@ class SRNModel(Model):
         }
         self.state = np.zeros((B, I + C + H + O))
         self.clamped = np.zeros(self.state.shape, dtype=bool)
+        self._fresh = np.zeros(B, dtype=bool)  # trials at the start of a sequence (no step yet)
         self.start()
         self.temperature = 0.0
         self.t_ = 0  # position in the task sequence (run mode)
@@ -1086,17 +218,14 @@ class SRNModel(Model):
         """
         rows = slice(None) if rows is None else rows
         self.state[rows] = 0.0
-        self.state[rows, self.layers["context"]] = self.cfg.context_init
-        if not hasattr(self, "_fresh"):
-            self._fresh = np.zeros(self.state.shape[0], dtype=bool)
+        self.state[rows, self.layers["context"]] = self.cfg.cell.context_init
         self._fresh[rows] = True
         self.t_ = 0
 
     def current_loss(self) -> np.ndarray:
         """Mask-weighted mean loss of the current weights over the whole task sequence, (B,)."""
         t = self.task
-        B = self.params_["W_xh"].shape[0]
-        c0 = np.full((B, self.cfg.n_ctx), self.cfg.context_init)
+        c0 = self.cfg.cell.carry0(self.batch_size)
         cache = forward(self.cfg, self.params_, t.inputs, c0, t.targets, t.reset)
         L, _, _ = objective(self.cfg, cache, t.targets, t.mask)
         return L
@@ -1145,22 +274,20 @@ class SRNModel(Model):
         self.state[keep] = last[keep]
         self._fresh[keep] = False
         changed = sum(
-            (np.abs(self.params_[k] - before[k]).reshape(self.batch_size, -1) > self.tol).sum(1) for k in PARAM_NAMES
+            (np.abs(self.params_[k] - before[k]).reshape(self.batch_size, -1) > self.tol).sum(1) for k in self.params_
         )
         return np.where(keep, changed, 0)
 
     def _dynamics_tick(self, active: np.ndarray) -> np.ndarray:
         cfg, p, L = self.cfg, self.params_, self.layers
+        cell = cfg.cell
         task = self.task
         s = self.state
         h_old = s[:, L["hidden"]].copy()
         c_old = s[:, L["context"]]
         y_old = s[:, L["output"]]
         # next context from the current tick's activations (at the start: the context layer itself)
-        if cfg.kind == "elman":
-            c = h_old.copy()
-        else:
-            c = cfg.mu * c_old + y_old
+        c = cell.advance(c_old, h_old, y_old)
         c = np.where(self._fresh[:, None], c_old, c)
         T = task.inputs.shape[1]
         if self.mode == "run":
@@ -1172,11 +299,9 @@ class SRNModel(Model):
             x = self._free_input(s[:, L["input"]], y_old)
         # clamped context units keep their value
         c = np.where(self.clamped[:, L["context"]], c_old, c)
-        a = _matvec(p["W_xh"], x) + _matvec(p["W_ch"], c) + p["b_h"]
-        h = activate(cfg.activation, a)
+        _, h, _ = cell.step(p, x, c)
         h = np.where(self.clamped[:, L["hidden"]], h_old, h)
-        z = _matvec(p["W_hy"], h) + p["b_y"]
-        y = output_fn(cfg.output, z)
+        z, y = cfg.readout(p, h)
         new = np.concatenate([x, c, h, y], 1)
         new = np.where(self.clamped, s, new)
         s[active] = new[active]
@@ -1255,7 +380,7 @@ class SRNModel(Model):
 
     def restore(self, snap: dict[str, Any]) -> None:
         super().restore(snap)
-        for k in PARAM_NAMES:
+        for k in self.params_:
             self.params_[k][...] = snap["params"][k]
             self.velocity_[k][...] = snap["velocity"][k]
         self.t_ = snap["t"]
@@ -1285,15 +410,41 @@ class SRNModel(Model):
             n_context=self.cfg.n_ctx,
             task=getattr(self.task, "name", None),
         )
-        if self.cfg.kind == "jordan":
-            d["mu"] = self.cfg.mu
-            d["teacher_forcing"] = self.cfg.teacher_forcing
+        d.update(self.cfg.cell.describe())
         return d
 
     # ----- convenience ---------------------------------------------------------------------------
     def loss_profile(self) -> np.ndarray:
         """Mean last-epoch loss per task phase (e.g. bit position mod 3), shape (B, n_phases)."""
         return phase_profile(self.loss_per_step_, self.task)
+
+    # ----- capabilities the viewer reads (see recurnet_sim.model.Model) ---------------------------
+    @property
+    def tick_unit(self) -> str:
+        return "epoch" if self.mode == "train" else "step"
+
+    def current_target(self, trial: int = 0) -> np.ndarray | None:
+        """The task's target for the output shown now, (n_out,): the last step of the sequence
+        after a training epoch, the step just run in run mode; None in free mode (no target)."""
+        if self.mode == "free":
+            return None
+        T = self.task.targets.shape[1]
+        t = T - 1 if self.mode == "train" else (self.t_ - 1) % T
+        return np.asarray(self.task.targets[trial, t], dtype=float)
+
+    def weight_matrix(self, trial: int = 0) -> np.ndarray:
+        """Trial ``trial``'s connections over (input, context, hidden, output), shape (N, N):
+        W_xh, W_ch and W_hy, and the fixed copy of weight 1 into the context (from the hidden
+        layer in an Elman net, from the output in a Jordan net)."""
+        L, p = self.layers, self.params_
+        full = np.zeros((self.n_units, self.n_units))
+        full[L["hidden"], L["input"]] = p["W_xh"][trial]
+        full[L["hidden"], L["context"]] = p["W_ch"][trial]
+        full[L["output"], L["hidden"]] = p["W_hy"][trial]
+        src, ctx = (L["hidden"] if self.network_type == "elman" else L["output"]), L["context"]
+        n = min(src.stop - src.start, ctx.stop - ctx.start)
+        full[np.arange(ctx.start, ctx.start + n), np.arange(src.start, src.start + n)] = 1.0
+        return full
 
 
 def phase_profile(values: np.ndarray, task) -> np.ndarray:
@@ -1553,7 +704,9 @@ def summary_for(model: SRNModel, b: int) -> dict:
         out["jacobian_radius_mean"] = float(rep["radius_J_mean"][0])
     if an.get("lyapunov"):
         rng = np.random.default_rng(b)  # analysis only: does not touch the run's streams
-        feed = "output" if (model.free_input == "output" and cfg.kind == "elman" and cfg.n_in == cfg.n_out) else "fixed"
+        # the output can be fed back only where the carry holds the hidden state it is read from
+        feedable = cfg.cell.hidden_in_carry is not None and cfg.n_in == cfg.n_out
+        feed = "output" if (model.free_input == "output" and feedable) else "fixed"
         lam = gradflow.lyapunov_exponent(cfg, p1, X[:, 0], [rng], steps=int(an.get("lyapunov_steps", 500)), feed=feed)
         out["lyapunov_exponent"] = float(lam[0])
     return out
