@@ -310,7 +310,7 @@ def cmd_attractors(args) -> int:
         raise RecurnetError("the attractor analysis is not available in this installation") from None
     sc = load(resolve_shipped(args.file), args.overrides)
     sim = build_simulation(sc, trials=1)
-    report = analyze_model(sim.model, args.schedule)
+    report = analyze_model(sim.model, args.schedule, family=sim.family)
     if args.graphml:
         report.write_graphml(args.graphml)
     if args.json:

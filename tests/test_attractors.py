@@ -20,14 +20,16 @@ from hypothesis import strategies as st
 
 from recurnet_sim.analysis.attractors import (
     GRAPH_AUTO_LIMIT,
-    analyze_bam,
+    StateSpace,
+    analyze,
     analyze_model,
-    analyze_network,
     attractor_graph,
     decode_states,
     encode_states,
 )
 from recurnet_sim.errors import RecurnetError, SimulationError, ValidationError
+from recurnet_sim.families.bam.statespace import analyze_bam
+from recurnet_sim.families.hopfield.statespace import analyze_network
 
 
 def by_states(report):
@@ -510,8 +512,10 @@ def test_errors_are_clear():
     big = SimpleNamespace(network_type="hopfield", weights=np.zeros((21, 21)))
     with pytest.raises(SimulationError, match=r"N <= 20.*21"):
         analyze_model(big, "sync")
-    with pytest.raises(SimulationError, match="hopfield and bam"):
+    with pytest.raises(SimulationError, match="network type 'elman' has none .*declares no state_space"):
         analyze_model(SimpleNamespace(network_type="elman"), "sync")
+    with pytest.raises(SimulationError, match="no family builds network type 'nonesuch'"):
+        analyze_model(SimpleNamespace(network_type="nonesuch"), "sync")
     bam = SimpleNamespace(network_type="bam", weights=np.zeros((12, 9)), n_x=12, n_y=9)
     with pytest.raises(SimulationError, match="12 \\+ 9"):
         analyze_model(bam, "sync")

@@ -4,9 +4,16 @@ For a network of N <= 20 binary units the whole state space (2**N states) can be
 module builds the state-transition map of the deterministic (T = 0) dynamics, finds every
 attractor, measures its basin and classifies it against the stored patterns.
 
+The analysis never asks what kind of network it is given. A family that has a finite
+deterministic dynamics declares it as a :class:`StateSpace` (``Family.state_space``): the coupling
+W and thresholds theta of its threshold units, its unit values, its layers and the order in which
+one synchronous step updates them, its energy, its stored patterns. :func:`analyze_model` reads that
+declaration; :func:`analyze` enumerates any state space (FixedPointFinder's shape: an analysis
+takes a model through a small protocol, never its internals).
+
 States are integer *codes*: bit i of the code is 1 when unit i is on (holds the high unit value).
-For a BAM the state is the pair (x, y), concatenated as in the engine: bits 0..n_x-1 are x and
-bits n_x..n_x+n_y-1 are y.
+A layered state is the concatenation of its layers, as in the engine (for a bidirectional
+associative memory, bits 0..n_x-1 are x and bits n_x..n_x+n_y-1 are y).
 
 Dynamics (deterministic threshold units, Hopfield 1982)::
 
@@ -30,10 +37,11 @@ states that can reach only it, and the probability of ending in it when the star
 all 2**N states and every step updates a unit chosen uniformly at random (an absorbing Markov
 chain, solved exactly; optionally estimated by sampling).
 
-*BAM* (Kosko 1988), state (x, y), energy E = -x^T W y. One synchronous step is one bidirectional
-pass: first ``y <- f(W^T x)``, then ``x <- f(W y)`` with the new y, where f thresholds at 0 and keeps
-a unit whose input is exactly 0. Asynchronous: single-unit updates in either layer, which is the
-Hopfield rule on the block matrix [[0, W], [W^T, 0]].
+*Layered* synchronous steps (``StateSpace.sync_order``): one step updates the layers in turn,
+each all at once from the current state. A bidirectional associative memory (Kosko 1988), state
+(x, y), coupling [[0, W], [W^T, 0]] and energy -x^T W y, declares the order (y, x): first
+``y <- f(W^T x)``, then ``x <- f(W y)`` with the new y. Asynchronous updates are single-unit
+updates in any layer, the same rule on the full coupling.
 
 Classification of an attractor state (Amit, Gutfreund & Sompolinsky 1985): a stored pattern, its
 reverse (every unit flipped), a symmetric mixture ``sign(sum_mu eps_mu xi_mu)`` of 3 (and, when
@@ -63,8 +71,8 @@ __all__ = [
     "GRAPH_HARD_LIMIT",
     "Attractor",
     "AttractorReport",
-    "analyze_network",
-    "analyze_bam",
+    "StateSpace",
+    "analyze",
     "analyze_model",
     "attractor_graph",
     "encode_states",
@@ -162,21 +170,22 @@ def _pack(bits: np.ndarray) -> np.ndarray:
 # Dynamics on codes (vectorised over a chunk of states)
 # ============================================================================================
 class _Dynamics:
-    """The T = 0 update rule of one network, applied to chunks of state codes.
+    """The T = 0 update rule of one checked :class:`StateSpace`, applied to chunks of state codes.
 
-    ``W`` is the full (N, N) coupling seen by single-unit updates (for a BAM the block matrix), so
-    the asynchronous rule and the energy are shared by both families; only the synchronous step
-    of a BAM differs (two half-steps).
+    ``W`` is the full (N, N) coupling seen by single-unit updates, so the asynchronous rule and the
+    energy are the same for every state space; a synchronous step updates the blocks of
+    ``order`` in turn (one block of all units when the space has no ``sync_order``).
     """
 
-    def __init__(self, W, theta, unit_values, tol, energy_fn=None, bam: tuple[int, int] | None = None):
+    def __init__(self, W, theta, unit_values, tol, energy_fn=None, layers=(), order=()):
         self.W = W
         self.theta = theta
         self.n = W.shape[0]
         self.lo, self.hi = (float(v) for v in unit_values)
         self.tol = tol
         self.energy_fn = energy_fn
-        self.bam = bam  # (n_x, n_y) or None
+        self.layers = tuple(layers)  # ((name, size), ...) in unit order, () = one layer
+        self.order = tuple(order)  # unit slices, in the order a synchronous step updates them
         # h - theta = (hi - lo) W b + (lo W 1 - theta) for bits b, so a chunk needs one product of
         # its 0/1 bits. When every term is an integer below 2^24 float32 is exact and twice as
         # fast; otherwise float64.
@@ -193,9 +202,9 @@ class _Dynamics:
     def values(self, bits: np.ndarray) -> np.ndarray:
         return self.lo + (self.hi - self.lo) * bits.astype(float)
 
-    def _field(self, bits: np.ndarray) -> np.ndarray:
-        """h - theta for (k, N) bits, shape (k, N)."""
-        return bits.astype(self._dtype) @ self._dW + self._h0
+    def _field(self, bits: np.ndarray, units=slice(None)) -> np.ndarray:
+        """h - theta of the units ``units`` for (k, N) bits, shape (k, n_units_in_slice)."""
+        return bits.astype(self._dtype) @ self._dW[:, units] + self._h0[units]
 
     def _rule(self, h_minus_theta: np.ndarray, old_bits: np.ndarray) -> np.ndarray:
         # A tie keeps the unit (h = theta exactly, or within tie_tol for float weights).
@@ -205,14 +214,12 @@ class _Dynamics:
     def successors(self, codes: np.ndarray) -> np.ndarray:
         """Synchronous successor code of each code, shape (k,)."""
         bits = _bits(codes, self.n)
-        if self.bam is None:
+        if not self.order:
             return _pack(self._rule(self._field(bits), bits))
-        nx, ny = self.bam
-        Wxy = self.W[:nx, nx:]  # (n_x, n_y)
-        bx, by = bits[:, :nx], bits[:, nx:]
-        by_new = self._rule(self.values(bx) @ Wxy, by)  # y <- f(W^T x)
-        bx_new = self._rule(self.values(by_new) @ Wxy.T, bx)  # x <- f(W y_new)
-        return _pack(np.concatenate([bx_new, by_new], axis=1))
+        bits = bits.copy()
+        for units in self.order:  # each block sees the blocks updated before it
+            bits[:, units] = self._rule(self._field(bits, units), bits[:, units])
+        return _pack(bits)
 
     def change_masks(self, codes: np.ndarray) -> np.ndarray:
         """Bit mask of the units whose single update would change the state, shape (k,) uint32."""
@@ -229,9 +236,13 @@ class _Dynamics:
 
     def bits_str(self, code: int) -> str:
         b = _bitstr(code, self.n)
-        if self.bam is not None:
-            return b[: self.bam[0]] + "|" + b[self.bam[0]:]
-        return b
+        if not self.layers:
+            return b
+        parts, at = [], 0
+        for _, size in self.layers:
+            parts.append(b[at:at + size])
+            at += size
+        return "|".join(parts)
 
     def map_chunks(self, fn: Callable[[np.ndarray], np.ndarray], dtype) -> np.ndarray:
         M = 1 << self.n
@@ -240,6 +251,61 @@ class _Dynamics:
             codes = np.arange(start, min(M, start + _CHUNK), dtype=np.int64)
             out[start:start + len(codes)] = fn(codes)
         return out
+
+
+@dataclass(frozen=True)
+class StateSpace:
+    """The finite deterministic dynamics of a small network of binary threshold units: what the
+    enumeration needs, declared by a family (``Family.state_space(model, schedule, trial)``).
+
+    Parameters
+    ----------
+    name : str
+        What the report calls the network (its network type), e.g. in ``"<name> network, 8 units"``.
+    coupling : array_like, shape (N, N)
+        W of the local fields ``h = W s`` seen by a single-unit update; may be asymmetric,
+        diluted or self-coupled. N <= ``MAX_UNITS``. A layered network gives its full block
+        matrix (for a BAM [[0, W], [W^T, 0]]).
+    thresholds : array_like, shape (N,), optional
+        theta (default 0). A unit turns on when ``h_i > theta_i``, off when ``h_i < theta_i`` and
+        keeps its value on a tie.
+    unit_values : (lo, hi)
+        The two values a unit takes (``(-1, 1)`` or ``(0, 1)``).
+    layers : tuple of (str, int)
+        The units split into consecutive named layers, in unit order (``(("x", 8), ("y", 6))``);
+        empty for a single layer. States are shown with ``|`` between layers.
+    sync_order : tuple of str
+        One synchronous step updates these layers in turn, each all at once from the current
+        state (a bidirectional pass: ``("y", "x")``); empty: all units at once (Little 1974).
+    patterns : array_like, shape (P, N), optional
+        Stored patterns in unit values, for the classification (a layered network: the
+        concatenated layers of each stored tuple).
+    pattern_names : sequence of str, optional
+        Default ``P1..PP``.
+    energy : callable(states (k, N)) -> (k,), optional
+        Energy of states given as unit values; default ``-1/2 s^T W s + theta^T s``.
+    """
+
+    name: str
+    coupling: Any
+    thresholds: Any = None
+    unit_values: tuple[float, float] = (-1, 1)
+    layers: tuple[tuple[str, int], ...] = ()
+    sync_order: tuple[str, ...] = ()
+    patterns: Any = None
+    pattern_names: Sequence[str] | None = None
+    energy: Callable[[np.ndarray], np.ndarray] | None = None
+
+    @property
+    def n_units(self) -> int:
+        return int(np.shape(self.coupling)[-1])
+
+    def size_text(self) -> str:
+        """How many units, said the way the network is built (``n_x + n_y = 12 + 9``)."""
+        if len(self.layers) > 1:
+            return (" + ".join(f"n_{name}" for name, _ in self.layers) + " = "
+                    + " + ".join(str(size) for _, size in self.layers))
+        return f"N = {self.n_units}"
 
 
 # ============================================================================================
@@ -256,7 +322,7 @@ class Attractor:
     states : ndarray of int64, shape (size,)
         Codes of its states; for a synchronous cycle in the order visited, starting at the smallest.
     bits : list of str
-        The states as bit strings, unit 0 first (``"x|y"`` for a BAM).
+        The states as bit strings, unit 0 first (``"x|y"`` for a layered network).
     period : int or None
         Cycle length under synchronous updates (1 = fixed point). Under asynchronous updates 1
         for a fixed point and None for a recurrent set of several states.
@@ -344,13 +410,13 @@ class AttractorReport:
     schedule : str
         ``"sync"`` or ``"async"``.
     family : str
-        ``"hopfield"`` (any single-layer network) or ``"bam"``.
+        The state space's name: the network type of the analysed model.
     n_units : int
-        N (for a BAM n_x + n_y).
+        N (all layers together).
     n_states : int
         2**N.
     layers : tuple of int or None
-        (n_x, n_y) for a BAM.
+        The layer sizes of a layered network (``(n_x, n_y)``), None for a single layer.
     pattern_names : list of str
     reach_method : str
         How ``reach_probability`` was obtained.
@@ -363,6 +429,8 @@ class AttractorReport:
     graph_reason : str
     seconds : float
         Wall time of the analysis.
+    layer_names : tuple of str
+        The names of ``layers``.
     """
 
     attractors: list[Attractor]
@@ -378,6 +446,7 @@ class AttractorReport:
     graph: Any = None
     graph_reason: str = ""
     seconds: float = 0.0
+    layer_names: tuple[str, ...] = ()
     # Per-state data kept for attractor_of, the graph export and the viewer.
     _basin: np.ndarray = field(default=None, repr=False)  # (n_states,) attractor id, -1 = shared
     _succ: np.ndarray | None = field(default=None, repr=False)  # sync successor codes
@@ -448,7 +517,8 @@ class AttractorReport:
     def to_table(self, max_rows: int | None = 40) -> str:
         """A readable text table, one row per attractor (the first ``max_rows``)."""
         sched = "synchronous" if self.schedule == "sync" else "asynchronous"
-        layer = f" (x: {self.layers[0]}, y: {self.layers[1]})" if self.layers else ""
+        layer = (" (" + ", ".join(f"{nm}: {k}" for nm, k in zip(self.layer_names, self.layers)) + ")"
+                 if self.layers else "")
         head = [
             f"{self.family} network, {self.n_units} units{layer}, {self.n_states} states, {sched} updates",
             f"{len(self.attractors)} attractors: "
@@ -532,14 +602,9 @@ class AttractorReport:
 # ============================================================================================
 # Public entry points
 # ============================================================================================
-def analyze_network(
-    W,
-    theta=None,
-    unit_values: tuple[float, float] = (-1, 1),
+def analyze(
+    space: StateSpace,
     schedule: str = "sync",
-    patterns=None,
-    names: Sequence[str] | None = None,
-    energy_fn: Callable[[np.ndarray], np.ndarray] | None = None,
     *,
     tie_tol: float | None = None,
     graph: bool | None = None,
@@ -547,24 +612,14 @@ def analyze_network(
     n_samples: int = 20000,
     seed: int = 0,
 ) -> AttractorReport:
-    """Enumerate the state space of a single-layer threshold network and find its attractors.
+    """Enumerate a state space and find its attractors.
 
     Parameters
     ----------
-    W : array_like, shape (N, N)
-        Couplings, ``h = W s``. May be asymmetric, diluted (zeros) or have a diagonal. N <= 20.
-    theta : array_like, shape (N,), optional
-        Thresholds (default 0).
-    unit_values : (lo, hi)
-        ``(-1, 1)`` or ``(0, 1)`` (any two distinct values).
+    space : StateSpace
     schedule : {"sync", "async"}
-        Also accepted: "synchronous", "asynchronous", "sequential", "random".
-    patterns : array_like, shape (P, N), optional
-        Stored patterns in unit values, for the classification.
-    names : sequence of str, optional
-        Pattern names (default ``P1..PP``).
-    energy_fn : callable, optional
-        ``energy_fn(states (k, N)) -> (k,)``; default ``-1/2 s^T W s + theta^T s``.
+        Also accepted: "synchronous", "asynchronous", "sequential", "random" (or an engine
+        :class:`~recurnet_sim.model.Schedule`; "glauber" is refused: its graph is stochastic).
     tie_tol : float, optional
         Fields with ``|h_i - theta_i| <= tie_tol`` count as ties (the unit keeps its value). Default:
         0 when W, theta and the unit values are all integers (exact arithmetic, e.g. Hebbian
@@ -589,144 +644,86 @@ def analyze_network(
         Shapes or values that do not fit.
     """
     t0 = time.perf_counter()
-    W = _as_matrix(W, "weights")
+    W = as_matrix(space.coupling, "weights")
     n = W.shape[0]
     if W.shape != (n, n):
         raise ValidationError("weights", f"must be a square (N, N) array, got shape {W.shape}", "attractors")
-    _check_size(n)
-    theta = _as_vector(theta, n, "thresholds")
-    unit_values = _check_unit_values(unit_values)
-    pats = _check_patterns(patterns, n, unit_values, "patterns")
-    names = _names(names, 0 if pats is None else len(pats))
+    check_size(n, space.size_text())
+    theta = _as_vector(space.thresholds, n, "thresholds")
+    unit_values = check_unit_values(space.unit_values)
+    layers, order = _layer_slices(space, n)
+    pats = check_patterns(space.patterns, n, unit_values, "patterns")
+    names = _names(space.pattern_names, 0 if pats is None else len(pats))
     tol = _tie_tol(tie_tol, W, theta, unit_values)
-    dyn = _Dynamics(W, theta, unit_values, tol, energy_fn)
+    dyn = _Dynamics(W, theta, unit_values, tol, space.energy, layers, order)
     pat_codes = None if pats is None else encode_states(pats, unit_values).reshape(-1)
-    return _analyze(dyn, "hopfield", schedule, pat_codes, names, graph, reach, n_samples, seed, t0)
+    return _analyze(dyn, space.name, getattr(schedule, "value", schedule), pat_codes, names, graph, reach,
+                    n_samples, seed, t0)
 
 
-def analyze_bam(
-    W,
-    patterns_x=None,
-    patterns_y=None,
-    names: Sequence[str] | None = None,
-    schedule: str = "sync",
-    unit_values: tuple[float, float] = (-1, 1),
-    *,
-    tie_tol: float | None = None,
-    graph: bool | None = None,
-    reach: str = "exact",
-    n_samples: int = 20000,
-    seed: int = 0,
-) -> AttractorReport:
-    """Enumerate the state space of a BAM (Kosko 1988); the state is the pair (x, y).
-
-    Parameters
-    ----------
-    W : array_like, shape (n_x, n_y)
-        Correlation matrix (``sum_mu x_mu y_mu^T`` for Kosko's rule); n_x + n_y <= 20.
-    patterns_x : array_like, shape (P, n_x), optional
-    patterns_y : array_like, shape (P, n_y), optional
-        Stored pairs; a pair is classified as one pattern (``(x_mu, y_mu)``), its reverse
-        ``(-x_mu, -y_mu)``, or a mixture of pairs.
-    names : sequence of str, optional
-    schedule : {"sync", "async"}
-        sync: one step is ``y <- f(W^T x)`` followed by ``x <- f(W y_new)`` (f = threshold at 0,
-        keep the unit on an input of exactly 0). async: one unit of either layer per step.
-    unit_values, tie_tol, graph, reach, n_samples, seed
-        As in :func:`analyze_network`.
-
-    Returns
-    -------
-    AttractorReport
-        States are codes of the concatenation (x, y): x in bits 0..n_x-1. Energy ``-x^T W y``.
-    """
-    t0 = time.perf_counter()
-    Wxy = _as_matrix(W, "weights")
-    nx_, ny_ = Wxy.shape
-    _check_size(nx_ + ny_)
-    unit_values = _check_unit_values(unit_values)
-    n = nx_ + ny_
-    # The block matrix makes single-unit updates and the energy -1/2 s^T B s = -x^T W y exactly
-    # the Hopfield ones, so only the synchronous bidirectional pass needs its own code.
-    B = np.zeros((n, n))
-    B[:nx_, nx_:] = Wxy
-    B[nx_:, :nx_] = Wxy.T
-    px = _check_patterns(patterns_x, nx_, unit_values, "pairs_x")
-    py = _check_patterns(patterns_y, ny_, unit_values, "pairs_y")
-    if (px is None) != (py is None) or (px is not None and len(px) != len(py)):
-        raise ValidationError("pairs_y", "must give one y pattern for each x pattern", "attractors")
-    pat_codes = None
-    if px is not None:
-        pat_codes = encode_states(np.concatenate([px, py], axis=1), unit_values).reshape(-1)
-    names = _names(names, 0 if px is None else len(px))
-    tol = _tie_tol(tie_tol, B, np.zeros(n), unit_values)
-    dyn = _Dynamics(B, np.zeros(n), unit_values, tol, None, bam=(nx_, ny_))
-    return _analyze(dyn, "bam", schedule, pat_codes, names, graph, reach, n_samples, seed, t0)
-
-
-def analyze_model(model, schedule: str = "sync", trial: int = 0, **kwargs) -> AttractorReport:
-    """Analyse a built model object (the CLI's entry point).
+def analyze_model(model, schedule: str = "sync", trial: int = 0, graph: bool | None = None, family=None,
+                  **kwargs) -> AttractorReport:
+    """Analyse a built model through its family's state space (the CLI's and the viewer's entry).
 
     Parameters
     ----------
     model : Model
-        Hopfield: ``family == "hopfield"``, ``weights`` (N, N) (the effective W), ``thresholds``
-        (N,), ``unit_values``, ``patterns`` (P, N), ``pattern_names``. BAM: ``family == "bam"``,
-        ``weights`` (n_x, n_y), ``n_x``, ``n_y``, ``pairs_x`` (P, n_x), ``pairs_y`` (P, n_y),
-        ``pattern_names``. Temperature and clamping are ignored: the T = 0, unclamped dynamics
+        Its family (``family``, or the one that builds ``model.network_type``) must declare
+        ``state_space``. Temperature and clamping are ignored: the T = 0, unclamped dynamics
         is analysed.
     schedule : str
-        "sync" or "async" (or an engine :class:`~recurnet_sim.model.Schedule`; "glauber"
-        is refused because its graph is stochastic).
+        "sync" or "async" (or an engine :class:`~recurnet_sim.model.Schedule`).
     trial : int
-        Which trial's network to analyse when the model holds one weight matrix per trial
-        (``weights`` of shape (B, N, N)).
+        Which trial's network to analyse when the model holds one network per trial.
+    graph : bool, optional
+        As in :func:`analyze`.
+    family : recurnet_sim.family.Family, optional
+        The model's family (``Simulation.family``); looked up from the network type when not given.
     **kwargs
-        Passed to :func:`analyze_network` / :func:`analyze_bam`.
+        Passed to :func:`analyze`.
+
+    Raises
+    ------
+    SimulationError
+        The family has no state space, or the network is too large to enumerate.
     """
-    family = model.network_type
+    if family is None:
+        from ..family import family_for
+
+        try:
+            family = family_for(model.network_type)
+        except KeyError:
+            raise SimulationError(f"no family builds network type {model.network_type!r}") from None
+    if family.state_space is None:
+        raise SimulationError(
+            f"attractor analysis needs a finite deterministic state space; network type "
+            f"{model.network_type!r} has none (its family {family.name!r} declares no state_space)"
+        )
     sched = getattr(schedule, "value", schedule)
-    if family == "hopfield":
-        W = np.asarray(model.weights, dtype=float)
-        n = int(W.shape[-1])
-        if n > MAX_UNITS:
-            raise SimulationError(_too_big(n))
-        theta = getattr(model, "thresholds", None)
-        pats = getattr(model, "patterns", None)
-        if W.ndim == 3:  # one network per trial
-            if not 0 <= trial < W.shape[0]:
-                raise SimulationError(f"trial {trial} does not exist ({W.shape[0]} per-trial networks)")
-            W = W[trial]
-        if theta is not None and np.ndim(theta) == 2:
-            theta = np.asarray(theta)[trial]
-        if pats is not None and np.ndim(pats) == 3:
-            pats = np.asarray(pats)[trial]
-        return analyze_network(
-            W,
-            theta,
-            tuple(getattr(model, "unit_values", (-1, 1))),
-            sched,
-            pats,
-            list(getattr(model, "pattern_names", []) or []) or None,
-            **kwargs,
-        )
-    if family == "bam":
-        n = int(model.n_x) + int(model.n_y)
-        if n > MAX_UNITS:
-            raise SimulationError(_too_big(n, f"n_x + n_y = {model.n_x} + {model.n_y}"))
-        return analyze_bam(
-            np.asarray(model.weights, dtype=float),
-            getattr(model, "pairs_x", None),
-            getattr(model, "pairs_y", None),
-            list(getattr(model, "pattern_names", []) or []) or None,
-            sched,
-            tuple(getattr(model, "unit_values", (-1, 1))),
-            **kwargs,
-        )
-    raise SimulationError(
-        f"attractor analysis works for the hopfield and bam families, not {family!r} "
-        "(its dynamics is not a deterministic map of binary states)"
-    )
+    space = family.state_space(model, sched, trial)
+    return analyze(space, sched, graph=graph, **kwargs)
+
+
+def _layer_slices(space: StateSpace, n: int):
+    """(layers, synchronous update order as unit slices) of a state space, checked."""
+    layers = tuple((str(nm), int(k)) for nm, k in space.layers)
+    if layers and sum(k for _, k in layers) != n:
+        raise ValidationError("layers", f"sizes must add up to the {n} units, got "
+                              f"{' + '.join(str(k) for _, k in layers)}", "attractors")
+    at, where = 0, {}
+    for nm, k in layers:
+        where[nm] = slice(at, at + k)
+        at += k
+    order = []
+    for nm in space.sync_order:
+        if nm not in where:
+            raise ValidationError("sync_order", f"names layer {nm!r}; the layers are {', '.join(where) or 'none'}",
+                                  "attractors")
+        order.append(where[nm])
+    if order and sorted(space.sync_order) != sorted(where):
+        raise ValidationError("sync_order", f"must update every layer once, got {list(space.sync_order)}",
+                              "attractors")
+    return layers, tuple(order)
 
 
 # ============================================================================================
@@ -816,7 +813,8 @@ def _analyze(dyn: _Dynamics, family, schedule, pat_codes, names, graph, reach, n
         family=family,
         n_units=dyn.n,
         n_states=M,
-        layers=dyn.bam,
+        layers=tuple(k for _, k in dyn.layers) or None,
+        layer_names=tuple(nm for nm, _ in dyn.layers),
         pattern_names=list(names),
         reach_method=method,
         n_shared=n_shared,
@@ -1319,14 +1317,17 @@ def _too_big(n: int, what: str | None = None) -> str:
     )
 
 
-def _check_size(n: int) -> None:
+def check_size(n: int, what: str | None = None) -> None:
+    """Refuse a state space that cannot be enumerated: more than ``MAX_UNITS`` units
+    (:class:`SimulationError`, saying ``what`` the size is, default ``"N = n"``) or none."""
     if n > MAX_UNITS:
-        raise SimulationError(_too_big(n))
+        raise SimulationError(_too_big(n, what))
     if n < 1:
         raise ValidationError("weights", "must have at least one unit", "attractors")
 
 
-def _as_matrix(W, key: str) -> np.ndarray:
+def as_matrix(W, key: str) -> np.ndarray:
+    """``W`` as a finite 2-d float array; a :class:`ValidationError` at ``key`` otherwise."""
     W = np.asarray(W, dtype=float)
     if W.ndim != 2:
         raise ValidationError(key, f"must be a 2-d array, got shape {W.shape}", "attractors")
@@ -1346,7 +1347,8 @@ def _as_vector(v, n: int, key: str) -> np.ndarray:
     return v
 
 
-def _check_unit_values(uv) -> tuple[float, float]:
+def check_unit_values(uv) -> tuple[float, float]:
+    """``uv`` as a pair of floats lo < hi."""
     try:
         lo, hi = (float(x) for x in uv)
     except (TypeError, ValueError):
@@ -1356,7 +1358,9 @@ def _check_unit_values(uv) -> tuple[float, float]:
     return lo, hi
 
 
-def _check_patterns(p, n: int, unit_values, key: str):
+def check_patterns(p, n: int, unit_values, key: str):
+    """Patterns ``p`` as a (P, n) float array of unit values, or None when there are none; a
+    :class:`ValidationError` at ``key`` otherwise."""
     if p is None:
         return None
     p = np.asarray(p, dtype=float)

@@ -28,6 +28,11 @@ def _save_weights(path, model):
     save_weights(path, model)
 
 
+def _state_space(model, schedule, trial):
+    from .statespace import state_space
+    return state_space(model, schedule, trial)
+
+
 FAMILY = Family(
     name="bam",
     network_types=("bam",),
@@ -38,5 +43,6 @@ FAMILY = Family(
     summary_hidden=("target", "overlaps_x", "overlaps_y", "target_overlap_x", "target_overlap_y"),
     save_weights=_save_weights,
     derived_keys=DERIVED_KEYS,
+    state_space=_state_space,
     examples={"bam": Example("bam_letters")},
 )

@@ -24,6 +24,11 @@ def _summary(model, b):
     return summary(model, b)
 
 
+def _state_space(model, schedule, trial):
+    from .statespace import state_space
+    return state_space(model, schedule, trial)
+
+
 FAMILY = Family(
     name="hopfield",
     network_types=("hopfield",),
@@ -33,5 +38,6 @@ FAMILY = Family(
     summary=_summary,
     summary_hidden=("n_units", "n_patterns", "schedule", "target"),
     derived_keys=DERIVED_KEYS,
+    state_space=_state_space,
     examples={"hopfield": Example("hopfield_letters")},
 )
