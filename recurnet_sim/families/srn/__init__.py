@@ -27,6 +27,11 @@ def _summary(model, b):
     return summary_for(model, b)
 
 
+def _train(model, cfg, build_rng, base_dir):
+    from .model import pretraining
+    return pretraining(model, cfg, build_rng, base_dir)
+
+
 def _save_weights(path, model):
     from .model import save_model
     save_model(path, model)
@@ -38,6 +43,7 @@ FAMILY = Family(
     titles={"elman": "Elman network", "jordan": "Jordan network"},
     tables=_tables,
     build=_build,
+    train=_train,
     summary=_summary,
     summary_hidden=("mode", "final_loss", "epochs"),
     record_attributes=("loss_per_step_", "grad_norm_"),

@@ -20,8 +20,9 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ...npzio import read_npz, write_npz
+from ...npzio import MARKER_KEY, read_npz
 from ...errors import SimulationError, TraceFileError
+from ...family import TrainingRun
 from ...model import Model
 from .bptt import (BPTT_MODES, LOSSES, Cache, EpochResult, SRNConfig, TrainConfig, backward,  # noqa: F401
                    clip_by_norm, forward, init_params, loss_and_grad, loss_terms, objective, params_norm,
@@ -37,15 +38,18 @@ WEIGHTS_FORMAT = "recurnet_sim.srn.weights/1"
 # ======================================================================================
 # Weights files
 # ======================================================================================
-def save_weights(path: str | os.PathLike, cfg: SRNConfig, params: dict[str, np.ndarray], **meta: Any) -> pathlib.Path:
+def save_weights(path: str | os.PathLike, cfg: SRNConfig, params: dict[str, np.ndarray], *, force: bool = False,
+                 **meta: Any) -> pathlib.Path:
     """Save trained weights (all trials) and the architecture to a ``.npz`` file.
 
     Only plain arrays are written (no pickles), so :func:`load_weights` can read the file with
     ``allow_pickle=False``. ``meta`` holds extra scalars or strings (e.g. ``task="temporal_xor"``).
+    The file is written through the atomic writer (:func:`recurnet_sim.writer.write_file`): it
+    refuses to replace a file recurnet did not write unless ``force``.
     """
-    path = pathlib.Path(path)
-    if path.suffix != ".npz":
-        path = path.with_suffix(".npz")
+    from ...writer import write_file
+
+    path = weights_path(path)
     arrays = {k: np.asarray(params[k], dtype=float) for k in PARAM_NAMES}
     for k in ("kind", "activation", "output"):
         arrays[f"cfg_{k}"] = np.array(getattr(cfg, k))
@@ -55,7 +59,14 @@ def save_weights(path: str | os.PathLike, cfg: SRNConfig, params: dict[str, np.n
     arrays["cfg_context_init"] = np.array(float(cfg.context_init))
     for k, v in meta.items():
         arrays[f"meta_{k}"] = np.array(v)
-    return write_npz(path, arrays, marker=WEIGHTS_FORMAT)
+    arrays[MARKER_KEY] = np.array(WEIGHTS_FORMAT)
+    return write_file(path, lambda fh: np.savez(fh, **arrays), force=force)
+
+
+def weights_path(path: str | os.PathLike) -> pathlib.Path:
+    """Where :func:`save_weights` writes ``path``: with the ``.npz`` suffix."""
+    path = pathlib.Path(path)
+    return path if path.suffix == ".npz" else path.with_suffix(".npz")
 
 
 def load_weights(path: str | os.PathLike) -> tuple[SRNConfig, dict[str, np.ndarray], dict[str, Any]]:
@@ -105,9 +116,9 @@ def load_weights(path: str | os.PathLike) -> tuple[SRNConfig, dict[str, np.ndarr
     return cfg, params, meta
 
 
-def save_model(path: str | os.PathLike, model: "SRNModel", **meta: Any) -> pathlib.Path:
+def save_model(path: str | os.PathLike, model: "SRNModel", *, force: bool = False, **meta: Any) -> pathlib.Path:
     """Save a model's current weights (the families' ``save_weights(path, model)``; models do no I/O)."""
-    return save_weights(path, model.cfg, model.params_, task=getattr(model.task, "name", ""), **meta)
+    return save_weights(path, model.cfg, model.params_, force=force, task=getattr(model.task, "name", ""), **meta)
 
 
 #: Recorded every tick whatever the scenario says: the loss at every time step of the last epoch
@@ -662,16 +673,48 @@ def build_model(kind: str, cfg: dict, batch_size: int, rngs, base_dir, cls=None)
         )
     model = (cls or SRNModel)(scfg, params, task, tcfg, mode="train", free_input=free_input, tol=dyn["tol"],
                               round_decimals=dyn["round_decimals"])
-    if tr["pretrain_epochs"]:
-        train(model, tr["pretrain_epochs"])
-        model.velocity_ = {k: np.zeros_like(v) for k, v in model.params_.items()}
-        if tr["save_to"]:
-            save_model(base_dir / tr["save_to"], model)
-    model.mode = dyn["mode"]
-    if model.mode != "train":
-        model.start()  # run/free begin at the start of the sequence, from the (pre)trained weights
+    if not tr["pretrain_epochs"]:
+        _enter_dynamics(model, dyn["mode"])
+    # else: the model stays in train mode until the family's train step (pretraining) finishes
     model.analysis = dict(cfg["analysis"])
     return model
+
+
+def _enter_dynamics(model: SRNModel, mode: str) -> None:
+    model.mode = mode
+    if mode != "train":
+        model.start()  # run/free begin at the start of the sequence, from the (pre)trained weights
+
+
+def pretraining(model: SRNModel, cfg: dict, build_rng=None, base_dir=".") -> TrainingRun | None:
+    """The family's ``train`` step: ``training.pretrain_epochs`` epochs before tick 0.
+
+    Each ``next()`` of the ticks trains one epoch (BPTT with the scenario's ``[training]``) and
+    yields ``{"loss": mean loss over the trials}``. ``finish`` resets the momentum and puts the
+    model in the scenario's ``dynamics.mode`` (run/free start at the beginning of the sequence);
+    ``training.save_to`` is written afterwards through the atomic writer. None when the scenario
+    pretrains nothing (then :func:`build_model` already left the model in its mode).
+    """
+    tr, dyn = cfg["training"], cfg["dynamics"]
+    epochs = int(tr["pretrain_epochs"])
+    if not epochs:
+        return None
+
+    def ticks():
+        model.mode = "train"
+        every = np.ones(model.batch_size, bool)
+        for _ in range(epochs):
+            model.step(None, every)
+            yield {"loss": float(model.energy().mean())}
+
+    def finish():
+        model.velocity_ = {k: np.zeros_like(v) for k, v in model.params_.items()}
+        _enter_dynamics(model, dyn["mode"])
+
+    outputs = ()
+    if tr["save_to"]:
+        outputs = ((weights_path(pathlib.Path(base_dir) / tr["save_to"]), lambda p: save_model(p, model)),)
+    return TrainingRun(ticks=ticks(), total=epochs, unit="epoch", label="loss", finish=finish, outputs=outputs)
 
 
 def summary_for(model: SRNModel, b: int) -> dict:
