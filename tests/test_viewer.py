@@ -189,17 +189,15 @@ def test_help_graph_and_resize(viewer):
 
 
 def test_graph_view_refuses_big_nets():
+    from recurnet_sim.model import Model
     from recurnet_sim.viewer.views import GraphView
 
-    class Big:
-        network_type = "hopfield"
-        n_units = 2000
-        unit_values = (-1, 1)
-        state = np.ones((1, 2000))
-        clamped = np.zeros((1, 2000), bool)
+    class Big(Model):
+        network_type = "big_toy"
 
-        def describe(self):
-            return {}
+        def __init__(self):
+            self.state = np.ones((1, 2000))
+            self.clamped = np.zeros((1, 2000), bool)
 
     g = GraphView(Big())
     assert g.too_big and "too many" in g.note
@@ -326,6 +324,13 @@ def test_keyboard_cursor_flips_clamps_and_paints(viewer):
 GRADFLOW = ROOT / "scenarios" / "gradient_flow.toml"
 
 
+def _panel(viewer, cls_name: str):
+    """The layout's panel of class ``cls_name`` and the rect it is drawn in."""
+    L = viewer.view_layout
+    k = next(k for k, p in enumerate(L.panels) if type(p).__name__ == cls_name)
+    return L.panels[k], k
+
+
 @pytest.mark.parametrize("radius, grows", [(0.5, False), (1.5, True)])
 def test_gradient_flow_panel_decays_or_grows_with_the_spectral_radius(radius, grows):
     """Linear hidden units: the step Jacobian is W_hh itself, so |dL/dh_{t-k}| ~ rho^k."""
@@ -333,17 +338,21 @@ def test_gradient_flow_panel_decays_or_grows_with_the_spectral_radius(radius, gr
                                    "network.recurrent_radius": radius})
     v = Viewer(sim, size=(1100, 720), headless=True)
     try:
-        d = v.state_view.grad_flow(0)
+        gf, _ = _panel(v, "GradFlowPanel")
+        d = gf.grad_flow(v.model, 0)
         assert d["error"] is None
         assert d["radius"] == pytest.approx(radius)
         assert d["norm"][0] == pytest.approx(1.0)
         assert (d["norm"][-1] > 1.0) == grows
         assert (d["rate"] > 1.0) == grows
+        what = gf.data(v.model, 0).lines[1]
+        assert what == (f"×{d['rate']:.3g}/step back: {'exploding' if grows else 'vanishing'}",
+                        "warn" if grows else "energy")
     finally:
         v.close()
 
 
-def test_gradient_flow_panel_matches_gradflow_and_is_cached_per_tick():
+def test_gradient_flow_panel_matches_gradflow_and_is_cached_per_epoch():
     from recurnet_sim.analysis import gradflow
     from recurnet_sim.families.srn.model import summary_for
 
@@ -351,25 +360,206 @@ def test_gradient_flow_panel_matches_gradflow_and_is_cached_per_tick():
     v = Viewer(sim, size=(800, 600), headless=True)
     try:
         sv = v.state_view
-        assert sv.grad_rect.w > 0 and not sv.grad_rect.colliderect(sv.strip_rect)
-        assert v.main_rect.contains(sv.grad_rect)
+        gf, k = _panel(v, "GradFlowPanel")
+        _, ks = _panel(v, "HiddenStrip")
+        grad_rect, strip_rect = sv.panel_rects[k], sv.panel_rects[ks]
+        assert grad_rect.w > 0 and not grad_rect.colliderect(strip_rect)
+        assert v.main_rect.contains(grad_rect)
         frame(v)
         frame(v)
-        assert sv.gf_computations == 1  # per tick, never per frame
-        v.single_step()
+        assert gf.computations == 1  # per change of the weights, never per frame
+        v.single_step()  # one training epoch: new weights
         f1 = frame(v)
-        assert sv.gf_computations == 2
+        assert gf.computations == 2
         m = sim.model
         for b in range(m.batch_size):
-            d = sv.grad_flow(b)
-            p1 = {k: val[b: b + 1] for k, val in m.params_.items()}
+            d = gf.grad_flow(m, b)
+            p1 = {key: val[b: b + 1] for key, val in m.params_.items()}
             rho = gradflow.spectral_radius(gradflow.recurrent_matrix(m.cfg, p1))[0]
             assert d["radius"] == pytest.approx(rho)
             s = summary_for(m, b)
             assert np.allclose(d["raw"], s["grad_norm_vs_lag"])
             assert np.allclose(d["norm"], d["raw"] / d["raw"][0])
         v.trial = 0
-        sv.grad_rect = pygame.Rect(0, 0, 0, 0)  # without the panel the frame differs
+        sv.panel_rects[k] = pygame.Rect(0, 0, 0, 0)  # without the panel the frame differs
         assert not np.array_equal(f1, frame(v))
+    finally:
+        v.close()
+
+
+# ----- the declared layouts --------------------------------------------------------------------------
+def _layout(name: str, over=None):
+    sim = load_scenario(ROOT / "scenarios" / f"{name}.toml", {"view.paused": True, **(over or {})})
+    return sim, sim.family.view(sim.model)
+
+
+@pytest.mark.parametrize("path", SCENARIOS, ids=[p.stem for p in SCENARIOS])
+def test_every_unit_is_drawn_exactly_once(path):
+    """A declared layout shows each unit in exactly one cell (clicks and the cursor reach all)."""
+    sim = load_scenario(path, {**_quick(path), "view.paused": True})
+    L = sim.family.view(sim.model)
+    cells = np.concatenate([b.units.ravel() for b in L.blocks])
+    cells = cells[cells >= 0]
+    assert sorted(cells.tolist()) == list(range(sim.model.n_units))
+
+
+def test_hopfield_layout_is_the_pattern_grid():
+    sim, L = _layout("hopfield_letters")
+    assert [b.units.shape for b in L.blocks] == [(12, 10)]
+    assert L.blocks[0].units[1, 0] == 10  # row-major: the pattern's pixels
+    assert L.value_range == (-1.0, 1.0) and not L.panels and not L.links
+    assert L.attractor_schedule(sim.model) == "async"  # random order
+
+
+def test_bam_layout_lights_the_next_pass():
+    sim, L = _layout("bam_letters")
+    assert [b.name for b in L.blocks] == ["x", "y"]
+    assert L.blocks[1].units.shape == (7, 1)  # the 7-bit code as a column
+    w, wt = L.links
+    assert (w.label, wt.label) == ("W", "W^T")
+    m = sim.model
+    assert L.header(m)[0] == "next pass: X -> Y" and w.active(m) and not wt.active(m)
+    sim.step()
+    assert L.header(m) == ["next pass: Y -> X", "last pass: X -> Y"] and wt.active(m) and not w.active(m)
+    assert L.bars.title == "overlap with each stored pair"
+    assert L.attractor_schedule(m) == "sync"
+    xy = L.graph.positions()
+    assert xy.shape == (m.n_units, 2) and (xy[m.layers["y"], 0] == 1.0).all()  # Y on the right
+
+
+def test_boltzmann_layout_has_a_hidden_block_with_its_own_palette():
+    sim, L = _layout("boltzmann_encoder", {"training.cycles": 1})
+    vis, hid = L.blocks
+    assert vis.units.shape == (2, 4) and vis.label.startswith("visible: V1 (top row)")
+    assert hid.palette == "hidden" and hid.units.shape == (2, 1)
+    assert [it.text for it in L.legend] == ["1", "0", "hidden on/off"]
+    assert [g[0] for g in L.graph.groups] == ["visible", "hidden"] and L.graph.ring == ("hidden",)
+
+
+@pytest.mark.parametrize("name, copy", [("elman_letters", ("hidden", "copy (w = 1)")),
+                                        ("jordan_sequence", ("output", "y + {mu:g} c"))])
+def test_srn_layout_stacks_four_layers_and_the_copy_back(name, copy):
+    sim, L = _layout(name)
+    m = sim.model
+    assert L.arrangement == "layers" and L.rows == (("output",), ("hidden",), ("input", "context"))
+    back = [ln for ln in L.links if ln.highlight]
+    assert len(back) == 1 and (back[0].src, back[0].dst) == (copy[0], "context")
+    assert back[0].label == copy[1].format(mu=m.describe().get("mu", 0))
+    assert [type(p).__name__ for p in L.panels] == ["HiddenStrip", "GradFlowPanel"]
+    assert L.bars.title.startswith("output units") and len(L.bars.names) == m.layers["output"].stop - m.layers["output"].start
+    assert L.graph.label_groups and L.graph.orientation == "rows"
+
+
+def test_srn_strip_keeps_the_hidden_states_of_run_ticks():
+    """Outside training the strip shows the hidden layer of the last ticks, which the panel keeps
+    from the viewer's on_tick calls; a reset starts it again."""
+    sim = load_scenario(ROOT / "scenarios" / "elman_free_run.toml", {"view.paused": True, "training.pretrain_epochs": 2})
+    v = Viewer(sim, size=(1100, 720), headless=True)
+    try:
+        strip, _ = _panel(v, "HiddenStrip")
+        while sim.training_pending:
+            v.single_step()
+        m = sim.model
+        assert m.mode == "free"
+        n0 = len(strip.history)
+        for _ in range(3):
+            v.single_step()
+        assert len(strip.history) == n0 + 3
+        np.testing.assert_array_equal(strip.history[-1], m.state[:, m.layers["hidden"]])
+        data, caption = strip.data(m, 1)
+        assert data.shape == (n0 + 3, m.layers["hidden"].stop - m.layers["hidden"].start)
+        assert caption == f"hidden activations, last {n0 + 3} ticks"
+        v.reset()
+        assert len(strip.history) == 1  # the reset state only
+    finally:
+        v.close()
+
+
+# ----- a family that declares no view ------------------------------------------------------------------
+def _ring_family():
+    """A 3-unit ring oscillator that lives only in this test: unit i copies unit i-1 each tick."""
+    from recurnet_sim.family import Family
+    from recurnet_sim.model import Model
+    from recurnet_sim.spec import Field
+
+    class Ring(Model):
+        network_type = "ring_toy"
+
+        def __init__(self, batch_size):
+            self.state = np.tile(np.array([1.0, -1.0, -1.0]), (batch_size, 1))
+            self.clamped = np.zeros_like(self.state, dtype=bool)
+
+        def step(self, rngs, active):
+            new = np.where(self.clamped, self.state, np.roll(self.state, 1, axis=1))
+            flips = (new != self.state).sum(1)
+            self.state[active] = new[active]
+            return np.where(active, flips, 0)
+
+        def energy(self):
+            return -np.sum(self.state * np.roll(self.state, 1, axis=1), axis=1)
+
+        def weight_matrix(self, trial=0):
+            return np.roll(np.eye(3), 1, axis=0)
+
+    def tables(network_type):
+        return {"network": {"type": Field("str", "ring_toy", "network family", choices=("ring_toy",))}}
+
+    def build(cfg, batch_size, rngs, base_dir, *, build_rng, first_trial):
+        return Ring(batch_size)
+
+    return Family(name="ring_toy", network_types=("ring_toy",), titles={"ring_toy": "ring oscillator"},
+                  tables=tables, build=build)
+
+
+def test_a_family_without_a_view_gets_the_default_layout_and_draws():
+    from recurnet_sim.engine import Simulation, StopConditions
+
+    fam = _ring_family()
+    model = fam.build({}, 1, [np.random.default_rng(0)], ROOT, build_rng=np.random.default_rng(1), first_trial=0)
+    sim = Simulation(model, [np.random.default_rng(0)], StopConditions(max_steps=50), name="ring", family=fam)
+    v = Viewer(sim, size=(900, 600), headless=True)
+    try:
+        L = v.view_layout
+        assert [b.units.tolist() for b in L.blocks] == [[[0, 1, 2]]]  # up to 16 units: one row
+        assert L.value_range == (-1.0, 1.0) and not L.panels
+        a = frame(v)
+        assert a.std() > 5
+        v.single_step()
+        assert model.state[0].tolist() == [-1.0, 1.0, -1.0]
+        assert not np.array_equal(a, frame(v))
+        pos = v.unit_center(2)
+        pump(v, mouse("down", pos), mouse("up", pos))
+        assert model.state[0, 2] == 1.0
+        v.handle_key(pygame.K_g)  # the graph view from model.weight_matrix
+        assert v.show_graph and frame(v).std() > 5
+        assert v.graph_view.n_edges == 3  # the ring's three connections
+        v.handle_key(pygame.K_g)  # no state space declared: no attractor view
+        assert not v.show_graph
+    finally:
+        v.close()
+
+
+# ----- training, tick by tick -------------------------------------------------------------------------
+def test_the_viewer_advances_training_tick_by_tick_and_draws_its_curve():
+    sim = load_scenario(ROOT / "scenarios" / "boltzmann_encoder.toml", {"training.cycles": 3})
+    v = Viewer(sim, size=(1100, 720), headless=True)
+    try:
+        v.speed = 1
+        assert sim.training_pending and sim.training_history == []
+        before = frame(v)
+        for k in (1, 2, 3):
+            assert v.update() == 1
+            assert len(sim.training_history) == k and sim.tick == 0
+        after = frame(v)
+        pr = v.plot_rect
+        assert not np.array_equal(before[pr.x:pr.right, pr.y:pr.bottom], after[pr.x:pr.right, pr.y:pr.bottom])
+        xs, ys, label = v._training_series()
+        assert xs.tolist() == [1, 2, 3] and label == sim.training.label
+        assert ys.tolist() == [h["max_dw"] for h in sim.training_history]
+        v.update()  # the training is exhausted: the trained network becomes tick 0
+        assert not sim.training_pending and sim.tick == 0
+        v.update()
+        assert sim.tick == 1 and len(sim.training_history) == 3
+        frame(v)
     finally:
         v.close()

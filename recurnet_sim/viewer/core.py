@@ -1,8 +1,10 @@
 """The :class:`Viewer`: turns keys and clicks into engine commands and draws frames.
 
 The viewer reads ``sim.model`` and the recorders and changes the network only through the
-engine: ``sim.apply(<Perturbation>)``, ``sim.step()`` and ``sim.reset()`` — the same perturbation
-objects a scenario's ``[[perturb]]`` tables schedule. Its API is testable without a window loop:
+engine: ``sim.apply(<Perturbation>)``, ``sim.step()``, ``sim.train_step()`` and ``sim.reset()`` —
+the same perturbation objects a scenario's ``[[perturb]]`` tables schedule. What it draws is the
+:class:`~recurnet_sim.viewspec.ViewLayout` the model's family declares (``Family.view``), or
+:func:`~recurnet_sim.viewspec.default_layout` for a family that declares none. Its API is testable without a window loop:
 ``handle_event(event)``, ``update()``, ``draw() -> Surface``, ``unit_at(pos)``, and one method per
 command (``toggle_run``, ``single_step``, ``faster``, ``flip_unit`` ...).
 """
@@ -18,8 +20,9 @@ import pygame
 
 from .. import perturbations as P
 from ..paths import has_display
+from ..viewspec import layout_for
 from . import widgets as W
-from .views import AttractorView, GraphView, SRNView, attractor_view_available, layer_slices, make_view
+from .views import AttractorView, GraphView, StateView, attractor_view_available, bar_rows, draw_bars
 
 #: steps per frame the +/- keys move through (fractions = one step every few frames)
 _CURSOR_KEYS = {pygame.K_i: (0, -1), pygame.K_k: (0, 1), pygame.K_j: (-1, 0), pygame.K_l: (1, 0)}
@@ -75,6 +78,8 @@ class Viewer:
         The displayed trial of a batch (clicks act on it; keys act on every trial).
     alive : bool
         False once the user asked to quit.
+    view_layout : ViewLayout
+        What the family declared to draw (blocks, links, panels ...).
     """
 
     def __init__(self, sim, size=None, headless: bool = False, screenshot_dir=None):
@@ -91,7 +96,9 @@ class Viewer:
         pygame.display.set_caption(f"recurnet - {title}")
         self.title = title
         self.fonts = W.Fonts()
-        self.state_view = make_view(self.model, max_cell=cfg.get("cell") or 64)
+        self.family = sim.family
+        self.view_layout = layout_for(self.family, self.model)
+        self.state_view = StateView(self.model, self.view_layout, max_cell=cfg.get("cell") or 64)
         self.graph_view: GraphView | None = None
         self.show_graph = False
         self.show_help = False
@@ -107,10 +114,9 @@ class Viewer:
         self._message = ("", 0.0)
         self._frame_t: deque = deque(maxlen=60)
         self._step_t: deque = deque(maxlen=4000)
-        self._srn = isinstance(self.state_view, SRNView)
-        if self._srn:
-            self._remember_hidden()
+        self.view_layout.on_tick(self.model)
         self.cursor: int | None = None  # unit under the keyboard cursor (I/J/K/L)
+        self._centers_key = None
         self._layout()
 
     # ----- layout ---------------------------------------------------------------------------
@@ -124,8 +130,7 @@ class Viewer:
         self.main_rect = pygame.Rect(8, top + 4, w - side - 20, h - top - bottom - 12)
         px = self.main_rect.right + 8
         ph = h - top - bottom - 12
-        n_rows = max(3, len(self.model.pattern_names) or (layer_slices(self.model).get("output", slice(0, 4)).stop
-                                                          - layer_slices(self.model).get("output", slice(0, 4)).start))
+        n_rows = max(3, bar_rows(self.view_layout.bars, self.model))
         bars_h = int(min(0.55 * ph, max(150, 24 * n_rows + 50)))
         self.plot_rect = pygame.Rect(px, top + 4, w - px - 8, ph - bars_h - 8)
         self.bars_rect = pygame.Rect(px, self.plot_rect.bottom + 8, w - px - 8, ph - self.plot_rect.h - 8)
@@ -224,8 +229,7 @@ class Viewer:
         except Exception as exc:  # a command the model refuses is shown, not fatal
             self.say(f"{perturbation.describe()}: {exc}", 4)
             return False
-        if self._srn:
-            self._remember_hidden()
+        self.view_layout.on_tick(self.model)
         return True
 
     def quit(self) -> None:
@@ -249,9 +253,8 @@ class Viewer:
     def reset(self) -> None:
         self.sim.reset()
         self._acc = 0.0
-        if self._srn:
-            self.state_view.history.clear()
-            self._remember_hidden()
+        self.view_layout.on_reset()
+        self.view_layout.on_tick(self.model)
         self.say("reset to the initial state")
 
     def flip_unit(self, unit: int) -> None:
@@ -308,13 +311,14 @@ class Viewer:
             self.say(f"T = {t:.3g}")
 
     def toggle_graph(self) -> None:
-        """G cycles: state view -> unit graph -> attractor graph (small Hopfield/BAM nets) -> state view."""
+        """G cycles: state view -> unit graph -> attractor graph (small networks whose family
+        declares a state space) -> state view."""
         if not self.show_graph:
             self.show_graph = True
-            self.graph_view = GraphView(self.model, self.trial)
-        elif isinstance(self.graph_view, GraphView) and attractor_view_available(self.model):
+            self.graph_view = self._graph_view(GraphView)
+        elif isinstance(self.graph_view, GraphView) and attractor_view_available(self.family, self.model):
             try:
-                self.graph_view = AttractorView(self.model, self.trial)
+                self.graph_view = self._graph_view(AttractorView)
             except Exception as exc:  # the analysis refuses this network: say why
                 self.say(f"attractor graph: {exc}", 4)
                 self.show_graph = False
@@ -327,9 +331,16 @@ class Viewer:
         B = self.model.batch_size
         self.trial = (self.trial + 1) % B
         if self.show_graph:
-            self.graph_view = (AttractorView if isinstance(self.graph_view, AttractorView) else GraphView)(self.model, self.trial)
+            self.graph_view = self._graph_view(AttractorView if isinstance(self.graph_view, AttractorView) else GraphView)
             self.graph_view.layout(self.main_rect)
         self.say(f"showing trial {self.trial + 1} of {B}")
+
+    def _graph_view(self, kind):
+        """A graph or attractor view of the displayed trial, as the layout hints."""
+        L = self.view_layout
+        if kind is AttractorView:
+            return AttractorView(self.model, self.trial, L.attractor_schedule(self.model))
+        return GraphView(self.model, self.trial, L.graph, L.value_range)
 
     def screenshot(self, path=None) -> Path:
         """Save the current frame as PNG; returns the path."""
@@ -374,7 +385,7 @@ class Viewer:
         if self.show_graph:
             return None
         key = (self.size, id(self.state_view))
-        if getattr(self, "_centers_key", None) != key:
+        if self._centers_key != key:
             pts = []
             for u in range(self.model.n_units):
                 try:
@@ -412,17 +423,23 @@ class Viewer:
         raise KeyError(unit)
 
     # ----- simulation -------------------------------------------------------------------------
-    def _remember_hidden(self) -> None:
-        h = layer_slices(self.model).get("hidden")
-        if h is not None and getattr(self.model, "mode", "") != "train":
-            self.state_view.history.append(self.model.state[:, h].copy())
+    @property
+    def training(self) -> bool:
+        """Whether the run is still in its training phase (ticks advance training, not the run)."""
+        return self.sim.training_pending
 
     def _step(self) -> bool:
-        ok = self.sim.step()
+        """One tick: a training tick while training is pending, else a tick of the run."""
+        if self.sim.training_pending:
+            ok = self.sim.train_step()
+            if not self.sim.training_pending:
+                self.say(f"training done ({len(self.sim.training_history)} {self.sim.training.unit}s)")
+                ok = True  # the run itself starts with the next tick
+        else:
+            ok = self.sim.step()
         if ok:
             self._step_t.append(time.perf_counter())
-            if self._srn:
-                self._remember_hidden()
+            self.view_layout.on_tick(self.model)
         return ok
 
     def update(self) -> int:
@@ -486,13 +503,12 @@ class Viewer:
         d = {}
         try:
             d = m.describe()
-        except Exception:
+        except Exception:  # a model whose describe() fails still gets a title
             pass
-        fam = {"hopfield": "Hopfield network", "bam": "BAM", "boltzmann": "Boltzmann machine",
-               "elman": "Elman network", "jordan": "Jordan network"}.get(m.network_type, m.network_type)
+        kind = self.family.title(m.network_type) if self.family is not None else m.network_type
         left = self.fonts.text(s, self.title, (12, r.centery), 22, W.TEXT, anchor="midleft")
-        extra = [fam, f"{m.n_units} units"]
-        for k in ("schedule", "mode", "task"):
+        extra = [kind, f"{m.n_units} units"]
+        for k in self.view_layout.title_keys:
             if d.get(k):
                 extra.append(f"{k} {d[k]}")
         if m.batch_size > 1:
@@ -501,63 +517,51 @@ class Viewer:
                         max_width=r.w - left.right - 120)
         self.fonts.text(s, "H: help", (r.right - 12, r.centery), 17, W.FAINT, anchor="midright")
 
+    def _training_series(self):
+        """(ticks, values, label) of the training curve so far. The value is the measurement
+        named like the training's label (``"loss"``), else the first number each training tick
+        measured that is not the tick count itself (``max_dw`` of ``{"cycle": 3, "max_dw": 2.0}``)."""
+        tr = self.sim.training
+        hist = self.sim.training_history
+        key = tr.label.replace(" ", "_")
+        if hist and key not in hist[0]:
+            key = next((k for k, v in hist[0].items() if k != tr.unit and isinstance(v, (int, float, np.number))
+                        and not isinstance(v, (bool, np.bool_))), key)
+        ys = np.array([float(h.get(key, np.nan)) for h in hist], dtype=float)
+        return np.arange(1, len(ys) + 1, dtype=float), ys, tr.label
+
     def _draw_plot(self, s) -> None:
-        label = getattr(self.model, "energy_label", "energy")
+        if self.sim.training_pending:
+            xs, ys, label = self._training_series()
+            if ys.size == 0:
+                xs, ys = np.array([0.0]), np.array([np.nan])
+            W.line_plot(s, self.plot_rect, self.fonts, f"training: {label}", xs, ys, W.ENERGY,
+                        xlabel=self.sim.training.unit)
+            return
+        label = self.model.energy_label
         xs, ys = self._series("energy")
         if xs is None:
             xs, ys = np.array([self.sim.tick], float), np.asarray(self.model.energy(), float)[[self.trial]]
         xt, yt = self._series("temperature")
         show_t = yt is not None and (np.ptp(yt) > 0 or yt[-1] > 0)
-        xlabel = "epoch" if getattr(self.model, "mode", "") == "train" else "tick"
         W.line_plot(s, self.plot_rect, self.fonts, label, xs, ys, W.ENERGY,
-                    xt if show_t else None, yt if show_t else None, "T", W.TEMP, xlabel=xlabel)
+                    xt if show_t else None, yt if show_t else None, "T", W.TEMP, xlabel=self.model.tick_unit)
 
     def _draw_bars(self, s) -> None:
-        m = self.model
-        b = self.trial
-        if m.network_type in ("elman", "jordan") and (m.patterns is None or len(m.pattern_names) == 0):
-            self._draw_outputs(s)
-            return
         rec = self.sim.recorder("overlaps")
         ov = rec.last() if rec is not None and rec.rows else None
-        if ov is None or ov.shape[0] != m.batch_size:
-            ov = m.overlaps()
-        vals = np.asarray(ov[b], dtype=float)
-        hl = int(np.argmax(np.abs(vals))) if vals.size else None
-        title = "overlap with each stored pair" if m.network_type == "bam" else "overlap with each stored pattern"
-        note = None
-        if hl is not None:
-            note = "recalled: " + str(m.pattern_names[hl]) + (" (reversed)" if vals[hl] < 0 else "")
-        W.overlap_bars(s, self.bars_rect, self.fonts, title, m.pattern_names, vals, hl, note=note)
-
-    def _draw_outputs(self, s) -> None:
-        """Elman/Jordan: output units with their targets at the current step."""
-        m = self.model
-        b = self.trial
-        L = layer_slices(m)
-        y = m.state[b, L["output"]]
-        task = getattr(m, "task", None)
-        target = None
-        try:
-            T = task.targets.shape[1]
-            t = T - 1 if getattr(m, "mode", "") == "train" else (getattr(m, "t_", 0) - 1) % T
-            if getattr(m, "mode", "") != "free":
-                target = np.asarray(task.targets[b, t], dtype=float)
-        except Exception:
-            target = None
-        names = [f"y{k}" for k in range(y.size)]
-        hl = int(np.argmax(y)) if y.size else None
-        lo = -1.0 if np.nanmin(y, initial=0) < 0 or (target is not None and target.min() < 0) else 0.0
-        W.overlap_bars(s, self.bars_rect, self.fonts, "output units (green tick = target)", names, y, hl, lo=lo,
-                       hi=1.0, marks=target)
+        draw_bars(s, self.bars_rect, self.fonts, self.view_layout.bars, self.model, self.trial, ov)
 
     def _draw_status(self, s, now) -> None:
         sim, m, b = self.sim, self.model, self.trial
-        sweeps = sim.tick * getattr(m, "sweeps_per_tick", 1)
-        parts = [(f"tick {sim.tick}", W.TEXT), (f"sweep {sweeps}", W.DIM),
-                 (f"flips {int(sim.last_flips[b])}", W.DIM)]
-        if not sim.active[b]:
-            parts.append((self._stop_text(), W.GOOD if sim.stop_reason[b] == "fixed_point" else W.WARN))
+        if sim.training_pending:
+            tr = sim.training
+            parts = [(f"training: {tr.unit} {len(sim.training_history)}/{tr.total}", W.ACCENT)]
+        else:
+            parts = [(f"tick {sim.tick}", W.TEXT), (f"{m.tick_unit} {sim.tick}", W.DIM),
+                     (f"flips {int(sim.last_flips[b])}", W.DIM)]
+            if not sim.active[b]:
+                parts.append((self._stop_text(), W.GOOD if sim.stop_reason[b] == "fixed_point" else W.WARN))
         parts.append(("RUNNING" if self.running else "PAUSED", W.GOOD if self.running else W.ACCENT))
         parts.append((f"T {float(m.temperature):.3g}", W.TEMP if m.temperature > 0 else W.DIM))
         sp = f"{self.speed:g}" if self.speed >= 1 else f"1/{round(1 / self.speed)}"

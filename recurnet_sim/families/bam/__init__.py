@@ -28,6 +28,11 @@ def _save_weights(path, model):
     save_weights(path, model)
 
 
+def _view(model):
+    from .view import layout
+    return layout(model)
+
+
 def _state_space(model, schedule, trial):
     from .statespace import state_space
     return state_space(model, schedule, trial)
@@ -40,6 +45,7 @@ FAMILY = Family(
     tables=_tables,
     build=_build,
     summary=_summary,
+    view=_view,
     summary_hidden=("target", "overlaps_x", "overlaps_y", "target_overlap_x", "target_overlap_y"),
     save_weights=_save_weights,
     derived_keys=DERIVED_KEYS,

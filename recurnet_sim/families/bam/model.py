@@ -286,6 +286,19 @@ class BAM(Model):
         self.last_direction = ASYNC
         return flips
 
+    @property
+    def tick_unit(self) -> str:
+        # synchronous: a tick is one pass (one layer from the other); random: one sweep of both
+        return "sweep" if self.schedule == "random" else "pass"
+
+    def weight_matrix(self, trial: int = 0) -> np.ndarray:
+        """The block matrix [[0, W], [W^T, 0]] over (X, Y), shape (n_x + n_y, n_x + n_y)."""
+        n = self.n_x + self.n_y
+        full = np.zeros((n, n))
+        full[: self.n_x, self.n_x:] = self.weights
+        full[self.n_x:, : self.n_x] = self.weights.T
+        return full
+
     def energy(self) -> np.ndarray:
         """Kosko's energy ``E = -x^T W y`` of each trial, shape (batch,)."""
         return -np.einsum("bi,ij,bj->b", self.x, self.weights, self.y)

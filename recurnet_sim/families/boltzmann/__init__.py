@@ -29,6 +29,11 @@ def _save_weights(path, model):
     save_weights(path, model)
 
 
+def _view(model):
+    from .view import layout
+    return layout(model)
+
+
 FAMILY = Family(
     name="boltzmann",
     network_types=("boltzmann",),
@@ -36,6 +41,7 @@ FAMILY = Family(
     tables=_tables,
     build=_build,
     summary=_summary,
+    view=_view,
     save_weights=_save_weights,
     examples={"boltzmann": Example("boltzmann_encoder", {"training.cycles": 2})},
 )

@@ -385,6 +385,10 @@ class BoltzmannMachine(Model):
     def biases_(self) -> np.ndarray:
         return self.biases
 
+    def weight_matrix(self, trial: int = 0) -> np.ndarray:
+        """The symmetric weights, shape (N, N) (shared by every trial)."""
+        return self.weights
+
     @staticmethod
     def connectivity(N: int, n_visible: int, topology: str) -> np.ndarray:
         """Allowed connections, shape (N, N) bool, zero diagonal.

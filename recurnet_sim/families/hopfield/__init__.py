@@ -24,6 +24,11 @@ def _summary(model, b):
     return summary(model, b)
 
 
+def _view(model):
+    from .view import layout
+    return layout(model)
+
+
 def _state_space(model, schedule, trial):
     from .statespace import state_space
     return state_space(model, schedule, trial)
@@ -36,6 +41,7 @@ FAMILY = Family(
     tables=_tables,
     build=_build,
     summary=_summary,
+    view=_view,
     summary_hidden=("n_units", "n_patterns", "schedule", "target"),
     derived_keys=DERIVED_KEYS,
     state_space=_state_space,

@@ -274,6 +274,11 @@ class HopfieldModel(Model):
         """Effective W (N, N) (or (B, N, N) when per trial), float."""
         return np.swapaxes(self._couplingT, -1, -2) * self.scale
 
+    def weight_matrix(self, trial: int = 0) -> np.ndarray:
+        """Trial ``trial``'s effective W, shape (N, N) (the graph view draws it)."""
+        W = self.weights
+        return W[min(trial, W.shape[0] - 1)] if W.ndim == 3 else W
+
     def _colsT(self, rows: np.ndarray, units) -> np.ndarray:
         """Columns W[:, unit] (in coupling units) for each (row, unit), shape (len(rows), N)."""
         if self.per_trial:

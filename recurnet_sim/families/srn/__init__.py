@@ -37,6 +37,11 @@ def _save_weights(path, model):
     save_model(path, model)
 
 
+def _view(model):
+    from .view import layout
+    return layout(model)
+
+
 FAMILY = Family(
     name="srn",
     network_types=("elman", "jordan"),
@@ -45,6 +50,7 @@ FAMILY = Family(
     build=_build,
     train=_train,
     summary=_summary,
+    view=_view,
     summary_hidden=("mode", "final_loss", "epochs"),
     record_attributes=("loss_per_step_", "grad_norm_"),
     save_weights=_save_weights,

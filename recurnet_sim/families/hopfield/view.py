@@ -1,0 +1,21 @@
+"""What the live viewer draws for a Hopfield network: the units in the stored patterns' shape.
+
+The declaration is :func:`recurnet_sim.viewspec.default_layout` (one grid block, the two unit
+values, overlap bars) plus the update schedule the attractor view enumerates.
+"""
+from __future__ import annotations
+
+from dataclasses import replace
+
+from ...model import Schedule
+from ...viewspec import ViewLayout, default_layout
+
+
+def _attractor_schedule(model) -> str:
+    # synchronous (Little 1974) updates are a map on states; every other order is asynchronous
+    return "sync" if model.schedule == Schedule.SYNCHRONOUS else "async"
+
+
+def layout(model) -> ViewLayout:
+    """The Hopfield view: all N units as one grid in ``grid_shape`` (near-square without one)."""
+    return replace(default_layout(model), attractor_schedule=_attractor_schedule)

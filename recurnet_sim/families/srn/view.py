@@ -1,0 +1,162 @@
+"""What the live viewer draws for a simple recurrent network (Elman 1990, Jordan 1986).
+
+Four layers stacked as in the papers' figures (output on top, hidden, input and context at the
+bottom), the recurrent copy into the context drawn as a highlighted link, the output units as bars
+with the task's target, and two panels: a strip of recent hidden activations (the last epoch's
+sequence while training, the ticks of a run otherwise) and the gradient flow of backpropagation
+through time, |dL/dh(t-k)| against the lag k on a log axis (Bengio, Simard & Frasconi 1994;
+Pascanu, Mikolov & Bengio 2013), from :mod:`recurnet_sim.analysis.gradflow`.
+"""
+from __future__ import annotations
+
+import math
+from collections import deque
+
+import numpy as np
+
+from ...viewspec import (Block, GraphHints, HeatmapPanel, LegendItem, Link, LogPlot, LogPlotPanel, OverlapBars,
+                         UnitBars, ViewLayout, unit_grid, unit_names)
+
+#: the order of the layers, bottom to top in the graph view
+LAYERS = ("input", "context", "hidden", "output")
+
+
+class HiddenStrip(HeatmapPanel):
+    """Hidden activations over time: the last epoch's task sequence in train mode, else the
+    hidden states of the last :attr:`STRIP` ticks (run and free modes), which this panel keeps
+    itself (the viewer calls :meth:`on_tick` after every change)."""
+
+    STRIP = 160  # ticks kept outside training
+
+    def __init__(self, hidden: slice):
+        self.hidden = hidden
+        self.history: deque = deque(maxlen=self.STRIP)  # (batch, H) per tick
+
+    def on_tick(self, model) -> None:
+        if model.mode != "train":
+            self.history.append(model.state[:, self.hidden].copy())
+
+    def on_reset(self) -> None:
+        self.history.clear()
+
+    def data(self, model, trial: int) -> tuple[np.ndarray, str]:
+        if model.mode == "train":
+            tr = model.hidden_trace_
+            if tr.ndim == 3 and tr.shape[1] > 0:
+                return tr[trial], f"hidden activations over the task sequence, last epoch ({tr.shape[1]} steps)"
+        if self.history:
+            return (np.stack([hh[trial] for hh in self.history]),
+                    f"hidden activations, last {len(self.history)} ticks")
+        return np.zeros((0, self.hidden.stop - self.hidden.start)), "hidden activations (none yet)"
+
+
+class GradFlowPanel(LogPlotPanel):
+    """BPTT gradient flow of the shown trial: |dL/dh(t-k)| / |dL/dh(t)| against k, the spectral
+    radius of the recurrent matrix, and whether the norm vanishes, explodes or stays."""
+
+    GRAD_LAG = 30  # largest lag when the scenario has no [analysis] max_lag
+
+    def __init__(self):
+        self._key = None
+        self._gf: dict | None = None
+        self.computations = 0  # how many times the gradient flow was computed (tests)
+
+    def grad_flow(self, model, trial: int) -> dict:
+        """The panel's numbers for ``trial``, computed at most once per (trial, weights).
+
+        Uses :mod:`recurnet_sim.analysis.gradflow` as the run summary does: ``grad_norm_vs_lag``
+        over the first ``max(K + 1, min(T, 4K))`` steps of the trial's task input (K =
+        ``[analysis] max_lag``, else 30, at most T - 1), L = a fixed unit-vector readout of the last
+        hidden state, and ``spectral_radius(recurrent_matrix(...))``.
+
+        Returns
+        -------
+        dict
+            ``lags`` (K+1,), ``norm`` (K+1,) normalised to lag 0, ``raw`` (K+1,) the unnormalised
+            norms, ``radius`` (spectral radius of the recurrent matrix), ``rate`` (geometric mean
+            ratio per step back), ``window`` (steps run), ``error`` (a message when unavailable).
+        """
+        m = model
+        # What the curve depends on: the trial and the weights (they change only with an epoch);
+        # in run/free mode ticks pass without any change, so the tick is not part of the key.
+        key = (trial, m.epoch_, id(m.params_))
+        if key == self._key:
+            return self._gf
+        self._key = key
+        self.computations += 1
+        radius = float("nan")
+        try:
+            from ...analysis import gradflow
+
+            cfg = m.cfg
+            p1 = {k: np.asarray(v)[trial: trial + 1] for k, v in m.params_.items()}
+            radius = float(gradflow.spectral_radius(gradflow.recurrent_matrix(cfg, p1))[0])
+            X = np.asarray(m.task.inputs)[trial: trial + 1]
+            T = X.shape[1]
+            an = getattr(m, "analysis", None) or {}  # set by build; absent on a hand-made model
+            K = min(int(an.get("max_lag") or self.GRAD_LAG), T - 1)
+            if K < 1:
+                self._gf = {"radius": radius, "error": f"task sequence too short ({T} steps)"}
+                return self._gf
+            win = max(K + 1, min(T, 4 * K))
+            # teacher forcing feeds the targets back, so the forward pass needs them (L = that
+            # step's loss); otherwise L is a fixed readout of the last state, as in the summary
+            forced = bool(m.describe().get("teacher_forcing", False))
+            D = np.asarray(m.task.targets)[trial: trial + 1, :win] if forced else None
+            raw = gradflow.grad_norm_vs_lag(cfg, p1, X[:, :win], K, D=D)[0]
+            with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+                norm = raw / raw[0] if raw[0] > 0 else np.full_like(raw, np.nan)
+                rate = float(np.exp(np.log(max(norm[-1], 1e-300)) / K)) if np.isfinite(norm[-1]) else float("nan")
+            self._gf = {"lags": np.arange(K + 1), "norm": norm, "raw": raw, "radius": radius, "rate": rate,
+                        "window": win, "error": None}
+        except Exception as exc:  # the viewer never raises for an analysis it cannot do
+            self._gf = {"radius": radius, "error": f"gradient flow unavailable: {exc}"}
+        return self._gf
+
+    def data(self, model, trial: int) -> LogPlot:
+        d = self.grad_flow(model, trial)
+        elman = model.network_type == "elman"
+        st = "h" if elman else "c"
+        rho = "ρ(W_hh)" if elman else "ρ(μI + W_hy W_ch)"
+        lines = [(f"{rho} = {d['radius']:.3g}", "accent")]
+        rate = d.get("rate", float("nan"))
+        if d.get("error") is None and np.isfinite(rate):
+            what, tone = (("vanishing", "energy") if rate < 0.98 else ("exploding", "warn") if rate > 1.02
+                          else ("stable", "good"))
+            lines.append((f"×{rate:.3g}/step back: {what}", tone))
+        return LogPlot(f"BPTT: |dL/d{st}(t-k)| / |dL/d{st}(t)|", d.get("lags", np.zeros(0)), d.get("norm", np.zeros(0)),
+                       xlabel="lag k (steps back)", ylabel="norm (log)", lines=lines, note=d.get("error"))
+
+
+def layout(model) -> ViewLayout:
+    """The Elman / Jordan view (see the module docstring)."""
+    L = model.layers
+
+    def blk(name: str) -> Block:
+        sl = L[name]
+        n = sl.stop - sl.start
+        shape = (1, n) if n <= 24 else (math.ceil(n / 24), 24)
+        return Block(name, f"{name} ({n})", unit_grid(sl.start, n, shape))
+
+    if model.network_type == "elman":
+        copy = Link("hidden", "context", "copy (w = 1)", highlight=True)
+    else:
+        mu = model.describe().get("mu")
+        copy = Link("output", "context", "y + mu c" if mu is None else f"y + {mu:g} c", highlight=True)
+    out = L["output"]
+    if model.patterns is None or len(model.pattern_names) == 0:
+        bars = UnitBars(out, unit_names("y", out.stop - out.start), "output units (green tick = target)")
+    else:
+        bars = OverlapBars()
+    return ViewLayout(
+        blocks=[blk("output"), blk("hidden"), blk("input"), blk("context")],
+        arrangement="layers",
+        rows=(("output",), ("hidden",), ("input", "context")),
+        value_range=(-1.0, 1.0),  # activations: negative blue, 0 grey, positive warm
+        legend=[LegendItem("-1", ("neg",)), LegendItem("0", ("zero",)), LegendItem("+1", ("pos",))],
+        links=[Link("input", "hidden"), Link("context", "hidden"), Link("hidden", "output"), copy],
+        bars=bars,
+        panels=[HiddenStrip(L["hidden"]), GradFlowPanel()],
+        graph=GraphHints(groups=tuple((n, L[n]) for n in LAYERS), orientation="rows", label_groups=True,
+                         ring=("hidden",)),
+    )
