@@ -51,7 +51,7 @@ os.environ.setdefault("MKL_NUM_THREADS", "1")
 import numpy as np  # noqa: E402  (after the thread pinning)
 
 from recurnet_sim.families.srn import tasks  # noqa: E402
-from recurnet_sim.families.srn import model as srn  # noqa: E402
+from recurnet_sim.families.srn import bptt as srn  # noqa: E402  (the generic BPTT over cells)
 
 K = 12  # truncation h = update interval h'
 

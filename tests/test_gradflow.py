@@ -144,3 +144,39 @@ def test_summary_reports_controllability_and_observability():
     sim.run()
     d = sim.results()[0].extra
     assert d["state_size"] == 8 and 1 <= d["controllable_rank"] <= 8 and 1 <= d["observable_rank"] <= 8
+
+
+class _RotationCell:
+    """A cell known only to this test: c_{t+1} = M c_t + x_t, h_t = c_{t+1}. Gradient flow reads it
+    through the protocol alone (step, jacobian, carry0, hidden_in_carry)."""
+
+    def __init__(self, M):
+        self.M = M
+        self.n_in = self.n_hidden = self.n_carry = M.shape[0]
+        self.hidden_in_carry = slice(0, self.n_carry)
+
+    def carry0(self, B):
+        return np.zeros((B, self.n_carry))
+
+    def step(self, params, x, carry, d=None):
+        h = carry @ self.M.T + x
+        return h, h, None
+
+    def jacobian(self, params, cache):
+        return self.M[None].copy()
+
+    def recurrent_matrix(self, params):
+        return self.M[None]
+
+
+def test_gradient_flow_is_generic_over_the_cell():
+    """For c_{t+1} = M c_t + x_t the error at lag k is (M^T)^k v exactly, whatever the cell is."""
+    M = np.array([[0.5, 0.4, 0.0], [0.0, 0.7, 0.1], [0.2, 0.0, 0.9]])
+    net = type("Net", (), {"cell": _RotationCell(M)})()
+    X = np.random.default_rng(0).standard_normal((1, 12, 3))
+    g = gf.grad_norm_vs_lag(net, {}, X, 8)
+    v = np.ones(3) / np.sqrt(3)
+    want = [np.linalg.norm(np.linalg.matrix_power(M.T, k) @ v) for k in range(9)]
+    np.testing.assert_allclose(g[0], want, rtol=1e-12)
+    np.testing.assert_allclose(gf.spectral_radius(gf.recurrent_matrix(net, {}))[0],
+                               np.max(np.abs(np.linalg.eigvals(M))))

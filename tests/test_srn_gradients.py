@@ -13,16 +13,16 @@ import pytest
 
 from recurnet_sim.families.srn import tasks
 from recurnet_sim.errors import TraceFileError
-from recurnet_sim.families.srn import elman, jordan, model as srn
+from recurnet_sim.families.srn import bptt, cells, elman, jordan, model as srn
 
 EPS = 1e-6
 RTOL = 1e-6
 
 
-def _fd_grad(fn, p):
+def _fd_grad(fn, p, names=srn.PARAM_NAMES):
     """Central differences of fn(p) -> (B,) for every parameter entry (trial b's loss for its own)."""
     out = {}
-    for k in srn.PARAM_NAMES:
+    for k in names:
         g = np.zeros_like(p[k])
         for idx in np.ndindex(p[k].shape):
             old = p[k][idx]
@@ -36,8 +36,8 @@ def _fd_grad(fn, p):
     return out
 
 
-def _assert_close(g, num):
-    for k in srn.PARAM_NAMES:
+def _assert_close(g, num, names=srn.PARAM_NAMES):
+    for k in names:
         scale = max(1.0, np.abs(num[k]).max())
         np.testing.assert_allclose(g[k], num[k], atol=RTOL * scale, rtol=0, err_msg=k)
 
@@ -198,6 +198,7 @@ def _reference_epoch(cfg, tcfg, params, velocity, X, D, mask, reset, c0, active)
     h, hp, through = tcfg.windows(T)
     ctx = np.empty((B, T + 1, cfg.n_ctx))
     ctx[:, 0] = c0
+    reset = np.zeros((B, T), bool) if reset is None else reset
     loss_ps, hidden, outs = np.zeros((B, T)), np.zeros((B, T, cfg.n_hidden)), np.zeros((B, T, cfg.n_out))
     norms, end = [], 0
     while end < T:
@@ -256,3 +257,98 @@ def test_fused_train_epoch_equals_the_composition(kind, act, tf, bptt, h, hp, si
         for a, b in ((res.loss_per_step, loss_ps), (res.hidden, hidden), (res.outputs, outs),
                      (res.context, ctx), (res.grad_norm, gn)):
             np.testing.assert_allclose(a, b, rtol=0, atol=1e-12)
+
+
+# ---------------------------------------------------------------------------------------------
+# A new cell gets BPTT for free: a cell defined only here, through the generic time loop
+# ---------------------------------------------------------------------------------------------
+class _LinearLeakyCell(cells.Cell):
+    """c_{t+1} = lam c_t + A c_t + U x_t (no nonlinearity), h_t = c_{t+1}: a cell the package does
+    not know, with its own parameter names, written only from the protocol."""
+
+    param_names = ("A", "U")
+
+    def __init__(self, n_in, n):
+        self.n_in, self.n_hidden, self.n_carry = n_in, n, n
+        self.context_init = 0.1
+        self.hidden_in_carry = slice(0, n)
+        self.lam = 0.3
+
+    def shapes(self):
+        return {"A": (self.n_hidden, self.n_hidden), "U": (self.n_hidden, self.n_in)}
+
+    def init(self, rng, scale, recurrent_radius=None):
+        n, i = self.n_hidden, self.n_in
+        return {"A": rng.uniform(-0.5, 0.5, (n, n)), "U": rng.uniform(-1, 1, (n, i))}
+
+    def step(self, params, x, carry, d=None):
+        h = self.lam * carry + cells.matvec(params["A"], carry) + cells.matvec(params["U"], x)
+        return h, h, (x, carry)
+
+    def vjp(self, params, cache, d_carry_next, d_h):
+        x, c = cache
+        g = d_h + d_carry_next
+        grads = {"A": g[:, :, None] * c[:, None, :], "U": g[:, :, None] * x[:, None, :]}
+        return self.lam * g + cells.rmatvec(params["A"], g), grads, cells.rmatvec(params["U"], g)
+
+    def jacobian(self, params, cache):
+        return self.lam * np.eye(self.n_carry) + params["A"]
+
+    def input_jacobian(self, params, cache):
+        return params["U"].copy()
+
+    def advance(self, carry, h, y):
+        return h.copy()
+
+    def recurrent_matrix(self, params):
+        return self.lam * np.eye(self.n_carry) + params["A"]
+
+
+@pytest.fixture
+def linear_cell_cfg(monkeypatch):
+    monkeypatch.setitem(cells.CELLS, "linear_test", lambda cfg: _LinearLeakyCell(cfg.n_in, cfg.n_hidden))
+    return srn.SRNConfig(kind="linear_test", n_in=2, n_hidden=3, n_out=2, output="softmax", context_init=0.1)
+
+
+@pytest.mark.parametrize("through", [True, False])
+def test_a_new_cell_gets_exact_bptt_from_the_generic_loop(linear_cell_cfg, through):
+    """Full BPTT and the one-step scheme of a cell defined only in this test equal finite
+    differences of the loss (with masks and an episode reset), and a truncated epoch over it
+    equals the per-window composition: the time loop, BPTT(h; h'), clipping and SGD come free."""
+    cfg = linear_cell_cfg
+    rng = np.random.default_rng(0)
+    p = bptt.init_params(cfg, [np.random.default_rng(s) for s in (1, 2)])
+    assert set(p) == {"A", "U", "W_hy", "b_y"}
+    p = {k: v + 0.1 * rng.standard_normal(v.shape) for k, v in p.items()}
+    B, T = 2, 7
+    X = rng.standard_normal((B, T, 2))
+    D = rng.dirichlet(np.ones(2), size=(B, T))
+    c0 = rng.uniform(size=(B, 3))
+    w = rng.uniform(0.2, 1.0, (B, T))
+    reset = np.zeros((B, T), bool)
+    reset[1, 4] = True
+    _, g = bptt.loss_and_grad(cfg, p, X, D, c0, w, reset, through_context=through)
+    if through:
+        num = _fd_grad(lambda q: bptt.loss_and_grad(cfg, q, X, D, c0, w, reset)[0], p, names=p)
+    else:
+        C = bptt.forward(cfg, p, X, c0, D, reset).C  # the carries, held constant
+
+        def held(q):
+            tot = 0.0
+            for t in range(T):
+                cache = bptt.forward(cfg, q, X[:, t:t + 1], C[:, t], D[:, t:t + 1])
+                tot = tot + w[:, t] * bptt.loss_terms(cfg, cache.Z, cache.Y, D[:, t:t + 1])[0][:, 0]
+            return tot / w.sum(1)
+        num = _fd_grad(held, p, names=p)
+    _assert_close(g, num, names=p)
+
+    tcfg = srn.TrainConfig(lr=0.2, momentum=0.5, bptt="truncated", truncation=4, update_every=3, clip=0.3)
+    q1, v1 = {k: v.copy() for k, v in p.items()}, {k: np.zeros_like(v) for k, v in p.items()}
+    q2, v2 = {k: v.copy() for k, v in p.items()}, {k: np.zeros_like(v) for k, v in p.items()}
+    mask = np.ones((B, T))
+    res = bptt.train_epoch(cfg, tcfg, q1, v1, X, D, mask, reset, c0)
+    loss_ps, hidden, _, ctx, gn = _reference_epoch(cfg, tcfg, q2, v2, X, D, mask, reset, c0, None)
+    for k in p:
+        np.testing.assert_allclose(q1[k], q2[k], rtol=0, atol=1e-12, err_msg=k)
+    np.testing.assert_allclose(res.loss_per_step, loss_ps, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(res.grad_norm, gn, rtol=0, atol=1e-12)

@@ -164,3 +164,37 @@ def test_shipped_scenario_runs(path):
     d = res.to_dict()
     json.dumps(d)
     assert d["model"] in ("elman", "jordan") and np.isfinite(d["final_energy"])
+
+
+def test_pretraining_is_the_train_step_not_build(tmp_path):
+    """build is pure: validate trains nothing and writes no file; a run pretrains through the
+    engine (one training tick per epoch, each with its mean loss) and writes training.save_to,
+    whose weights are the trained ones the run starts from."""
+    import contextlib
+    import io
+
+    from recurnet_sim.cli import main
+    from recurnet_sim.scenario import load_scenario
+
+    text = (ROOT / "scenarios" / "elman_free_run.toml").read_text()
+    text = text.replace("pretrain_epochs = 60", 'pretrain_epochs = 4\nsave_to = "trained.npz"')
+    text = text.replace("length = 600", "length = 60").replace("max_steps = 500", "max_steps = 3")
+    path = tmp_path / "run.toml"
+    path.write_text(text)
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        assert main(["validate", str(path)]) == 0
+    assert not (tmp_path / "trained.npz").exists()
+
+    sim = load_scenario(path)
+    m = sim.model
+    assert m.mode == "train" and m.epoch_ == 0  # built, not trained
+    sim.run()
+    assert m.epoch_ == 4 and m.mode == "free"
+    losses = [info["loss"] for info in sim.training_history]
+    assert len(losses) == 4 and losses[-1] < losses[0]
+    cfg, params, _ = srn.load_weights(tmp_path / "trained.npz")
+    assert cfg == m.cfg
+    # the file holds the weights after pretraining: free running does not change them
+    for k in srn.PARAM_NAMES:
+        np.testing.assert_array_equal(params[k], m.params_[k])
+    assert all(np.all(v == 0) for v in m.velocity_.values())

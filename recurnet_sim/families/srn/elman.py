@@ -3,7 +3,7 @@
 Elman, J. L. (1990). Finding structure in time. *Cognitive Science* 14, 179-211. The context units
 receive the hidden activations through fixed weights of 1 and start at 0.5; everything else
 (forward pass, BPTT, the one-step scheme, SGD, clipping, weights files) is in
-:mod:`recurnet_sim.models.srn`, shared with the Jordan network.
+:mod:`.bptt` and :mod:`.model`, shared with the Jordan network; the cell is :class:`.cells.ElmanCell`.
 """
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from .model import summary_for as summary  # noqa: F401  (extra result fields of
 
 
 class ElmanNetwork(SRNModel):
-    """A batch of Elman networks (see :class:`recurnet_sim.models.srn.SRNModel` for the modes)."""
+    """A batch of Elman networks (see :class:`.model.SRNModel` for the modes)."""
 
     network_type = "elman"
 
@@ -39,5 +39,5 @@ def scenario_tables():
 
 def build(cfg: dict, batch_size: int, rngs: list[np.random.Generator], base_dir: pathlib.Path,
           build_rng: np.random.Generator | None = None, first_trial: int = 0) -> ElmanNetwork:
-    """Build the model of a validated Elman scenario config."""
+    """Build the model of a validated Elman scenario config (pure: pre-training is the family's train step)."""
     return srn.build_model("elman", cfg, batch_size, rngs, base_dir, cls=ElmanNetwork)

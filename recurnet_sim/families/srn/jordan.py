@@ -4,7 +4,7 @@ Jordan, M. I. (1986). Serial order: a parallel distributed processing approach. 
 The state units decay with mu and add the output (or, with teacher forcing, the target); the plan is a
 constant input. Everything else
 (forward pass, BPTT, the one-step scheme, SGD, clipping, weights files) is in
-:mod:`recurnet_sim.models.srn`, shared with the Elman network.
+:mod:`.bptt` and :mod:`.model`, shared with the Elman network; the cell is :class:`.cells.JordanCell`.
 """
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from .model import summary_for as summary  # noqa: F401  (extra result fields of
 
 
 class JordanNetwork(SRNModel):
-    """A batch of Jordan networks (see :class:`recurnet_sim.models.srn.SRNModel` for the modes)."""
+    """A batch of Jordan networks (see :class:`.model.SRNModel` for the modes)."""
 
     network_type = "jordan"
 
@@ -42,5 +42,5 @@ def scenario_tables():
 
 def build(cfg: dict, batch_size: int, rngs: list[np.random.Generator], base_dir: pathlib.Path,
           build_rng: np.random.Generator | None = None, first_trial: int = 0) -> JordanNetwork:
-    """Build the model of a validated Jordan scenario config."""
+    """Build the model of a validated Jordan scenario config (pure: pre-training is the family's train step)."""
     return srn.build_model("jordan", cfg, batch_size, rngs, base_dir, cls=JordanNetwork)
