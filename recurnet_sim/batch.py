@@ -39,6 +39,7 @@ from typing import Any, Callable
 from . import __version__
 from .paths import resolve_shipped
 from .errors import RecurnetError, ScenarioError, ValidationError
+from .writer import check_target, forcing, write_file, write_text
 from .experiment import (BUILTIN_METRICS, Experiment, derived_keys, load_experiment, metric_candidates,
                          trial_metrics)
 
@@ -117,12 +118,8 @@ def _single_threaded_blas():
 # output directory
 # ---------------------------------------------------------------------------------------------
 def _atomic_write(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    with open(tmp, "w", encoding="utf-8", newline="") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    # the one atomic writer: a torn file cannot exist, and a file recurnet did not write is refused
+    write_text(path, text)
 
 
 def _point_path(out: Path, i: int) -> Path:
@@ -350,7 +347,7 @@ def write_plots(exp: Experiment, summary: list[dict], out: Path, columns) -> lis
         fig.suptitle(f"{exp.name}: {m} ({exp.trials} trials per point, 95% CI)", fontsize=10)
         fig.tight_layout()
         p = out / f"{_safe(m)}.png"
-        fig.savefig(p, dpi=110, metadata={"Software": None})
+        write_file(p, lambda fh: fig.savefig(fh, format="png", dpi=110, metadata={"Software": None}))
         plt.close(fig)
         paths.append(p)
     return paths
@@ -510,6 +507,9 @@ def run_experiment(exp: Experiment | str | Path, out: str | Path | None = None, 
         exp = load_experiment(exp, overrides)
     out = Path(out) if out is not None else Path("runs") / "batch" / exp.name
     done = _prepare_out(out, exp, resume)
+    # refuse a file recurnet did not write now, not after the whole sweep
+    for name in ["meta.json", "results.csv", "summary.csv"] + ([f"{_safe(m)}.png" for m in exp.metrics] if plots else []):
+        check_target(out / name)
     probe(exp)
     started = _now()
     meta = _meta(exp, out, started, None, len(done), 0, workers, "running")
@@ -668,7 +668,8 @@ def main(args) -> int:
     if args.workers is not None and args.workers < 1:
         raise RecurnetError(f"--workers must be >= 1, got {args.workers}")
     exp = load_experiment(resolve_shipped(args.file, "experiments"), args.overrides)
-    report = run_experiment(exp, args.out, workers=args.workers, resume=args.resume)
+    with forcing(bool(getattr(args, "force", False))):
+        report = run_experiment(exp, args.out, workers=args.workers, resume=args.resume)
     print(format_table(exp, report.summary, report.columns, rows_by_point=report.rows_by_point))
     extra = f", {report.points_resumed} resumed" if report.points_resumed else ""
     print(f"{report.points} points x {exp.trials} trials in {report.elapsed_s:.1f} s{extra}; results in {report.out}/")

@@ -42,6 +42,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--gif", metavar="OUT.gif", help="viewer: write an animated GIF of the run")
     run.add_argument("--frames", type=int, help="viewer: quit after this many frames")
     run.add_argument("--schedule-summary", action="store_true", help="print the order of each tick's phases")
+    run.add_argument("--force", action="store_true",
+                     help="replace output files even if recurnet did not write them (it refuses by default)")
 
     val = sub.add_parser("validate", help="check scenario files; exit 0 when all are valid")
     val.add_argument("files", nargs="+")
@@ -61,6 +63,8 @@ def build_parser() -> argparse.ArgumentParser:
     bat.add_argument("--out", metavar="DIR")
     bat.add_argument("--workers", type=int)
     bat.add_argument("--resume", action="store_true")
+    bat.add_argument("--force", action="store_true",
+                     help="replace files in --out even if recurnet did not write them")
     bat.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY.PATH=VALUE")
     return ap
 
@@ -90,11 +94,19 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def cmd_run(args) -> int:
+    from .writer import forcing
+
+    with forcing(args.force):
+        return _run(args)
+
+
+def _run(args) -> int:
     from .scenario import build_simulation, load
 
     path = resolve_shipped(args.file)
     sc = load(path, args.overrides)
     sim = build_simulation(sc, seed=args.seed, trials=args.trials, max_steps=args.steps)
+    _check_outputs(args, sim)  # a bad or protected path fails now, not after training and the run
     if args.schedule_summary:
         print(sim.schedule_summary(), file=sys.stderr)
     wants_window = not args.headless and not args.json
@@ -121,6 +133,8 @@ def cmd_run(args) -> int:
         run_viewer(sim, record_dir=args.record, screenshot=args.screenshot, gif=args.gif,
                    max_frames=args.frames, headless=not window)
     else:
+        _train_with_progress(sim)
+        t0 = time.perf_counter()  # elapsed is the run's, as when training ran inside build
         _run_with_progress(sim)
     elapsed = time.perf_counter() - t0
     results = sim.results()
@@ -147,6 +161,46 @@ def cmd_run(args) -> int:
     return 0
 
 
+def _check_outputs(args, sim) -> None:
+    """Check every file the run will write (``--trace``, ``--save-weights``, ``--screenshot``,
+    ``--gif``, ``--record`` and the training's outputs) before anything runs."""
+    from .writer import check_dir, check_target
+
+    for p in (args.trace, args.screenshot, args.gif):
+        if p:
+            check_target(p)
+    if args.save_weights:
+        if sim.family is None or sim.family.save_weights is None:
+            raise RecurnetError(f"a {sim.model.network_type} network has no learned weights to save")
+        check_target(args.save_weights)
+    if args.record:
+        check_dir(args.record)
+    sim.check_outputs()
+
+
+def _train_with_progress(sim) -> None:
+    """Drive the training ticks before tick 0, with a progress line on stderr
+    ("training: cycle 40/200, max_dw 2, ...") when it takes more than half a second."""
+    if not sim.training_pending:
+        return
+    from .progress import ProgressLine
+
+    unit = sim.training.unit
+    line = ProgressLine("training")
+    last = [""]
+
+    def show(i: int, n: int, info: dict) -> None:
+        def text() -> str:
+            parts = [f"{unit} {i}/{n}"] + [f"{k} {v:.3g}" if isinstance(v, float) else f"{k} {v}"
+                                            for k, v in info.items() if k != unit]
+            return ", ".join(parts)
+        last[0] = text
+        line.update(text)
+
+    sim.train(show)
+    line.close(last[0]() if last[0] else None)
+
+
 def _run_with_progress(sim) -> None:
     """Run headless; a long run (training, say) shows its tick and energy/loss on stderr."""
     from .progress import ProgressLine
@@ -162,7 +216,7 @@ def _run_with_progress(sim) -> None:
 
 def _save_weights(sim, path: str) -> None:
     model = sim.model
-    save = sim.family.save_weights
+    save = sim.family.save_weights if sim.family is not None else None
     if save is None:
         raise RecurnetError(f"a {model.network_type} network has no learned weights to save")
     save(path, model)
@@ -254,14 +308,20 @@ def _format_extra(extra: dict, hidden=(), indent: int = 2, width: int = 100) -> 
 
 
 def cmd_validate(args) -> int:
+    """Check scenario files. No side effects: nothing is trained, no file is written, nothing is
+    printed but the verdict lines (and the errors)."""
     from .errors import ScenarioError
-    from .scenario import build_simulation, load
+    from .scenario import build_simulation, declared_outputs, load
+    from .writer import check_target
 
     bad = 0
     for f in args.files:
         try:
             sc = load(resolve_shipped(f), args.overrides)
-            build_simulation(sc, trials=1)  # also checks assets and cross-key constraints
+            # the build checks assets and cross-key constraints; training is not run
+            sim = build_simulation(sc, trials=1, train=False)
+            for out in declared_outputs(sc, sim.model):
+                check_target(out)  # e.g. training.save naming the scenario itself: refused, not written
             print(f"{f}: ok ({sc.network_type})")
         except ScenarioError as exc:
             bad += 1

@@ -21,7 +21,10 @@ Every problem is reported at once, one line each, naming the file and the key pa
 Values written `none` may be given as the string `"none"` (or left out) to mean "not set".
 Generated from the code by `python -m recurnet_sim.docgen`; do not edit by hand.
 
-**Tick order** (every family): perturb → anneal → update → learn → record → stop. A *tick* is one
+**Tick order** (every family): perturb → anneal → update → record → stop. A `[training]` table is
+learned before tick 0, as separate training ticks (one learning cycle or epoch each) that the engine
+drives and `recurnet run` reports on stderr; `recurnet validate` checks the table but never trains
+and never writes `training.save`. A *tick* is one
 sweep (N unit updates) or one synchronous update for Hopfield and Boltzmann, one pass for BAM, and
 one training epoch (mode `train`) or one time step (modes `run`/`free`) for Elman and Jordan.
 """

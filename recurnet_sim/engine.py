@@ -7,9 +7,16 @@ A :class:`Simulation` drives a model in ticks. Each tick runs these phases in th
                 between ticks, through :meth:`Simulation.apply`),
 2. ``anneal``   the annealing schedule (if any) sets the temperature,
 3. ``update``   ``model.step`` — one sweep / synchronous update / pass / epoch,
-4. ``learn``    ``model.learn`` (families that learn while running),
-5. ``record``   every recorder reads the model,
-6. ``stop``     stop conditions are checked per trial.
+4. ``record``   every recorder reads the model,
+5. ``stop``     stop conditions are checked per trial.
+
+Before tick 0, a family that learns (``Family.train``: a Boltzmann machine's learning cycles, an
+SRN's pre-training epochs) gives a :class:`~recurnet_sim.family.TrainingRun`, which the engine
+drives one *training tick* at a time (:meth:`Simulation.train_step`), so training is observable —
+the viewer draws its curve live, the CLI shows its progress. When it ends, its outputs are written
+and tick 0 is taken again: :meth:`Simulation.reset` returns to the *trained* network. ``step``,
+``run_steps`` and ``run`` finish pending training first, so a caller that only runs sees the same
+trained network as before.
 
 The engine owns the clock, the per-trial random generators and the stop bookkeeping; the model
 owns state and rules; recorders observe. Trials of a batch stop independently: a stopped trial is
@@ -21,7 +28,7 @@ from __future__ import annotations
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import numpy as np
 
@@ -29,7 +36,15 @@ from .model import Model
 from .perturbations import Perturbation
 from .recorders import Recorder, Trace, default_recorders
 
-PHASES = ("perturb", "anneal", "update", "learn", "record", "stop")
+if TYPE_CHECKING:  # pragma: no cover - types only
+    from .family import TrainingRun
+
+#: the phases of one tick, in order (no ``learn`` phase: learning is a separate step before tick 0,
+#: :class:`~recurnet_sim.family.TrainingRun`; no family learned while running)
+PHASES = ("perturb", "anneal", "update", "record", "stop")
+
+#: what a training progress callback gets: (training ticks done, most ticks, what the last measured)
+TrainingProgress = Callable[[int, int, dict], None]
 
 RUNNING = "running"
 FIXED_POINT = "fixed_point"
@@ -118,7 +133,15 @@ class Simulation:
         The seed the rngs came from (reported only).
     family : Family, optional
         The declaration of the model's family (:mod:`recurnet_sim.family`): its ``summary``
-        gives each result's extra fields, its ``train`` the training ticks before tick 0.
+        gives each result's extra fields.
+    training : TrainingRun, optional
+        Learning to do before tick 0 (what ``family.train`` returned); see :meth:`train_step`.
+
+    Attributes
+    ----------
+    training : TrainingRun or None
+    training_history : list of dict
+        What each training tick measured, in order (``{"cycle": 3, "max_dw": 2.0, ...}``).
     """
 
     def __init__(
@@ -134,6 +157,7 @@ class Simulation:
         first_trial: int = 0,
         info: dict[str, Any] | None = None,
         family=None,
+        training: "TrainingRun | None" = None,
     ):
         if len(rngs) != model.batch_size:
             raise ValueError(f"need one rng per trial: {len(rngs)} rngs for batch {model.batch_size}")
@@ -151,11 +175,18 @@ class Simulation:
         self.scheduled: dict[int, list[Perturbation]] = {}
         for at, p in perturbations:
             self.schedule(p, at)
-        if anneal is not None:
+        self.training = training
+        self.training_history: list[dict] = []
+        self.training_elapsed_s = 0.0
+        self._training_pending = training is not None
+        self._store()
+
+    def _store(self) -> None:
+        """Everything needed to go back to tick 0 (reset) — Brian2's store()."""
+        if self.anneal is not None:
             # Tick 0 is recorded at the schedule's starting temperature, not at whatever came before.
-            model.temperature = float(anneal.temperature_at(0))
-        # Everything needed to go back to tick 0 (reset) — Brian2's store().
-        self._initial = model.snapshot()
+            self.model.temperature = float(self.anneal.temperature_at(0))
+        self._initial = self.model.snapshot()
         self._rng_states = [g.bit_generator.state for g in self.rngs]
         self._reset_clock()
 
@@ -176,7 +207,11 @@ class Simulation:
         self._remember_states(np.arange(B))
 
     def reset(self) -> None:
-        """Back to tick 0: initial state, initial temperature, same random streams."""
+        """Back to tick 0: initial state, initial temperature, same random streams.
+
+        Tick 0 is after training: a reset while training is pending finishes the training first
+        (a half-trained network is not a state the run can start from)."""
+        self._finish_pending_training()
         self.model.restore(self._initial)
         for g, st in zip(self.rngs, self._rng_states):
             g.bit_generator.state = st
@@ -217,9 +252,90 @@ class Simulation:
                 self.stop_reason[b] = RUNNING
         self._remember_states(idx)
 
+    # ----- training ---------------------------------------------------------------------------
+    @property
+    def training_pending(self) -> bool:
+        """Whether training ticks remain before tick 0."""
+        return self._training_pending
+
+    def train_step(self) -> bool:
+        """One training tick (a learning cycle, an epoch); what it measured is appended to
+        :attr:`training_history`.
+
+        The first call checks every output path of the training (``check_target``), so a bad
+        ``training.save`` fails before any learning. When the training is exhausted this runs its
+        ``finish()``, writes its outputs through the atomic writer, takes the trained network as
+        the new tick 0 (state snapshot, random-stream states, recorders, clock) and returns False;
+        it returns False at once when no training is pending.
+
+        Returns
+        -------
+        bool
+            True when a training tick ran.
+        """
+        if not self._training_pending:
+            return False
+        tr = self.training
+        t0 = time.perf_counter()
+        if not self.training_history:
+            self.check_outputs()
+        try:
+            info = next(tr.ticks)
+        except StopIteration:
+            self._end_training()
+            self.training_elapsed_s += time.perf_counter() - t0
+            return False
+        self.training_history.append(dict(info))
+        self.training_elapsed_s += time.perf_counter() - t0
+        return True
+
+    def train(self, progress: TrainingProgress | None = None) -> list[dict]:
+        """Drive every pending training tick; returns :attr:`training_history`.
+
+        Parameters
+        ----------
+        progress : callable(done, total, info), optional
+            Called after each training tick with the ticks done so far, the most it will run
+            (``TrainingRun.total``) and what the tick measured.
+        """
+        while self.train_step():
+            if progress is not None:
+                progress(len(self.training_history), self.training.total, self.training_history[-1])
+        return self.training_history
+
+    def check_outputs(self) -> None:
+        """Check (without writing) every file the pending training will write.
+
+        Raises
+        ------
+        OutputError
+            An output path is a directory, has no directory, is read-only, or names a file
+            recurnet did not write (unless ``--force``, :func:`recurnet_sim.writer.forcing`).
+        """
+        if self._training_pending:
+            from .writer import check_target
+
+            for path, _write in self.training.outputs:
+                check_target(path)
+
+    def _finish_pending_training(self) -> None:
+        if self._training_pending:
+            self.train()
+
+    def _end_training(self) -> None:
+        tr = self.training
+        self._training_pending = False
+        if tr.finish is not None:
+            tr.finish()
+        for path, write in tr.outputs:
+            write(path)
+        self._store()
+
     # ----- running --------------------------------------------------------------------------
     def step(self) -> bool:
-        """Advance one tick. Returns False (and does nothing) when every trial has stopped."""
+        """Advance one tick (after finishing any pending training). Returns False (and does
+        nothing) when every trial has stopped."""
+        self._finish_pending_training()
         if self.done:
             return False
         t0 = time.perf_counter()
@@ -231,27 +347,29 @@ class Simulation:
         # 2. anneal
         if self.anneal is not None:
             model.temperature = float(self.anneal.temperature_at(self.tick))
-        # 3. update, 4. learn
+        # 3. update
         flips = np.asarray(model.step(self.rngs, self.active))
-        model.learn(self.rngs, self.active)
         self.last_flips = np.where(self.active, flips, 0)
         self.tick += 1
-        # 5. record
+        # 4. record
         for r in self.recorders:
             r.record(self)
-        # 6. stop
+        # 5. stop
         self._check_stop()
         self.elapsed_s += time.perf_counter() - t0
         return True
 
     def run_steps(self, n: int) -> None:
-        """Advance up to ``n`` ticks (fewer if every trial stops)."""
+        """Advance up to ``n`` ticks (fewer if every trial stops), after any pending training."""
+        self._finish_pending_training()
         for _ in range(n):
             if not self.step():
                 break
 
     def run(self, max_steps: int | None = None):
-        """Run until every trial stops; returns a :class:`Result` (batch of 1) or a list of them."""
+        """Run (after any pending training) until every trial stops; returns a :class:`Result`
+        (batch of 1) or a list of them."""
+        self._finish_pending_training()
         if max_steps is not None:
             self.stop.max_steps = max_steps
         while self.step():
@@ -367,6 +485,7 @@ class Simulation:
         arrays.update({f"final_{k}": np.asarray(v) for k, v in self.model.trace_arrays().items()})
         arrays["stop_tick"] = self.stop_tick.copy()
         arrays["cycle_period"] = self.cycle_period.copy()
+        arrays.update(self.training_arrays())
         meta = {
             "scenario": self.name,
             "model": self.model.network_type,
@@ -376,18 +495,41 @@ class Simulation:
             "stop_reason": [str(s) for s in self.stop_reason],
             "pattern_names": list(self.model.pattern_names),
         }
+        if self.training is not None:
+            meta["training"] = {"unit": self.training.unit, "label": self.training.label,
+                                "ticks": len(self.training_history), "total": self.training.total}
         return Trace(arrays, meta)
+
+    def training_arrays(self) -> dict[str, np.ndarray]:
+        """The training history as arrays: ``training_<key>`` (the values of every numeric or
+        boolean key the training measured) and ``training_<key>_ticks`` (the 1-based training
+        ticks at which it was measured: a key such as ``solved`` is measured only every few
+        cycles)."""
+        out: dict[str, np.ndarray] = {}
+        keys = dict.fromkeys(k for h in self.training_history for k in h)
+        for k in keys:
+            at = [(i, h[k]) for i, h in enumerate(self.training_history, 1)
+                  if isinstance(h.get(k), (bool, int, float, np.bool_, np.number))]
+            if not at:
+                continue
+            out[f"training_{k}"] = np.asarray([v for _, v in at])
+            out[f"training_{k}_ticks"] = np.asarray([i for i, _ in at])
+        return out
 
     def schedule_summary(self) -> str:
         """The order in which each tick runs its phases, with what runs in each."""
-        lines = [f"Simulation of {self.model.network_type} (batch {self.model.batch_size}), one tick:"]
+        lines = []
+        if self.training is not None:
+            tr = self.training
+            lines.append(f"Before tick 0: train  up to {tr.total} {tr.unit}(s) ({tr.label}), one per training tick"
+                         + (", then write " + ", ".join(str(p) for p, _ in tr.outputs) if tr.outputs else ""))
+        lines.append(f"Simulation of {self.model.network_type} (batch {self.model.batch_size}), one tick:")
         pert = ", ".join(f"t={t}: " + "; ".join(p.describe() for p in ps) for t, ps in sorted(self.scheduled.items()))
         lines.append(f"  1. perturb   scheduled [{pert or 'none'}] (viewer commands apply between ticks)")
         lines.append(f"  2. anneal    {type(self.anneal).__name__ if self.anneal is not None else 'none'}")
         rule = self.model.update_rule
         lines.append(f"  3. update    {type(self.model).__name__}.step" + (f" ({rule})" if rule else ""))
-        lines.append(f"  4. learn     {type(self.model).__name__}.learn")
-        lines.append("  5. record    " + ", ".join(r.name for r in self.recorders))
+        lines.append("  4. record    " + ", ".join(r.name for r in self.recorders))
         s = self.stop
         conds = [f"max_steps={s.max_steps}"]
         if s.fixed_point:
@@ -396,5 +538,5 @@ class Simulation:
             conds.append(f"cycle(memory {s.cycle_memory})")
         if s.condition is not None:
             conds.append("condition")
-        lines.append("  6. stop      " + ", ".join(conds))
+        lines.append("  5. stop      " + ", ".join(conds))
         return "\n".join(lines)

@@ -7,8 +7,10 @@ The :class:`~recurnet_sim.engine.Simulation` calls, once per tick, in this fixed
 2. ``model.temperature = schedule(tick)`` when an annealing schedule is set,
 3. ``flips = model.step(rngs, active)`` — one tick of the dynamics (a *sweep*: ``sweep_size`` unit
    updates, or one synchronous update, or one pass/epoch for the families where that is the unit),
-4. ``model.learn(rngs, active)`` for families that learn while they run (no-op otherwise),
-5. recorders read ``state``, ``energy()``, ``overlaps()`` ...
+4. recorders read ``state``, ``energy()``, ``overlaps()`` ...
+
+Learning is not a phase of a tick: a family that learns gives the engine a separate sequence of
+training ticks before tick 0 (``Family.train``, :class:`~recurnet_sim.family.TrainingRun`).
 
 Every array carries a leading *batch* axis: ``state`` is ``(batch, n_units)``, so B independent
 trials advance in one vectorised step. Randomness comes only from ``rngs``, a list with one
@@ -107,9 +109,6 @@ class Model:
     def step(self, rngs: Sequence[np.random.Generator], active: np.ndarray) -> np.ndarray:
         """Advance the active trials by one tick; return the number of changed units, shape (batch,)."""
         raise NotImplementedError
-
-    def learn(self, rngs: Sequence[np.random.Generator], active: np.ndarray) -> None:
-        """Learning step run after ``step`` in each tick (families that learn online override it)."""
 
     def energy(self) -> np.ndarray:
         """Energy (or loss) of each trial, shape (batch,)."""

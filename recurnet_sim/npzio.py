@@ -3,8 +3,9 @@
 Every file recurnet_sim writes carries a *format marker* (a string array) so a foreign or
 mismatched file is recognised; every read uses ``allow_pickle=False`` and turns any way a file can
 be wrong (missing, truncated, not a zip, pickled arrays, a bare ``.npy``, no marker) into one
-:class:`~recurnet_sim.errors.TraceFileError` naming the file. Writes are atomic (temporary file,
-then rename), so an interrupted save never leaves half a file behind.
+:class:`~recurnet_sim.errors.TraceFileError` naming the file. Writes go through the one atomic
+writer (:mod:`recurnet_sim.writer`), so an interrupted save never leaves half a file behind and no
+save silently replaces a file recurnet did not write.
 """
 from __future__ import annotations
 
@@ -62,8 +63,18 @@ def read_npz(path: str | os.PathLike, what: str, marker: str | None = None,
 
 
 def write_npz(path: str | os.PathLike, arrays: Mapping[str, object], marker: str | None = None,
-              compressed: bool = False) -> pathlib.Path:
-    """Write arrays (plus the ``format`` marker) to ``path`` atomically; returns the path."""
+              compressed: bool = False, *, force: bool | None = None) -> pathlib.Path:
+    """Write arrays (plus the ``format`` marker) to ``path`` through the atomic writer
+    (:func:`recurnet_sim.writer.write_file`: refuses to replace a file recurnet did not write
+    unless ``force``); returns the path.
+
+    Raises
+    ------
+    OutputError
+        The path cannot be written (see :func:`recurnet_sim.writer.check_target`).
+    TraceFileError
+        An array is not numeric or text.
+    """
     path = pathlib.Path(path)
     payload = {k: np.asarray(v) for k, v in arrays.items()}
     for k, v in payload.items():
@@ -71,9 +82,7 @@ def write_npz(path: str | os.PathLike, arrays: Mapping[str, object], marker: str
             raise TraceFileError(f"{path}: array {k!r} is not numeric or text (object arrays are never written)")
     if marker is not None:
         payload[MARKER_KEY] = np.array(marker)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as fh:
-        (np.savez_compressed if compressed else np.savez)(fh, **payload)
-    tmp.replace(path)
-    return path
+    from .writer import write_file
+
+    save = np.savez_compressed if compressed else np.savez
+    return write_file(path, lambda fh: save(fh, **payload), force=force)

@@ -171,10 +171,17 @@ class Trace:
     def __contains__(self, key):
         return key in self.arrays
 
-    def save(self, path: str | Path) -> Path:
+    def save(self, path: str | Path, *, force: bool | None = None) -> Path:
+        """Write the trace (compressed ``.npz``) through the atomic writer; returns the path.
+
+        Raises
+        ------
+        OutputError
+            The path cannot be written, or names a file recurnet did not write (unless ``force``).
+        """
         arrays = dict(self.arrays)
         arrays["__meta__"] = np.array(json.dumps(self.meta))
-        return write_npz(path, arrays, marker=TRACE_FORMAT, compressed=True)
+        return write_npz(path, arrays, marker=TRACE_FORMAT, compressed=True, force=force)
 
     @classmethod
     def load(cls, path: str | Path) -> "Trace":

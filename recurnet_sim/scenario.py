@@ -1,4 +1,4 @@
-"""Scenario files: describe -> validate -> build -> simulate.
+"""Scenario files: describe -> validate -> build -> (train) -> simulate.
 
 A scenario is a TOML file. :func:`load_scenario` reads it (``tomllib``: data, never code),
 applies ``--set`` overrides, validates every key against the family's tables (all problems are
@@ -186,8 +186,20 @@ def load(path: str | Path, overrides=None) -> Scenario:
 
 
 def build_simulation(sc: Scenario, seed: int | None = None, trials: int | None = None, first_trial: int = 0,
-                     max_steps: int | None = None, base_dir: Path | None = None) -> Simulation:
-    """Build the model and the engine of a validated scenario."""
+                     max_steps: int | None = None, base_dir: Path | None = None, train: bool = True) -> Simulation:
+    """Build the model and the engine of a validated scenario.
+
+    Building is pure (the family's ``build``: no training, no file written, nothing printed).
+    Unless ``train`` is false, the family's ``train`` then gives the learning to do before tick
+    0 as a :class:`~recurnet_sim.family.TrainingRun`, which the engine drives (lazily: nothing is
+    learned until the simulation trains, steps or runs). It draws from the *same* build generator
+    that build used, so the shared random stream continues exactly where build left it.
+
+    Parameters
+    ----------
+    train : bool
+        False: no training at all (``recurnet validate``; ``sim.training`` is None).
+    """
     cfg = sc.config
     seed = sc.seed if seed is None else int(seed)
     B = cfg["scenario"]["trials"] if trials is None else int(trials)
@@ -195,8 +207,10 @@ def build_simulation(sc: Scenario, seed: int | None = None, trials: int | None =
     family = sc.family
     rngs = seeding.trial_rngs(seed, B, first_trial)
     source = sc.path.name if sc.path else "scenario"
+    build_rng = seeding.build_rng(seed)
     try:
-        model = family.build(cfg, B, rngs, base_dir, build_rng=seeding.build_rng(seed), first_trial=first_trial)
+        model = family.build(cfg, B, rngs, base_dir, build_rng=build_rng, first_trial=first_trial)
+        training = family.train(model, cfg, build_rng, base_dir) if train and family.train is not None else None
     except ScenarioError as exc:
         for e in exc.errors:
             e.source = e.source or source
@@ -221,7 +235,32 @@ def build_simulation(sc: Scenario, seed: int | None = None, trials: int | None =
         anneal = AnnealSchedule.from_config(dyn["anneal"])
     return Simulation(model, rngs, stop, recorders, perturbations, anneal, name=sc.name, seed=seed,
                       first_trial=first_trial, info={"view": cfg["view"], "path": str(sc.path or "")},
-                      family=family)
+                      family=family, training=training)
+
+
+def declared_outputs(sc: Scenario, model, base_dir: Path | None = None) -> list[Path]:
+    """The files a scenario's training would write (``training.save``...), without training.
+
+    ``Family.train`` is lazy — it only describes the training, and nothing is learned, drawn or
+    written before its first tick — so ``recurnet validate`` can read the declared outputs of a
+    model it built with ``train=False`` and check them (``check_target``), then drop the training.
+    """
+    family = sc.family
+    if family.train is None:
+        return []
+    base_dir = base_dir or (sc.path.parent if sc.path else Path.cwd())
+    try:
+        run = family.train(model, sc.config, seeding.build_rng(sc.seed), base_dir)
+    except ValidationError as exc:
+        source = sc.path.name if sc.path else "scenario"
+        exc.source = exc.source or source
+        raise ScenarioError([exc], source) from None
+    if run is None:
+        return []
+    close = getattr(run.ticks, "close", None)  # a generator that never started: nothing ran
+    if close is not None:
+        close()
+    return [Path(p) for p, _ in run.outputs]
 
 
 def _user_condition(st: dict):

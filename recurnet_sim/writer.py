@@ -29,6 +29,7 @@ when it holds many superseded lines.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import errno
 import hashlib
 import io
@@ -67,19 +68,37 @@ _lock = threading.Lock()  # one thread at a time updates a manifest (flock only 
 # process re-reads only what was appended since it last looked (writing 10 000 frames stays linear)
 _cache: dict[str, tuple[int, int, int, dict[str, str]]] = {}
 _umask: int | None = None
+# ``--force`` for everything written inside :func:`forcing` (the CLI sets it around a whole run, so a
+# family's save_weights, called with a path only, honours it too)
+_FORCE: contextvars.ContextVar[bool] = contextvars.ContextVar("recurnet_force", default=False)
 _umask_lock = threading.Lock()
 
 
 # ---------------------------------------------------------------------------------------------
 # public API
 # ---------------------------------------------------------------------------------------------
-def check_target(path: str | os.PathLike, *, force: bool = False) -> Path:
+@contextlib.contextmanager
+def forcing(force: bool = True) -> Iterator[None]:
+    """Inside this block, writes whose ``force`` is not given replace any file (``--force``)."""
+    token = _FORCE.set(bool(force))
+    try:
+        yield
+    finally:
+        _FORCE.reset(token)
+
+
+def _force(force: bool | None) -> bool:
+    return _FORCE.get() if force is None else bool(force)
+
+
+def check_target(path: str | os.PathLike, *, force: bool | None = None) -> Path:
     """Check that ``path`` can be written, without writing anything.
 
     Parameters
     ----------
     path : the file recurnet is going to write
-    force : allow replacing an existing file recurnet did not write
+    force : allow replacing an existing file recurnet did not write (default: as set by
+        :func:`forcing`, else False)
 
     Returns
     -------
@@ -117,7 +136,7 @@ def check_target(path: str | os.PathLike, *, force: bool = False) -> Path:
                                 f"this file system allows {limit})")
     if _read_only(parent):
         raise OutputError(path, f"directory {parent} is read-only")
-    if not force and os.path.lexists(path) and not _written_by_us(path):
+    if not _force(force) and os.path.lexists(path) and not _written_by_us(path):
         raise OutputError(path, _REFUSAL)
     return path
 
@@ -141,7 +160,7 @@ def check_dir(path: str | os.PathLike) -> Path:
     return path
 
 
-def write_file(path: str | os.PathLike, write: Callable[[BinaryIO], None], *, force: bool = False) -> Path:
+def write_file(path: str | os.PathLike, write: Callable[[BinaryIO], None], *, force: bool | None = None) -> Path:
     """Write a file atomically through ``write(fh)``, which writes the content to a binary file.
 
     Parameters
@@ -150,7 +169,8 @@ def write_file(path: str | os.PathLike, write: Callable[[BinaryIO], None], *, fo
     write : callable(binary file) -> None
         Writes the whole content (``np.savez(fh, ...)``, ``image.save(fh, format="PNG")``...). It
         may seek in the file.
-    force : replace an existing file even if recurnet did not write it
+    force : replace an existing file even if recurnet did not write it (default: as set by
+        :func:`forcing`, else False)
 
     Returns
     -------
@@ -166,6 +186,7 @@ def write_file(path: str | os.PathLike, write: Callable[[BinaryIO], None], *, fo
         Whatever ``write`` raises for a reason other than the file system is re-raised unchanged
         (after the temporary file is removed).
     """
+    force = _force(force)
     path = check_target(path, force=force)
     parent = path.parent
     tmp_name = None
@@ -197,12 +218,12 @@ def write_file(path: str | os.PathLike, write: Callable[[BinaryIO], None], *, fo
     return path
 
 
-def write_bytes(path: str | os.PathLike, data: bytes, *, force: bool = False) -> Path:
+def write_bytes(path: str | os.PathLike, data: bytes, *, force: bool | None = None) -> Path:
     """Write ``data`` to ``path`` through :func:`write_file`."""
     return write_file(path, lambda fh: fh.write(data), force=force)
 
 
-def write_text(path: str | os.PathLike, text: str, *, force: bool = False) -> Path:
+def write_text(path: str | os.PathLike, text: str, *, force: bool | None = None) -> Path:
     """Write ``text`` (UTF-8, newlines as given) to ``path`` through :func:`write_file`."""
     return write_bytes(path, text.encode("utf-8"), force=force)
 

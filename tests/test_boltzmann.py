@@ -282,12 +282,25 @@ def _cfg(**tables):
     return cfg
 
 
-def test_build_trains_saves_and_a_second_scenario_loads(tmp_path):
+def test_build_is_pure_train_is_ticks_saves_and_a_second_scenario_loads(tmp_path):
     cfg = _cfg(network={"visible": 8, "hidden": 2, "topology": "encoder"}, patterns={"source": "encoder"},
-               training={"cycles": 3, "save": "enc.npz", "progress": False},
+               training={"cycles": 3, "save": "enc.npz"},
                initial={"clamp": [0, 1, 2, 3]})
-    m = bz.build(cfg, 4, rngs_for(4), tmp_path)
-    assert (tmp_path / "enc.npz").exists() and len(m.training_log_) == 3
+    rng = np.random.default_rng(11)
+    m = bz.build(cfg, 4, rngs_for(4), tmp_path, build_rng=rng)
+    # build trains nothing and writes nothing
+    assert list(tmp_path.iterdir()) == [] and m.training_log_ == [] and not m.weights.any()
+    state0 = m.state.copy()
+    run = bz.train(m, cfg, rng, tmp_path)
+    assert (run.total, run.unit) == (3, "cycle") and [p for p, _ in run.outputs] == [tmp_path / "enc.npz"]
+    assert list(tmp_path.iterdir()) == [] and m.training_log_ == []  # lazy: nothing until next()
+    infos = list(run.ticks)
+    assert [i["cycle"] for i in infos] == [1, 2, 3] and m.training_log_ == infos and m.weights.any()
+    # the initial state does not depend on the weights: training leaves it as build made it
+    assert np.array_equal(m.state, state0)
+    for path, write in run.outputs:
+        write(path)
+    assert (tmp_path / "enc.npz").exists()
     assert m.clamped[:, :4].all() and not m.clamped[:, 4:].any()
     assert np.array_equal(m.state[:, :4], np.eye(4))
     cfg2 = _cfg(network={"weights": "file", "weights_file": "enc.npz"}, patterns={"source": "encoder"})
@@ -306,3 +319,42 @@ def test_config_errors():
         _cfg(network={"weights": "file"})
     with pytest.raises(Exception, match="did you mean 'rbm'"):
         _cfg(network={"visible": 4, "topology": "rbn"})
+
+
+def test_learning_generators_match_the_plain_functions_draw_for_draw():
+    data = bz.encoder_data(2)
+
+    def fresh():
+        return BoltzmannMachine(np.zeros((5, 5)), n_visible=4, topology="encoder")
+
+    a, b = fresh(), fresh()
+    log = bz.train_ahs1985(a, data, cycles=4, anneals_per_pattern=2, stats_sweeps=2,
+                           schedule=AnnealSchedule.ackley1985(), rng=np.random.default_rng(3))
+    gen = bz.iter_ahs1985(b, data, cycles=4, anneals_per_pattern=2, stats_sweeps=2,
+                          schedule=AnnealSchedule.ackley1985(), rng=np.random.default_rng(3))
+    assert b.training_log_ == []  # a generator does nothing before next()
+    steps = []
+    for info in gen:
+        steps.append(b.weights.copy())  # observable after every cycle
+    assert log == b.training_log_ and np.array_equal(a.weights, b.weights)
+    assert len(steps) == 4 and not np.array_equal(steps[0], steps[-1])
+    rbm_a = BoltzmannMachine(np.zeros((9, 9)), n_visible=6, topology="rbm")
+    rbm_b = BoltzmannMachine(np.zeros((9, 9)), n_visible=6, topology="rbm")
+    x = np.array([[1, 1, 0, 0, 0, 0], [0, 0, 1, 1, 0, 0]], dtype=float)
+    bz.train_cd(rbm_a, x, epochs=5, rng=np.random.default_rng(4))
+    assert [i["epoch"] for i in bz.iter_cd(rbm_b, x, epochs=5, rng=np.random.default_rng(4))] == [1, 2, 3, 4, 5]
+    assert np.array_equal(rbm_a.weights, rbm_b.weights)
+
+
+def test_until_solved_stops_the_training_ticks_early():
+    from recurnet_sim.scenario import build_simulation, load
+    from recurnet_sim.paths import resolve_shipped
+
+    sc = load(resolve_shipped("boltzmann_encoder"), ["training.until_solved=true", "training.cycles=400"])
+    sim = build_simulation(sc, trials=1)
+    assert sim.training_pending and sim.training.total == 400
+    sim.train()
+    h = sim.training_history
+    assert h[-1]["solved"] is True and len(h) < 400 and len(h) % 10 == 0
+    assert not any(x.get("solved") for x in h[:-1])
+    assert sim.model.training_log_ == h and bz.encoder_solved(sim.model)

@@ -19,6 +19,11 @@ def _tables(network_type: str):
     return scenario_tables()
 
 
+def _train(model, cfg, build_rng, base_dir):
+    from .model import train
+    return train(model, cfg, build_rng, base_dir)
+
+
 def _summary(model, b):
     from .model import summary
     return summary(model, b)
@@ -40,6 +45,7 @@ FAMILY = Family(
     titles={"boltzmann": "Boltzmann machine"},
     tables=_tables,
     build=_build,
+    train=_train,
     summary=_summary,
     view=_view,
     save_weights=_save_weights,

@@ -22,8 +22,9 @@ when dE_i > 0, off when dE_i < 0, unchanged when dE_i = 0. A restricted machine 
 visible ones, then all visible units from the hidden ones — which is an exact Gibbs sweep because
 units of one layer are conditionally independent given the other.
 
-Learning, both usable from Python with a progress callback and from a scenario's ``[training]``
-table (run once at build time, before tick 0):
+Learning, usable from Python (a generator of cycles, or a function with a progress callback) and
+from a scenario's ``[training]`` table (run before tick 0 by the engine, one cycle per training
+tick, through :func:`train`):
 
 * :func:`train_ahs1985` — the 1985 procedure: a clamped phase (visible units fixed to a noisily
   clamped environment vector) and a free phase, each annealed by the schedule and then sampled for
@@ -37,7 +38,7 @@ from __future__ import annotations
 import math
 import pathlib
 import threading
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 
@@ -45,10 +46,12 @@ from ...anneal import AnnealSchedule, anneal_field
 from ...npzio import read_npz, write_npz
 from ...errors import SimulationError, TraceFileError, ValidationError
 from ...spec import Field, Table
+from ...family import TrainingRun
 from ...model import Model
 
 __all__ = [
     "BoltzmannMachine", "sigmoid", "heat_bath_sweep", "block_gibbs_sweep", "train_ahs1985", "train_cd",
+    "iter_ahs1985", "iter_cd", "train",
     "complete", "encoder_data", "encoder_mask", "encoder_completion", "encoder_solved", "exact_distribution",
     "save_weights", "load_weights", "scenario_tables", "build", "summary",
 ]
@@ -582,27 +585,57 @@ def _noisy_clamp(data: np.ndarray, p_on_off: float, p_off_on: float, rng: np.ran
     return np.where(flip, np.where(on, lo, 1.0), data)
 
 
-def _end_of_cycle(model, i: int, n: int, info: dict, log: list, stop, check_every: int, progress) -> bool:
-    """Shared tail of a learning cycle: the optional stop test, the log entry, progress.
+def _end_of_cycle(model, i: int, info: dict, stop, check_every: int) -> bool:
+    """Shared tail of a learning cycle: the optional stop test and the log entry (appended to
+    ``model.training_log_`` at once, so a run stopped half-way still reports what it did).
     Returns whether training should stop."""
     done = False
     if stop is not None and i % check_every == 0:
         done = bool(stop(model))
         info["solved"] = done
-    log.append(info)
-    if progress is not None:
-        progress(i, n, info)
+    model.training_log_.append(info)
     return done
 
 
+def _run_to_end(cycles: Iterator[dict], n: int, key: str, progress: ProgressFn | None) -> list[dict]:
+    """Drive a learning generator to its end; ``progress(i, n, info)`` after each cycle."""
+    log = []
+    for info in cycles:
+        log.append(info)
+        if progress is not None:
+            progress(info[key], n, info)
+    return log
+
+
 def train_ahs1985(model: BoltzmannMachine, data: np.ndarray, *, cycles: int = 200,
-                  schedule: AnnealSchedule | None = None, stats_sweeps: int = 10, anneals_per_pattern: int = 8,
-                  rule: str = "sign", step: float = 2.0, learning_rate: float = 1.0, noise_on_off: float = 0.15,
-                  noise_off_on: float = 0.05, weight_decay: float = 0.0, learn_biases: bool = True,
-                  rng: np.random.Generator,
-                  progress: ProgressFn | None = None, stop: Callable[[BoltzmannMachine], bool] | None = None,
-                  check_every: int = 10) -> list[dict]:
-    """Boltzmann machine learning (Ackley, Hinton & Sejnowski 1985), in place on ``model``.
+                  progress: ProgressFn | None = None, **kw) -> list[dict]:
+    """Run :func:`iter_ahs1985` to its end: Boltzmann machine learning (Ackley, Hinton &
+    Sejnowski 1985) in place on ``model``.
+
+    Parameters
+    ----------
+    progress : callable, optional
+        ``progress(cycle, cycles, info)`` after each cycle (``info`` as yielded by
+        :func:`iter_ahs1985`).
+    cycles, **kw : as in :func:`iter_ahs1985`
+
+    Returns
+    -------
+    list of dict
+        One info dict per cycle (also appended to ``model.training_log_``).
+    """
+    return _run_to_end(iter_ahs1985(model, data, cycles=cycles, **kw), cycles, "cycle", progress)
+
+
+def iter_ahs1985(model: BoltzmannMachine, data: np.ndarray, *, cycles: int = 200,
+                 schedule: AnnealSchedule | None = None, stats_sweeps: int = 10, anneals_per_pattern: int = 8,
+                 rule: str = "sign", step: float = 2.0, learning_rate: float = 1.0, noise_on_off: float = 0.15,
+                 noise_off_on: float = 0.05, weight_decay: float = 0.0, learn_biases: bool = True,
+                 rng: np.random.Generator, stop: Callable[[BoltzmannMachine], bool] | None = None,
+                 check_every: int = 10) -> Iterator[dict]:
+    """Boltzmann machine learning (Ackley, Hinton & Sejnowski 1985), in place on ``model``, one
+    learning cycle per ``next()`` (the engine drives a scenario's training this way, so it is
+    observable cycle by cycle; :func:`train_ahs1985` runs it to the end).
 
     Each learning cycle:
 
@@ -635,16 +668,15 @@ def train_ahs1985(model: BoltzmannMachine, data: np.ndarray, *, cycles: int = 20
     weight_decay : float
         Fraction by which every weight and bias shrinks each cycle before the step (0: none, as
         in the paper's encoder runs).
-    progress : callable, optional
-        ``progress(cycle, cycles, info)`` after each cycle; ``info`` has ``max_dw``, ``mean_abs_dp``
-        and, every ``check_every`` cycles when ``stop`` is given, ``solved``.
     stop : callable, optional
         ``stop(model) -> bool`` checked every ``check_every`` cycles; training ends early when true.
 
-    Returns
-    -------
-    list of dict
-        One info dict per cycle (also appended to ``model.training_log_``).
+    Yields
+    ------
+    dict
+        After each cycle (also appended to ``model.training_log_``): ``cycle``, ``max_dw`` (the
+        largest weight change), ``mean_abs_dp`` (mean ``|p+_ij - p-_ij|``) and, every
+        ``check_every`` cycles when ``stop`` is given, ``solved``.
     """
     if rule not in ("sign", "gradient"):
         raise ValueError(f"train_ahs1985: rule must be 'sign' or 'gradient', got {rule!r}")
@@ -662,7 +694,6 @@ def train_ahs1985(model: BoltzmannMachine, data: np.ndarray, *, cycles: int = 20
     free_c = np.ones((B, N), dtype=bool)
     free_c[:, model.visible] = False
     free_f = np.ones((B, N), dtype=bool)
-    log = []
     for cycle in range(1, cycles + 1):
         s = model.random_state(rng, B)
         s[:, model.visible] = _noisy_clamp(targets, noise_on_off, noise_off_on, rng, lo)
@@ -681,17 +712,34 @@ def train_ahs1985(model: BoltzmannMachine, data: np.ndarray, *, cycles: int = 20
         model.set_parameters(w + dw, b + (db if learn_biases else 0.0))
         info = {"cycle": cycle, "max_dw": float(np.abs(dw).max(initial=0)),
                 "mean_abs_dp": float(np.abs(d_co[model.mask]).mean()) if model.mask.any() else 0.0}
-        if _end_of_cycle(model, cycle, cycles, info, log, stop, check_every, progress):
-            break
-    model.training_log_.extend(log)
-    return log
+        done = _end_of_cycle(model, cycle, info, stop, check_every)
+        yield info
+        if done:
+            return
 
 
-def train_cd(model: BoltzmannMachine, data: np.ndarray, *, epochs: int = 500, k: int = 1,
-             learning_rate: float = 0.1, copies: int = 10, rng: np.random.Generator,
-             progress: ProgressFn | None = None, stop: Callable[[BoltzmannMachine], bool] | None = None,
-             check_every: int = 50) -> list[dict]:
-    """Contrastive divergence CD-k (Hinton 2002) for a restricted machine, in place, at T = 1.
+def train_cd(model: BoltzmannMachine, data: np.ndarray, *, epochs: int = 500,
+             progress: ProgressFn | None = None, **kw) -> list[dict]:
+    """Run :func:`iter_cd` to its end: CD-k (Hinton 2002) in place on ``model``.
+
+    Parameters
+    ----------
+    progress : callable, optional
+        ``progress(epoch, epochs, info)`` after each epoch.
+    epochs, **kw : as in :func:`iter_cd`
+
+    Returns
+    -------
+    list of dict, one per epoch (also appended to ``model.training_log_``).
+    """
+    return _run_to_end(iter_cd(model, data, epochs=epochs, **kw), epochs, "epoch", progress)
+
+
+def iter_cd(model: BoltzmannMachine, data: np.ndarray, *, epochs: int = 500, k: int = 1,
+            learning_rate: float = 0.1, copies: int = 10, rng: np.random.Generator,
+            stop: Callable[[BoltzmannMachine], bool] | None = None, check_every: int = 50) -> Iterator[dict]:
+    """Contrastive divergence CD-k (Hinton 2002) for a restricted machine, in place, at T = 1, one
+    epoch per ``next()``.
 
     Per epoch, with v0 = the data (each vector repeated ``copies`` times to average the sampling
     noise of tiny data sets)::
@@ -706,11 +754,13 @@ def train_cd(model: BoltzmannMachine, data: np.ndarray, *, epochs: int = 500, k:
     ----------
     model : BoltzmannMachine with ``topology = "rbm"`` and binary units
     data : ndarray, shape (P, n_visible), 0/1
-    progress, stop, check_every : as in :func:`train_ahs1985`
+    stop, check_every : as in :func:`iter_ahs1985`
 
-    Returns
-    -------
-    list of dict, one per epoch: ``epoch``, ``recon_error`` (mean squared v0 - v1).
+    Yields
+    ------
+    dict
+        After each epoch (also appended to ``model.training_log_``): ``epoch``, ``recon_error``
+        (mean squared v0 - v1) and, when ``stop`` is checked, ``solved``.
     """
     if model.topology != "rbm":
         raise ValueError("train_cd: contrastive divergence needs topology = 'rbm'")
@@ -720,7 +770,6 @@ def train_cd(model: BoltzmannMachine, data: np.ndarray, *, epochs: int = 500, k:
     vis, hid = model.visible, model.hidden
     v0 = np.repeat(data, copies, axis=0)
     n = len(v0)
-    log = []
     for epoch in range(1, epochs + 1):
         W = model.weights[np.ix_(vis, hid)]
         bv, bh = model.biases[vis], model.biases[hid]
@@ -746,10 +795,10 @@ def train_cd(model: BoltzmannMachine, data: np.ndarray, *, epochs: int = 500, k:
         b[hid] += dbh
         model.set_parameters(w, b)
         info = {"epoch": epoch, "recon_error": recon}
-        if _end_of_cycle(model, epoch, epochs, info, log, stop, check_every, progress):
-            break
-    model.training_log_.extend(log)
-    return log
+        done = _end_of_cycle(model, epoch, info, stop, check_every)
+        yield info
+        if done:
+            return
 
 
 def complete(model: BoltzmannMachine, data: np.ndarray, clamp_units: Sequence[int], *, rng: np.random.Generator,
@@ -1053,9 +1102,11 @@ def scenario_tables() -> dict[str, Field]:
                                   "10 cycles)"),
             "save": Field("str", None, "save the learned weights to this .npz (relative to the scenario)",
                           nullable=True),
-            "progress": Field("bool", True, "print training progress to stderr"),
+            "progress": Field("bool", True, "ignored (kept so older scenarios validate): `recurnet run` shows "
+                              "the progress of any training longer than half a second on stderr"),
         },
-        doc="Learning at build time, before tick 0, from the scenario seed (every trial gets the same weights).",
+        doc="Learning before tick 0, one cycle per training tick of the engine, from the scenario seed (every "
+            "trial gets the same weights). `recurnet validate` checks it but does not train.",
         extra_check=_training_check,
     )
     return {
@@ -1102,31 +1153,15 @@ def _make_data(t: dict, n_visible: int | None, units: str, rng: np.random.Genera
     return (2 * x - 1 if units == "bipolar" else x), t["names"] or [str(k + 1) for k in range(len(x))], None
 
 
-def _stderr_progress(name: str) -> ProgressFn:
-    """Training progress for scenario runs, shown by :class:`recurnet_sim.progress.ProgressLine`."""
-    from ...progress import ProgressLine
-
-    line = ProgressLine(name, delay=0.3)
-
-    def show(i: int, n: int, info: dict) -> None:
-        extra = ", ".join(f"{k} {v:.3g}" if isinstance(v, float) else f"{k} {v}" for k, v in info.items()
-                          if k not in ("cycle", "epoch"))
-        done = i == n or bool(info.get("solved"))
-        line.update(f"{i}/{n} ({extra})", force=done)
-        if done:
-            line.close()
-
-    return show
-
-
 def build(cfg: dict, batch_size: int, rngs: list[np.random.Generator], base_dir: pathlib.Path,
           build_rng: np.random.Generator | None = None, first_trial: int = 0) -> BoltzmannMachine:
-    """Build (and, with a ``[training]`` table, train) a machine and its initial states.
+    """Build a machine and its initial states. Pure: no training, no file written, nothing printed.
 
-    Patterns, random initial weights and training draw from the shared build generator (the same
-    for every trial); each trial's start state and noise come from ``rngs[b]``. Training runs here,
-    once, before tick 0; ``training.save`` writes the learned weights to an .npz that another
-    scenario loads with ``network.weights = "file"``.
+    Patterns and random initial weights draw from the shared build generator (the same for every
+    trial); each trial's start state and noise come from ``rngs[b]``. A ``[training]`` table is
+    checked here (so ``recurnet validate`` reports its cross-key problems) but learned by
+    :func:`train`, which the engine drives cycle by cycle before tick 0. The initial states do not
+    depend on the weights, so building them before training gives the same run.
     """
     if build_rng is None:
         from ...seeding import build_rng as _shared
@@ -1177,36 +1212,64 @@ def build(cfg: dict, batch_size: int, rngs: list[np.random.Generator], base_dir:
     model.grid_shape = shape
     tr = cfg.get("training")
     if tr:
-        _train_from_config(model, data, tr, build_rng, base_dir)
+        _check_training(model, data, tr)
     _initial_state(model, cfg["initial"], rngs, first_trial)
     return model
 
 
-def _train_from_config(model: BoltzmannMachine, data, tr: dict, rng, base_dir: pathlib.Path) -> None:
+def _check_training(model: BoltzmannMachine, data, tr: dict) -> AnnealSchedule | None:
+    """The cross-key constraints of ``[training]``; returns the ahs1985 schedule (None for cd)."""
     if data is None or data.shape[1] != len(model.visible):
         raise ValidationError("patterns.source", "training needs environment vectors over the visible units")
-    progress = _stderr_progress(f"training ({tr['method']})") if tr["progress"] else None
-    stop = None
-    if tr["until_solved"]:
-        check_rng = np.random.default_rng(rng.integers(2**63))
-        stop = lambda m: encoder_solved(m, check_rng)  # noqa: E731
     if tr["method"] == "cd":
         if model.topology != "rbm":
             raise ValidationError("training.method", "'cd' needs network.topology = 'rbm'")
-        train_cd(model, data, epochs=tr["cycles"], k=tr["k"], learning_rate=tr["learning_rate"],
-                 copies=tr["copies"], rng=rng, progress=progress, stop=stop)
-    else:
-        sched = AnnealSchedule.from_config(tr["anneal"]) if tr["anneal"] else AnnealSchedule.ackley1985()
-        if sched.total_ticks is None:
-            raise ValidationError("training.anneal", "must be a bounded schedule (statistics are taken at its end)")
-        train_ahs1985(model, data, cycles=tr["cycles"], schedule=sched, stats_sweeps=tr["stats_sweeps"],
-                      anneals_per_pattern=tr["anneals_per_pattern"], rule=tr["rule"], step=tr["step"],
-                      learning_rate=tr["learning_rate"], noise_on_off=tr["noise_on_off"],
-                      noise_off_on=tr["noise_off_on"], rng=rng, progress=progress, stop=stop)
+        return None
+    sched = AnnealSchedule.from_config(tr["anneal"]) if tr["anneal"] else AnnealSchedule.ackley1985()
+    if sched.total_ticks is None:
+        raise ValidationError("training.anneal", "must be a bounded schedule (statistics are taken at its end)")
+    return sched
+
+
+def train(model: BoltzmannMachine, cfg: dict, build_rng: np.random.Generator,
+          base_dir: pathlib.Path) -> TrainingRun | None:
+    """The scenario's ``[training]`` as ticks the engine drives (``Family.train``), or None.
+
+    Lazy: nothing is drawn or learned until the first ``next()``. Training draws from the shared
+    build generator right after :func:`build` did (every trial gets the same weights), in the same
+    order as when training ran inside build, so results are unchanged. ``training.save`` is an
+    output: the engine writes the learned weights through the atomic writer when training ends,
+    for another scenario to load with ``network.weights = "file"``.
+    """
+    tr = cfg.get("training")
+    if not tr:
+        return None
+    data = model.patterns
+    sched = _check_training(model, data, tr)
+    cd = tr["method"] == "cd"
+
+    def ticks() -> Iterator[dict]:
+        stop = None
+        if tr["until_solved"]:
+            check_rng = np.random.default_rng(build_rng.integers(2**63))
+            stop = lambda m: encoder_solved(m, check_rng)  # noqa: E731
+        if cd:
+            yield from iter_cd(model, data, epochs=tr["cycles"], k=tr["k"], learning_rate=tr["learning_rate"],
+                               copies=tr["copies"], rng=build_rng, stop=stop)
+        else:
+            yield from iter_ahs1985(model, data, cycles=tr["cycles"], schedule=sched,
+                                    stats_sweeps=tr["stats_sweeps"], anneals_per_pattern=tr["anneals_per_pattern"],
+                                    rule=tr["rule"], step=tr["step"], learning_rate=tr["learning_rate"],
+                                    noise_on_off=tr["noise_on_off"], noise_off_on=tr["noise_off_on"],
+                                    rng=build_rng, stop=stop)
+
+    outputs = ()
     if tr["save"]:
         out = pathlib.Path(tr["save"])
-        out = out if out.is_absolute() else base_dir / out
-        save_weights(out, model)
+        out = out if out.is_absolute() else pathlib.Path(base_dir) / out
+        outputs = ((out, lambda path: save_weights(path, model)),)
+    return TrainingRun(ticks(), total=tr["cycles"], unit="epoch" if cd else "cycle",
+                       label="reconstruction error" if cd else "largest weight change", outputs=outputs)
 
 
 def _pattern_index(model: BoltzmannMachine, pattern, B: int, first_trial: int = 0) -> np.ndarray:
