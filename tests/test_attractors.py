@@ -527,6 +527,27 @@ def test_errors_are_clear():
         analyze_network(np.zeros((2, 2)), patterns=[[1, 0]])  # 0 is not a +-1 unit value
 
 
+def test_a_layered_state_space_is_generic():
+    # The bidirectional pass is no special case: any state space with layers and a synchronous
+    # order gets it. Declared by hand, the BAM of test_bam_by_hand gives the same report.
+    B = np.array([[0, 0, 1], [0, 0, 1], [1, 1, 0]], dtype=float)
+    space = StateSpace("two-layer", B, layers=(("x", 2), ("y", 1)), sync_order=("y", "x"))
+    r, ref = analyze(space, "sync"), analyze_bam([[1], [1]], schedule="sync")
+    assert [a.to_dict() for a in r.attractors] == [a.to_dict() for a in ref.attractors]
+    assert r.family == "two-layer" and r.layers == (2, 1) and "(x: 2, y: 1)" in r.to_table()
+    # all at once instead, the same coupling can oscillate: x and y swap every step
+    flat = analyze(StateSpace("flat", B), "sync")
+    assert any(a.period == 2 for a in flat.attractors) and flat.layers is None
+    with pytest.raises(ValidationError, match="sync_order: names layer 'z'"):
+        analyze(StateSpace("bad", B, layers=(("x", 2), ("y", 1)), sync_order=("z",)))
+    with pytest.raises(ValidationError, match="sync_order: must update every layer once"):
+        analyze(StateSpace("bad", B, layers=(("x", 2), ("y", 1)), sync_order=("y",)))
+    with pytest.raises(ValidationError, match="layers: sizes must add up to the 3 units"):
+        analyze(StateSpace("bad", B, layers=(("x", 1), ("y", 1))))
+    with pytest.raises(SimulationError, match=r"n_a \+ n_b = 11 \+ 10 units"):
+        analyze(StateSpace("big", np.zeros((21, 21)), layers=(("a", 11), ("b", 10))))
+
+
 def test_table_dict_and_json_agree():
     r = analyze_network(STAR_W, STAR_THETA, schedule="async", patterns=[[1, 1, 1]], names=["up"])
     d = json.loads(r.to_json())
