@@ -433,7 +433,7 @@ def test_boltzmann_layout_has_a_hidden_block_with_its_own_palette():
     assert vis.units.shape == (2, 4) and vis.label.startswith("visible: V1 (top row)")
     assert hid.palette == "hidden" and hid.units.shape == (2, 1)
     assert [it.text for it in L.legend] == ["1", "0", "hidden on/off"]
-    assert [g[0] for g in L.graph.groups] == ["visible", "hidden"] and L.graph.ring == ("hidden",)
+    assert [g[0] for g in L.graph.groups] == ["hidden", "visible"] and L.graph.ring == ("hidden",)
 
 
 @pytest.mark.parametrize("name, copy", [("elman_letters", ("hidden", "copy (w = 1)")),

@@ -38,5 +38,6 @@ def layout(model) -> ViewLayout:
         blocks=blocks,
         value_range=(lo, hi),
         legend=legend,
-        graph=GraphHints(groups=(("visible", slice(0, nv)), ("hidden", slice(nv, N))), ring=("hidden",)),
+        # the graph view: hidden units in a column on the left, the visible ones on the right
+        graph=GraphHints(groups=(("hidden", slice(nv, N)), ("visible", slice(0, nv))), ring=("hidden",)),
     )

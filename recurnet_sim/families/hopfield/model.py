@@ -276,7 +276,7 @@ class HopfieldModel(Model):
 
     def weight_matrix(self, trial: int = 0) -> np.ndarray:
         """Trial ``trial``'s effective W, shape (N, N) (the graph view draws it)."""
-        W = self.weights
+        W = np.asarray(self.weights, dtype=np.float64)  # float64 even when the couplings are exact float32
         return W[min(trial, W.shape[0] - 1)] if W.ndim == 3 else W
 
     def _colsT(self, rows: np.ndarray, units) -> np.ndarray:
