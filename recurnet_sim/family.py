@@ -82,7 +82,7 @@ class Family:
     summary: Callable[["Model", int], dict[str, Any]] | None = None
     summary_hidden: tuple[str, ...] = ()
     record_attributes: tuple[str, ...] = ()
-    derived_keys: tuple[Any, ...] = ()
+    derived_keys: tuple["DerivedKey", ...] = ()
     view: Callable[["Model"], Any] | None = None
     state_space: Callable[..., Any] | None = None
     save_weights: Callable[[Any, "Model"], None] | None = None
