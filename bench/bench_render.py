@@ -29,9 +29,10 @@ from recurnet_sim.viewer import Viewer  # noqa: E402
 
 
 class FlickerGrid(Model):
-    """A render-only stand-in: P random stored patterns, a tick flips 2% of the units."""
+    """A render-only stand-in: P random stored patterns, a tick flips 2% of the units. It belongs
+    to no family, so the viewer draws it with the default layout (one grid in ``grid_shape``)."""
 
-    family = "hopfield"
+    network_type = "flicker_grid"
 
     def __init__(self, rows: int, cols: int, n_patterns: int = 5, seed: int = 0):
         rng = np.random.default_rng(seed)
@@ -54,7 +55,7 @@ class FlickerGrid(Model):
         return np.array([-float(self.state[0] @ self.patterns[0]) / self.n_units])
 
     def describe(self):
-        return {"family": self.family, "n_units": self.n_units, "grid_shape": self.grid_shape}
+        return {**super().describe(), "grid_shape": self.grid_shape}
 
 
 def bench(rows: int, cols: int, frames: int, size) -> dict:
@@ -86,6 +87,7 @@ def bench(rows: int, cols: int, frames: int, size) -> dict:
 def bench_running_hopfield(frames: int, size, temperature: float = 0.3) -> dict:
     """A real 100 x 100 Hopfield network (10 random patterns, Hebb) under Glauber dynamics, one
     sweep of 10,000 unit updates per frame: the frame time *with* the simulation step."""
+    from recurnet_sim.families.hopfield import FAMILY
     from recurnet_sim.families.hopfield.model import HopfieldModel, hebbian
     from recurnet_sim.patterns import flip_fraction, random_patterns
     from recurnet_sim.seeding import trial_rngs
@@ -98,7 +100,7 @@ def bench_running_hopfield(frames: int, size, temperature: float = 0.3) -> dict:
                           grid_shape=(100, 100), symmetric=True, integer=True)
     del c
     sim = Simulation(model, trial_rngs(0, 1), StopConditions(max_steps=10**9), name="hopfield 100x100",
-                     info={"view": {"width": size[0], "height": size[1]}})
+                     info={"view": {"width": size[0], "height": size[1]}}, family=FAMILY)
     v = Viewer(sim, size=size, headless=True)
     try:
         for _ in range(10):
