@@ -506,10 +506,11 @@ def run_experiment(exp: Experiment | str | Path, out: str | Path | None = None, 
     if not isinstance(exp, Experiment):
         exp = load_experiment(exp, overrides)
     out = Path(out) if out is not None else Path("runs") / "batch" / exp.name
+    if out.is_dir():
+        # refuse a file recurnet did not write now (before anything is written), not after the sweep
+        for name in ["meta.json", "results.csv", "summary.csv"] + ([f"{_safe(m)}.png" for m in exp.metrics] if plots else []):
+            check_target(out / name)
     done = _prepare_out(out, exp, resume)
-    # refuse a file recurnet did not write now, not after the whole sweep
-    for name in ["meta.json", "results.csv", "summary.csv"] + ([f"{_safe(m)}.png" for m in exp.metrics] if plots else []):
-        check_target(out / name)
     probe(exp)
     started = _now()
     meta = _meta(exp, out, started, None, len(done), 0, workers, "running")

@@ -90,3 +90,105 @@ def test_summary_shows_the_family_fields(capsys):
     assert code == 0
     for field in ("spectral_radius", "controllable_rank", "observable_rank", "grad_norm_vs_lag"):
         assert field in out
+
+
+# ----- validate has no side effects; training runs through the engine, after the output checks ----
+def _encoder_copy(tmp_path, save=None):
+    """The shipped encoder scenario as a user's file in tmp_path, its training.save set to ``save``."""
+    text = paths.resolve_shipped("boltzmann_encoder").read_text()
+    if save is not None:
+        text = text.replace("[training]\n", f'[training]\nsave = "{save}"\n', 1)
+    f = tmp_path / "enc.toml"
+    f.write_text(text)
+    return f
+
+
+@pytest.fixture
+def no_training(monkeypatch):
+    """Fail the test if any Boltzmann learning cycle runs."""
+    from recurnet_sim.families.boltzmann import model as bz
+
+    def boom(*a, **k):
+        raise AssertionError("trained")
+        yield  # pragma: no cover
+
+    monkeypatch.setattr(bz, "iter_ahs1985", boom)
+    monkeypatch.setattr(bz, "iter_cd", boom)
+
+
+def test_validate_trains_nothing_writes_nothing_prints_only_the_verdict(tmp_path, capsys, no_training):
+    out = tmp_path / "out"
+    out.mkdir()
+    code = main(["validate", "boltzmann_encoder", "--set", f"training.save={out / 'w.npz'}"])
+    o, e = capsys.readouterr()
+    assert code == 0 and o == "boltzmann_encoder: ok (boltzmann)\n" and e == ""
+    assert list(out.iterdir()) == []
+
+
+def test_validate_of_a_scenario_saving_onto_itself_reports_the_refusal_and_leaves_it(tmp_path, capsys, no_training):
+    f = _encoder_copy(tmp_path, save="enc.toml")
+    before = f.read_bytes()
+    code = main(["validate", str(f)])
+    o, e = capsys.readouterr()
+    assert code == 1 and o == ""
+    assert "enc.toml: exists and was not written by recurnet; use --force to replace it" in e
+    assert f.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == ["enc.toml"]
+    assert main(["validate", str(f)]) == 1  # still a scenario, still refused (not "not a text file")
+
+
+def test_run_refuses_an_unwritable_output_before_training(tmp_path, capsys, no_training):
+    f = _encoder_copy(tmp_path, save="enc.toml")
+    before = f.read_bytes()
+    assert main(["run", str(f), "--headless", "--json"]) == 1
+    o, e = capsys.readouterr()
+    assert o == "" and "use --force to replace it" in e and f.read_bytes() == before
+    (tmp_path / "g").mkdir()
+    g = _encoder_copy(tmp_path / "g")  # saves nothing itself
+    for opt, target, why in [("--trace", tmp_path / "nodir" / "t.npz", "does not exist"),
+                             ("--save-weights", tmp_path, "is a directory"),
+                             ("--trace", f, "not written by recurnet")]:
+        assert main(["run", str(g), "--headless", opt, str(target)]) == 1
+        assert why in capsys.readouterr().err
+    assert f.read_bytes() == before
+
+
+def test_force_replaces_a_file_recurnet_did_not_write(tmp_path, capsys):
+    mine = tmp_path / "t.npz"
+    mine.write_text("my notes")
+    assert main(["run", "hopfield_letters", "--headless", "--trace", str(mine)]) == 1
+    assert "use --force" in capsys.readouterr().err and mine.read_text() == "my notes"
+    assert main(["run", "hopfield_letters", "--headless", "--trace", str(mine), "--force"]) == 0
+    assert mine.read_bytes()[:2] == b"PK"
+    assert main(["run", "hopfield_letters", "--headless", "--trace", str(mine)]) == 0  # ours now
+
+
+def test_run_trains_with_progress_on_stderr_writes_training_save_and_traces_the_history(tmp_path, capsys, monkeypatch):
+    from recurnet_sim.recorders import Trace
+
+    clock = [0.0]
+
+    def tick():
+        clock[0] += 10.0  # every progress update is due
+        return clock[0]
+
+    monkeypatch.setattr("recurnet_sim.progress.time.monotonic", tick)
+    f = _encoder_copy(tmp_path, save="w.npz")
+    assert main(["run", str(f), "--headless", "--json", "--trace", str(tmp_path / "t.npz")]) == 0
+    o, e = capsys.readouterr()
+    lines = e.splitlines()
+    assert lines[0].startswith("training: cycle 1/600, max_dw ") and "mean_abs_dp" in lines[0]
+    assert any(line.startswith("training: cycle 80/600") and "solved True" in line for line in lines)
+    assert (tmp_path / "w.npz").exists()
+    import json
+
+    res = json.loads(o)
+    t = Trace.load(tmp_path / "t.npz")
+    assert len(t["training_max_dw"]) == res["training_cycles"] == t.meta["training"]["ticks"]
+    assert t["training_solved"][-1] and t["training_solved_ticks"][-1] == res["training_cycles"]
+    # the saved weights are the trained ones: a scenario loading them starts from the same machine
+    from recurnet_sim.families.boltzmann.model import load_weights
+    from recurnet_sim.scenario import build_simulation, load
+
+    sim = build_simulation(load(f), trials=1)
+    sim.train()
+    assert (load_weights(tmp_path / "w.npz")["weights"] == sim.model.weights).all()

@@ -234,3 +234,121 @@ def test_random_order_settles_but_never_claims_a_cycle():
     sim = Simulation(model, trial_rngs(0, 1), StopConditions(max_steps=10))
     sim.run()
     assert sim.stop_reason[0] == FIXED_POINT and sim.tick == 1
+
+
+def test_schedule_summary_has_no_learn_phase():
+    # No family ever learned while running (Model.learn was a no-op everywhere): learning is a
+    # separate training step before tick 0, so the tick has five phases.
+    assert PHASES == ("perturb", "anneal", "update", "record", "stop")
+    assert "learn" not in small_sim().schedule_summary()
+
+
+# ----- training through the engine's clock --------------------------------------------------------
+def _toy_training(sim, n=3, outputs=(), log=None):
+    """A TrainingRun whose tick i flips unit i of every trial (it changes what tick 0 is)."""
+    from recurnet_sim.family import TrainingRun
+
+    model = sim.model
+    log = [] if log is None else log
+
+    def ticks():
+        for i in range(1, n + 1):
+            model.flip([i])
+            log.append(i)
+            yield {"epoch": i, "loss": 1.0 / i, "solved": i == n}
+
+    return TrainingRun(ticks(), total=n, unit="epoch", label="loss", finish=lambda: log.append("finish"),
+                       outputs=outputs)
+
+
+def _trained_sim(n=3, outputs=(), log=None):
+    sim = small_sim(B=2, max_steps=5)
+    run = _toy_training(sim, n, outputs, log)
+    return Simulation(sim.model, sim.rngs, sim.stop, sim.recorders, training=run, seed=0)
+
+
+def test_train_step_is_one_training_tick_and_the_trained_net_becomes_tick_0(tmp_path):
+    log = []
+    written = []
+    sim = _trained_sim(outputs=((tmp_path / "w.bin", lambda p: written.append(p)),), log=log)
+    s0 = sim.model.state.copy()
+    e_untrained = sim.recorder("energy").rows[0].copy()
+    assert sim.training_pending and sim.training.total == 3 and sim.tick == 0
+    assert sim.train_step() and log == [1] and sim.training_history == [{"epoch": 1, "loss": 1.0, "solved": False}]
+    assert sim.train_step() and sim.train_step() and log == [1, 2, 3] and written == []
+    assert not sim.train_step()  # exhausted: finish, outputs, new tick 0
+    assert log == [1, 2, 3, "finish"] and written == [tmp_path / "w.bin"] and not sim.training_pending
+    assert not sim.train_step() and len(sim.training_history) == 3
+    trained = s0.copy()
+    trained[:, [1, 2, 3]] *= -1
+    assert np.array_equal(sim.model.state, trained)
+    # tick 0 is recorded again, from the trained network
+    assert sim.recorder("energy").ticks == [0]
+    assert np.allclose(sim.recorder("energy").rows[0], sim.model.energy())
+    assert not np.allclose(sim.recorder("energy").rows[0], e_untrained)
+    sim.run_steps(2)
+    assert sim.tick > 0
+    sim.reset()  # back to the trained network, not the untrained one
+    assert np.array_equal(sim.model.state, trained) and sim.tick == 0
+
+
+def test_step_and_run_finish_pending_training_first_and_match_explicit_training():
+    a = _trained_sim()
+    ra = a.run()
+    b = _trained_sim()
+    seen = []
+    b.train(progress=lambda i, n, info: seen.append((i, n, info["epoch"])))
+    assert seen == [(1, 3, 1), (2, 3, 2), (3, 3, 3)]
+    rb = b.run()
+    assert [r.to_dict() | {"elapsed_s": 0} for r in ra] == [r.to_dict() | {"elapsed_s": 0} for r in rb]
+    assert a.training_history == b.training_history
+    assert np.array_equal(a.trace()["energy"], b.trace()["energy"])
+
+
+def test_training_outputs_are_checked_before_the_first_training_tick(tmp_path):
+    from recurnet_sim.errors import OutputError
+
+    mine = tmp_path / "mine.npz"
+    mine.write_text("not recurnet's")
+    log = []
+    sim = _trained_sim(outputs=((mine, lambda p: None),), log=log)
+    with pytest.raises(OutputError, match="not written by recurnet"):
+        sim.train_step()
+    assert log == [] and sim.training_history == []  # nothing learned
+    sim = _trained_sim(outputs=((tmp_path / "no" / "w.npz", lambda p: None),), log=log)
+    with pytest.raises(OutputError, match="does not exist"):
+        sim.run()
+    assert log == []
+
+
+def test_trace_holds_the_training_history(tmp_path):
+    sim = _trained_sim()
+    sim.run()
+    t = sim.trace()
+    assert t["training_loss"].tolist() == [1.0, 0.5, 1 / 3]
+    assert t["training_loss_ticks"].tolist() == [1, 2, 3]
+    assert t["training_solved"].tolist() == [False, False, True]
+    assert t.meta["training"] == {"unit": "epoch", "label": "loss", "ticks": 3, "total": 3}
+    back = Trace.load(t.save(tmp_path / "t.npz"))
+    assert back["training_loss"].tolist() == [1.0, 0.5, 1 / 3]
+
+
+def test_no_training_no_training_arrays():
+    sim = small_sim()
+    assert sim.training is None and not sim.training_pending and not sim.train_step()
+    sim.run()
+    assert not any(k.startswith("training") for k in sim.trace().arrays)
+
+
+def test_boltzmann_training_through_the_engine_gives_the_run_it_gave_inside_build():
+    """The golden record pins the CLI; this pins the Python API: training driven tick by tick,
+    then run, equals training driven by run() (the same build_rng stream either way)."""
+    a = load_scenario("scenarios/boltzmann_encoder.toml", trials=2)
+    b = load_scenario("scenarios/boltzmann_encoder.toml", trials=2)
+    while b.train_step():
+        pass
+    assert a.training_pending and not b.training_pending
+    ra, rb = a.run(), b.run()
+    assert [r.to_dict() | {"elapsed_s": 0} for r in ra] == [r.to_dict() | {"elapsed_s": 0} for r in rb]
+    assert np.array_equal(a.model.weights, b.model.weights)
+    assert a.training_history == b.training_history and a.training_history[-1]["solved"]

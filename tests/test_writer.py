@@ -186,3 +186,56 @@ def test_manifest_is_compacted_and_stays_correct(tmp_path):
     assert writer.written_by_recurnet(f)
     write_text(f, "last")
     assert f.read_text() == "last"
+
+
+# ----- through the program -----------------------------------------------------------------------
+def test_a_scenario_whose_training_save_names_itself_is_never_overwritten(tmp_path):
+    from recurnet_sim.paths import resolve_shipped
+    from recurnet_sim.scenario import build_simulation, load
+
+    f = tmp_path / "enc.toml"
+    f.write_text(resolve_shipped("boltzmann_encoder").read_text().replace(
+        "[training]\n", '[training]\nsave = "enc.toml"\n', 1))
+    short = ["training.cycles=3", "training.until_solved=false"]
+    before = f.read_bytes()
+    sim = build_simulation(load(f, short), trials=1)
+    with pytest.raises(OutputError) as ei:
+        sim.run()
+    assert str(ei.value) == f"{f}: exists and was not written by recurnet; use --force to replace it"
+    assert sim.training_history == []  # refused before the first learning cycle
+    assert f.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == ["enc.toml"]
+    # only an explicit force replaces it (the CLI's --force)
+    sim = build_simulation(load(f, short), trials=1)
+    with writer.forcing():
+        sim.run()
+    assert f.read_bytes()[:2] == b"PK" and len(sim.training_history) == 3
+
+
+def test_forcing_is_scoped(tmp_path):
+    f = tmp_path / "x.txt"
+    f.write_text("user")
+    with writer.forcing():
+        check_target(f)
+        with pytest.raises(OutputError):
+            check_target(f, force=False)  # an explicit False wins
+    with pytest.raises(OutputError):
+        check_target(f)
+
+
+def test_batch_refuses_a_foreign_results_file_before_the_sweep_and_force_replaces_it(tmp_path, capsys):
+    from recurnet_sim.cli import main
+    from recurnet_sim.paths import resolve_shipped
+
+    exp = tmp_path / "e.toml"
+    base = resolve_shipped("hopfield_letters").as_posix()
+    exp.write_text(f'[experiment]\nname = "e"\nbase = "{base}"\ntrials = 2\nmetrics = ["overlap"]\n'
+                   '[grid]\n"dynamics.temperature" = [0.0, 0.1]\n')
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "summary.csv").write_text("my own table\n")
+    assert main(["batch", str(exp), "--out", str(out), "--workers", "1"]) == 1
+    assert "summary.csv: exists and was not written by recurnet; use --force" in capsys.readouterr().err
+    assert (out / "summary.csv").read_text() == "my own table\n" and not (out / "meta.json").exists()
+    assert main(["batch", str(exp), "--out", str(out), "--workers", "1", "--force"]) == 0
+    assert (out / "summary.csv").read_text() != "my own table\n"
+    assert writer.written_by_recurnet(out / "summary.csv") and writer.written_by_recurnet(out / "meta.json")

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pygame
 
+from ..writer import write_file
 from .core import Viewer
 
 #: frames kept for a GIF at most (a GIF of a long run stays small enough for slides)
@@ -62,7 +63,8 @@ def run_viewer(sim, record_dir=None, screenshot=None, gif=None, max_frames=None,
             if not headless:
                 pygame.display.flip()
             if record is not None:
-                pygame.image.save(surf, str(record / f"frame_{viewer.frame:05d}.png"))
+                frame = record / f"frame_{viewer.frame:05d}.png"
+                write_file(frame, lambda fh: pygame.image.save(surf, fh, frame.name))
             if gif and viewer.frame % gif_step == 0:
                 gif_frames.append(_to_pil(surf))
                 if len(gif_frames) >= GIF_MAX_FRAMES:
@@ -78,7 +80,8 @@ def run_viewer(sim, record_dir=None, screenshot=None, gif=None, max_frames=None,
             clock.tick(0 if headless else fps)
         if screenshot:
             Path(screenshot).parent.mkdir(parents=True, exist_ok=True)
-            pygame.image.save(viewer.draw() if viewer.frame == 0 else viewer.screen, str(screenshot))
+            last = viewer.draw() if viewer.frame == 0 else viewer.screen
+            write_file(screenshot, lambda fh: pygame.image.save(last, fh, Path(screenshot).name))
         if gif and gif_frames:
             _write_gif(gif, gif_frames, 1000.0 * gif_step / max(1, fps))
     finally:
@@ -100,5 +103,6 @@ def _write_gif(path, frames, ms_per_frame: float) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     durations = [max(20, int(round(ms_per_frame)))] * len(frames)
     durations[-1] = max(durations[-1], 1500)  # linger on the final state
-    frames[0].save(path, save_all=True, append_images=frames[1:], duration=durations, loop=0, optimize=True)
+    write_file(path, lambda fh: frames[0].save(fh, format="GIF", save_all=True, append_images=frames[1:],
+                                               duration=durations, loop=0, optimize=True))
     print(f"recurnet: wrote {path} ({len(frames)} frames)", file=sys.stderr)

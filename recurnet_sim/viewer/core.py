@@ -20,6 +20,7 @@ import pygame
 
 from .. import perturbations as P
 from ..paths import has_display
+from ..writer import write_file
 from ..viewspec import layout_for
 from . import widgets as W
 from .views import AttractorView, GraphView, StateView, attractor_view_available, bar_rows, draw_bars
@@ -349,7 +350,8 @@ class Viewer:
             path = self.screenshot_dir / f"recurnet-{self.sim.name or 'run'}-{stamp}-{self.frame:05d}.png"
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        pygame.image.save(self.draw(), str(path))
+        surf = self.draw()
+        write_file(path, lambda fh: pygame.image.save(surf, fh, path.name))  # the one atomic writer
         self.say(f"saved {path}")
         return path
 
