@@ -340,7 +340,7 @@ class Viewer:
         """A graph or attractor view of the displayed trial, as the layout hints."""
         L = self.view_layout
         if kind is AttractorView:
-            return AttractorView(self.model, self.trial, L.attractor_schedule(self.model))
+            return AttractorView(self.model, self.trial, L.attractor_schedule(self.model), family=self.family)
         return GraphView(self.model, self.trial, L.graph, L.value_range)
 
     def screenshot(self, path=None) -> Path:

@@ -15,8 +15,7 @@ import math
 import numpy as np
 import pygame
 
-from ..viewspec import (Block as BlockSpec, GraphHints, HeatmapPanel, LogPlotPanel, OverlapBars, UnitBars,
-                        ViewLayout, near_square, unit_grid)
+from ..viewspec import Block as BlockSpec, GraphHints, HeatmapPanel, LogPlotPanel, OverlapBars, UnitBars, ViewLayout
 from . import widgets as W
 from .widgets import Fonts
 
@@ -32,7 +31,7 @@ TONES = {"accent": W.ACCENT, "energy": W.ENERGY, "temp": W.TEMP, "good": W.GOOD,
          "faint": W.FAINT, "text": W.TEXT}
 
 __all__ = ["MAX_CELL", "Block", "StateView", "GraphView", "AttractorView", "attractor_view_available",
-           "layout_row", "arrow", "near_square", "unit_grid", "bar_rows"]
+           "layout_row", "arrow", "bar_rows", "draw_bars"]
 
 
 # ----- helpers ------------------------------------------------------------------------------------
@@ -578,9 +577,12 @@ class AttractorView:
         The trial whose network is analysed (per-trial weights differ).
     schedule : {"sync", "async"}
         The update schedule analysed (the layout's ``attractor_schedule``).
+    family : Family, optional
+        The model's family, whose ``state_space`` is enumerated (looked up from the network type
+        when not given).
     """
 
-    def __init__(self, model, trial: int = 0, schedule: str = "sync", max_nodes: int = 160):
+    def __init__(self, model, trial: int = 0, schedule: str = "sync", max_nodes: int = 160, family=None):
         from ..analysis.attractors import analyze_model, attractor_graph, encode_states
 
         self.model = model
@@ -588,7 +590,7 @@ class AttractorView:
         self.rect = pygame.Rect(0, 0, 0, 0)
         self.schedule = schedule
         # the full state graph is not needed here, only the small attractor graph built from the report
-        self.report = analyze_model(model, schedule, trial=trial, graph=False)
+        self.report = analyze_model(model, schedule, trial=trial, graph=False, family=family)
         self.graph = attractor_graph(self.report, max_nodes)
         self._encode = encode_states
         self.nodes = list(self.graph.nodes)
