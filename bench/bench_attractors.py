@@ -25,7 +25,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from recurnet_sim.analysis.attractors import analyze_network  # noqa: E402
+from recurnet_sim.families.hopfield.statespace import analyze_network  # noqa: E402
 
 
 def network(n: int, p: int, asymmetric: bool, seed: int):
