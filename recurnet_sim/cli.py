@@ -186,7 +186,7 @@ def _train_with_progress(sim) -> None:
     from .progress import ProgressLine
 
     unit = sim.training.unit
-    line = ProgressLine("training")
+    line = ProgressLine("training", enabled=not sim.training.quiet)
     last = [""]
 
     def show(i: int, n: int, info: dict) -> None:
@@ -372,7 +372,7 @@ def cmd_attractors(args) -> int:
     sim = build_simulation(sc, trials=1)
     report = analyze_model(sim.model, args.schedule, family=sim.family)
     if args.graphml:
-        report.write_graphml(args.graphml)
+        report.write_graphml(args.graphml)  # through the atomic writer
     if args.json:
         json.dump(report.to_dict(), sys.stdout, default=_json_default)
         sys.stdout.write("\n")

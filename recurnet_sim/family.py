@@ -44,10 +44,13 @@ class Family:
         Turns a validated config into a model in its initial state. **Pure**: no training, no file
         written, nothing printed (``recurnet validate`` calls it). ``build_rng`` draws what all
         trials share, ``rngs[b]`` what trial b owns; ``first_trial`` is the run index of trial 0.
-    train : callable(model, cfg, build_rng, base_dir) -> TrainingRun, optional
+    train : callable(model, cfg, build_rng, base_dir) -> TrainingRun or None, optional
         Learning that happens before tick 0 (a Boltzmann machine's annealing cycles, an SRN's
-        pre-training epochs). Never called by ``validate``. The engine drives it one training
-        tick at a time (:meth:`Simulation.train_step`), so training is observable.
+        pre-training epochs), or None when the scenario asks for none. It must be lazy: it only
+        *describes* the training, and no work happens before the first ``next()`` of its ticks
+        (``validate`` calls it to check the declared ``outputs`` and never advances it). The
+        engine drives it one training tick at a time (:meth:`Simulation.train_step`), so
+        training is observable.
     summary : callable(model, b) -> dict, optional
         Extra result fields of trial ``b`` (``--json``, batch metrics).
     summary_hidden : tuple of str
@@ -112,6 +115,8 @@ class TrainingRun:
     outputs : tuple of (path, callable(path))
         Files written when training ends (``training.save``), each as ``write(path)`` going through
         the atomic writer; the engine checks them before the first tick.
+    quiet : bool
+        The scenario asked for no progress line (``training.progress = false``).
     """
 
     ticks: Iterator[dict]
@@ -120,6 +125,7 @@ class TrainingRun:
     label: str = "loss"
     finish: Callable[[], None] | None = None
     outputs: tuple[tuple[Path, Callable[[Path], None]], ...] = ()
+    quiet: bool = False
 
 
 # ---------------------------------------------------------------------------------------------

@@ -349,10 +349,9 @@ def save_bitmaps(path: str | os.PathLike, pattern_set: PatternSet) -> None:
     ]
     for name, p in zip(pattern_set.names, pattern_set.patterns):
         out += ["", f"{HEADER} {name}", to_text(p, shape)]
-    try:
-        Path(path).write_text("\n".join(out) + "\n", encoding="utf-8", newline="\n")
-    except OSError as e:
-        raise PatternFileError(path, f"cannot write the file: {e.strerror or e}") from None
+    from .writer import write_text
+
+    write_text(path, "\n".join(out) + "\n")
 
 
 # ----------------------------------------------------------------------------------------------

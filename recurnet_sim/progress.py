@@ -25,11 +25,14 @@ class ProgressLine:
         Minimum seconds between rewrites on a terminal.
     log_interval : float
         Minimum seconds between lines when the stream is not a terminal.
+    enabled : bool
+        False shows nothing (a scenario that asked for quiet training).
     """
 
     def __init__(self, label: str, stream: TextIO | None = None, delay: float = 0.5, interval: float = 0.2,
-                 log_interval: float = 5.0):
+                 log_interval: float = 5.0, enabled: bool = True):
         self.label = label
+        self.enabled = enabled
         self.stream = stream if stream is not None else sys.stderr
         self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
         self.start = time.monotonic()
@@ -41,6 +44,8 @@ class ProgressLine:
 
     def update(self, text, force: bool = False) -> None:
         """Show ``text`` (a string, or a callable making it — only called when shown)."""
+        if not self.enabled:
+            return
         now = time.monotonic()
         if not force and (now - self.start < self.delay or now - self._last < self.interval):
             return

@@ -596,7 +596,9 @@ class AttractorReport:
         """
         import networkx as nx
 
-        nx.write_graphml(self.build_graph(), str(path))
+        from ..writer import write_file
+
+        write_file(path, lambda fh: nx.write_graphml(self.build_graph(), fh))
 
 
 # ============================================================================================

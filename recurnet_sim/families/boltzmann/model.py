@@ -1102,8 +1102,8 @@ def scenario_tables() -> dict[str, Field]:
                                   "10 cycles)"),
             "save": Field("str", None, "save the learned weights to this .npz (relative to the scenario)",
                           nullable=True),
-            "progress": Field("bool", True, "ignored (kept so older scenarios validate): `recurnet run` shows "
-                              "the progress of any training longer than half a second on stderr"),
+            "progress": Field("bool", True, "`recurnet run` shows the progress of training that takes longer "
+                              "than half a second on stderr"),
         },
         doc="Learning before tick 0, one cycle per training tick of the engine, from the scenario seed (every "
             "trial gets the same weights). `recurnet validate` checks it but does not train.",
@@ -1269,7 +1269,8 @@ def train(model: BoltzmannMachine, cfg: dict, build_rng: np.random.Generator,
         out = out if out.is_absolute() else pathlib.Path(base_dir) / out
         outputs = ((out, lambda path: save_weights(path, model)),)
     return TrainingRun(ticks(), total=tr["cycles"], unit="epoch" if cd else "cycle",
-                       label="reconstruction error" if cd else "largest weight change", outputs=outputs)
+                       label="reconstruction error" if cd else "largest weight change", outputs=outputs,
+                       quiet=not tr["progress"])
 
 
 def _pattern_index(model: BoltzmannMachine, pattern, B: int, first_trial: int = 0) -> np.ndarray:

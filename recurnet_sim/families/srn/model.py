@@ -550,7 +550,7 @@ def scenario_tables_for(kind: str) -> dict:
                               nullable=True),
         "clip": Field("float", None, "clip the gradient norm to this value (Pascanu et al. 2013)", min=0,
                       nullable=True),
-        "pretrain_epochs": Field("int", 0, "epochs trained while building, before the run", min=0),
+        "pretrain_epochs": Field("int", 0, "epochs trained before tick 0 (the training phase; `recurnet validate` never trains)", min=0),
         "save_to": Field("str", None, "save the weights after pretraining to this .npz (relative to the "
                          "scenario)", nullable=True),
     }
