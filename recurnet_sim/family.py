@@ -108,8 +108,10 @@ class TrainingRun:
         The most ticks it will run (it may stop early, e.g. once solved).
     unit : str
         What one tick is (``"cycle"``, ``"epoch"``), for progress lines and plot axes.
+    curve : str
+        The measurement the training curve plots (a key of what each tick yields).
     label : str
-        What the training curve shows (``"weight change"``, ``"loss"``).
+        What that curve is, in words (``"loss"``, ``"reconstruction error"``).
     finish : callable() -> None, optional
         Runs once after the last tick (e.g. resets momentum, puts the model in run mode).
     outputs : tuple of (path, callable(path))
@@ -122,6 +124,7 @@ class TrainingRun:
     ticks: Iterator[dict]
     total: int
     unit: str = "epoch"
+    curve: str = "loss"
     label: str = "loss"
     finish: Callable[[], None] | None = None
     outputs: tuple[tuple[Path, Callable[[Path], None]], ...] = ()

@@ -555,7 +555,7 @@ def test_the_viewer_advances_training_tick_by_tick_and_draws_its_curve():
         assert not np.array_equal(before[pr.x:pr.right, pr.y:pr.bottom], after[pr.x:pr.right, pr.y:pr.bottom])
         xs, ys, label = v._training_series()
         assert xs.tolist() == [1, 2, 3] and label == sim.training.label
-        assert ys.tolist() == [h["max_dw"] for h in sim.training_history]
+        assert ys.tolist() == [h["mean_abs_dp"] for h in sim.training_history]
         v.update()  # the training is exhausted: the trained network becomes tick 0
         assert not sim.training_pending and sim.tick == 0
         v.update()

@@ -520,16 +520,11 @@ class Viewer:
         self.fonts.text(s, "H: help", (r.right - 12, r.centery), 17, W.FAINT, anchor="midright")
 
     def _training_series(self):
-        """(ticks, values, label) of the training curve so far. The value is the measurement
-        named like the training's label (``"loss"``), else the first number each training tick
-        measured that is not the tick count itself (``max_dw`` of ``{"cycle": 3, "max_dw": 2.0}``)."""
+        """(ticks, values, label) of the training curve so far: the measurement the training
+        declares as its curve, one value per training tick."""
         tr = self.sim.training
         hist = self.sim.training_history
-        key = tr.label.replace(" ", "_")
-        if hist and key not in hist[0]:
-            key = next((k for k, v in hist[0].items() if k != tr.unit and isinstance(v, (int, float, np.number))
-                        and not isinstance(v, (bool, np.bool_))), key)
-        ys = np.array([float(h.get(key, np.nan)) for h in hist], dtype=float)
+        ys = np.array([float(h.get(tr.curve, np.nan)) for h in hist], dtype=float)
         return np.arange(1, len(ys) + 1, dtype=float), ys, tr.label
 
     def _draw_plot(self, s) -> None:

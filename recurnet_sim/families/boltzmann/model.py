@@ -1269,7 +1269,9 @@ def train(model: BoltzmannMachine, cfg: dict, build_rng: np.random.Generator,
         out = out if out.is_absolute() else pathlib.Path(base_dir) / out
         outputs = ((out, lambda path: save_weights(path, model)),)
     return TrainingRun(ticks(), total=tr["cycles"], unit="epoch" if cd else "cycle",
-                       label="reconstruction error" if cd else "largest weight change", outputs=outputs,
+                       curve="recon_error" if cd else "mean_abs_dp",
+                       label="reconstruction error" if cd else "mean |p+ - p-| (clamped vs free co-occurrence)",
+                       outputs=outputs,
                        quiet=not tr["progress"])
 
 
