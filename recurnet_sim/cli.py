@@ -36,7 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--json", action="store_true", help="print exactly one JSON object on stdout")
     run.add_argument("--trace", metavar="OUT.npz", help="save the recorded trace")
     run.add_argument("--save-weights", metavar="OUT.npz",
-                     help="after the run, save the learned weights (Boltzmann, Elman, Jordan) for a scenario to load")
+                     help="after the run, save the learned weights (families with a weights file) for a scenario to load")
     run.add_argument("--record", metavar="DIR", help="viewer: save numbered PNG frames into DIR")
     run.add_argument("--screenshot", metavar="OUT.png", help="viewer: save the final frame")
     run.add_argument("--gif", metavar="OUT.gif", help="viewer: write an animated GIF of the run")

@@ -53,8 +53,8 @@ def common_tables() -> dict[str, Field]:
         "overlaps": Field("bool", True, "overlap with every stored pattern per tick"),
         "temperature": Field("bool", True, "temperature per tick"),
         "snapshot_every": Field("int", 0, "keep the whole state every k ticks (0 = never)", min=0),
-        "attributes": Field("list", [], "extra model attributes to record each tick (e.g. grad_norm_max_); Elman and "
-                            "Jordan always record loss_per_step_ and grad_norm_", item=Field("str")),
+        "attributes": Field("list", [], "extra model attributes to record each tick (e.g. grad_norm_max_), on top "
+                            "of those the family always records (its record_attributes)", item=Field("str")),
     }, "What the recorders keep (saved with `--trace out.npz`).")
     perturb = Table({
         "at": Field("int", REQUIRED, "tick at which to apply it (0 = before the first update)", min=0),

@@ -1270,7 +1270,7 @@ def train(model: BoltzmannMachine, cfg: dict, build_rng: np.random.Generator,
         outputs = ((out, lambda path: save_weights(path, model)),)
     return TrainingRun(ticks(), total=tr["cycles"], unit="epoch" if cd else "cycle",
                        curve="recon_error" if cd else "mean_abs_dp",
-                       label="reconstruction error" if cd else "mean |p+ - p-| (clamped vs free co-occurrence)",
+                       label="reconstruction error" if cd else "mean |p+ - p-|",
                        outputs=outputs,
                        quiet=not tr["progress"])
 
