@@ -12,7 +12,7 @@ import sys
 import time
 
 from . import __version__
-from .errors import RecurnetError
+from .errors import OutputError, RecurnetError
 from .paths import has_display, resolve_shipped
 
 EXIT_USAGE = 2
@@ -106,7 +106,12 @@ def _run(args) -> int:
     path = resolve_shipped(args.file)
     sc = load(path, args.overrides)
     sim = build_simulation(sc, seed=args.seed, trials=args.trials, max_steps=args.steps)
-    _check_outputs(args, sim)  # a bad or protected path fails now, not after training and the run
+    try:
+        _check_outputs(args, sim)  # a bad or protected path fails now, not after training and the run
+    except OutputError as exc:
+        if exc.key:  # a scenario key named the path: say which file that key is in
+            raise RecurnetError(f"{path.name}: {exc}") from None
+        raise
     if args.schedule_summary:
         print(sim.schedule_summary(), file=sys.stderr)
     wants_window = not args.headless and not args.json
@@ -312,7 +317,6 @@ def cmd_validate(args) -> int:
     printed but the verdict lines (and the errors)."""
     from .errors import ScenarioError
     from .scenario import build_simulation, declared_outputs, load
-    from .writer import check_target
 
     bad = 0
     for f in args.files:
@@ -321,7 +325,7 @@ def cmd_validate(args) -> int:
             # the build checks assets and cross-key constraints; training is not run
             sim = build_simulation(sc, trials=1, train=False)
             for out in declared_outputs(sc, sim.model):
-                check_target(out)  # e.g. training.save naming the scenario itself: refused, not written
+                out.check()  # e.g. training.save naming the scenario itself: refused, not written
             print(f"{f}: ok ({sc.network_type})")
         except ScenarioError as exc:
             bad += 1

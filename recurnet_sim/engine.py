@@ -313,10 +313,8 @@ class Simulation:
             recurnet did not write (unless ``--force``, :func:`recurnet_sim.writer.forcing`).
         """
         if self._training_pending:
-            from .writer import check_target
-
-            for path, _write in self.training.outputs:
-                check_target(path)
+            for out in self.training.outputs:
+                out.check()
 
     def _finish_pending_training(self) -> None:
         if self._training_pending:
@@ -327,8 +325,8 @@ class Simulation:
         self._training_pending = False
         if tr.finish is not None:
             tr.finish()
-        for path, write in tr.outputs:
-            write(path)
+        for out in tr.outputs:
+            out.write(out.path)
         self._store()
 
     # ----- running --------------------------------------------------------------------------
@@ -522,7 +520,7 @@ class Simulation:
         if self.training is not None:
             tr = self.training
             lines.append(f"Before tick 0: train  up to {tr.total} {tr.unit}(s) ({tr.label}), one per training tick"
-                         + (", then write " + ", ".join(str(p) for p, _ in tr.outputs) if tr.outputs else ""))
+                         + (", then write " + ", ".join(str(o.path) for o in tr.outputs) if tr.outputs else ""))
         lines.append(f"Simulation of {self.model.network_type} (batch {self.model.batch_size}), one tick:")
         pert = ", ".join(f"t={t}: " + "; ".join(p.describe() for p in ps) for t, ps in sorted(self.scheduled.items()))
         lines.append(f"  1. perturb   scheduled [{pert or 'none'}] (viewer commands apply between ticks)")

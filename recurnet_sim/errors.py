@@ -66,14 +66,17 @@ class OutputError(RecurnetError, OSError):
     path : the file that was to be written
     problem : what is wrong, e.g. ``"directory out does not exist"``
     errno_ : the operating system's error number, when the failure came from it
+    key : the scenario key that named the path (``"training.save"``), put first in the message
     """
 
-    def __init__(self, path, problem: str, errno_: int | None = None):
+    def __init__(self, path, problem: str, errno_: int | None = None, key: str = ""):
         self.path = str(path)
         self.problem = problem
-        super().__init__(f"{self.path}: {problem}")
+        self.key = key
+        self.message = f"{key}: {self.path} {problem}" if key else f"{self.path}: {problem}"
+        super().__init__(self.message)
         if errno_ is not None:
             self.errno = errno_
 
     def __str__(self) -> str:
-        return f"{self.path}: {self.problem}"
+        return self.message

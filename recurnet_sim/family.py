@@ -114,8 +114,8 @@ class TrainingRun:
         What that curve is, in words (``"loss"``, ``"reconstruction error"``).
     finish : callable() -> None, optional
         Runs once after the last tick (e.g. resets momentum, puts the model in run mode).
-    outputs : tuple of (path, callable(path))
-        Files written when training ends (``training.save``), each as ``write(path)`` going through
+    outputs : tuple of Output
+        Files written when training ends (``training.save``), each by ``write(path)`` going through
         the atomic writer; the engine checks them before the first tick.
     quiet : bool
         The scenario asked for no progress line (``training.progress = false``).
@@ -127,8 +127,37 @@ class TrainingRun:
     curve: str = "loss"
     label: str = "loss"
     finish: Callable[[], None] | None = None
-    outputs: tuple[tuple[Path, Callable[[Path], None]], ...] = ()
+    outputs: tuple["Output", ...] = ()
     quiet: bool = False
+
+
+@dataclass(frozen=True)
+class Output:
+    """A file a training writes when it ends.
+
+    Parameters
+    ----------
+    path : where
+    write : callable(path) -> None, writing through :mod:`recurnet_sim.writer`
+    key : the scenario key that asked for it (``"training.save"``), named in error messages
+    """
+
+    path: Path
+    write: Callable[[Path], None]
+    key: str = ""
+
+    def check(self) -> None:
+        """Refuse now (without writing) a path the writer would refuse at the end: raises
+        :class:`~recurnet_sim.errors.OutputError` naming the key."""
+        from .errors import OutputError
+        from .writer import check_target
+
+        try:
+            check_target(self.path)
+        except OutputError as exc:
+            if not self.key:
+                raise
+            raise OutputError(exc.path, exc.problem, getattr(exc, "errno", None), key=self.key) from None
 
 
 # ---------------------------------------------------------------------------------------------

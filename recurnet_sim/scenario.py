@@ -238,7 +238,7 @@ def build_simulation(sc: Scenario, seed: int | None = None, trials: int | None =
                       family=family, training=training)
 
 
-def declared_outputs(sc: Scenario, model, base_dir: Path | None = None) -> list[Path]:
+def declared_outputs(sc: Scenario, model, base_dir: Path | None = None) -> list:
     """The files a scenario's training would write (``training.save``...), without training.
 
     ``Family.train`` is lazy — it only describes the training, and nothing is learned, drawn or
@@ -260,7 +260,7 @@ def declared_outputs(sc: Scenario, model, base_dir: Path | None = None) -> list[
     close = getattr(run.ticks, "close", None)  # a generator that never started: nothing ran
     if close is not None:
         close()
-    return [Path(p) for p, _ in run.outputs]
+    return list(run.outputs)
 
 
 def _user_condition(st: dict):

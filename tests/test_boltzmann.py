@@ -292,13 +292,13 @@ def test_build_is_pure_train_is_ticks_saves_and_a_second_scenario_loads(tmp_path
     assert list(tmp_path.iterdir()) == [] and m.training_log_ == [] and not m.weights.any()
     state0 = m.state.copy()
     run = bz.train(m, cfg, rng, tmp_path)
-    assert (run.total, run.unit) == (3, "cycle") and [p for p, _ in run.outputs] == [tmp_path / "enc.npz"]
+    assert (run.total, run.unit) == (3, "cycle") and [o.path for o in run.outputs] == [tmp_path / "enc.npz"]
     assert list(tmp_path.iterdir()) == [] and m.training_log_ == []  # lazy: nothing until next()
     infos = list(run.ticks)
     assert [i["cycle"] for i in infos] == [1, 2, 3] and m.training_log_ == infos and m.weights.any()
     # the initial state does not depend on the weights: training leaves it as build made it
     assert np.array_equal(m.state, state0)
-    for path, write in run.outputs:
+    for path, write, _key in ((o.path, o.write, o.key) for o in run.outputs):
         write(path)
     assert (tmp_path / "enc.npz").exists()
     assert m.clamped[:, :4].all() and not m.clamped[:, 4:].any()

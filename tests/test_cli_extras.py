@@ -131,7 +131,7 @@ def test_validate_of_a_scenario_saving_onto_itself_reports_the_refusal_and_leave
     code = main(["validate", str(f)])
     o, e = capsys.readouterr()
     assert code == 1 and o == ""
-    assert "enc.toml: exists and was not written by recurnet; use --force to replace it" in e
+    assert "training.save: " in e and "enc.toml exists and was not written by recurnet; use --force to replace it" in e
     assert f.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == ["enc.toml"]
     assert main(["validate", str(f)]) == 1  # still a scenario, still refused (not "not a text file")
 

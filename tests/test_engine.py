@@ -7,6 +7,7 @@ import zipfile
 import numpy as np
 import pytest
 
+from recurnet_sim.family import Output
 from recurnet_sim import load_scenario
 from recurnet_sim.engine import CONDITION, CYCLE, FIXED_POINT, MAX_STEPS, PHASES, Simulation, StopConditions
 from recurnet_sim.errors import SimulationError, TraceFileError
@@ -270,7 +271,7 @@ def _trained_sim(n=3, outputs=(), log=None):
 def test_train_step_is_one_training_tick_and_the_trained_net_becomes_tick_0(tmp_path):
     log = []
     written = []
-    sim = _trained_sim(outputs=((tmp_path / "w.bin", lambda p: written.append(p)),), log=log)
+    sim = _trained_sim(outputs=(Output(tmp_path / "w.bin", lambda p: written.append(p)),), log=log)
     s0 = sim.model.state.copy()
     e_untrained = sim.recorder("energy").rows[0].copy()
     assert sim.training_pending and sim.training.total == 3 and sim.tick == 0
@@ -311,11 +312,11 @@ def test_training_outputs_are_checked_before_the_first_training_tick(tmp_path):
     mine = tmp_path / "mine.npz"
     mine.write_text("not recurnet's")
     log = []
-    sim = _trained_sim(outputs=((mine, lambda p: None),), log=log)
+    sim = _trained_sim(outputs=(Output(mine, lambda p: None),), log=log)
     with pytest.raises(OutputError, match="not written by recurnet"):
         sim.train_step()
     assert log == [] and sim.training_history == []  # nothing learned
-    sim = _trained_sim(outputs=((tmp_path / "no" / "w.npz", lambda p: None),), log=log)
+    sim = _trained_sim(outputs=(Output(tmp_path / "no" / "w.npz", lambda p: None),), log=log)
     with pytest.raises(OutputError, match="does not exist"):
         sim.run()
     assert log == []

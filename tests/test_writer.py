@@ -201,7 +201,7 @@ def test_a_scenario_whose_training_save_names_itself_is_never_overwritten(tmp_pa
     sim = build_simulation(load(f, short), trials=1)
     with pytest.raises(OutputError) as ei:
         sim.run()
-    assert str(ei.value) == f"{f}: exists and was not written by recurnet; use --force to replace it"
+    assert str(ei.value) == f"training.save: {f} exists and was not written by recurnet; use --force to replace it"
     assert sim.training_history == []  # refused before the first learning cycle
     assert f.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == ["enc.toml"]
     # only an explicit force replaces it (the CLI's --force)

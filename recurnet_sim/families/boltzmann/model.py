@@ -46,7 +46,7 @@ from ...anneal import AnnealSchedule, anneal_field
 from ...npzio import read_npz, write_npz
 from ...errors import SimulationError, TraceFileError, ValidationError
 from ...spec import Field, Table
-from ...family import TrainingRun
+from ...family import Output, TrainingRun
 from ...model import Model
 
 __all__ = [
@@ -1267,7 +1267,7 @@ def train(model: BoltzmannMachine, cfg: dict, build_rng: np.random.Generator,
     if tr["save"]:
         out = pathlib.Path(tr["save"])
         out = out if out.is_absolute() else pathlib.Path(base_dir) / out
-        outputs = ((out, lambda path: save_weights(path, model)),)
+        outputs = (Output(out, lambda path: save_weights(path, model), "training.save"),)
     return TrainingRun(ticks(), total=tr["cycles"], unit="epoch" if cd else "cycle",
                        curve="recon_error" if cd else "mean_abs_dp",
                        label="reconstruction error" if cd else "mean |p+ - p-|",

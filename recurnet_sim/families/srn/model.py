@@ -22,7 +22,7 @@ import numpy as np
 
 from ...npzio import MARKER_KEY, read_npz
 from ...errors import SimulationError, TraceFileError
-from ...family import TrainingRun
+from ...family import Output, TrainingRun
 from ...model import Model
 from .bptt import (BPTT_MODES, LOSSES, Cache, EpochResult, SRNConfig, TrainConfig, backward,  # noqa: F401
                    clip_by_norm, forward, init_params, loss_and_grad, loss_terms, objective, params_norm,
@@ -713,7 +713,8 @@ def pretraining(model: SRNModel, cfg: dict, build_rng=None, base_dir=".") -> Tra
 
     outputs = ()
     if tr["save_to"]:
-        outputs = ((weights_path(pathlib.Path(base_dir) / tr["save_to"]), lambda p: save_model(p, model)),)
+        outputs = (Output(weights_path(pathlib.Path(base_dir) / tr["save_to"]), lambda p: save_model(p, model),
+                          "training.save_to"),)
     return TrainingRun(ticks=ticks(), total=epochs, unit="epoch", label="loss", finish=finish, outputs=outputs)
 
 
