@@ -160,6 +160,18 @@ class Output:
             raise OutputError(exc.path, exc.problem, getattr(exc, "errno", None), key=self.key) from None
 
 
+def lazy(module: str, name: str) -> Callable[..., Any]:
+    """A function that imports ``module`` on its first call and calls its ``name``: what a
+    ``FAMILY`` declares, so that importing a family package stays light (the model code, the
+    viewer layout and the analyses load only when used)."""
+    def call(*args, **kw):
+        return getattr(importlib.import_module(module), name)(*args, **kw)
+
+    call.__name__ = call.__qualname__ = name
+    call.__doc__ = f"``{module}.{name}``, imported on first use."
+    return call
+
+
 # ---------------------------------------------------------------------------------------------
 # registry
 # ---------------------------------------------------------------------------------------------

@@ -422,7 +422,7 @@ def _pairs_check(t: dict, path: str) -> list[ValidationError]:
     return errs
 
 
-def scenario_tables() -> dict[str, Field]:
+def scenario_tables(network_type: str | None = None) -> dict[str, Field]:
     """The BAM's own top-level tables (``network``, ``pairs``, ``initial``, ``dynamics``)."""
     network = Table(
         {

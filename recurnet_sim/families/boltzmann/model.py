@@ -1021,7 +1021,7 @@ def _training_check(t: dict, path: str) -> list[ValidationError]:
     return []
 
 
-def scenario_tables() -> dict[str, Field]:
+def scenario_tables(network_type: str | None = None) -> dict[str, Field]:
     """The Boltzmann machine's own tables: network, patterns, initial, dynamics, training."""
     network = Table(
         {

@@ -5,45 +5,20 @@ are in :mod:`.model`.
 """
 from __future__ import annotations
 
-from ...family import Example, Family
+from ...family import Example, Family, lazy
 from .batch import DERIVED_KEYS
-
-
-def _build(*args, **kw):
-    from .model import build
-    return build(*args, **kw)
-
-
-def _tables(network_type: str):
-    from .model import scenario_tables
-    return scenario_tables()
-
-
-def _summary(model, b):
-    from .model import summary
-    return summary(model, b)
-
-
-def _view(model):
-    from .view import layout
-    return layout(model)
-
-
-def _state_space(model, schedule, trial):
-    from .statespace import state_space
-    return state_space(model, schedule, trial)
 
 
 FAMILY = Family(
     name="hopfield",
     network_types=("hopfield",),
     titles={"hopfield": "Hopfield network"},
-    tables=_tables,
-    build=_build,
-    summary=_summary,
-    view=_view,
+    tables=lazy(f"{__name__}.model", "scenario_tables"),
+    build=lazy(f"{__name__}.model", "build"),
+    summary=lazy(f"{__name__}.model", "summary"),
+    view=lazy(f"{__name__}.view", "layout"),
     summary_hidden=("n_units", "n_patterns", "schedule", "target"),
     derived_keys=DERIVED_KEYS,
-    state_space=_state_space,
+    state_space=lazy(f"{__name__}.statespace", "state_space"),
     examples={"hopfield": Example("hopfield_letters")},
 )

@@ -532,7 +532,7 @@ class HopfieldModel(Model):
 # ---------------------------------------------------------------------------------------------
 # scenario support
 # ---------------------------------------------------------------------------------------------
-def scenario_tables():
+def scenario_tables(network_type: str | None = None):
     """Family-specific top-level tables of a Hopfield scenario."""
     from ...spec import Field, Table
 

@@ -6,7 +6,7 @@
 """
 from __future__ import annotations
 
-from ...family import Example, Family
+from ...family import Example, Family, lazy
 
 
 def _module(network_type: str):
@@ -22,38 +22,18 @@ def _tables(network_type: str):
     return _module(network_type).scenario_tables()
 
 
-def _summary(model, b):
-    from .model import summary_for
-    return summary_for(model, b)
-
-
-def _train(model, cfg, build_rng, base_dir):
-    from .model import pretraining
-    return pretraining(model, cfg, build_rng, base_dir)
-
-
-def _save_weights(path, model):
-    from .model import save_model
-    save_model(path, model)
-
-
-def _view(model):
-    from .view import layout
-    return layout(model)
-
-
 FAMILY = Family(
     name="srn",
     network_types=("elman", "jordan"),
     titles={"elman": "Elman network", "jordan": "Jordan network"},
     tables=_tables,
     build=_build,
-    train=_train,
-    summary=_summary,
-    view=_view,
+    train=lazy(f"{__name__}.model", "pretraining"),
+    summary=lazy(f"{__name__}.model", "summary_for"),
+    view=lazy(f"{__name__}.view", "layout"),
     summary_hidden=("mode", "final_loss", "epochs"),
     record_attributes=("loss_per_step_", "grad_norm_"),
-    save_weights=_save_weights,
+    save_weights=lazy(f"{__name__}.model", "save_model"),
     examples={"elman": Example("elman_letters", {"task.n_consonants": 60}),
               "jordan": Example("jordan_sequence")},
 )
