@@ -539,6 +539,10 @@ def scenario_tables_for(kind: str) -> dict:
         "lag": Field("int", 5, "delayed_recall: steps between input and recall", min=1),
         "n_symbols": Field("int", 4, "delayed_recall: alphabet size", min=2),
         "embedded": Field("bool", True, "reber: embedded grammar (long-range dependency)"),
+        "n_bits": Field("int", 3, "flip_flop: input channels, each with an output holding its last pulse", min=1,
+                        max=16),
+        "pulse_prob": Field("float", 0.05, "flip_flop: probability of a pulse per channel and step", min=0.001,
+                            max=1),
     }
     training = {
         "lr": Field("float", 0.1, "learning rate", min=0),
@@ -572,6 +576,14 @@ def scenario_tables_for(kind: str) -> dict:
         "max_lag": Field("int", 20, "summary: gradient norm at lags 0..max_lag (0 = off)", min=0),
         "lyapunov": Field("bool", False, "summary: largest Lyapunov exponent of the free-running net"),
         "lyapunov_steps": Field("int", 500, "steps averaged for the Lyapunov exponent", min=10),
+        "fixed_points": Field("bool", False, "summary: fixed and slow points of the carry dynamics with the input "
+                              "held fixed, classified by the Jacobian's eigenvalues (Sussillo & Barak 2013)"),
+        "fixed_points_input": Field("str", "zero", "the input held fixed: zero, or the task's first input (a plan)",
+                                    choices=("zero", "first")),
+        "fixed_points_starts": Field("int", 256, "fixed points: starts, drawn from the states visited on the task "
+                                     "sequence", min=1, max=100000),
+        "fixed_points_noise": Field("float", 0.5, "fixed points: std of the Gaussian noise added to each start "
+                                    "(larger reaches the saddles between the attractors)", min=0),
     }
     name = "Elman (1990) simple recurrent network" if elman else "Jordan (1986) network"
     return {
@@ -604,6 +616,8 @@ def make_task(kind: str, tcfg: dict, rngs, base_dir: pathlib.Path):
         if name == "sequence":
             seqs = T.load_sequences(path) if path is not None else tcfg["sequences"]
             return T.sequence_production(rngs, seqs, tcfg["repeats"])
+        if name == "flip_flop":
+            return T.flip_flop(rngs, tcfg["length"], tcfg["n_bits"], tcfg["pulse_prob"])
         if name == "text":
             if path is None:
                 raise ValueError("the text task needs task.file")
@@ -753,4 +767,28 @@ def summary_for(model: SRNModel, b: int) -> dict:
         feed = "output" if (model.free_input == "output" and feedable) else "fixed"
         lam = gradflow.lyapunov_exponent(cfg, p1, X[:, 0], [rng], steps=int(an.get("lyapunov_steps", 500)), feed=feed)
         out["lyapunov_exponent"] = float(lam[0])
+    if an.get("fixed_points"):
+        out.update(fixed_point_summary(model, b))
     return out
+
+
+def fixed_point_summary(model: SRNModel, b: int) -> dict:
+    """Trial b's fixed and slow points (:func:`recurnet_sim.analysis.fixedpoints.find_fixed_points`)
+    from the states visited on its task sequence, with the scenario's ``[analysis]`` settings: the
+    counts by kind and a list of at most 16 points (q, kind, stable, n_unstable, output)."""
+    return fixed_point_report(model, b).summary(max_listed=16)
+
+
+def fixed_point_report(model: SRNModel, b: int):
+    """The :class:`~recurnet_sim.analysis.fixedpoints.FixedPointReport` of trial b (summary and viewer)."""
+    from ...analysis import fixedpoints
+
+    an = getattr(model, "analysis", {}) or {}
+    task = model.task
+    p1 = {k: v[b: b + 1] for k, v in model.params_.items()}
+    x = task.inputs[b, 0] if an.get("fixed_points_input") == "first" else None
+    return fixedpoints.find_fixed_points(
+        model.cfg, p1, task.inputs[b], x=x, D=task.targets[b],
+        reset=None if task.reset is None else task.reset[b],
+        n_starts=int(an.get("fixed_points_starts", 256)), noise=float(an.get("fixed_points_noise", 0.5)),
+        rng=np.random.default_rng(b))  # analysis only: does not touch the run's streams

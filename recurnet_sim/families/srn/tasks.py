@@ -449,4 +449,64 @@ def load_sequences(path: str | os.PathLike) -> list[str]:
     return out
 
 
-TASKS = ("temporal_xor", "letters", "reber", "delayed_recall", "sequence", "text")
+def flip_flop(rngs: Sequence[np.random.Generator], length: int = 1000, n_bits: int = 3,
+              pulse_prob: float = 0.05) -> Task:
+    """The n-bit flip-flop (Sussillo & Barak 2013, "Opening the black box", sec. 3.1).
+
+    Each of the ``n_bits`` input channels is 0 except for sparse pulses of +1 or -1; output k must
+    hold the sign of the last pulse on channel k, whatever the other channels do. A network that
+    solves it needs 2^n stable states (the corners of the output cube), so with the input at 0 a
+    trained net has 2^n stable fixed points, with saddles between them
+    (:mod:`recurnet_sim.analysis.fixedpoints`).
+
+    Every channel gets a pulse of random sign at step 0, so that every target is defined from the
+    first step (the loss needs no mask); after that, each channel pulses at each step with
+    probability ``pulse_prob``, its sign drawn at random.
+
+    Parameters
+    ----------
+    length : int
+        Time steps T.
+    n_bits : int
+        Channels (3 in the paper: 8 memories).
+    pulse_prob : float
+        Probability of a pulse per channel and step.
+
+    Returns
+    -------
+    Task
+        ``inputs`` (B, T, n_bits) in {-1, 0, +1}; ``targets`` (B, T, n_bits) in {-1, +1} (linear
+        output, squared error, as in the paper); ``phase`` 1 where some channel pulses, else 0.
+    """
+    if not 0 < pulse_prob <= 1:
+        raise ValueError(f"pulse_prob must be in (0, 1], got {pulse_prob}")
+    X, D = [], []
+    for rng in rngs:
+        pulse = rng.random((length, n_bits)) < pulse_prob
+        pulse[0] = True
+        sign = np.where(rng.random((length, n_bits)) < 0.5, -1.0, 1.0)
+        x = np.where(pulse, sign, 0.0)
+        # the last pulse at or before t: forward-fill the pulse signs along time
+        last = np.where(pulse, np.arange(length)[:, None], 0)
+        np.maximum.accumulate(last, axis=0, out=last)
+        X.append(x)
+        D.append(np.take_along_axis(sign, last, axis=0))
+    X, D = np.stack(X), np.stack(D)
+    names = tuple(f"bit {k + 1}" for k in range(n_bits))
+    return Task(
+        name="flip_flop",
+        inputs=X,
+        targets=D,
+        mask=np.ones(X.shape[:2]),
+        reset=None,
+        phase=(X != 0).any(axis=2).astype(int),
+        phase_names=("hold", "pulse"),
+        input_names=names,
+        output_names=names,
+        output="linear",
+        loss="squared_error",
+        feedback=False,
+    )
+
+
+TASKS = ("temporal_xor", "letters", "reber", "delayed_recall", "sequence", "text", "flip_flop")
