@@ -66,6 +66,13 @@ class SRNConfig:
         Jordan: feed the target ``d_t`` rather than the output ``y_t`` into the state units.
     context_init : float
         Initial value of the carry units (Elman 1990: 0.5).
+    forget_bias : float
+        LSTM: initial bias of the forget gate (Gers, Schmidhuber & Cummins 2000).
+    peepholes : bool
+        LSTM: gate connections from the cell state (Gers & Schmidhuber 2000).
+
+    ``activation`` is the hidden units' f of the affine cells (Elman, Jordan); the gated cells
+    (LSTM, GRU) have their own fixed sigmoid gates and tanh and ignore it.
     """
 
     kind: str = "elman"
@@ -78,6 +85,8 @@ class SRNConfig:
     mu: float = 0.5
     teacher_forcing: bool = False
     context_init: float = 0.5
+    forget_bias: float = 1.0
+    peepholes: bool = False
 
     def __post_init__(self):
         if self.kind not in CELLS:
@@ -472,6 +481,10 @@ class EpochResult:
     update_norm_max : ndarray, shape (B,)
         Largest parameter change of one update.
     n_updates : int
+    carry_next : ndarray, shape (B, C)
+        The carry after the last step.
+    gates : ndarray, shape (B, T, G, H)
+        The cell's gate activations at every step (G = 0 for ungated cells).
     """
 
     loss: np.ndarray
@@ -483,6 +496,8 @@ class EpochResult:
     grad_norm_max: np.ndarray
     update_norm_max: np.ndarray
     n_updates: int
+    carry_next: np.ndarray | None = None
+    gates: np.ndarray | None = None
 
 
 def _act_into(kind: str) -> Callable[[np.ndarray, np.ndarray], None]:
@@ -663,6 +678,8 @@ def train_epoch(
     act = None if generic else _act_into(f)
     hsl = slice(I + 1, None)
 
+    n_gates = len(cell.gate_names)
+    gates = np.zeros((B, T, n_gates, H)) if generic else np.zeros((B, T, 0, H))
     gsum = np.zeros(B)
     gmax = np.zeros(B)
     umax = np.zeros(B)
@@ -684,6 +701,8 @@ def train_epoch(
             ctx[:, end] = cache.c_next
             hw[...] = cache.H
             Zw, Yw = cache.Z, cache.Y
+            if n_gates:
+                gates[:, lo:end] = np.stack([cell.gates(st) for st in cache.steps[off:]], axis=1)
         else:
             if copy:
                 Wt = W_in.transpose(0, 2, 1)  # (B, K, H): u_t @ W_in^T is the pre-activation
@@ -790,4 +809,6 @@ def train_epoch(
         grad_norm_max=gmax,
         update_norm_max=umax,
         n_updates=n_up,
+        carry_next=ctx[:, T].copy(),
+        gates=gates,
     )

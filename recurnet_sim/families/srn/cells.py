@@ -180,6 +180,13 @@ class Cell:
     affine: bool = False
     carry_is_hidden: bool = False
     carry_given: bool = False
+    #: an extra layer the running model shows after the hidden layer: the part of the next carry
+    #: that the shown layers cannot rebuild (an LSTM's cell state c_t), so that perturbing it acts
+    #: on the next step; "" when there is none
+    state_layer: str = ""
+    n_state: int = 0
+    #: the cell's gates, in the order of :meth:`gates` (empty for ungated cells)
+    gate_names: tuple[str, ...] = ()
 
     # ----- parameters --------------------------------------------------------------------
     def shapes(self) -> dict[str, tuple[int, ...]]:
@@ -244,10 +251,31 @@ class Cell:
         """d carry_{t+1} / d x_t, (B, C, I) (free running with the output fed back). *Required*."""
         raise NotImplementedError
 
-    def advance(self, carry: np.ndarray, h: np.ndarray, y: np.ndarray) -> np.ndarray:
+    def advance(self, carry: np.ndarray, h: np.ndarray, y: np.ndarray, s: np.ndarray | None = None) -> np.ndarray:
         """The carry the next step gets from the layers a running model shows (carry, hidden,
-        output), so that a perturbation of those layers acts on the next step. *Required*."""
+        output, and the cell's ``state_layer`` ``s`` (B, n_state) when it has one), so that a
+        perturbation of those layers acts on the next step. *Required*."""
         raise NotImplementedError
+
+    def shown_state(self, carry_next: np.ndarray) -> np.ndarray:
+        """The ``state_layer`` a running model shows after a step, from the carry it produced,
+        (B, n_state); empty by default."""
+        return carry_next[:, :0]
+
+    def gates(self, cache: Any) -> np.ndarray:
+        """Gate activations of the step that made ``cache``, (B, len(gate_names), H); none by default."""
+        return np.zeros((cache.h.shape[0], 0, self.n_hidden))
+
+    def carousel(self, params: dict[str, np.ndarray], cache: Any) -> np.ndarray | None:
+        """The diagonal gain of the step along a cell's memory path, (B, H), or None when it has
+        none: an LSTM's forget gate f_t, so that the constant-error-carousel path
+        d c_{t+1} / d c_{t+1-k} is the product of k of them (Hochreiter & Schmidhuber 1997;
+        Gers, Schmidhuber & Cummins 2000)."""
+        return None
+
+    def memory_slice(self) -> slice | None:
+        """Where the memory (cell state) sits in the carry, for :meth:`carousel`; None without one."""
+        return None
 
     # ----- analysis ----------------------------------------------------------------------
     def recurrent_matrix(self, params: dict[str, np.ndarray]) -> np.ndarray:
@@ -263,6 +291,10 @@ class Cell:
     def given_carries(self, c0: np.ndarray, D: np.ndarray, reset: np.ndarray | None) -> np.ndarray:
         """For ``carry_given`` cells: the carry entering every step and the one after the last,
         (B, T + 1, C)."""
+        raise NotImplementedError
+
+    def connections(self, params: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        """(input -> hidden (B, H, I), carry -> hidden (B, H, C)) weights drawn by the graph view."""
         raise NotImplementedError
 
     def describe(self) -> dict[str, Any]:
@@ -332,6 +364,10 @@ class AffineCell(Cell):
         fp = activation_grad(self.activation, cache.a, cache.h)
         return fp[:, :, None] * params["W_xh"]
 
+    def connections(self, params):
+        """(input -> hidden (B, H, I), context -> hidden (B, H, C)) weights, for the graph view."""
+        return params["W_xh"], params["W_ch"]
+
 
 class ElmanCell(AffineCell):
     """Elman (1990): the context is a copy of the hidden layer, ``c_{t+1} = h_t`` (weights 1)."""
@@ -356,7 +392,7 @@ class ElmanCell(AffineCell):
         fp = activation_grad(self.activation, cache.a, cache.h)
         return fp[..., :, None] * params["W_ch"]
 
-    def advance(self, carry, h, y):
+    def advance(self, carry, h, y, s=None):
         return h.copy()
 
     def recurrent_matrix(self, params):
@@ -417,7 +453,7 @@ class JordanCell(AffineCell):
         fp = activation_grad(self.activation, cache.a, cache.h)
         return output_jacobian(self.readout.output, cache.y) @ params["W_hy"] @ (fp[:, :, None] * params["W_xh"])
 
-    def advance(self, carry, h, y):
+    def advance(self, carry, h, y, s=None):
         return self.mu * carry + y
 
     def given_carries(self, c0, D, reset):
@@ -449,6 +485,330 @@ class JordanCell(AffineCell):
         return {"mu": self.mu, "teacher_forcing": self.teacher_forcing}
 
 
+# ======================================================================================
+# LSTM and GRU: gated cells
+# ======================================================================================
+def _sig_grad(s: np.ndarray) -> np.ndarray:
+    return s * (1.0 - s)
+
+
+@dataclass(frozen=True)
+class _GatedStep:
+    """Cache of one gated step: the input, the carry's parts, the gates and the new state."""
+
+    x: np.ndarray  # (B, I)
+    h_prev: np.ndarray  # (B, H)
+    gate: np.ndarray  # (B, G, H) gate activations
+    h: np.ndarray  # (B, H)
+    c_prev: np.ndarray | None = None  # (B, H) LSTM cell state entering the step
+    c: np.ndarray | None = None  # (B, H) LSTM cell state after the step
+    extra: np.ndarray | None = None  # GRU: r * h_prev
+
+
+class GatedCell(Cell):
+    """Shared parts of the LSTM and the GRU: stacked gate weights ``W_xg`` (G H, I), ``W_hg``
+    (G H, H), ``b_g`` (G H), gate k in rows k H .. (k + 1) H; the carry starts at ``context_init``
+    (0 by default: these cells have no Elman 0.5 convention)."""
+
+    n_gate_rows = 0  # G
+
+    def __init__(self, n_in: int, n_hidden: int, context_init: float = 0.0):
+        self.n_in, self.n_hidden = n_in, n_hidden
+        self.context_init = context_init
+        self.hidden_in_carry = slice(0, n_hidden)
+
+    def _init_gates(self, rng, scale, recurrent_radius):
+        if recurrent_radius is not None:
+            raise ValueError("recurrent_radius applies to Elman networks (square W_hh)")
+        G, H, I = self.n_gate_rows, self.n_hidden, self.n_in
+        r = scale / math.sqrt(I + H + 1)  # every gate unit's fan-in: x, h and the bias
+        return {"W_xg": rng.uniform(-r, r, (G * H, I)), "W_hg": rng.uniform(-r, r, (G * H, H)),
+                "b_g": np.zeros(G * H)}
+
+    def _split(self, a: np.ndarray) -> np.ndarray:
+        """(B, G H) -> (B, G, H)."""
+        return a.reshape(a.shape[0], self.n_gate_rows, self.n_hidden)
+
+    def gates(self, cache):
+        return cache.gate
+
+    def _rows(self, W: np.ndarray, k: int) -> np.ndarray:
+        H = self.n_hidden
+        return W[:, k * H:(k + 1) * H]
+
+    def _rest(self, params):
+        """(carry_next, cache) of one step from rest (zero input, carry 0): the operating point of
+        :meth:`recurrent_matrix` and :meth:`linearised_system`."""
+        B = params["b_g"].shape[0]
+        x = np.zeros((B, self.n_in))
+        return self.step(params, x, np.zeros((B, self.n_carry)))
+
+    def recurrent_matrix(self, params):
+        """The step Jacobian d carry_{t+1} / d carry_t at rest (zero input and carry): what the
+        carry passes through near its resting point (there is no single recurrent weight matrix)."""
+        _, _, cache = self._rest(params)
+        return self.jacobian(params, cache)
+
+    def linearised_system(self, params):
+        """At rest: A = the step Jacobian, B = d carry/d x, C = W_hy on the carry's hidden part."""
+        _, _, cache = self._rest(params)
+        Wy = params["W_hy"]
+        C = np.zeros(Wy.shape[:2] + (self.n_carry,))
+        C[:, :, self.hidden_in_carry] = Wy
+        return self.jacobian(params, cache), self.input_jacobian(params, cache), C
+
+    def connections(self, params):
+        """The candidate (cell-input) weights: what reaches the hidden units before gating."""
+        H = self.n_hidden
+        k = self.candidate_row
+        W_ctx = np.zeros((params["W_hg"].shape[0], H, self.n_carry))
+        W_ctx[:, :, :H] = self._rows(params["W_hg"], k)
+        return self._rows(params["W_xg"], k), W_ctx
+
+
+class LSTMCell(GatedCell):
+    """Long short-term memory with a forget gate (Hochreiter & Schmidhuber 1997, "Long short-term
+    memory"; Gers, Schmidhuber & Cummins 2000, "Learning to forget"), optional peepholes (Gers &
+    Schmidhuber 2000, "Recurrent nets that time and count")::
+
+        a_t = W_xg x_t + W_hg h_{t-1} + b_g                          gates i, f, g, o stacked (4H)
+        i_t = s(a_i + p_i c_{t-1}),  f_t = s(a_f + p_f c_{t-1}),  g_t = tanh(a_g)
+        c_t = f_t c_{t-1} + i_t g_t                                  the constant error carousel
+        o_t = s(a_o + p_o c_t),      h_t = o_t tanh(c_t)
+
+    The carry is (h, c), ``n_carry = 2H`` (h first). The cell state cannot be rebuilt from the
+    layers a running model shows, so it is shown itself: the model's ``cell`` layer holds c_t
+    (``state_layer``), and :meth:`advance` takes the next carry from the shown hidden and cell
+    layers — a perturbation of either acts on the next step.
+
+    Parameters
+    ----------
+    forget_bias : float
+        Initial bias of the forget gate: positive keeps the carousel open at the start, so errors
+        flow back through c before the net has learnt to use it (Gers et al. 2000; Jozefowicz,
+        Zaremba & Sutskever 2015 recommend 1).
+    peepholes : bool
+        Gate connections from the cell state: ``w_ci``, ``w_cf`` (from c_{t-1}), ``w_co`` (from c_t).
+    """
+
+    gate_names = ("input", "forget", "cell input", "output")
+    n_gate_rows = 4
+    candidate_row = 2
+    state_layer = "cell"
+
+    def __init__(self, n_in, n_hidden, forget_bias=1.0, peepholes=False, context_init=0.0):
+        super().__init__(n_in, n_hidden, context_init)
+        self.n_carry = 2 * n_hidden
+        self.n_state = n_hidden
+        self.forget_bias = float(forget_bias)
+        self.peepholes = bool(peepholes)
+        self.param_names = ("W_xg", "W_hg", "b_g") + (("w_ci", "w_cf", "w_co") if peepholes else ())
+
+    def shapes(self):
+        G, H, I = 4, self.n_hidden, self.n_in
+        out = {"W_xg": (G * H, I), "W_hg": (G * H, H), "b_g": (G * H,)}
+        if self.peepholes:
+            out.update(w_ci=(H,), w_cf=(H,), w_co=(H,))
+        return out
+
+    def init(self, rng, scale, recurrent_radius=None):
+        """Gate weights uniform in ±scale/sqrt(I + H + 1), biases 0 but the forget gate's
+        (``forget_bias``); peepholes uniform in ±scale/sqrt(H + 1), drawn after the gates."""
+        out = self._init_gates(rng, scale, recurrent_radius)
+        H = self.n_hidden
+        out["b_g"][H:2 * H] = self.forget_bias
+        if self.peepholes:
+            r = scale / math.sqrt(H + 1)
+            for k in ("w_ci", "w_cf", "w_co"):
+                out[k] = rng.uniform(-r, r, H)
+        return out
+
+    def step(self, params, x, carry, d=None):
+        H = self.n_hidden
+        hp, cp = carry[:, :H], carry[:, H:]
+        a = self._split(matvec(params["W_xg"], x) + matvec(params["W_hg"], hp) + params["b_g"])
+        ai, af, ag, ao = a[:, 0], a[:, 1], a[:, 2], a[:, 3]
+        if self.peepholes:
+            ai = ai + params["w_ci"] * cp
+            af = af + params["w_cf"] * cp
+        i, f, g = sigmoid(ai), sigmoid(af), np.tanh(ag)
+        c = f * cp + i * g
+        o = sigmoid(ao + params["w_co"] * c) if self.peepholes else sigmoid(ao)
+        h = o * np.tanh(c)
+        gate = np.stack([i, f, g, o], axis=1)
+        return np.concatenate([h, c], 1), h, _GatedStep(x, hp, gate, h, cp, c)
+
+    def vjp(self, params, cache, d_carry_next, d_h):
+        H = self.n_hidden
+        i, f, g, o = (cache.gate[:, k] for k in range(4))
+        cp, c = cache.c_prev, cache.c
+        dh = d_h + d_carry_next[:, :H]
+        tc = np.tanh(c)
+        da_o = dh * tc * _sig_grad(o)
+        dc = d_carry_next[:, H:] + dh * o * (1.0 - tc * tc)
+        if self.peepholes:
+            dc = dc + da_o * params["w_co"]
+        da_f = dc * cp * _sig_grad(f)
+        da_i = dc * g * _sig_grad(i)
+        da_g = dc * i * (1.0 - g * g)
+        dcp = dc * f
+        if self.peepholes:
+            dcp = dcp + da_i * params["w_ci"] + da_f * params["w_cf"]
+        da = np.concatenate([da_i, da_f, da_g, da_o], 1)  # (B, 4H)
+        grads = {"W_xg": da[:, :, None] * cache.x[:, None, :], "W_hg": da[:, :, None] * cache.h_prev[:, None, :],
+                 "b_g": da}
+        if self.peepholes:
+            grads.update(w_ci=da_i * cp, w_cf=da_f * cp, w_co=da_o * c)
+        dhp = rmatvec(params["W_hg"], da)
+        return np.concatenate([dhp, dcp], 1), grads, rmatvec(params["W_xg"], da)
+
+    def _jac(self, params, cache, W):
+        """(d h_t / d v, d c_t / d v) through the gate pre-activations a = W v (W: (B, 4H, n))."""
+        i, f, g, o = (cache.gate[:, k] for k in range(4))
+        cp, c = cache.c_prev, cache.c
+        Wi, Wf, Wg, Wo = (self._rows(W, k) for k in range(4))
+        dc = (cp * _sig_grad(f))[:, :, None] * Wf + (g * _sig_grad(i))[:, :, None] * Wi \
+            + (i * (1 - g * g))[:, :, None] * Wg
+        return dc, Wo
+
+    def _h_from(self, params, cache, dc, dao):
+        """d h_t from d c_t and the output gate's direct pre-activation term ``dao``."""
+        o, c = cache.gate[:, 3], cache.c
+        tc = np.tanh(c)
+        if self.peepholes:
+            dao = dao + params["w_co"][:, :, None] * dc
+        return (tc * _sig_grad(o))[:, :, None] * dao + (o * (1 - tc * tc))[:, :, None] * dc
+
+    def jacobian(self, params, cache):
+        """d (h_t, c_t) / d (h_{t-1}, c_{t-1}), (B, 2H, 2H)."""
+        H = self.n_hidden
+        B = cache.h.shape[0]
+        i, f, g, o = (cache.gate[:, k] for k in range(4))
+        cp = cache.c_prev
+        dc_dh, Wo = self._jac(params, cache, params["W_hg"])
+        dh_dh = self._h_from(params, cache, dc_dh, Wo)
+        diag = f.copy()  # the carousel: c_t = f_t c_{t-1} + ...
+        if self.peepholes:
+            diag = diag + cp * _sig_grad(f) * params["w_cf"] + g * _sig_grad(i) * params["w_ci"]
+        dc_dc = diag[:, :, None] * np.eye(H)
+        dh_dc = self._h_from(params, cache, dc_dc, np.zeros((B, H, H)))
+        J = np.empty((B, 2 * H, 2 * H))
+        J[:, :H, :H], J[:, :H, H:] = dh_dh, dh_dc
+        J[:, H:, :H], J[:, H:, H:] = dc_dh, dc_dc
+        return J
+
+    def input_jacobian(self, params, cache):
+        dc, Wo = self._jac(params, cache, params["W_xg"])
+        return np.concatenate([self._h_from(params, cache, dc, Wo), dc], 1)
+
+    def advance(self, carry, h, y, s=None):
+        return np.concatenate([h, s], 1)
+
+    def shown_state(self, carry_next):
+        return carry_next[:, self.n_hidden:].copy()
+
+    def carousel(self, params, cache):
+        return cache.gate[:, 1]
+
+    def memory_slice(self):
+        return slice(self.n_hidden, 2 * self.n_hidden)
+
+    def describe(self):
+        return {"forget_bias": self.forget_bias, "peepholes": self.peepholes}
+
+
+class GRUCell(GatedCell):
+    """Gated recurrent unit (Cho et al. 2014, "Learning phrase representations using RNN
+    encoder-decoder for statistical machine translation"), in Cho's form::
+
+        z_t = s(W_z x_t + U_z h_{t-1} + b_z)                     update gate
+        r_t = s(W_r x_t + U_r h_{t-1} + b_r)                     reset gate
+        g_t = tanh(W_c x_t + U_c (r_t h_{t-1}) + b_c)             candidate
+        h_t = z_t h_{t-1} + (1 - z_t) g_t
+
+    The carry is h (like Elman's), so a running model rebuilds it from the shown hidden layer.
+    Gate rows in ``W_xg``/``W_hg``/``b_g``: z, r, candidate.
+    """
+
+    gate_names = ("update", "reset", "candidate")
+    n_gate_rows = 3
+    candidate_row = 2
+    param_names = ("W_xg", "W_hg", "b_g")
+
+    def __init__(self, n_in, n_hidden, context_init=0.0):
+        super().__init__(n_in, n_hidden, context_init)
+        self.n_carry = n_hidden
+
+    def shapes(self):
+        G, H, I = 3, self.n_hidden, self.n_in
+        return {"W_xg": (G * H, I), "W_hg": (G * H, H), "b_g": (G * H,)}
+
+    def init(self, rng, scale, recurrent_radius=None):
+        """Gate weights uniform in ±scale/sqrt(I + H + 1), biases 0."""
+        return self._init_gates(rng, scale, recurrent_radius)
+
+    def step(self, params, x, carry, d=None):
+        H = self.n_hidden
+        hp = carry
+        ax = self._split(matvec(params["W_xg"], x) + params["b_g"])
+        Wh = params["W_hg"]
+        ahzr = matvec(Wh[:, :2 * H], hp)
+        z = sigmoid(ax[:, 0] + ahzr[:, :H])
+        r = sigmoid(ax[:, 1] + ahzr[:, H:])
+        rh = r * hp
+        g = np.tanh(ax[:, 2] + matvec(Wh[:, 2 * H:], rh))
+        h = z * hp + (1.0 - z) * g
+        return h, h, _GatedStep(x, hp, np.stack([z, r, g], axis=1), h, extra=rh)
+
+    def vjp(self, params, cache, d_carry_next, d_h):
+        H = self.n_hidden
+        z, r, g = (cache.gate[:, k] for k in range(3))
+        hp = cache.h_prev
+        Wh = params["W_hg"]
+        dh = d_h + d_carry_next
+        da_z = dh * (hp - g) * _sig_grad(z)
+        da_c = dh * (1.0 - z) * (1.0 - g * g)
+        d_rh = rmatvec(Wh[:, 2 * H:], da_c)
+        da_r = d_rh * hp * _sig_grad(r)
+        da_zr = np.concatenate([da_z, da_r], 1)
+        da = np.concatenate([da_zr, da_c], 1)
+        dWh = np.empty(Wh.shape)
+        dWh[:, :2 * H] = da_zr[:, :, None] * hp[:, None, :]
+        dWh[:, 2 * H:] = da_c[:, :, None] * cache.extra[:, None, :]
+        grads = {"W_xg": da[:, :, None] * cache.x[:, None, :], "W_hg": dWh, "b_g": da}
+        dhp = dh * z + d_rh * r + rmatvec(Wh[:, :2 * H], da_zr)
+        return dhp, grads, rmatvec(params["W_xg"], da)
+
+    def _jac(self, params, cache, Wz, Wr, Wc_direct):
+        """d h_t / d v when a_z = Wz v, a_r = Wr v and the candidate gets ``Wc_direct`` v besides
+        U_c (r h_{t-1})."""
+        H = self.n_hidden
+        z, r, g = (cache.gate[:, k] for k in range(3))
+        hp = cache.h_prev
+        Uc = params["W_hg"][:, 2 * H:]
+        dr = _sig_grad(r)[:, :, None] * Wr
+        dac = Wc_direct + Uc @ (hp[:, :, None] * dr)
+        return ((hp - g) * _sig_grad(z))[:, :, None] * Wz + ((1 - z) * (1 - g * g))[:, :, None] * dac
+
+    def jacobian(self, params, cache):
+        """d h_t / d h_{t-1} = diag(z) + the paths through z, r and the candidate, (B, H, H)."""
+        H = self.n_hidden
+        z, r = cache.gate[:, 0], cache.gate[:, 1]
+        Wh = params["W_hg"]
+        Uc = Wh[:, 2 * H:]
+        J = self._jac(params, cache, Wh[:, :H], Wh[:, H:2 * H], Uc * r[:, None, :])
+        J[:, np.arange(H), np.arange(H)] += z
+        return J
+
+    def input_jacobian(self, params, cache):
+        Wx = params["W_xg"]
+        H = self.n_hidden
+        return self._jac(params, cache, Wx[:, :H], Wx[:, H:2 * H], Wx[:, 2 * H:])
+
+    def advance(self, carry, h, y, s=None):
+        return h.copy()
+
+
 def _elman(cfg) -> Cell:
     return ElmanCell(cfg.n_in, cfg.n_hidden, cfg.activation, cfg.context_init)
 
@@ -458,5 +818,13 @@ def _jordan(cfg) -> Cell:
                       cfg.teacher_forcing, cfg.activation, cfg.context_init)
 
 
+def _lstm(cfg) -> Cell:
+    return LSTMCell(cfg.n_in, cfg.n_hidden, cfg.forget_bias, cfg.peepholes, cfg.context_init)
+
+
+def _gru(cfg) -> Cell:
+    return GRUCell(cfg.n_in, cfg.n_hidden, cfg.context_init)
+
+
 #: network type -> cell factory ``make(cfg) -> Cell`` (cfg: a :class:`.bptt.SRNConfig`)
-CELLS = {"elman": _elman, "jordan": _jordan}
+CELLS = {"elman": _elman, "jordan": _jordan, "lstm": _lstm, "gru": _gru}

@@ -1,0 +1,155 @@
+"""LSTM (Hochreiter & Schmidhuber 1997; Gers, Schmidhuber & Cummins 2000) and GRU (Cho et al.
+2014) cells: exact BPTT from the generic loop, their Jacobians, the constant-error carousel, and
+the memory-span contrast with an Elman network of the same size.
+
+Full BPTT is the exact gradient of the sequence loss; truncated BPTT(h; h') the exact gradient of
+each window's loss with the carry h steps back held constant (Williams & Peng 1990). Both are
+checked against central finite differences for every gated cell, output and loss.
+"""
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+
+from recurnet_sim.families.srn import bptt, cells, tasks
+from recurnet_sim.families.srn import model as srn
+from recurnet_sim.analysis import gradflow
+
+EPS = 1e-6
+
+GATED = [("lstm", False), ("lstm", True), ("gru", False)]
+OUTS = [(out, loss) for out, loss in itertools.product(srn.OUTPUTS, (None, "squared_error"))
+        if not (out == "linear" and loss == "cross_entropy")]
+
+
+def _fd(fn, p):
+    out = {}
+    for k in p:
+        g = np.zeros_like(p[k])
+        for idx in np.ndindex(p[k].shape):
+            old = p[k][idx]
+            p[k][idx] = old + EPS
+            lp = fn(p)[idx[0]]
+            p[k][idx] = old - EPS
+            lm = fn(p)[idx[0]]
+            p[k][idx] = old
+            g[idx] = (lp - lm) / (2 * EPS)
+        out[k] = g
+    return out
+
+
+def _close(g, num, tol=1e-6):
+    assert set(g) == set(num)
+    for k in num:
+        scale = max(1.0, np.abs(num[k]).max())
+        np.testing.assert_allclose(g[k], num[k], atol=tol * scale, rtol=0, err_msg=k)
+
+
+def _problem(kind, peep, out="softmax", loss=None, T=6, seed=0, H=3):
+    rng = np.random.default_rng(seed)
+    cfg = srn.SRNConfig(kind=kind, n_in=2, n_hidden=H, n_out=3, output=out, loss=loss, peepholes=peep,
+                        context_init=0.0, forget_bias=0.5)
+    p = srn.init_params(cfg, [np.random.default_rng(s) for s in (1, 2)], scale=2.0)
+    p = {k: v + 0.2 * rng.standard_normal(v.shape) for k, v in p.items()}  # nonzero biases, peepholes
+    B = 2
+    X = rng.standard_normal((B, T, 2))
+    D = rng.uniform(size=(B, T, 3))
+    if out == "softmax":
+        D /= D.sum(-1, keepdims=True)
+    c0 = 0.5 * rng.standard_normal((B, cfg.n_ctx))
+    w = rng.uniform(0.2, 1.0, size=(B, T))
+    reset = np.zeros((B, T), bool)
+    reset[0, 3] = True
+    return cfg, p, X, D, c0, w, reset
+
+
+@pytest.mark.parametrize("kind,peep", GATED)
+@pytest.mark.parametrize("out,loss", OUTS)
+def test_full_bptt_of_gated_cells_matches_finite_differences(kind, peep, out, loss):
+    cfg, p, X, D, c0, w, reset = _problem(kind, peep, out, loss)
+    assert cfg.param_names[:3] == ("W_xg", "W_hg", "b_g") and (("w_cf" in cfg.param_names) == peep)
+    _, g = srn.loss_and_grad(cfg, p, X, D, c0, w, reset)
+    _close(g, _fd(lambda q: srn.loss_and_grad(cfg, q, X, D, c0, w, reset)[0], p))
+
+
+@pytest.mark.parametrize("kind,peep", GATED)
+def test_one_step_scheme_of_gated_cells_is_the_gradient_with_carries_held(kind, peep):
+    cfg, p, X, D, c0, w, reset = _problem(kind, peep)
+    _, g = srn.loss_and_grad(cfg, p, X, D, c0, w, reset, through_context=False)
+    C = srn.forward(cfg, p, X, c0, D, reset).C
+
+    def held(q):
+        tot = 0.0
+        for t in range(X.shape[1]):
+            cache = srn.forward(cfg, q, X[:, t:t + 1], C[:, t], D[:, t:t + 1])
+            tot = tot + w[:, t] * srn.loss_terms(cfg, cache.Z, cache.Y, D[:, t:t + 1])[0][:, 0]
+        return tot / w.sum(1)
+
+    _close(g, _fd(held, p))
+
+
+@pytest.mark.parametrize("kind,peep", GATED)
+@pytest.mark.parametrize("h,hp", [(3, 3), (5, 3)])
+def test_truncated_bptt_of_gated_cells_matches_finite_differences(kind, peep, h, hp):
+    """train_epoch with BPTT(h; h') = SGD on finite-difference gradients of each window's loss from
+    the carry stored h steps before the window's end (held constant)."""
+    cfg, p, X, D, c0, _, _ = _problem(kind, peep, T=2 * hp)
+    lr = 0.05
+    tcfg = srn.TrainConfig(lr=lr, momentum=0.0, bptt="truncated", truncation=h, update_every=hp)
+    q = {k: v.copy() for k, v in p.items()}
+    res = srn.train_epoch(cfg, tcfg, q, {k: np.zeros_like(v) for k, v in q.items()}, X, D, c0=c0)
+    ref = {k: v.copy() for k, v in p.items()}
+    g1 = _fd(lambda r: srn.loss_and_grad(cfg, r, X[:, :hp], D[:, :hp], c0)[0], ref)
+    fw = srn.forward(cfg, ref, X[:, :hp], c0, D[:, :hp])
+    for k in ref:
+        ref[k] -= lr * g1[k]
+    start = 2 * hp - h
+    cs = fw.c_next if start == hp else fw.C[:, start]
+    w = np.ones((2, 2 * hp - start))
+    w[:, : hp - start] = 0.0
+    g2 = _fd(lambda r: srn.loss_and_grad(cfg, r, X[:, start:], D[:, start:], cs, w)[0], ref)
+    for k in ref:
+        ref[k] -= lr * g2[k]
+        np.testing.assert_allclose(q[k], ref[k], atol=1e-8, err_msg=k)
+    # the epoch records every step's gates, in [0, 1] for the sigmoid gates
+    G = len(cfg.cell.gate_names)
+    assert res.gates.shape == (2, 2 * hp, G, cfg.n_hidden)
+    sig = [i for i, n in enumerate(cfg.cell.gate_names) if n not in ("cell input", "candidate")]
+    assert np.all((res.gates[:, :, sig] > 0) & (res.gates[:, :, sig] < 1))
+
+
+@pytest.mark.parametrize("kind,peep", GATED)
+def test_step_and_input_jacobians_match_finite_differences(kind, peep):
+    cfg, p, X, _, c0, _, _ = _problem(kind, peep)
+    cell = cfg.cell
+    x, c = X[:, 0], c0
+    _, _, cache = cell.step(p, x, c)
+    J, Jx = cell.jacobian(p, cache), cell.input_jacobian(p, cache)
+    for M, arg, n in ((J, "c", cell.n_carry), (Jx, "x", cell.n_in)):
+        num = np.zeros_like(M)
+        for j in range(n):
+            e = np.zeros(n)
+            e[j] = EPS
+            up = cell.step(p, x + e if arg == "x" else x, c + e if arg == "c" else c)[0]
+            dn = cell.step(p, x - e if arg == "x" else x, c - e if arg == "c" else c)[0]
+            num[:, :, j] = (up - dn) / (2 * EPS)
+        np.testing.assert_allclose(M, num, atol=1e-8)
+
+
+def test_lstm_carousel_is_the_product_of_forget_gates():
+    """Without peepholes, d c_t / d c_{t-k} along the cell-state path alone is diag(prod f): the
+    c -> c block of the step Jacobian is exactly diag(f_t) (Gers et al. 2000)."""
+    cfg, p, X, _, c0, _, _ = _problem("lstm", False, T=8)
+    cell = cfg.cell
+    run = gradflow.run(cfg, p, X, c0)
+    J = gradflow.step_jacobians(cfg, p, run)
+    H = cfg.n_hidden
+    for t, st in enumerate(run.steps):
+        np.testing.assert_allclose(J[:, t, H:, H:], np.einsum("bi,ij->bij", cell.carousel(p, st), np.eye(H)),
+                                   atol=1e-14)
+    cec = gradflow.carousel_vs_lag(cfg, p, X, 5, c0)
+    f = np.stack([cell.carousel(p, s) for s in run.steps], 1)  # (B, T, H)
+    np.testing.assert_allclose(cec[:, 3], f[:, -3:].prod(1), rtol=1e-12)
+    np.testing.assert_allclose(cec[:, 0], 1.0)
