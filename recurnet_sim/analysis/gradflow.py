@@ -20,6 +20,7 @@ Like FixedPointFinder (Golub & Sussillo 2018), the analysis reads a network only
 protocol, never its internals. ``net`` is any object with
 
 * ``net.cell``: a recurrent cell — ``n_in``, ``n_hidden``, ``n_carry``, ``hidden_in_carry``,
+  ``gate_names``, ``gates(cache)``, ``carousel(params, cache)`` (the memory path's gain, or None),
   ``carry0(B)``, ``step(params, x, carry, d=None) -> (carry_next, h, cache)``,
   ``vjp(params, cache, d_carry_next, d_h) -> (d_carry, d_params, d_x)``,
   ``jacobian(params, cache)``, ``input_jacobian(params, cache)``, ``recurrent_matrix(params)``,
@@ -129,7 +130,9 @@ def grad_norm_vs_lag(
     Returns
     -------
     ndarray, shape (B, K + 1)
-        ``||dL/dh_{T-1-k}||`` (Elman) or ``||dL/dc_{T-1-k}||`` (a carry without h in it).
+        ``||dL/dh_{T-1-k}||``, the error at the hidden state k steps back, for a cell whose carry
+        holds its hidden state (Elman: the whole carry; an LSTM: the h part of (h, c), the error
+        having flowed back through both), else ``||dL/dc_{T-1-k}||`` (Jordan's state units).
     """
     cell = net.cell
     B, T, _ = X.shape
@@ -155,13 +158,55 @@ def grad_norm_vs_lag(
     else:
         g = cell.vjp(params, cache.steps[-1], np.zeros((B, cell.n_carry)), g_h)[0]  # dL/dc_{T-1}
         last = T - 1
+    part = slice(None) if sl is None else sl
     out = np.empty((B, K + 1))
-    out[:, 0] = np.linalg.norm(g, axis=1)
+    out[:, 0] = np.linalg.norm(g[:, part], axis=1)
     for k in range(1, K + 1):
         # dL/dc_{t-1} = J_{t-1}^T dL/dc_t
         g = np.einsum("bij,bi->bj", J[:, last - k], g)
-        out[:, k] = np.linalg.norm(g, axis=1)
+        out[:, k] = np.linalg.norm(g[:, part], axis=1)
     return out
+
+
+def carousel_vs_lag(net, params: dict[str, np.ndarray], X: np.ndarray, K: int,
+                    c0: np.ndarray | None = None, cache: Any = None) -> np.ndarray | None:
+    """The constant-error-carousel path of a cell with a memory (an LSTM's cell state).
+
+    ``d c_T / d c_{T-k}`` along the memory path alone is ``diag(prod of the last k carousel
+    gains)``: for the LSTM the forget gates, ``prod f`` (Hochreiter & Schmidhuber 1997: a
+    carousel of gain 1 carries the error unchanged; Gers, Schmidhuber & Cummins 2000: the forget
+    gate lets the net learn when to let it decay). Paths that leave the cell state through the
+    gates are not in it; :func:`grad_norm_vs_lag` has them all.
+
+    Returns
+    -------
+    ndarray, shape (B, K + 1, H), or None
+        Per memory unit, lag 0 = 1; None when the cell declares no carousel.
+    """
+    cell = net.cell
+    B, T, _ = X.shape
+    if T < K:
+        raise ValueError(f"sequence of {T} steps is too short for lags up to {K}")
+    if cache is None:
+        cache = run(net, params, X, c0)
+    gains = [cell.carousel(params, s) for s in cache.steps[T - K:]] if K else []
+    if K and gains[0] is None:
+        return None
+    if not K and cell.carousel(params, cache.steps[-1]) is None:
+        return None
+    out = np.ones((B, K + 1, cell.n_hidden))
+    for k in range(1, K + 1):
+        out[:, k] = out[:, k - 1] * gains[K - k]
+    return out
+
+
+def gates_over_time(net, params: dict[str, np.ndarray], X: np.ndarray, c0: np.ndarray | None = None,
+                    cache: Any = None) -> np.ndarray:
+    """Every step's gate activations along a forward pass, (B, T, G, H) (G = 0 for ungated cells;
+    names in ``net.cell.gate_names``)."""
+    if cache is None:
+        cache = run(net, params, X, c0)
+    return np.stack([net.cell.gates(s) for s in cache.steps], axis=1)
 
 
 def autonomous_step(
