@@ -53,11 +53,11 @@ import copy
 
 import difflib
 import hashlib
-import itertools
 import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -265,10 +265,11 @@ class Experiment:
         Swept key -> list of values, in file order.
     x : str
         Grid key on the x axis of the plots.
-    points : list of dict
-        Grid values of every point (key -> value), in point-index order.
-    scenarios : list of Scenario
-        The validated scenario of every point.
+    points : GridPoints
+        Grid values of every point (key -> value), in point-index order: a sequence computed from
+        the index, never listed (``len(exp.points)`` is the grid size).
+    scenarios : GridScenarios
+        The validated scenario of every point, built when indexed.
     spec_hash : str
         Hash of everything that determines the results (used by ``--resume``).
     file_hash : str
@@ -456,6 +457,86 @@ def point_data(base: dict, fixed: dict, values: dict) -> dict:
     return data
 
 
+#: grids of at most this many points are validated point by point; larger ones on a sample this big
+FULL_CHECK = 256
+
+
+def sample_indices(n: int, k: int) -> list[int]:
+    """Every index of ``range(n)`` when ``n <= k``, else ``k`` evenly spaced ones (first and last included)."""
+    if n <= k:
+        return list(range(n))
+    return sorted({round(j * (n - 1) / (k - 1)) for j in range(k)})
+
+
+class GridPoints(Sequence):
+    """The points of a grid (key -> value dicts) in cartesian-product order, first key slowest.
+
+    Point ``i`` is computed from its index in O(number of keys) (mixed radix: digit ``d_k`` of key
+    ``k`` is ``(i // stride_k) % len(values_k)``, ``stride`` of the last key 1), so nothing is
+    listed and ``len`` of a 10^7-point grid is free.
+    """
+
+    def __init__(self, grid: dict[str, list]):
+        self.keys = list(grid)
+        self.values = [list(grid[k]) for k in self.keys]
+        self.strides = []
+        n = 1
+        for vs in reversed(self.values):
+            self.strides.append(n)
+            n *= len(vs)
+        self.strides.reverse()
+        self._n = n
+
+    def __len__(self) -> int:
+        return self._n
+
+    def __getitem__(self, i):
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(self._n))]
+        i = int(i)
+        if i < 0:
+            i += self._n
+        if not 0 <= i < self._n:
+            raise IndexError(f"grid point {i} out of range (the grid has {self._n} points)")
+        return {k: vs[(i // st) % len(vs)] for k, vs, st in zip(self.keys, self.values, self.strides)}
+
+    def label(self, i: int) -> str:
+        return ", ".join(f"{k}={_fmt(v)}" for k, v in self[i].items())
+
+    def __repr__(self) -> str:
+        return f"GridPoints({len(self)} points over {', '.join(self.keys)})"
+
+
+class GridScenarios(Sequence):
+    """The validated :class:`~recurnet_sim.scenario.Scenario` of every grid point, built on demand
+    from the base scenario, the fixed keys and the point's values (:func:`point_data`)."""
+
+    def __init__(self, base_path: Path, base_data: dict, fixed: dict, points: GridPoints):
+        self.base_path = Path(base_path)
+        self.base_data = base_data
+        self.fixed = fixed
+        self.points = points
+
+    def __len__(self) -> int:
+        return len(self.points)
+
+    def parse(self, i: int):
+        """The scenario of point ``i``; raises ScenarioError when it is not valid."""
+        from .scenario import Scenario, parse_scenario
+
+        sc = parse_scenario(point_data(self.base_data, self.fixed, self.points[i]), self.base_path.name,
+                            self.base_path)
+        return Scenario(self.base_path, sc.network_type, sc.config)
+
+    def __getitem__(self, i):
+        if isinstance(i, slice):
+            return [self.parse(j) for j in range(*i.indices(len(self)))]
+        return self.parse(i)
+
+    def __repr__(self) -> str:
+        return f"GridScenarios({len(self)} points of {self.base_path.name})"
+
+
 def load_experiment(path: str | Path, overrides=None) -> Experiment:
     """Read and validate an experiment file, its base scenario and every grid point.
 
@@ -483,7 +564,7 @@ def load_experiment(path: str | Path, overrides=None) -> Experiment:
 def parse_experiment(raw: dict, source: str = "experiment", path: Path | None = None, overrides=None,
                      file_hash: str = "") -> Experiment:
     """Validate a parsed experiment mapping (see :func:`load_experiment`)."""
-    from .scenario import Scenario, parse_scenario, read_toml
+    from .scenario import parse_scenario, read_toml
 
     raw = copy.deepcopy(raw)
     errors: list[ValidationError] = []
@@ -601,19 +682,19 @@ def parse_experiment(raw: dict, source: str = "experiment", path: Path | None = 
                     errors.append(ValidationError(where, f"{shown}{e.message}{val}", source))
     if errors:
         raise ScenarioError(_dedupe(errors), source)
-    keys = list(grid)
-    points = [dict(zip(keys, combo)) for combo in itertools.product(*(grid[k] for k in keys))]
-    scenarios = []
-    for i, pt in enumerate(points):
-        label = ", ".join(f"{k}={_fmt(v)}" for k, v in pt.items())
+    # Points are never listed: point i is computed from its index (mixed radix over the grid keys),
+    # so a grid of 10^6 points costs nothing until it runs. Every value of every key was checked
+    # above; the cross-key constraints are checked on every point of a small grid and on an even
+    # sample of a large one (a point outside the sample that fails stops the run at that point).
+    points = GridPoints(grid)
+    scenarios = GridScenarios(base_path, base_data, set_flat, points)
+    for i in sample_indices(len(points), FULL_CHECK):
         try:
-            data = point_data(base_data, set_flat, pt)
-            sc = parse_scenario(data, base_src, base_path)
+            scenarios.parse(i)
         except ScenarioError as exc:
+            label = points.label(i)
             errors.extend(ValidationError("grid", f"point {i} ({label}): {e.path + ': ' if e.path else ''}{e.message}",
                                           source) for e in exc.errors)
-            continue
-        scenarios.append(Scenario(base_path, sc.network_type, sc.config))
     if errors:
         raise ScenarioError(_dedupe(errors)[:20], source)
     metrics = list(ex["metrics"])
