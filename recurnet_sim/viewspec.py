@@ -197,6 +197,54 @@ class LogPlotPanel(Panel):
         raise NotImplementedError
 
 
+@dataclass
+class Scatter:
+    """The content of a :class:`ScatterPanel`: a trajectory and marked points on a plane (e.g. a
+    PCA projection of a state space, with its fixed points).
+
+    Parameters
+    ----------
+    title, xlabel, ylabel : str
+    path : ndarray, shape (n, 2)
+        A trajectory, drawn as a faint line.
+    trail : ndarray, shape (m, 2)
+        A recent stretch, drawn bright, its last point (the present) marked.
+    points : ndarray, shape (k, 2)
+        Marked points.
+    filled : sequence of bool, length k
+        Filled or hollow marker per point.
+    tones : sequence of str, length k
+        Theme tone per point.
+    lines : list of (text, tone)
+        Up to two lines under the title.
+    note : str, optional
+        Shown instead of the plot (why there is no data).
+    color : str
+        Tone of the path and trail.
+    """
+
+    title: str
+    path: np.ndarray = field(default_factory=lambda: np.zeros((0, 2)))
+    trail: np.ndarray = field(default_factory=lambda: np.zeros((0, 2)))
+    points: np.ndarray = field(default_factory=lambda: np.zeros((0, 2)))
+    filled: tuple[bool, ...] = ()
+    tones: tuple[str, ...] = ()
+    xlabel: str = "x"
+    ylabel: str = "y"
+    lines: list[tuple[str, str]] = field(default_factory=list)
+    note: str | None = None
+    color: str = "temp"
+
+
+class ScatterPanel(Panel):
+    """A 2-D plot of a trajectory with marked points. Subclasses implement :meth:`data`."""
+
+    placement = "side"
+
+    def data(self, model: "Model", trial: int) -> Scatter:
+        raise NotImplementedError
+
+
 # ----- graph view hints -----------------------------------------------------------------------------
 @dataclass(frozen=True)
 class GraphHints:
@@ -343,7 +391,7 @@ def layout_for(family, model: "Model") -> ViewLayout:
 
 __all__ = [
     "Block", "Link", "LegendItem", "OverlapBars", "UnitBars", "Panel", "HeatmapPanel", "LogPlot",
-    "LogPlotPanel", "GraphHints", "ViewLayout", "default_layout", "layout_for", "value_legend",
+    "LogPlotPanel", "Scatter", "ScatterPanel", "GraphHints", "ViewLayout", "default_layout", "layout_for", "value_legend",
     "near_square", "unit_grid", "unit_names",
 ]
 

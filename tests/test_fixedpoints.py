@@ -224,3 +224,40 @@ def test_flipflop_scenario_reports_the_fixed_points_in_json(capsys):
         lst = t["fixed_point_list"]
         assert 0 < len(lst) <= 16 and [e["stable"] for e in lst[:8]] == [True] * 8
         assert {tuple(np.sign(e["output"]).astype(int)) for e in lst[:8]} == set(itertools.product((-1, 1), repeat=3))
+
+
+def test_viewer_draws_the_fixed_points_on_the_pca_plane(monkeypatch):
+    """The panel the SRN view declares for [analysis] fixed_points: the same points as the summary,
+    stable filled, saddles hollow, on the plane of the trajectory; drawn without error at two sizes."""
+    monkeypatch.setenv("SDL_VIDEODRIVER", "dummy")
+    pygame = pytest.importorskip("pygame")
+    from recurnet_sim.families.srn.model import fixed_point_summary
+    from recurnet_sim.scenario import load_scenario
+    from recurnet_sim.viewer import Viewer
+
+    from recurnet_sim.paths import scenarios_dir
+
+    sim = load_scenario(scenarios_dir() / "flipflop_fixed_points.toml", {"view.paused": True})
+    sim.train()
+    for size in ((1100, 720), (1600, 1000)):
+        v = Viewer(sim, size=size, headless=True)
+        try:
+            sv = v.state_view
+            k, panel = next((k, p) for k, p in enumerate(sv.spec.panels) if type(p).__name__ == "FixedPointPanel")
+            assert sv.panel_rects[k].w > 150 and v.main_rect.contains(sv.panel_rects[k])
+            v.draw()
+            v.draw()
+            assert panel.computations == 1  # once per weights, not per frame
+            sc = panel.data(sim.model, 0)
+            assert sc.note is None
+            s = fixed_point_summary(sim.model, 0)
+            assert len(sc.points) == s["fixed_points"] and sum(sc.filled) == s["fixed_points_stable"] == 8
+            assert all(f == (t == "good") for f, t in zip(sc.filled, sc.tones))
+            # the projection is the trajectory's: the corners lie within the span of the path
+            lo, hi = sc.path.min(0), sc.path.max(0)
+            st = np.asarray(sc.points)[list(sc.filled)]
+            assert ((st >= lo - 0.2 * (hi - lo)) & (st <= hi + 0.2 * (hi - lo))).all()
+            assert "8 stable" in sc.lines[0][0]
+            assert pygame.surfarray.array3d(v.draw()).std() > 0
+        finally:
+            v.close()

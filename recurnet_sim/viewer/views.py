@@ -15,7 +15,8 @@ import math
 import numpy as np
 import pygame
 
-from ..viewspec import Block as BlockSpec, GraphHints, HeatmapPanel, LogPlotPanel, OverlapBars, UnitBars, ViewLayout
+from ..viewspec import (Block as BlockSpec, GraphHints, HeatmapPanel, LogPlotPanel, OverlapBars, ScatterPanel,
+                        UnitBars, ViewLayout)
 from . import widgets as W
 from .widgets import Fonts
 
@@ -248,6 +249,8 @@ class StateView:
                 self.draw_heatmap(surf, fonts, panel, r, trial)
             elif isinstance(panel, LogPlotPanel):
                 self.draw_log_plot(surf, fonts, panel, r, trial)
+            elif isinstance(panel, ScatterPanel):
+                self.draw_scatter(surf, fonts, panel, r, trial)
         self.legend(surf, fonts)
 
     def draw_header(self, surf, fonts) -> None:
@@ -369,6 +372,62 @@ class StateView:
         d = panel.data(self.model, trial)
         W.log_plot(surf, r, fonts, d.title, d.xs, d.ys, TONES.get(d.color, W.TEMP), xlabel=d.xlabel,
                    ylabel=d.ylabel, lines=[(t, TONES.get(tone, W.DIM)) for t, tone in d.lines], note=d.note)
+
+
+    def draw_scatter(self, surf, fonts, panel: ScatterPanel, r: pygame.Rect, trial: int) -> None:
+        """A trajectory (faint), its recent trail (bright, the present a dot) and marked points,
+        filled or hollow, on axes scaled to all of them."""
+        if r.w < 120 or r.h < 100:
+            return
+        d = panel.data(self.model, trial)
+        inner = W.panel(surf, r)
+        fonts.text(surf, d.title, (inner.x, inner.y), 16, W.DIM, max_width=inner.w)
+        y = inner.y + 17
+        for text, tone in d.lines[:2]:
+            fonts.text(surf, text, (inner.x, y), 16, TONES.get(tone, W.DIM), max_width=inner.w)
+            y += 17
+        if d.note:
+            fonts.text(surf, d.note, inner.center, 15, W.FAINT, anchor="center", max_width=inner.w)
+            return
+        area = pygame.Rect(inner.x + 18, y + 6, inner.w - 22, inner.bottom - y - 6 - 20)
+        if area.w < 30 or area.h < 30:
+            return
+        pygame.draw.rect(surf, W.BG, area)
+        pygame.draw.rect(surf, W.PANEL_EDGE, area, 1)
+        fonts.text(surf, d.xlabel, (area.centerx, inner.bottom + 2), 15, W.DIM, anchor="midbottom", max_width=inner.w)
+        lab = pygame.transform.rotate(fonts.render(d.ylabel, 15, W.DIM), 90)
+        surf.blit(lab, lab.get_rect(midright=(area.x - 2, area.centery)))
+        parts = [np.asarray(a, dtype=float).reshape(-1, 2) for a in (d.path, d.trail, d.points)]
+        allp = np.concatenate(parts)
+        allp = allp[np.isfinite(allp).all(axis=1)]
+        if allp.shape[0] == 0:
+            fonts.text(surf, "no data", area.center, 15, W.FAINT, anchor="center")
+            return
+        lo, hi = allp.min(axis=0), allp.max(axis=0)
+        span = np.maximum(hi - lo, 1e-9)
+        lo, hi = lo - 0.08 * span, hi + 0.08 * span
+
+        def px(a):
+            a = np.asarray(a, dtype=float).reshape(-1, 2)
+            x = area.x + (a[:, 0] - lo[0]) / (hi[0] - lo[0]) * (area.w - 1)
+            y_ = area.bottom - 1 - (a[:, 1] - lo[1]) / (hi[1] - lo[1]) * (area.h - 1)
+            return np.stack([x, y_], 1).round().astype(int).tolist()
+
+        col = TONES.get(d.color, W.TEMP)
+        clip = surf.get_clip()
+        surf.set_clip(area)
+        path, trail, pts = parts
+        if path.shape[0] > 1:
+            pygame.draw.lines(surf, W.blend(W.BG, col, 0.35), False, px(path), 1)
+        if trail.shape[0] > 1:
+            pygame.draw.lines(surf, col, False, px(trail), 2)
+        if trail.shape[0]:
+            pygame.draw.circle(surf, W.TEXT, px(trail[-1:])[0], 4)
+        for k, c in enumerate(px(pts)):
+            tone = TONES.get(d.tones[k] if k < len(d.tones) else "accent", W.ACCENT)
+            filled = bool(d.filled[k]) if k < len(d.filled) else True
+            pygame.draw.circle(surf, tone, c, 6 if filled else 5, 0 if filled else 2)
+        surf.set_clip(clip)
 
 
 # ----- the bar panel --------------------------------------------------------------------------------

@@ -15,7 +15,7 @@ from collections import deque
 import numpy as np
 
 from ...viewspec import (Block, GraphHints, HeatmapPanel, LegendItem, Link, LogPlot, LogPlotPanel, OverlapBars,
-                         UnitBars, ViewLayout, unit_grid, unit_names)
+                         Scatter, ScatterPanel, UnitBars, ViewLayout, unit_grid, unit_names)
 
 #: the order of the layers, bottom to top in the graph view
 LAYERS = ("input", "context", "hidden", "output")
@@ -128,6 +128,92 @@ class GradFlowPanel(LogPlotPanel):
                        xlabel="lag k (steps back)", ylabel="norm (log)", lines=lines, note=d.get("error"))
 
 
+class FixedPointPanel(ScatterPanel):
+    """The carry's trajectory over the task sequence on its first two principal axes, with the
+    fixed points of the dynamics under the held input marked: stable ones filled, saddles and
+    other unstable ones hollow (Sussillo & Barak 2013; :mod:`recurnet_sim.analysis.fixedpoints`,
+    the search the summary reports). Outside training, the last :attr:`TRAIL` ticks of the run are
+    drawn bright when the carry is the hidden layer (then the shown state is the carry)."""
+
+    TRAIL = 60  # ticks of the live trail
+    PATH = 600  # steps of the task trajectory drawn
+
+    def __init__(self, hidden: slice):
+        self.hidden = hidden
+        self._key = None
+        self._fp: dict | None = None
+        self.history: deque = deque(maxlen=self.TRAIL)
+        self.computations = 0
+
+    def on_tick(self, model) -> None:
+        if model.mode != "train":
+            self.history.append(model.state[:, self.hidden].copy())
+
+    def on_reset(self) -> None:
+        self.history.clear()
+
+    def fixed_points(self, model, trial: int) -> dict:
+        """Trajectory, PCA and report of ``trial``, computed once per (trial, weights)."""
+        key = (trial, model.epoch_, id(model.params_))
+        if key == self._key:
+            return self._fp
+        self._key = key
+        self.computations += 1
+        try:
+            from ...analysis import fixedpoints
+            from .model import fixed_point_report
+
+            task = model.task
+            p1 = {k: np.asarray(v)[trial: trial + 1] for k, v in model.params_.items()}
+            S = fixedpoints.visited_states(model.cfg, p1, task.inputs[trial], task.targets[trial],
+                                           None if task.reset is None else task.reset[trial])
+            mu, axes, ratio = fixedpoints.pca(S)
+            rep = fixed_point_report(model, trial)
+            self._fp = {"mu": mu, "axes": axes, "ratio": ratio, "path": (S[: self.PATH] - mu) @ axes.T,
+                        "report": rep, "error": None}
+        except Exception as exc:  # the viewer never raises for an analysis it cannot do
+            self._fp = {"error": f"fixed points unavailable: {exc}"}
+        return self._fp
+
+    def data(self, model, trial: int) -> Scatter:
+        d = self.fixed_points(model, trial)
+        cell = model.cfg.cell
+        carry_is_h = cell.n_carry == cell.n_hidden and cell.hidden_in_carry is not None
+        st = "h" if carry_is_h else "carry"
+        if d.get("error"):
+            return Scatter(f"fixed points of {st}", note=d["error"])
+        rep = d["report"]
+        pts = rep.fixed
+        kinds = [p.kind for p in pts]
+        proj = (np.array([p.state for p in pts]).reshape(-1, cell.n_carry) - d["mu"]) @ d["axes"].T
+        trail = np.zeros((0, 2))
+        if carry_is_h and self.history and model.mode != "train":
+            trail = (np.stack([hh[trial] for hh in self.history]) - d["mu"]) @ d["axes"].T
+        n_st, n_sa = kinds.count("stable"), kinds.count("saddle")
+        other = len(kinds) - n_st - n_sa
+        lines = [(f"{n_st} stable (filled) · {n_sa} saddle{'s' if n_sa != 1 else ''} (hollow)"
+                  + (f" · {other} other" if other else ""), "accent")]
+        if rep.slow:
+            lines.append((f"{len(rep.slow)} slow point{'s' if len(rep.slow) != 1 else ''} (not drawn)", "dim"))
+        r1, r2 = (100 * float(v) for v in d["ratio"])
+        tones = tuple("good" if k == "stable" else "warn" if k == "saddle" else "dim" for k in kinds)
+        return Scatter(f"fixed points, {st} on its PCA plane (input {'held' if rep.x.any() else '0'})",
+                       path=d["path"], trail=trail, points=proj, filled=tuple(k == "stable" for k in kinds),
+                       tones=tones, xlabel=f"PC1 ({r1:.0f}% var)", ylabel=f"PC2 ({r2:.0f}%)", lines=lines,
+                       color="energy")
+
+
+def _analysis_panels(model, hidden: slice) -> list:
+    """The gradient-flow panel, and the fixed-point panel when the scenario asks for fixed points
+    (``[analysis] fixed_points``); a scenario that also turns the gradient flow off
+    (``max_lag = 0``) gets the fixed points in its place, so a narrow window keeps room for both
+    the strip and the plane."""
+    an = getattr(model, "analysis", None) or {}  # set by build; absent on a hand-made model
+    if not an.get("fixed_points"):
+        return [GradFlowPanel()]
+    return ([] if an.get("max_lag") == 0 else [GradFlowPanel()]) + [FixedPointPanel(hidden)]
+
+
 def layout(model) -> ViewLayout:
     """The Elman / Jordan view (see the module docstring)."""
     L = model.layers
@@ -156,7 +242,7 @@ def layout(model) -> ViewLayout:
         legend=[LegendItem("-1", ("neg",)), LegendItem("0", ("zero",)), LegendItem("+1", ("pos",))],
         links=[Link("input", "hidden"), Link("context", "hidden"), Link("hidden", "output"), copy],
         bars=bars,
-        panels=[HiddenStrip(L["hidden"]), GradFlowPanel()],
+        panels=[HiddenStrip(L["hidden"])] + _analysis_panels(model, L["hidden"]),
         graph=GraphHints(groups=tuple((n, L[n]) for n in LAYERS), orientation="rows", label_groups=True,
                          ring=("hidden",)),
     )
