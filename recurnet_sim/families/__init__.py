@@ -8,8 +8,11 @@ only when a scenario names one of their types (:func:`recurnet_sim.family.family
 #: network.type -> module exporting FAMILY
 SHIPPED = {
     "hopfield": "recurnet_sim.families.hopfield",
+    "modern_hopfield": "recurnet_sim.families.hopfield",
     "bam": "recurnet_sim.families.bam",
     "boltzmann": "recurnet_sim.families.boltzmann",
     "elman": "recurnet_sim.families.srn",
     "jordan": "recurnet_sim.families.srn",
+    "lstm": "recurnet_sim.families.srn",
+    "gru": "recurnet_sim.families.srn",
 }

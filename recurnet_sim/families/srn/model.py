@@ -50,7 +50,10 @@ def save_weights(path: str | os.PathLike, cfg: SRNConfig, params: dict[str, np.n
     from ...writer import write_file
 
     path = weights_path(path)
-    arrays = {k: np.asarray(params[k], dtype=float) for k in PARAM_NAMES}
+    arrays = {k: np.asarray(params[k], dtype=float) for k in cfg.param_names}
+    arrays["cfg_n_in"] = np.array(int(cfg.n_in))
+    arrays["cfg_forget_bias"] = np.array(float(cfg.forget_bias))
+    arrays["cfg_peepholes"] = np.array(bool(cfg.peepholes))
     for k in ("kind", "activation", "output"):
         arrays[f"cfg_{k}"] = np.array(getattr(cfg, k))
     arrays["cfg_loss"] = np.array(cfg.loss or "")
@@ -86,11 +89,12 @@ def load_weights(path: str | os.PathLike) -> tuple[SRNConfig, dict[str, np.ndarr
     """
     path = pathlib.Path(path)
     name = str(path)
-    data = read_npz(path, "weights", WEIGHTS_FORMAT, required=PARAM_NAMES)
+    data = read_npz(path, "weights", WEIGHTS_FORMAT, required=("W_hy", "b_y", "cfg_kind"))
     try:
-        W_xh, W_hy = data["W_xh"], data["W_hy"]
-        B, H, I = W_xh.shape
-        O = W_hy.shape[1]
+        W_hy = data["W_hy"]
+        B, O, H = W_hy.shape
+        # files of the affine cells written before cfg_n_in was stored: W_xh gives it
+        I = int(data["cfg_n_in"]) if "cfg_n_in" in data else data["W_xh"].shape[2]
         loss = str(data["cfg_loss"]) or None
         cfg = SRNConfig(
             kind=str(data["cfg_kind"]),
@@ -103,8 +107,10 @@ def load_weights(path: str | os.PathLike) -> tuple[SRNConfig, dict[str, np.ndarr
             mu=float(data["cfg_mu"]),
             teacher_forcing=bool(data["cfg_teacher_forcing"]),
             context_init=float(data["cfg_context_init"]),
+            forget_bias=float(data["cfg_forget_bias"]) if "cfg_forget_bias" in data else 1.0,
+            peepholes=bool(data["cfg_peepholes"]) if "cfg_peepholes" in data else False,
         )
-        params = {k: np.asarray(data[k], dtype=float) for k in PARAM_NAMES}
+        params = {k: np.asarray(data[k], dtype=float) for k in cfg.param_names}
         for k, shp in cfg.shapes.items():
             if params[k].shape != (B,) + shp:
                 raise ValueError(f"{k} has shape {params[k].shape}, expected {(B,) + shp}")
@@ -198,13 +204,21 @@ class SRNModel(Model):
         self.params_ = {k: np.array(params[k], dtype=float) for k in cfg.param_names}
         self.velocity_ = {k: np.zeros_like(v) for k, v in self.params_.items()}
         I, C, H, O = cfg.n_in, cfg.n_ctx, cfg.n_hidden, cfg.n_out
+        cell = cfg.cell
+        S = cell.n_state if cell.state_layer else 0
         self.layers = {
             "input": slice(0, I),
             "context": slice(I, I + C),
             "hidden": slice(I + C, I + C + H),
-            "output": slice(I + C + H, I + C + H + O),
         }
-        self.state = np.zeros((B, I + C + H + O))
+        if S:
+            # the part of the next carry the other layers cannot rebuild (an LSTM's cell state
+            # c_t): shown, so that perturbing it acts on the next step (Cell.state_layer)
+            self.layers[cell.state_layer] = slice(I + C + H, I + C + H + S)
+        self.layers["output"] = slice(I + C + H + S, I + C + H + S + O)
+        self.state = np.zeros((B, I + C + H + S + O))
+        self.gates_ = np.zeros((B, len(cell.gate_names) * H))  # the shown step's gates (flattened)
+        self.gate_trace_ = np.zeros((B, 0, len(cell.gate_names), H))
         self.clamped = np.zeros(self.state.shape, dtype=bool)
         self._fresh = np.zeros(B, dtype=bool)  # trials at the start of a sequence (no step yet)
         self.start()
@@ -279,9 +293,13 @@ class SRNModel(Model):
         self.update_norm_max_ = res.update_norm_max
         # Show the last step of the epoch in the state, so the viewer draws a meaningful picture.
         T = task.inputs.shape[1]
+        shown = self.cfg.cell.shown_state(res.carry_next)
         last = np.concatenate(
-            [task.inputs[:, T - 1], res.context[:, T - 1], res.hidden[:, T - 1], res.outputs[:, T - 1]], 1
+            [task.inputs[:, T - 1], res.context[:, T - 1], res.hidden[:, T - 1], shown, res.outputs[:, T - 1]], 1
         )
+        if res.gates is not None and res.gates.shape[2]:
+            self.gate_trace_ = res.gates
+            self.gates_ = np.where(keep[:, None], res.gates[:, T - 1].reshape(self.batch_size, -1), self.gates_)
         self.state[keep] = last[keep]
         self._fresh[keep] = False
         changed = sum(
@@ -298,7 +316,11 @@ class SRNModel(Model):
         c_old = s[:, L["context"]]
         y_old = s[:, L["output"]]
         # next context from the current tick's activations (at the start: the context layer itself)
-        c = cell.advance(c_old, h_old, y_old)
+        sname = cell.state_layer if cell.state_layer in L else ""
+        if sname:
+            c = cell.advance(c_old, h_old, y_old, s[:, L[sname]])
+        else:
+            c = cell.advance(c_old, h_old, y_old)
         c = np.where(self._fresh[:, None], c_old, c)
         T = task.inputs.shape[1]
         if self.mode == "run":
@@ -310,10 +332,13 @@ class SRNModel(Model):
             x = self._free_input(s[:, L["input"]], y_old)
         # clamped context units keep their value
         c = np.where(self.clamped[:, L["context"]], c_old, c)
-        _, h, _ = cell.step(p, x, c)
+        c_next, h, st = cell.step(p, x, c)
         h = np.where(self.clamped[:, L["hidden"]], h_old, h)
         z, y = cfg.readout(p, h)
-        new = np.concatenate([x, c, h, y], 1)
+        new = np.concatenate([x, c, h, cell.shown_state(c_next), y], 1)
+        g = cell.gates(st)
+        if g.shape[1]:
+            self.gates_ = np.where(active[:, None], g.reshape(g.shape[0], -1), self.gates_)
         new = np.where(self.clamped, s, new)
         s[active] = new[active]
         self._fresh[active] = False
@@ -405,7 +430,11 @@ class SRNModel(Model):
     def trace_arrays(self) -> dict[str, np.ndarray]:
         """Saved with a trace: the last epoch's activations and loss at every time step,
         ``hidden`` (B, T, H), ``output`` (B, T, O), ``loss_per_step`` (B, T)."""
-        return {"hidden": self.hidden_trace_, "output": self.output_trace_, "loss_per_step": self.loss_per_step_}
+        out = {"hidden": self.hidden_trace_, "output": self.output_trace_, "loss_per_step": self.loss_per_step_}
+        if self.gate_trace_.shape[2]:
+            # gated cells: every gate at every step of the last epoch, (B, T, G, H), names in describe()
+            out["gates"] = self.gate_trace_
+        return out
 
     def describe(self) -> dict[str, Any]:
         d = super().describe()
@@ -421,6 +450,8 @@ class SRNModel(Model):
             n_context=self.cfg.n_ctx,
             task=getattr(self.task, "name", None),
         )
+        if self.cfg.cell.gate_names:
+            d["gate_names"] = list(self.cfg.cell.gate_names)
         d.update(self.cfg.cell.describe())
         return d
 
@@ -448,13 +479,20 @@ class SRNModel(Model):
         W_xh, W_ch and W_hy, and the fixed copy of weight 1 into the context (from the hidden
         layer in an Elman net, from the output in a Jordan net)."""
         L, p = self.layers, self.params_
+        cell = self.cfg.cell
         full = np.zeros((self.n_units, self.n_units))
-        full[L["hidden"], L["input"]] = p["W_xh"][trial]
-        full[L["hidden"], L["context"]] = p["W_ch"][trial]
+        p1 = {k: v[trial: trial + 1] for k, v in p.items()}
+        w_in, w_ctx = cell.connections(p1)  # gated cells: the candidate weights, before gating
+        full[L["hidden"], L["input"]] = w_in[0]
+        full[L["hidden"], L["context"]] = w_ctx[0]
         full[L["output"], L["hidden"]] = p["W_hy"][trial]
-        src, ctx = (L["hidden"] if self.network_type == "elman" else L["output"]), L["context"]
+        src, ctx = (L["hidden"] if cell.hidden_in_carry is not None else L["output"]), L["context"]
         n = min(src.stop - src.start, ctx.stop - ctx.start)
         full[np.arange(ctx.start, ctx.start + n), np.arange(src.start, src.start + n)] = 1.0
+        if cell.state_layer in L:  # the cell state is copied into the carry's memory part
+            sl, mem = L[cell.state_layer], cell.memory_slice()
+            m = sl.stop - sl.start
+            full[np.arange(ctx.start + mem.start, ctx.start + mem.start + m), np.arange(sl.start, sl.stop)] = 1.0
         return full
 
 
@@ -502,18 +540,27 @@ def train(
 
 
 # ======================================================================================
-# Scenario tables and building (shared by elman.py and jordan.py)
+# Scenario tables and building (shared by elman.py, jordan.py, lstm.py and gru.py)
 # ======================================================================================
+#: the network types whose cell is gated (their own sigmoid gates and tanh; no Jordan state units)
+GATED_TYPES = ("lstm", "gru")
+
 def scenario_tables_for(kind: str) -> dict:
-    """Top-level scenario tables of the Elman or Jordan family (see :mod:`recurnet_sim.spec`)."""
+    """Top-level scenario tables of one network type of the family (see :mod:`recurnet_sim.spec`).
+
+    The four types share every key but their cell's own (Elman: ``recurrent_radius``; Jordan:
+    ``mu``, ``training.teacher_forcing``; LSTM: ``forget_bias``, ``peepholes``), so one base
+    scenario written with the shared keys runs as any of them (the batch key ``cell``)."""
     from ...spec import Field, Table
     from .tasks import TASKS
 
     elman = kind == "elman"
+    gated = kind in GATED_TYPES
     net = {
         "type": Field("str", kind, "network family", choices=(kind,)),
         "hidden": Field("int", 8, "hidden units H", min=1, max=4096),
-        "activation": Field("str", "tanh", "hidden activation", choices=ACTIVATIONS),
+        "activation": Field("str", "tanh", "hidden activation" + (" (the gated cells have their own sigmoid gates "
+                            "and tanh: ignored)" if gated else ""), choices=ACTIVATIONS),
         "output": Field("str", "auto", "output units (auto: the task's choice)", choices=("auto",) + OUTPUTS),
         "loss": Field("str", "auto", "loss (auto: the task's choice, else the one matching the output)",
                       choices=("auto",) + LOSSES),
@@ -524,7 +571,11 @@ def scenario_tables_for(kind: str) -> dict:
     if elman:
         net["recurrent_radius"] = Field("float", None, "rescale W_hh to this spectral radius at initialisation",
                                         min=0, nullable=True)
-    else:
+    elif kind == "lstm":
+        net["forget_bias"] = Field("float", 1.0, "initial bias of the forget gate (Gers, Schmidhuber & Cummins "
+                                   "2000: positive keeps the carousel open)")
+        net["peepholes"] = Field("bool", False, "gate connections from the cell state (Gers & Schmidhuber 2000)")
+    elif not gated:
         net["mu"] = Field("float", 0.5, "self-decay of the state units: s_{t+1} = mu s_t + y_t (Jordan 1986)",
                           min=0, max=1)
     task = {
@@ -538,6 +589,14 @@ def scenario_tables_for(kind: str) -> dict:
         "repeats": Field("int", 1, "sequence: productions of each sequence per epoch", min=1),
         "lag": Field("int", 5, "delayed_recall: steps between input and recall", min=1),
         "n_symbols": Field("int", 4, "delayed_recall: alphabet size", min=2),
+        "form": Field("str", "stream", "delayed_recall: a stream (the target at every step is the input lag steps "
+                      "back) or episodes (Hochreiter & Schmidhuber 1997: a cue, lag - 1 distractors, recall the cue)",
+                      choices=("stream", "episodes")),
+        "episodes": Field("int", 50, "latch, adding, delayed_recall episodes: episodes per epoch (as many "
+                          "held-out ones score the trained net)", min=1),
+        "noise": Field("float", 0.2, "latch: std of the Gaussian noise after the informative first step", min=0),
+        "success_accuracy": Field("float", 0.9, "summary: the net counts as solved when its held-out accuracy "
+                                  "reaches this", min=0, max=1),
         "embedded": Field("bool", True, "reber: embedded grammar (long-range dependency)"),
         "n_bits": Field("int", 3, "flip_flop: input channels, each with an output holding its last pulse", min=1,
                         max=16),
@@ -558,12 +617,12 @@ def scenario_tables_for(kind: str) -> dict:
         "save_to": Field("str", None, "save the weights after pretraining to this .npz (relative to the "
                          "scenario)", nullable=True),
     }
-    if not elman:
+    if kind == "jordan":
         training["teacher_forcing"] = Field("bool", True, "feed the target, not the output, into the state units")
     dynamics = {
         "mode": Field("str", "train", "a tick is a training epoch (train), a time step on the task "
                       "sequence (run) or a free-running step (free)", choices=MODES),
-        "free_input": Field("str", "output" if elman else "fixed", "free: input = the output fed back, its "
+        "free_input": Field("str", "fixed" if kind == "jordan" else "output", "free: input = the output fed back, its "
                             "one-hot argmax, or held fixed", choices=FREE_INPUTS),
         "tol": Field("float", 1e-6, "a unit (or weight, in train) 'changed' if it moved more than this", min=0),
         "round_decimals": Field("int", 8, "decimals of the state compared by cycle detection", min=1, max=15),
@@ -575,6 +634,9 @@ def scenario_tables_for(kind: str) -> dict:
     analysis = {
         "max_lag": Field("int", 20, "summary: gradient norm at lags 0..max_lag (0 = off)", min=0),
         "lyapunov": Field("bool", False, "summary: largest Lyapunov exponent of the free-running net"),
+        "reference": Field("str", "none", "summary and viewer: also the gradient-vs-lag curve of an untrained "
+                           "network of this cell, same size and task input (a run holds one cell type)",
+                           choices=("none",) + ("elman", "jordan", "lstm", "gru")),
         "lyapunov_steps": Field("int", 500, "steps averaged for the Lyapunov exponent", min=10),
         "fixed_points": Field("bool", False, "summary: fixed and slow points of the carry dynamics with the input "
                               "held fixed, classified by the Jacobian's eigenvalues (Sussillo & Barak 2013)"),
@@ -585,7 +647,9 @@ def scenario_tables_for(kind: str) -> dict:
         "fixed_points_noise": Field("float", 0.5, "fixed points: std of the Gaussian noise added to each start "
                                     "(larger reaches the saddles between the attractors)", min=0),
     }
-    name = "Elman (1990) simple recurrent network" if elman else "Jordan (1986) network"
+    name = {"elman": "Elman (1990) simple recurrent network", "jordan": "Jordan (1986) network",
+            "lstm": "LSTM (Hochreiter & Schmidhuber 1997; forget gate: Gers et al. 2000)",
+            "gru": "GRU (Cho et al. 2014)"}[kind]
     return {
         "network": Field("table", None, "the network", table=Table(net, f"The {name}.")),
         "task": Field("table", None, "the sequence task", table=Table(task, "Task generators in recurnet_sim.families.srn.tasks.")),
@@ -611,8 +675,14 @@ def make_task(kind: str, tcfg: dict, rngs, base_dir: pathlib.Path):
             return T.letters(rngs, tcfg["n_consonants"], text)
         if name == "reber":
             return T.reber(rngs, tcfg["length"], tcfg["embedded"])
+        if name == "delayed_recall" and tcfg["form"] == "episodes":
+            return T.recall_episodes(rngs, tcfg["lag"], tcfg["episodes"], tcfg["n_symbols"])
         if name == "delayed_recall":
             return T.delayed_recall(rngs, tcfg["length"], tcfg["lag"], tcfg["n_symbols"])
+        if name == "latch":
+            return T.latch(rngs, tcfg["lag"], tcfg["episodes"], tcfg["noise"])
+        if name == "adding":
+            return T.adding(rngs, tcfg["lag"], tcfg["episodes"])
         if name == "sequence":
             seqs = T.load_sequences(path) if path is not None else tcfg["sequences"]
             return T.sequence_production(rngs, seqs, tcfg["repeats"])
@@ -630,7 +700,7 @@ def make_task(kind: str, tcfg: dict, rngs, base_dir: pathlib.Path):
 
 
 def build_model(kind: str, cfg: dict, batch_size: int, rngs, base_dir, cls=None) -> SRNModel:
-    """Build an Elman or Jordan model from a validated scenario config (see ``scenario_tables_for``)."""
+    """Build a model of network type ``kind`` from a validated scenario config (see ``scenario_tables_for``)."""
     from ...errors import ValidationError
 
     base_dir = pathlib.Path(base_dir)
@@ -646,7 +716,8 @@ def build_model(kind: str, cfg: dict, batch_size: int, rngs, base_dir, cls=None)
             kind=kind, n_in=task.n_in, n_hidden=net["hidden"], n_out=task.n_out,
             activation=net["activation"], output=output, loss=loss,
             mu=net.get("mu", 0.0), teacher_forcing=tr.get("teacher_forcing", False),
-            context_init=net["context_init"],
+            context_init=net["context_init"], forget_bias=net.get("forget_bias", 1.0),
+            peepholes=net.get("peepholes", False),
         )
     except ValueError as e:
         raise ValidationError("network", str(e)) from None
@@ -662,7 +733,7 @@ def build_model(kind: str, cfg: dict, batch_size: int, rngs, base_dir, cls=None)
                 f"{wpath.name} holds a {fcfg.kind} network with {fcfg.n_in} inputs and {fcfg.n_out} outputs; "
                 f"this scenario needs {kind} with {task.n_in} and {task.n_out}",
             )
-        nb = params["W_xh"].shape[0]
+        nb = params["W_hy"].shape[0]
         if nb != 1 and nb < batch_size:
             raise ValidationError("initial.weights", f"{wpath.name} holds {nb} trials; the run has {batch_size} "
                                   "(a file of one trial is shared by all; a file of more trials gives its first ones)")
@@ -691,6 +762,8 @@ def build_model(kind: str, cfg: dict, batch_size: int, rngs, base_dir, cls=None)
         _enter_dynamics(model, dyn["mode"])
     # else: the model stays in train mode until the family's train step (pretraining) finishes
     model.analysis = dict(cfg["analysis"])
+    model.analysis["success_accuracy"] = cfg["task"]["success_accuracy"]
+    model.task_lag = cfg["task"]["lag"] if getattr(task, "score", "") else 0
     return model
 
 
@@ -760,6 +833,18 @@ def summary_for(model: SRNModel, b: int) -> dict:
         out["grad_norm_vs_lag"] = [float(v) for v in rep["grad_norm_lag"][0]]
         out["grad_decay_rate"] = float(rep["decay_rate"][0])
         out["jacobian_radius_mean"] = float(rep["radius_J_mean"][0])
+    out.update(_learned_vs_chance(model, b, p1))
+    ref = reference_curve(model, b)
+    if ref is not None:
+        out["reference_cell"] = an.get("reference")
+        out["reference_grad_norm_vs_lag"] = [float(v) for v in ref]
+    if cfg.cell.gate_names and K > 0 and X.shape[1] >= K:
+        # the memory path alone (LSTM: prod f over the last K steps), beside the full gradient
+        cec = gradflow.carousel_vs_lag(cfg, p1, X[:, :max(K, min(X.shape[1], 4 * K))], K)
+        if cec is not None:
+            out["carousel_gain_vs_lag"] = [float(v) for v in cec[0].mean(1)]
+        G = gradflow.gates_over_time(cfg, p1, X[:, : min(X.shape[1], 400)])
+        out["gate_means"] = {n: float(G[0, :, k].mean()) for k, n in enumerate(cfg.cell.gate_names)}
     if an.get("lyapunov"):
         rng = np.random.default_rng(b)  # analysis only: does not touch the run's streams
         # the output can be fed back only where the carry holds the hidden state it is read from
@@ -769,6 +854,59 @@ def summary_for(model: SRNModel, b: int) -> dict:
         out["lyapunov_exponent"] = float(lam[0])
     if an.get("fixed_points"):
         out.update(fixed_point_summary(model, b))
+    return out
+
+
+def reference_curve(model: SRNModel, b: int) -> np.ndarray | None:
+    """||dL/dh_{t-k}|| (k = 0..max_lag) of an *untrained* network of the cell ``[analysis]
+    reference``, of the same size, drawn from a generator seeded by the trial index (analysis only:
+    the run's streams are untouched), over the trial's task input; None without a reference.
+    One run holds one cell type, so this is the honest closest to two cells side by side: the
+    trained comparison is the batch experiment srn_memory_span."""
+    from ...analysis import gradflow
+
+    an = getattr(model, "analysis", {}) or {}
+    kind = an.get("reference", "none")
+    K = int(an.get("max_lag", 0))
+    X = model.task.inputs[b: b + 1]
+    if kind in (None, "none") or K < 1 or X.shape[1] < K + 1:
+        return None
+    cfg = replace(model.cfg, kind=kind, context_init=0.5 if kind == "elman" else 0.0, teacher_forcing=False)
+    p = init_params(cfg, [np.random.default_rng(b)])
+    return gradflow.grad_norm_vs_lag(cfg, p, X[:, : max(K + 1, min(X.shape[1], 4 * K))], K)[0]
+
+
+def _learned_vs_chance(model: SRNModel, b: int, p1: dict) -> dict:
+    """The learned score beside random guessing, for tasks that have a score: held-out accuracy and
+    loss of the final weights, the chance levels, ``solved`` (accuracy >= task.success_accuracy),
+    and the gradient ratio ||dL/dh_{t-lag}|| / ||dL/dh_t|| at the task's lag (log10)."""
+    from ...analysis import gradflow
+    from .tasks import accuracy
+
+    task = model.task
+    if not getattr(task, "score", ""):
+        return {}
+    test = task.test if task.test is not None else task
+    sl = slice(b, b + 1)
+    cfg = model.cfg
+    cache = forward(cfg, p1, test.inputs[sl], cfg.cell.carry0(1), test.targets[sl],
+                    None if test.reset is None else test.reset[sl])
+    L, _, _ = objective(cfg, cache, test.targets[sl], test.mask[sl])
+    # a score on test[sl] needs the trial's rows of the task
+    D, M = test.targets[sl], test.mask[sl]
+    sub = type(test)(test.name, test.inputs[sl], D, M, None, test.phase[sl], test.phase_names, test.input_names,
+                     test.output_names, score=test.score, tolerance=test.tolerance)
+    acc = accuracy(sub, cache.Y)
+    an = getattr(model, "analysis", {}) or {}
+    out = {"test_accuracy": float(acc[0]), "chance_accuracy": task.chance_accuracy, "test_loss": float(L[0]),
+           "chance_loss": task.chance_loss,
+           "solved": bool(acc[0] >= float(an.get("success_accuracy", 0.9)))}
+    lag = int(getattr(model, "task_lag", 0) or 0)
+    if lag > 0 and test.inputs.shape[1] >= lag + 1:
+        g = gradflow.grad_norm_vs_lag(cfg, p1, test.inputs[sl, :lag + 1], lag)[0]
+        with np.errstate(divide="ignore"):
+            r = float(np.log10(max(g[-1], 1e-300) / max(g[0], 1e-300)))
+        out["grad_log10_at_lag"] = r
     return out
 
 

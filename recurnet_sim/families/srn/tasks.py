@@ -69,6 +69,17 @@ class Task:
     feedback : bool
         Whether outputs mean the same as inputs (next-symbol prediction), so free-running can feed
         them back.
+    score : str
+        How a step's output is scored right (:func:`accuracy`): "argmax" (the largest output is
+        the target's), "sign" (a sigmoid output on the target's side of 0.5), "abs_error" (within
+        ``tolerance`` of a real target), or "" (the task has no score).
+    tolerance : float
+        For "abs_error" (Hochreiter & Schmidhuber 1997, adding problem: 0.04).
+    chance_accuracy, chance_loss : float or None
+        What random guessing reaches (the best constant guess), beside the learned score.
+    test : Task or None
+        Held-out episodes of the same task (drawn from the same generators after these), on which
+        the summary scores the trained net: the training episodes repeat every epoch.
     """
 
     name: str
@@ -83,6 +94,11 @@ class Task:
     output: str = "sigmoid"
     loss: str | None = None
     feedback: bool = True
+    score: str = ""
+    tolerance: float = 0.0
+    chance_accuracy: float | None = None
+    chance_loss: float | None = None
+    test: "Task | None" = None
 
     @property
     def n_in(self) -> int:
@@ -509,4 +525,133 @@ def flip_flop(rngs: Sequence[np.random.Generator], length: int = 1000, n_bits: i
     )
 
 
-TASKS = ("temporal_xor", "letters", "reber", "delayed_recall", "sequence", "text", "flip_flop")
+# ======================================================================================
+# Long time lags in episodes: latch, delayed recall, adding (each with its chance level)
+# ======================================================================================
+def _episodes(rngs, name, lag, n_episodes, draw, n_in, n_out, output, loss, score, chance_acc, chance_loss,
+              input_names, output_names, tolerance=0.0) -> Task:
+    """Concatenated episodes of ``lag + 1`` steps, the carry reset at each episode's first step and
+    the only target at its last step (step ``lag``: the information is ``lag`` steps back).
+    ``draw(rng) -> (x (lag+1, n_in), d (n_out,))`` makes one episode. Trial b draws its training
+    episodes, then as many held-out ones (``test``), from ``rngs[b]`` alone."""
+    if lag < 1:
+        raise ValueError(f"lag must be >= 1, got {lag}")
+    if n_episodes < 1:
+        raise ValueError(f"episodes must be >= 1, got {n_episodes}")
+    L = lag + 1
+
+    def make(rng):
+        X = np.zeros((n_episodes * L, n_in))
+        D = np.zeros((n_episodes * L, n_out))
+        M = np.zeros(n_episodes * L)
+        for e in range(n_episodes):
+            x, d = draw(rng)
+            X[e * L:(e + 1) * L] = x
+            D[(e + 1) * L - 1] = d
+            M[(e + 1) * L - 1] = 1.0
+        return X, D, M
+
+    def task(sets):
+        X, D, M = (np.stack(a) for a in zip(*sets))
+        B, T = M.shape
+        reset = np.zeros((B, T), bool)
+        reset[:, ::L] = True
+        return Task(name=name, inputs=X, targets=D, mask=M, reset=reset, phase=np.zeros((B, T), int),
+                    phase_names=("recall",), input_names=tuple(input_names), output_names=tuple(output_names),
+                    output=output, loss=loss, feedback=False, score=score, tolerance=tolerance,
+                    chance_accuracy=chance_acc, chance_loss=chance_loss)
+
+    train_sets, test_sets = [], []
+    for rng in rngs:
+        train_sets.append(make(rng))
+        test_sets.append(make(rng))
+    out = task(train_sets)
+    out.test = task(test_sets)
+    return out
+
+
+def latch(rngs: Sequence[np.random.Generator], lag: int = 20, episodes: int = 50, noise: float = 0.2) -> Task:
+    """Information latching (Bengio, Simard & Frasconi 1994, "Learning long-term dependencies with
+    gradient descent is difficult"): the class of an episode is given at its first step only
+    (input +1 or -1, plus noise); the ``lag`` steps after it are Gaussian noise of std ``noise``;
+    the net must output the class at the last step (sigmoid, cross-entropy). Keeping one bit
+    across the noise is what their analysis shows a gradient-trained tanh net fails to learn as
+    the lag grows. Chance: accuracy 0.5, loss ln 2.
+    """
+    def draw(rng):
+        cls = int(rng.integers(0, 2))
+        x = noise * rng.standard_normal((lag + 1, 1))
+        x[0, 0] += 1.0 if cls else -1.0
+        return x, np.array([float(cls)])
+
+    return _episodes(rngs, "latch", lag, episodes, draw, 1, 1, "sigmoid", None, "sign", 0.5, float(np.log(2)),
+                     ("x",), ("class",))
+
+
+def recall_episodes(rngs: Sequence[np.random.Generator], lag: int = 20, episodes: int = 50,
+                    n_symbols: int = 4, distractors: bool = True) -> Task:
+    """Delayed recall in episodes (Hochreiter & Schmidhuber 1997, experiment 2: a sequence starts
+    with a symbol that must be produced after p - 1 distractors): step 0 shows a cue, one of
+    ``n_symbols`` (one-hot); steps 1 .. lag-1 show random distractors on ``n_symbols`` other units;
+    step ``lag`` lights the recall unit and the target is the cue (softmax). Chance: accuracy
+    1/n_symbols, loss ln n_symbols. ``distractors=False`` leaves the steps between silent (the
+    noise-free form: only the memory is tested, not the ignoring of distractors).
+
+    Inputs: ``n_symbols`` cue units, ``n_symbols`` distractor units, 1 recall unit.
+    """
+    n = n_symbols
+
+    def draw(rng):
+        x = np.zeros((lag + 1, 2 * n + 1))
+        cue = int(rng.integers(0, n))
+        x[0, cue] = 1.0
+        if lag > 1 and distractors:
+            x[np.arange(1, lag), n + rng.integers(0, n, size=lag - 1)] = 1.0
+        x[lag, 2 * n] = 1.0
+        return x, np.eye(n)[cue]
+
+    names = tuple(f"s{k}" for k in range(n))
+    return _episodes(rngs, "delayed_recall", lag, episodes, draw, 2 * n + 1, n, "softmax", None, "argmax", 1.0 / n,
+                     float(np.log(n)), names + tuple(f"distractor {k}" for k in range(n)) + ("recall",), names)
+
+
+def adding(rngs: Sequence[np.random.Generator], lag: int = 20, episodes: int = 50) -> Task:
+    """The adding problem (Hochreiter & Schmidhuber 1997, experiment 4): each step carries a value
+    uniform in [-1, 1] and a marker; two steps in the first half of the episode are marked; the
+    target at the last step is ``0.5 + (X1 + X2) / 4`` in [0, 1] (linear output, squared error).
+    A step counts right when the absolute error is below 0.04, their criterion.
+
+    Chance (the best constant guess, 0.5): squared-error loss ``0.5 Var = 1/48``, accuracy
+    ``P(|X1 + X2| < 0.16) = 0.16 - 0.16^2 / 4`` (the sum of two uniforms is triangular on [-2, 2]).
+    """
+    half = max(2, (lag + 1) // 2)
+
+    def draw(rng):
+        x = np.zeros((lag + 1, 2))
+        x[:, 0] = rng.uniform(-1.0, 1.0, lag + 1)
+        marks = rng.choice(half, size=2, replace=False)
+        x[marks, 1] = 1.0
+        return x, np.array([0.5 + x[marks, 0].sum() / 4.0])
+
+    a = 0.16
+    return _episodes(rngs, "adding", lag, episodes, draw, 2, 1, "linear", "squared_error", "abs_error",
+                     a - a * a / 4, 1.0 / 48, ("value", "marker"), ("sum",), tolerance=0.04)
+
+
+def accuracy(task: Task, outputs: np.ndarray) -> np.ndarray | None:
+    """Fraction of the target steps (mask > 0) of ``task`` that ``outputs`` (B, T, O) score right
+    by the task's ``score``, shape (B,); None when the task has no score."""
+    D, M = task.targets, task.mask
+    if task.score == "argmax":
+        right = np.argmax(outputs, -1) == np.argmax(D, -1)
+    elif task.score == "sign":
+        right = ((outputs > 0.5) == (D > 0.5)).all(-1)
+    elif task.score == "abs_error":
+        right = (np.abs(outputs - D) < task.tolerance).all(-1)
+    else:
+        return None
+    w = (M > 0).astype(float)
+    return (right * w).sum(1) / np.maximum(w.sum(1), 1.0)
+
+
+TASKS = ("temporal_xor", "letters", "reber", "delayed_recall", "sequence", "text", "flip_flop", "latch", "adding")
