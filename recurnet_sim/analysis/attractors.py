@@ -177,8 +177,9 @@ class _Dynamics:
     ``order`` in turn (one block of all units when the space has no ``sync_order``).
     """
 
-    def __init__(self, W, theta, unit_values, tol, energy_fn=None, layers=(), order=()):
+    def __init__(self, W, theta, unit_values, tol, energy_fn=None, layers=(), order=(), field_fn=None):
         self.W = W
+        self.field_fn = field_fn
         self.theta = theta
         self.n = W.shape[0]
         self.lo, self.hi = (float(v) for v in unit_values)
@@ -204,6 +205,8 @@ class _Dynamics:
 
     def _field(self, bits: np.ndarray, units=slice(None)) -> np.ndarray:
         """h - theta of the units ``units`` for (k, N) bits, shape (k, n_units_in_slice)."""
+        if self.field_fn is not None:
+            return np.asarray(self.field_fn(self.values(bits)), dtype=float)[:, units]
         return bits.astype(self._dtype) @ self._dW[:, units] + self._h0[units]
 
     def _rule(self, h_minus_theta: np.ndarray, old_bits: np.ndarray) -> np.ndarray:
@@ -284,10 +287,19 @@ class StateSpace:
         Default ``P1..PP``.
     energy : callable(states (k, N)) -> (k,), optional
         Energy of states given as unit values; default ``-1/2 s^T W s + theta^T s``.
+    field : callable(states (k, N)) -> (k, N), optional
+        The dynamics given by a function instead of couplings (a network without a W, e.g. a
+        dense associative memory): each unit's drive towards its high value in each state, given
+        as unit values. The unit turns on when it is > 0, off when < 0 and keeps its value on 0,
+        like ``h - theta``; for an energy-based net it is ``E(s_i = lo) - E(s_i = hi)``. Give
+        ``size`` and no ``coupling`` (and an ``energy``); ties are exact (``tie_tol`` 0) unless
+        :func:`analyze` is given one.
+    size : int, optional
+        N when there is no ``coupling``.
     """
 
     name: str
-    coupling: Any
+    coupling: Any = None
     thresholds: Any = None
     unit_values: tuple[float, float] = (-1, 1)
     layers: tuple[tuple[str, int], ...] = ()
@@ -295,9 +307,13 @@ class StateSpace:
     patterns: Any = None
     pattern_names: Sequence[str] | None = None
     energy: Callable[[np.ndarray], np.ndarray] | None = None
+    field: Callable[[np.ndarray], np.ndarray] | None = None
+    size: int | None = None
 
     @property
     def n_units(self) -> int:
+        if self.coupling is None:
+            return int(self.size or 0)
         return int(np.shape(self.coupling)[-1])
 
     def size_text(self) -> str:
@@ -646,7 +662,11 @@ def analyze(
         Shapes or values that do not fit.
     """
     t0 = time.perf_counter()
-    W = as_matrix(space.coupling, "weights")
+    if space.coupling is None and space.field is not None:
+        check_size(space.n_units, space.size_text())
+        W = np.zeros((space.n_units, space.n_units))  # the field function is the dynamics
+    else:
+        W = as_matrix(space.coupling, "weights")
     n = W.shape[0]
     if W.shape != (n, n):
         raise ValidationError("weights", f"must be a square (N, N) array, got shape {W.shape}", "attractors")
@@ -657,7 +677,7 @@ def analyze(
     pats = check_patterns(space.patterns, n, unit_values, "patterns")
     names = _names(space.pattern_names, 0 if pats is None else len(pats))
     tol = _tie_tol(tie_tol, W, theta, unit_values)
-    dyn = _Dynamics(W, theta, unit_values, tol, space.energy, layers, order)
+    dyn = _Dynamics(W, theta, unit_values, tol, space.energy, layers, order, space.field)
     pat_codes = None if pats is None else encode_states(pats, unit_values).reshape(-1)
     return _analyze(dyn, space.name, getattr(schedule, "value", schedule), pat_codes, names, graph, reach,
                     n_samples, seed, t0)

@@ -1,4 +1,6 @@
-"""Hopfield networks (Hopfield 1982): binary units, symmetric weights, energy descent.
+"""Hopfield networks (Hopfield 1982): binary units, symmetric weights, energy descent; dense
+associative memories (Krotov & Hopfield 2016, :mod:`.dense`) and the continuous modern Hopfield
+network (Ramsauer et al. 2020, :mod:`.modern`, network type ``modern_hopfield``).
 
 ``FAMILY`` declares everything the rest of recurnet_sim needs; the model and its learning rules
 are in :mod:`.model`.
@@ -11,14 +13,14 @@ from .batch import DERIVED_KEYS
 
 FAMILY = Family(
     name="hopfield",
-    network_types=("hopfield",),
-    titles={"hopfield": "Hopfield network"},
-    tables=lazy(f"{__name__}.model", "scenario_tables"),
-    build=lazy(f"{__name__}.model", "build"),
-    summary=lazy(f"{__name__}.model", "summary"),
+    network_types=("hopfield", "modern_hopfield"),
+    titles={"hopfield": "Hopfield network", "modern_hopfield": "Modern Hopfield network"},
+    tables=lazy(f"{__name__}.dispatch", "tables"),
+    build=lazy(f"{__name__}.dispatch", "build"),
+    summary=lazy(f"{__name__}.dispatch", "summary"),
     view=lazy(f"{__name__}.view", "layout"),
     summary_hidden=("n_units", "n_patterns", "schedule", "target"),
     derived_keys=DERIVED_KEYS,
-    state_space=lazy(f"{__name__}.statespace", "state_space"),
-    examples={"hopfield": Example("hopfield_letters")},
+    state_space=lazy(f"{__name__}.dispatch", "state_space"),
+    examples={"hopfield": Example("hopfield_letters"), "modern_hopfield": Example("modern_hopfield_beta_large")},
 )

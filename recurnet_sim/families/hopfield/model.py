@@ -323,6 +323,14 @@ class HopfieldModel(Model):
     def is_stable(self) -> np.ndarray:
         return ~self._would_change(slice(None)).any(axis=1)
 
+    def pattern_stable(self, b: int, k: int) -> bool:
+        """Whether stored pattern k of trial b is a fixed point (no unit disagrees with its field)."""
+        lo, hi = self.unit_values
+        x = (self.patterns[b, k] if self.patterns.ndim == 3 else self.patterns[k]).astype(self._dtype)
+        cT = self._couplingT[b] if self.per_trial else self._couplingT
+        hv = x @ cT - self._theta_c[b]
+        return not bool(((((hv > 0) & (x == lo)) | ((hv < 0) & (x == hi)))).any())
+
     def step(self, rngs: Sequence[np.random.Generator], active: np.ndarray) -> np.ndarray:
         """One sweep (N unit updates) or one synchronous update of the active trials."""
         B, N = self.state.shape
@@ -554,6 +562,13 @@ def scenario_tables(network_type: str | None = None):
                        item=Field("int", min=1), length=2, nullable=True),
         "units": Field("str", "bipolar", "unit values: bipolar = -1/+1, binary = 0/1", choices=("bipolar", "binary")),
         "learning": Field("str", "hebbian", "learning rule", choices=LEARNING_RULES),
+        "energy": Field("str", None, "interaction energy: quadratic (the classic net, any learning rule; the "
+                        "default when left out), polynomial F = x^n or rectified polynomial (Krotov & Hopfield "
+                        "2016), exponential F = exp(x) (Demircigil et al. 2017); a dense energy stores the "
+                        "patterns as the memory matrix (no learning rule)", choices=("quadratic", "polynomial",
+                                                                                     "rectified", "exponential"),
+                        nullable=True),
+        "degree": Field("int", 3, "n of a polynomial or rectified energy F(x) = x^n", min=2, max=12),
         "thresholds": Field("float", 0.0, 'threshold theta of every unit; "auto" (binary units) = half the row sums of W',
                             alt=(Field("str", choices=("auto",)),)),
         "zero_diagonal": Field("bool", True, "remove self-connections w_ii"),
@@ -673,9 +688,17 @@ def build(cfg: dict, batch_size: int, rngs: list[np.random.Generator], base_dir:
     if shape is None:
         side = int(np.sqrt(N))
         shape = (side, N // side) if side * (N // side) == N else (1, N)
-    coupling, scale = learn(net["learning"], xi, net["zero_diagonal"])
+    dense = net["energy"] not in (None, "quadratic")
+    if dense:  # Krotov & Hopfield's dense energies: the patterns are the memory, no W (dense.py)
+        from .dense import check_config
+        errs = check_config(net)
+        if errs:
+            raise ScenarioError(errs)
+        coupling, scale = np.zeros((N, N)), 1.0  # not used: nothing below reads W of a dense net
+    else:
+        coupling, scale = learn(net["learning"], xi, net["zero_diagonal"])
     conn = net["connectivity"]
-    if conn["kind"] != "full":
+    if conn["kind"] != "full" and not dense:
         coupling = coupling * connectivity_mask(conn["kind"], N, build_rng, shape, conn["p"], conn["k"],
                                                 conn["radius"], conn["periodic"])
     binary = net["units"] == "binary"
@@ -731,10 +754,18 @@ def build(cfg: dict, batch_size: int, rngs: list[np.random.Generator], base_dir:
     else:
         xi_units = xi
     temperature = dyn["temperature"]
+    if dense:
+        from .dense import make_model
+        model = make_model(net, xi_units, names, s0, shape, dyn)
+        model.target = target
+        model.network_config = net
+        return model
     symmetric = True if net["learning"] == "hebbian" else None  # Hebb is exactly symmetric; others are checked
     model = HopfieldModel(coupling, scale, thresholds, xi_units, names, net["units"], dyn["schedule"],
                           temperature, s0, shape, symmetric=symmetric, integer=net["learning"] == "hebbian")
     model.target = target
+    if net["energy"] is not None:
+        model.network_config = net
     return model
 
 
@@ -765,4 +796,8 @@ def summary(model: HopfieldModel, b: int) -> dict:
     if t is not None:
         out["target"] = model.pattern_names[int(t[b])]
         out["target_overlap"] = float(model.overlaps()[b, int(t[b])])
+    net = getattr(model, "network_config", None)
+    if net is not None and net["energy"] is not None:  # a scenario that names its energy
+        from .dense import capacity_fields
+        out.update({"energy": net["energy"], **capacity_fields(model, net, b)})
     return out

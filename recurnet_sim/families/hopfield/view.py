@@ -13,7 +13,8 @@ from ...viewspec import ViewLayout, default_layout
 
 def _attractor_schedule(model) -> str:
     # synchronous (Little 1974) updates are a map on states; every other order is asynchronous
-    return "sync" if model.schedule == Schedule.SYNCHRONOUS else "async"
+    # (the modern net has no schedule: its one update is synchronous)
+    return "sync" if getattr(model, "schedule", Schedule.SYNCHRONOUS) == Schedule.SYNCHRONOUS else "async"
 
 
 def layout(model) -> ViewLayout:
