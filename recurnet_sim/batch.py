@@ -898,6 +898,7 @@ class BatchReport:
     kinds: Any = field(default=None, repr=False)
     tasks: int = 0
     tasks_rerun: int = 0
+    workers_lost: int = 0
 
 
 def probe(exp: Experiment) -> dict:
@@ -987,6 +988,8 @@ def run_experiment(exp: Experiment | str | Path, out: str | Path | None = None, 
         # refuse a file recurnet did not write now (before anything is written), not after the sweep
         names = list(EXPORTS) + ([f"{_safe(m)}.png" for m in exp.metrics] if plots else [])
         names += (["results.parquet"] if export else []) + [LOCK] + ([] if resuming_store else [STORE])
+        if os.path.lexists(out / LOCK):
+            RunLock(out).acquire().release()  # a run in progress here: say so first, in one line
         if _has_results(out) and not resume and _is_store(out / STORE) is not False:
             raise RecurnetError(f"{out} already holds batch results: pass --resume to finish them, or choose "
                                 f"another --out")
@@ -1015,8 +1018,10 @@ def run_experiment(exp: Experiment | str | Path, out: str | Path | None = None, 
         if resuming_store:
             check_disk(exp, out, sample_row, n - n_done, export)
         workers_label = workers if executor is None and dask is None else None
+        exec_label = (f"dask {dask if isinstance(dask, str) else 'client'}" if dask is not None else
+                      type(executor).__name__ if executor is not None else "processes")
         _atomic_write(out / "meta.json", json.dumps(_meta(exp, out, started, None, n_done, n_done, workers_label,
-                                                          "running"), indent=2) + "\n")
+                                                          "running", executor=exec_label), indent=2) + "\n")
         todo = [i for i in range(n) if i not in done]
         del done
         prog = Progress(exp, len(todo), n_done, enabled=progress)
@@ -1074,11 +1079,11 @@ def run_experiment(exp: Experiment | str | Path, out: str | Path | None = None, 
         files, summary, columns, kinds = finalize(exp, out, store, plots=plots, export=export, progress=progress)
         n_resumed = n - len(todo)
         _atomic_write(out / "meta.json", json.dumps(_meta(exp, out, started, _now(), n_resumed, n, workers_label,
-                                                          "complete", elapsed, store, stats), indent=2) + "\n")
+                                                          "complete", elapsed, store, stats, exec_label), indent=2) + "\n")
         small = n * exp.trials <= 200_000
         rows_by_point = {i: rows for i, rows in store.iter_points(n)} if small else {}
         return BatchReport(out, n, len(todo), n_resumed, n * exp.trials, elapsed, True, summary, files, columns,
-                           rows_by_point, kinds, stats["tasks"], stats["rerun"])
+                           rows_by_point, kinds, stats["tasks"], stats["rerun"], prog.workers_lost)
     except BaseException as exc:
         status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
         if prog is not None:
@@ -1122,7 +1127,7 @@ def _dask_client(spec, progress: bool):
             raise RecurnetError(f"--dask {spec}: N must be >= 1")
         with _single_threaded_blas():
             cluster = distributed.LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True,
-                                               dashboard_address=":0", silence_logs=logging.ERROR)
+                                               dashboard_address=":0", silence_logs=logging.CRITICAL)
         client = distributed.Client(cluster)
 
         def close():
@@ -1159,8 +1164,8 @@ class _DaskWatch:
         self.known = set(client.scheduler_info().get("workers", {}))
         self.last = time.monotonic()
 
-    def __call__(self) -> None:
-        if time.monotonic() - self.last < 1.0:
+    def __call__(self, final: bool = False) -> None:
+        if not final and time.monotonic() - self.last < 1.0:
             return
         self.last = time.monotonic()
         try:
@@ -1248,6 +1253,8 @@ def _drive(exp: Experiment, plan_arg, todo: list[int], store: ResultStore, execu
                                         f"{restarts} new pools; {finished} points of this run are stored, "
                                         "--resume continues")
                 executor = restart()
+        if watch is not None:
+            watch(final=True)
     except BaseException:
         for f in inflight:
             f.cancel()
@@ -1271,7 +1278,7 @@ def _now() -> str:
 
 def _meta(exp: Experiment, out: Path, started: str, finished: str | None, resumed: int, n_done: int,
           workers: int | None, status: str, elapsed: float | None = None, store: ResultStore | None = None,
-          stats: dict | None = None) -> dict:
+          stats: dict | None = None, executor: str | None = None) -> dict:
     import numpy as np
 
     d = {
@@ -1295,6 +1302,7 @@ def _meta(exp: Experiment, out: Path, started: str, finished: str | None, resume
         "finished": finished,
         "elapsed_s": None if elapsed is None else round(elapsed, 3),
         "workers": workers,
+        "executor": executor,
         "store": STORE,
         "counts": {"points": len(exp.points), "trials_per_point": exp.trials, "group": exp.group,
                    "trials": len(exp.points) * exp.trials, "points_done": n_done,

@@ -61,8 +61,13 @@ def build_parser() -> argparse.ArgumentParser:
     bat = sub.add_parser("batch", help="run a headless sweep of seeded trials into CSV and plots")
     bat.add_argument("file", help="experiment file")
     bat.add_argument("--out", metavar="DIR")
-    bat.add_argument("--workers", type=int)
-    bat.add_argument("--resume", action="store_true")
+    bat.add_argument("--workers", type=int, help="local worker processes (default: every core)")
+    bat.add_argument("--dask", metavar="ADDRESS|local[:N]",
+                     help="run on a Dask cluster: a scheduler address, or local:N worker processes "
+                          "(pip install \"recurnet_sim[dask]\")")
+    bat.add_argument("--resume", action="store_true", help="finish the run stored in --out")
+    bat.add_argument("--export", action="append", choices=("parquet",), default=[],
+                     help="also export results.parquet (needs pyarrow)")
     bat.add_argument("--force", action="store_true",
                      help="replace files in --out even if recurnet did not write them")
     bat.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY.PATH=VALUE")

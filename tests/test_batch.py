@@ -208,7 +208,7 @@ def test_a_second_run_on_the_same_directory_is_refused_while_the_first_runs(tmp_
         if n == 1:
             for resume in (True, False):
                 with pytest.raises(RecurnetError) as info:
-                    run_experiment(exp, out, workers=1, resume=True, progress=False, plots=False)
+                    run_experiment(exp, out, workers=1, resume=resume, progress=False, plots=False)
                 seen.append(str(info.value))
 
     with ThreadPoolExecutor(1) as ex:
