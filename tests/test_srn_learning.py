@@ -163,7 +163,7 @@ def test_shipped_scenario_runs(path):
     res = sim.run()
     d = res.to_dict()
     json.dumps(d)
-    assert d["model"] in ("elman", "jordan") and np.isfinite(d["final_energy"])
+    assert d["model"] in ("elman", "jordan", "lstm", "gru") and np.isfinite(d["final_energy"])
 
 
 def test_pretraining_is_the_train_step_not_build(tmp_path):

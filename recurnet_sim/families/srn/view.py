@@ -50,6 +50,33 @@ class HiddenStrip(HeatmapPanel):
         return np.zeros((0, self.hidden.stop - self.hidden.start)), "hidden activations (none yet)"
 
 
+class GateStrip(HeatmapPanel):
+    """The gated cells' gates over time (LSTM: input, forget, cell input, output; GRU: update,
+    reset, candidate), one row per gate unit, gate after gate: the last epoch's sequence while
+    training, the last :attr:`HiddenStrip.STRIP` ticks otherwise. Sigmoid gates lie in [0, 1]
+    (grey to warm), the tanh candidate in [-1, 1]."""
+
+    def __init__(self, names: tuple[str, ...], n_hidden: int):
+        self.names, self.H = names, n_hidden
+        self.history: deque = deque(maxlen=HiddenStrip.STRIP)
+
+    def on_tick(self, model) -> None:
+        if model.mode != "train":
+            self.history.append(np.asarray(model.gates_).copy())
+
+    def on_reset(self) -> None:
+        self.history.clear()
+
+    def data(self, model, trial: int) -> tuple[np.ndarray, str]:
+        order = ", ".join(self.names)
+        tr = model.gate_trace_
+        if model.mode == "train" and tr.ndim == 4 and tr.shape[1] > 0:
+            return tr[trial].reshape(tr.shape[1], -1), f"gates ({order}; {self.H} rows each), last epoch"
+        if self.history:
+            return np.stack([g[trial] for g in self.history]), f"gates ({order}), last {len(self.history)} ticks"
+        return np.zeros((0, len(self.names) * self.H)), f"gates ({order}): none yet"
+
+
 class GradFlowPanel(LogPlotPanel):
     """BPTT gradient flow of the shown trial: |dL/dh(t-k)| / |dL/dh(t)| against k, the spectral
     radius of the recurrent matrix, and whether the norm vanishes, explodes or stays."""
@@ -116,14 +143,18 @@ class GradFlowPanel(LogPlotPanel):
     def data(self, model, trial: int) -> LogPlot:
         d = self.grad_flow(model, trial)
         elman = model.network_type == "elman"
-        st = "h" if elman else "c"
-        rho = "ρ(W_hh)" if elman else "ρ(μI + W_hy W_ch)"
+        gated = bool(model.cfg.cell.gate_names)
+        st = "c" if model.cfg.cell.hidden_in_carry is None else "h"
+        rho = "ρ(W_hh)" if elman else ("ρ(J at rest)" if gated else "ρ(μI + W_hy W_ch)")
         lines = [(f"{rho} = {d['radius']:.3g}", "accent")]
         rate = d.get("rate", float("nan"))
         if d.get("error") is None and np.isfinite(rate):
             what, tone = (("vanishing", "energy") if rate < 0.98 else ("exploding", "warn") if rate > 1.02
                           else ("stable", "good"))
             lines.append((f"×{rate:.3g}/step back: {what}", tone))
+        ref = _reference_rate(model, trial)
+        if ref is not None:  # text only: the viewer's log plot draws one curve
+            lines[0] = (lines[0][0] + f"; untrained {ref[0]}: ×{ref[1]:.3g}/step", "accent")
         return LogPlot(f"BPTT: |dL/d{st}(t-k)| / |dL/d{st}(t)|", d.get("lags", np.zeros(0)), d.get("norm", np.zeros(0)),
                        xlabel="lag k (steps back)", ylabel="norm (log)", lines=lines, note=d.get("error"))
 
@@ -203,6 +234,22 @@ class FixedPointPanel(ScatterPanel):
                        color="energy")
 
 
+def _reference_rate(model, trial: int):
+    """(cell, mean ratio per step back) of the scenario's untrained reference network, or None."""
+    from .model import reference_curve
+
+    an = getattr(model, "analysis", None) or {}
+    if an.get("reference", "none") == "none":
+        return None
+    try:
+        g = reference_curve(model, trial)
+    except Exception:  # the viewer never raises for an analysis it cannot do
+        return None
+    if g is None or g[0] <= 0:
+        return None
+    return an["reference"], float(np.exp(np.log(max(g[-1] / g[0], 1e-300)) / (len(g) - 1)))
+
+
 def _analysis_panels(model, hidden: slice) -> list:
     """The gradient-flow panel, and the fixed-point panel when the scenario asks for fixed points
     (``[analysis] fixed_points``); a scenario that also turns the gradient flow off
@@ -224,7 +271,9 @@ def layout(model) -> ViewLayout:
         shape = (1, n) if n <= 24 else (math.ceil(n / 24), 24)
         return Block(name, f"{name} ({n})", unit_grid(sl.start, n, shape))
 
-    if model.network_type == "elman":
+    cell = model.cfg.cell
+    extra = [n for n in L if n not in LAYERS]  # the cell's own shown layer (an LSTM's cell state)
+    if model.network_type == "elman" or cell.gate_names:
         copy = Link("hidden", "context", "copy (w = 1)", highlight=True)
     else:
         mu = model.describe().get("mu")
@@ -234,15 +283,18 @@ def layout(model) -> ViewLayout:
         bars = UnitBars(out, unit_names("y", out.stop - out.start), "output units (green tick = target)")
     else:
         bars = OverlapBars()
+    links = [Link("input", "hidden"), Link("context", "hidden"), Link("hidden", "output"), copy]
+    links += [Link(n, "context", "c_t kept", highlight=True) for n in extra]
+    gates = [GateStrip(cell.gate_names, cell.n_hidden)] if cell.gate_names else []
     return ViewLayout(
-        blocks=[blk("output"), blk("hidden"), blk("input"), blk("context")],
+        blocks=[blk("output"), blk("hidden")] + [blk(n) for n in extra] + [blk("input"), blk("context")],
         arrangement="layers",
-        rows=(("output",), ("hidden",), ("input", "context")),
+        rows=(("output",), ("hidden",) + tuple(extra), ("input", "context")),
         value_range=(-1.0, 1.0),  # activations: negative blue, 0 grey, positive warm
         legend=[LegendItem("-1", ("neg",)), LegendItem("0", ("zero",)), LegendItem("+1", ("pos",))],
-        links=[Link("input", "hidden"), Link("context", "hidden"), Link("hidden", "output"), copy],
+        links=links,
         bars=bars,
-        panels=[HiddenStrip(L["hidden"])] + _analysis_panels(model, L["hidden"]),
-        graph=GraphHints(groups=tuple((n, L[n]) for n in LAYERS), orientation="rows", label_groups=True,
+        panels=[HiddenStrip(L["hidden"])] + gates + _analysis_panels(model, L["hidden"]),
+        graph=GraphHints(groups=tuple((n, L[n]) for n in LAYERS + tuple(extra)), orientation="rows", label_groups=True,
                          ring=("hidden",)),
     )
