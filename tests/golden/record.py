@@ -26,6 +26,7 @@ ROOT = HERE.parents[1]
 #: one is large (hopfield_capacity stores up to 300 patterns in 1000 units)
 SMALL = {
     "hopfield_capacity": ["experiment.trials=4", "experiment.group=2", "network.size=120"],
+    "srn_memory_span": ["experiment.trials=2", "experiment.group=2", "grid.task.lag=[5, 10]", "stop.max_steps=5"],
 }
 DEFAULT_SMALL = ["experiment.trials=4", "experiment.group=2"]
 
