@@ -14,7 +14,7 @@ def test_scenario_reference_is_current():
 def test_readme_commands_match_ci():
     readme = (ROOT / "README.md").read_text()
     ci = (ROOT / ".ci" / "run").read_text()
-    test_cmd = 'python3 -m venv .venv && . .venv/bin/activate && pip install -e ".[test]" && python -m pytest'
+    test_cmd = 'python3 -m venv .venv && . .venv/bin/activate && pip install -e ".[test,dask]" && python -m pytest'
     assert test_cmd in readme and test_cmd in ci
 
 
