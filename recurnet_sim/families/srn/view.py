@@ -168,6 +168,7 @@ class FixedPointPanel(ScatterPanel):
 
     TRAIL = 60  # ticks of the live trail
     PATH = 600  # steps of the task trajectory drawn
+    TRAIN_EVERY = 10  # epochs between searches while training
 
     def __init__(self, hidden: slice):
         self.hidden = hidden
@@ -184,9 +185,15 @@ class FixedPointPanel(ScatterPanel):
         self.history.clear()
 
     def fixed_points(self, model, trial: int) -> dict:
-        """Trajectory, PCA and report of ``trial``, computed once per (trial, weights)."""
+        """Trajectory, PCA and report of ``trial``, computed once per (trial, weights); while the
+        net trains, at most every :attr:`TRAIN_EVERY` epochs (the search costs a few epochs' time),
+        the result then naming the epoch it is of."""
         key = (trial, model.epoch_, id(model.params_))
         if key == self._key:
+            return self._fp
+        k = self._key
+        if (model.mode == "train" and k is not None and k[0] == trial and k[2] == key[2]
+                and 0 <= model.epoch_ - k[1] < self.TRAIN_EVERY and not self._fp.get("error")):
             return self._fp
         self._key = key
         self.computations += 1
@@ -201,7 +208,7 @@ class FixedPointPanel(ScatterPanel):
             mu, axes, ratio = fixedpoints.pca(S)
             rep = fixed_point_report(model, trial)
             self._fp = {"mu": mu, "axes": axes, "ratio": ratio, "path": (S[: self.PATH] - mu) @ axes.T,
-                        "report": rep, "error": None}
+                        "report": rep, "error": None, "epoch": model.epoch_}
         except Exception as exc:  # the viewer never raises for an analysis it cannot do
             self._fp = {"error": f"fixed points unavailable: {exc}"}
         return self._fp
@@ -224,11 +231,13 @@ class FixedPointPanel(ScatterPanel):
         other = len(kinds) - n_st - n_sa
         lines = [(f"{n_st} stable (filled) · {n_sa} saddle{'s' if n_sa != 1 else ''} (hollow)"
                   + (f" · {other} other" if other else ""), "accent")]
-        if rep.slow:
+        if d["epoch"] != model.epoch_:
+            lines.append((f"as of epoch {d['epoch']} (every {self.TRAIN_EVERY} while training)", "dim"))
+        elif rep.slow:
             lines.append((f"{len(rep.slow)} slow point{'s' if len(rep.slow) != 1 else ''} (not drawn)", "dim"))
         r1, r2 = (100 * float(v) for v in d["ratio"])
         tones = tuple("good" if k == "stable" else "warn" if k == "saddle" else "dim" for k in kinds)
-        return Scatter(f"fixed points, {st} on its PCA plane (input {'held' if rep.x.any() else '0'})",
+        return Scatter(f"fixed points of {st}, PCA plane (input {'held' if rep.x.any() else '0'})",
                        path=d["path"], trail=trail, points=proj, filled=tuple(k == "stable" for k in kinds),
                        tones=tones, xlabel=f"PC1 ({r1:.0f}% var)", ylabel=f"PC2 ({r2:.0f}%)", lines=lines,
                        color="energy")
