@@ -625,6 +625,8 @@ def write_plots(exp: Experiment, summary: list[dict], out: Path, columns) -> lis
     xs = exp.grid[x]
     numeric_x = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in xs)
     pos = {v: (v if numeric_x else j) for j, v in enumerate(xs)}
+    ratios = [b / a for a, b in zip(xs, xs[1:])] if numeric_x and len(xs) >= 3 and min(xs) > 0 else []
+    geometric = bool(ratios) and max(xs) / min(xs) >= 20 and max(ratios) - min(ratios) <= 1e-6 * max(ratios)
     by_metric: dict[str, list[tuple[str, Any]]] = {}
     for name, m, cat in columns:
         by_metric.setdefault(m, []).append((name, cat))
@@ -635,7 +637,7 @@ def write_plots(exp: Experiment, summary: list[dict], out: Path, columns) -> lis
             lines: dict[tuple, list[dict]] = {}
             for row in summary:
                 lines.setdefault(tuple(row[k] for k in others), []).append(row)
-            ref_labelled = False
+            ref_labelled = mark_labelled = False
             for key, rows in lines.items():
                 rows = sorted(rows, key=lambda r: xs.index(r[x]))
                 px = [pos[r[x]] for r in rows]
@@ -652,6 +654,16 @@ def write_plots(exp: Experiment, summary: list[dict], out: Path, columns) -> lis
                     ax.plot(px, [r[f"{ref}_mean"] for r in rows], ls="--", lw=1.0, color=bars.lines[0].get_color(),
                             label=None if ref_labelled else f"{ref} (dashed)")
                     ref_labelled = True
+                mark = exp.markers.get(m)
+                if mark is not None:
+                    # a value on the x axis (a predicted capacity): one dotted line, in the line's colour
+                    xm = [r[f"{mark}_mean"] for r in rows if not math.isnan(r[f"{mark}_mean"])]
+                    if xm:
+                        ax.axvline(sum(xm) / len(xm), ls=":", lw=1.2, color=bars.lines[0].get_color(),
+                                   label=None if mark_labelled else f"{mark} (dotted)")
+                        mark_labelled = True
+            if geometric:
+                ax.set_xscale("log")  # a geometric grid ({log = true} range) on a log axis
             if not numeric_x:
                 ax.set_xticks(list(pos.values()), [str(v) for v in xs])
             ax.set_xlabel(_pretty(exp, x))
@@ -660,7 +672,7 @@ def write_plots(exp: Experiment, summary: list[dict], out: Path, columns) -> lis
                 "fraction of trials" if spec and spec.kind == "bool" else m))
             ax.set_title(name, fontsize=10)
             ax.grid(alpha=0.3)
-            if (others and len(lines) > 1) or m in exp.references:
+            if (others and len(lines) > 1) or m in exp.references or m in exp.markers:
                 ax.legend(fontsize=7)
         fig.suptitle(f"{exp.name}: {m} ({exp.trials} trials per point, 95% CI)", fontsize=10)
         fig.tight_layout()

@@ -236,6 +236,10 @@ def experiment_table() -> Table:
         "references": Field("table", None, "metric = reference metric: the plot of the metric also shows the "
                             "reference as a dashed line (e.g. a sampled mean against its exact value)",
                             table=Table({}, "Plot references.", open=True)),
+        "markers": Field("table", None, "metric = marker metric: the plot of the metric also marks the mean of "
+                         "the marker metric, a value on the x axis, as a vertical dotted line per plotted line "
+                         "(e.g. a predicted capacity); trials where it is empty (NaN) draw none",
+                         table=Table({}, "Plot markers.", open=True)),
     }, "What to run.")
     return Table({
         "experiment": Field("table", None, "what to run", table=exp),
@@ -296,6 +300,7 @@ class Experiment:
     file_hash: str = ""
     common_seeds: bool = False
     references: dict = field(default_factory=dict)
+    markers: dict = field(default_factory=dict)
 
     def seed_point(self, i: int) -> int:
         """Point whose seeds point ``i`` uses: ``i``, or 0 with ``common_seeds``."""
@@ -702,12 +707,14 @@ def parse_experiment(raw: dict, source: str = "experiment", path: Path | None = 
     if dup:
         raise ScenarioError([ValidationError("experiment.metrics", f"lists {dup[0]!r} twice", source)], source)
     refs = dict(ex["references"] or {})
-    bad = [(m, val) for m, r in refs.items() for val in (m, r) if not isinstance(val, str) or val not in metrics]
-    if bad:
-        m, val = bad[0]
-        raise ScenarioError([ValidationError(f"experiment.references.{m}", "must pair two metrics listed in "
-                                             f"experiment.metrics ({', '.join(metrics)}); {val!r} is not one",
-                                             source)], source)
+    marks = dict(ex["markers"] or {})
+    for key, table in (("references", refs), ("markers", marks)):
+        bad = [(m, val) for m, r in table.items() for val in (m, r) if not isinstance(val, str) or val not in metrics]
+        if bad:
+            m, val = bad[0]
+            raise ScenarioError([ValidationError(f"experiment.{key}.{m}", "must pair two metrics listed in "
+                                                 f"experiment.metrics ({', '.join(metrics)}); {val!r} is not one",
+                                                 source)], source)
     name = ex["name"] or (path.stem if path is not None else "experiment")
     spec = {"family": family, "base": base_data, "seed": ex["seed"], "trials": ex["trials"], "group": ex["group"],
             "metrics": metrics, "success_threshold": ex["success_threshold"], "set": set_flat, "grid": grid,
@@ -715,7 +722,7 @@ def parse_experiment(raw: dict, source: str = "experiment", path: Path | None = 
     spec_hash = hashlib.sha256(json.dumps(spec, sort_keys=True, default=str).encode()).hexdigest()
     return Experiment(path, name, ex["description"], family, base_path, base_data, ex["seed"], ex["trials"],
                       ex["group"], metrics, ex["success_threshold"], set_flat, grid, x, points, scenarios,
-                      spec_hash, file_hash, ex["common_seeds"], refs)
+                      spec_hash, file_hash, ex["common_seeds"], refs, marks)
 
 
 def _dedupe(errors: list[ValidationError]) -> list[ValidationError]:

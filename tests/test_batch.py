@@ -452,9 +452,10 @@ def test_capacity_hebb_falls_past_014_storkey_stays_higher(tmp_path):
     rule (Storkey 1997) holds at loads where Hebb has failed. Small network, few trials."""
     exp = load_experiment(ROOT / "scenarios" / "experiments" / "hopfield_capacity.toml",
                           ["network.size=200", "experiment.trials=12", "experiment.group=12",
-                           "grid.load=[0.05, 0.1, 0.2, 0.25]", 'grid.network.learning=["hebbian", "storkey"]'])
+                           "grid.load=[0.05, 0.1, 0.2, 0.25]", 'grid.rule=["hebbian", "storkey"]',
+                           "initial.noise=0.05"])
     rep = run_experiment(exp, tmp_path / "cap", workers=2, progress=False, plots=False)
-    succ = {(r["load"], r["network.learning"]): r["success_mean"] for r in rep.summary}
+    succ = {(r["load"], r["rule"]): r["success_mean"] for r in rep.summary}
     assert succ[(0.05, "hebbian")] == 1.0 and succ[(0.1, "hebbian")] >= 0.9
     assert succ[(0.2, "hebbian")] <= 0.5 and succ[(0.25, "hebbian")] <= 0.25
     assert succ[(0.2, "storkey")] >= 0.9 and succ[(0.25, "storkey")] > succ[(0.25, "hebbian")] + 0.4

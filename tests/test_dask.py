@@ -19,8 +19,9 @@ from recurnet_sim.batch import run_experiment  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 CAPACITY = ROOT / "scenarios" / "experiments" / "hopfield_capacity.toml"
-#: the golden record's small run of the capacity experiment (45 points x 4 trials, N = 120)
-SMALL = ["experiment.trials=4", "experiment.group=2", "network.size=120"]
+#: the golden record's small run of the capacity experiment (49 points x 2 trials, N = 40)
+SMALL = ["experiment.trials=2", "experiment.group=2", "network.size=40",
+         "grid.load={start = 0.02, stop = 160, num = 7, log = true}"]
 FILES = ("results.csv", "summary.csv")
 
 
@@ -53,12 +54,12 @@ def pngs(out: Path) -> list[str]:
 def test_a_local_cluster_gives_the_files_of_one_local_worker(client, reference, tmp_path):
     out = tmp_path / "dask"
     rep = run_experiment(CAPACITY, out, dask=client, progress=False, overrides=SMALL)
-    assert rep.complete and rep.points == 45 and rep.points_run == 45
+    assert rep.complete and rep.points == 49 and rep.points_run == 49
     assert len(client.scheduler_info()["workers"]) == 2
-    assert rep.tasks < 45  # many points per task once the first ones are measured
+    assert rep.tasks < 49  # many points per task once the first ones are measured
     for f in FILES:
         assert (out / f).read_bytes() == (reference / f).read_bytes(), f
-    assert pngs(out) == pngs(reference) and len(pngs(out)) == 5
+    assert pngs(out) == pngs(reference) and len(pngs(out)) == 6
     for name in pngs(out):
         assert (out / name).read_bytes() == (reference / name).read_bytes(), name
 
@@ -78,7 +79,7 @@ def test_a_killed_worker_loses_only_its_tasks_and_the_files_are_the_same(client,
 
     rep = run_experiment(CAPACITY, out, dask=client, progress=False, plots=False, overrides=SMALL,
                          on_point=kill_one, target_task_s=0.05)
-    assert killed and rep.complete and rep.points_run == 45 and rep.workers_lost == 1
+    assert killed and rep.complete and rep.points_run == 49 and rep.workers_lost == 1
     victim, held = killed[0]
     print(f"killed worker pid {victim} holding {held} task(s); {rep.tasks} tasks in all")
     for f in FILES:

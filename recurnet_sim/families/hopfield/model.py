@@ -112,8 +112,13 @@ def pseudo_inverse(patterns: np.ndarray, zero_diagonal: bool = True) -> np.ndarr
     W : ndarray, shape (N, N) or (G, N, N)
     """
     xi = np.asarray(patterns, dtype=np.float64)
-    C = xi @ np.swapaxes(xi, -1, -2)  # (.., P, P)
-    W = np.swapaxes(xi, -1, -2) @ np.linalg.pinv(C, hermitian=True) @ xi
+    if xi.shape[-2] > xi.shape[-1]:
+        # more patterns than units: Xi^T (Xi Xi^T)^+ = Xi^+, so W = Xi^+ Xi from an (P, N) SVD instead
+        # of the pseudo-inverse of a (P, P) matrix (the same projection; P <= N keeps the path below)
+        W = np.linalg.pinv(xi) @ xi
+    else:
+        C = xi @ np.swapaxes(xi, -1, -2)  # (.., P, P)
+        W = np.swapaxes(xi, -1, -2) @ np.linalg.pinv(C, hermitian=True) @ xi
     if zero_diagonal:
         n = xi.shape[-1]
         W[..., np.arange(n), np.arange(n)] = 0.0
