@@ -23,9 +23,10 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 
 #: overrides of a small run of each experiment: few trials, and a small network where the shipped
-#: one is large (hopfield_capacity stores up to 300 patterns in 1000 units)
+#: one is large (hopfield_capacity stores up to 16 000 patterns in 100 units)
 SMALL = {
-    "hopfield_capacity": ["experiment.trials=4", "experiment.group=2", "network.size=120"],
+    "hopfield_capacity": ["experiment.trials=2", "experiment.group=2", "network.size=40",
+                          "grid.load={start = 0.02, stop = 160, num = 7, log = true}"],
     "srn_memory_span": ["experiment.trials=2", "experiment.group=2", "grid.task.lag=[5, 10]", "stop.max_steps=5"],
 }
 DEFAULT_SMALL = ["experiment.trials=4", "experiment.group=2"]
