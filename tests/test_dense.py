@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from recurnet_sim import load_scenario
 from recurnet_sim.analysis.attractors import analyze_model
-from recurnet_sim.families.hopfield.dense import DenseHopfieldModel, flip_costs_batch, kh_capacity
+from recurnet_sim.families.hopfield.dense import DenseHopfieldModel, Tables, flip_costs_batch, kh_capacity
 from recurnet_sim.families.hopfield.model import HopfieldModel, hebbian
 from recurnet_sim.families.hopfield.modern import ModernHopfieldModel
 from recurnet_sim.paths import resolve_shipped
@@ -121,9 +121,8 @@ def _stable_fraction(N, degree, K, seed, sample=300):
     rng = np.random.default_rng(seed)
     xi = _patterns(rng, K, N)
     idx = rng.choice(K, size=min(sample, K), replace=False)
-    x = xi[idx].astype(np.float64)
-    xiT = xi.T.astype(np.float64)
-    D = flip_costs_batch("polynomial", degree, x @ xiT, xi.T, x, N)
+    m = xi[idx].astype(np.int64) @ xi.T.astype(np.int64)
+    D = flip_costs_batch(Tables("polynomial", degree, N), m, xi.T, xi[idx].astype(np.float64))
     return float(np.mean((D >= 0).all(axis=1)))
 
 

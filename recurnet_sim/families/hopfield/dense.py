@@ -87,14 +87,30 @@ def F(energy: str, degree: int, x: np.ndarray, n_units: int = 0) -> np.ndarray:
     raise ValueError(f"unknown energy {energy!r}")
 
 
-def flip_costs(energy: str, degree: int, m: np.ndarray, xiT_units: np.ndarray, s_units: np.ndarray,
-               n_units: int) -> np.ndarray:
+class Tables:
+    """u + v, u - v and |u| + |v| of every overlap value m in -N..N, looked up instead of computed
+    (u = F(m) - F(m - 2), v = F(m) - F(m + 2)): O(1) per pattern whatever F costs, and the same
+    float for the same m on every path (sweep, synchronous step, stability, state space)."""
+
+    def __init__(self, energy: str, degree: int, n_units: int):
+        m = np.arange(-n_units, n_units + 1, dtype=np.float64)
+        Fm = F(energy, degree, m, n_units)
+        u = Fm - F(energy, degree, m - 2.0, n_units)
+        v = Fm - F(energy, degree, m + 2.0, n_units)
+        self.offset = n_units
+        self.half_sum = 0.5 * (u + v)
+        self.diff = u - v
+        self.scale = np.abs(u) + np.abs(v) if energy == "exponential" else None
+
+
+def flip_costs(tab: Tables, m: np.ndarray, xiT_units: np.ndarray, s_units: np.ndarray) -> np.ndarray:
     """D_j = E(s with unit j flipped) - E(s), from the overlaps.
 
     Parameters
     ----------
-    m : ndarray, shape (P,)
-        Current overlaps xi^mu . s (integers).
+    tab : Tables of the energy
+    m : ndarray of int, shape (P,)
+        Current overlaps xi^mu . s.
     xiT_units : ndarray, shape (K, P)
         xi_j^mu of the K units asked about.
     s_units : ndarray, shape (K,)
@@ -105,30 +121,23 @@ def flip_costs(energy: str, degree: int, m: np.ndarray, xiT_units: np.ndarray, s
     ndarray, shape (K,): exact for polynomial energies; exponential ones snapped to 0 within
     ``EXP_TIE`` of their scale (a tie keeps the unit).
     """
-    Fm = F(energy, degree, m, n_units)
-    u = Fm - F(energy, degree, m - 2.0, n_units)
-    v = Fm - F(energy, degree, m + 2.0, n_units)
-    base = 0.5 * float((u + v).sum())
-    D = base + 0.5 * s_units * (xiT_units.astype(np.float64) @ (u - v))
-    if energy == "exponential":
-        scale = float(np.abs(u).sum() + np.abs(v).sum())
-        D = np.where(np.abs(D) <= EXP_TIE * scale, 0.0, D)
+    idx = m + tab.offset
+    D = float(tab.half_sum[idx].sum()) + 0.5 * s_units * (xiT_units.astype(np.float64) @ tab.diff[idx])
+    if tab.scale is not None:
+        D = np.where(np.abs(D) <= EXP_TIE * float(tab.scale[idx].sum()), 0.0, D)
     return D
 
 
-def flip_costs_batch(energy: str, degree: int, m: np.ndarray, xiT: np.ndarray, s: np.ndarray,
-                     n_units: int) -> np.ndarray:
-    """D (k, N) of every unit of k states with overlaps m (k, P), patterns xi^T (N, P) or (k, N, P)."""
-    Fm = F(energy, degree, m, n_units)
-    u = Fm - F(energy, degree, m - 2.0, n_units)
-    v = Fm - F(energy, degree, m + 2.0, n_units)
-    base = 0.5 * (u + v).sum(axis=1, keepdims=True)
-    w = u - v
+def flip_costs_batch(tab: Tables, m: np.ndarray, xiT: np.ndarray, s: np.ndarray) -> np.ndarray:
+    """D (k, N) of every unit of k states with integer overlaps m (k, P), patterns xi^T (N, P) or
+    (k, N, P), states s (k, N)."""
+    idx = np.asarray(m, dtype=np.int64) + tab.offset
+    w = tab.diff[idx]
+    base = tab.half_sum[idx].sum(axis=1, keepdims=True)
     proj = w @ xiT.T.astype(np.float64) if xiT.ndim == 2 else np.einsum("knp,kp->kn", xiT.astype(np.float64), w)
     D = base + 0.5 * s * proj
-    if energy == "exponential":
-        scale = (np.abs(u).sum(axis=1) + np.abs(v).sum(axis=1))[:, None]
-        D = np.where(np.abs(D) <= EXP_TIE * scale, 0.0, D)
+    if tab.scale is not None:
+        D = np.where(np.abs(D) <= EXP_TIE * tab.scale[idx].sum(axis=1, keepdims=True), 0.0, D)
     return D
 
 
@@ -192,7 +201,8 @@ class DenseHopfieldModel(Model):
         self.clamped = np.zeros((B, N), dtype=bool)
         self.grid_shape = tuple(grid_shape) if grid_shape is not None else None
         self.units = "bipolar"
-        self._m = np.zeros((B, xi.shape[-2]), dtype=np.float64)
+        self._tab = Tables(energy, self.degree, N)
+        self._m = np.zeros((B, xi.shape[-2]), dtype=np.int64)  # exact integer overlaps
         self._state_changed(slice(None))
 
     # ----- overlaps -------------------------------------------------------------------------
@@ -200,17 +210,17 @@ class DenseHopfieldModel(Model):
         return self._xiT[b] if self.per_trial else self._xiT
 
     def _overlaps_from_scratch(self, rows) -> np.ndarray:
-        s = self.state[rows].astype(np.float64)
+        s = self.state[rows].astype(np.int64)
         if self.per_trial:
-            return np.einsum("bnp,bn->bp", self._xiT[rows].astype(np.float64), s)
-        return s @ self._xiT.astype(np.float64)
+            return np.einsum("bnp,bn->bp", self._xiT[rows].astype(np.int64), s)
+        return s @ self._xiT.astype(np.int64)
 
     def _state_changed(self, rows) -> None:
         self._m[rows] = self._overlaps_from_scratch(rows)
 
     @property
     def raw_overlaps(self) -> np.ndarray:
-        """m_mu = xi^mu . s (integers, as float64), shape (B, P): the incrementally kept overlaps."""
+        """m_mu = xi^mu . s (integers), shape (B, P): the incrementally kept overlaps."""
         return self._m
 
     def overlaps(self) -> np.ndarray:
@@ -234,8 +244,7 @@ class DenseHopfieldModel(Model):
         """D (len(rows), N): the energy change of flipping each unit alone (O(N P) per trial)."""
         rows = np.arange(self.batch_size) if rows is None else np.asarray(rows)
         xiT = self._xiT[rows] if self.per_trial else self._xiT
-        return flip_costs_batch(self.energy_kind, self.degree, self._m[rows], xiT,
-                                self.state[rows].astype(np.float64), self.n_units)
+        return flip_costs_batch(self._tab, self._m[rows], xiT, self.state[rows].astype(np.float64))
 
     def _would_change(self, rows) -> np.ndarray:
         return (self.flip_costs(rows) < 0) & ~self.clamped[rows]
@@ -285,11 +294,11 @@ class DenseHopfieldModel(Model):
         s = self.state[b]
         clamped = self.clamped[b]
         anyclamp = bool(clamped.any())
-        E, n = self.energy_kind, self.degree
+        tab = self._tab
         pos, K, flips = 0, window, 0
         while pos < N:
             units = order[pos:pos + K]
-            D = flip_costs(E, n, m, xiT[units], s[units].astype(np.float64), N)
+            D = flip_costs(tab, m, xiT[units], s[units].astype(np.float64))
             if draws is None:
                 mis = D < 0
             else:
@@ -305,7 +314,7 @@ class DenseHopfieldModel(Model):
             j = int(mis.argmax())
             u = int(units[j])
             s[u] = -s[u]
-            m += (2.0 * s[u]) * xiT[u]
+            m += 2 * int(s[u]) * xiT[u]
             flips += 1
             pos += j + 1
             K = window
@@ -340,9 +349,9 @@ class DenseHopfieldModel(Model):
     def pattern_stable(self, b: int, k: int) -> bool:
         """Whether stored pattern k of trial b is a fixed point (no unit lowers E by flipping)."""
         xiT = self._xiT_of(b)
-        x = xiT[:, k].astype(np.float64)
-        m = x @ xiT.astype(np.float64)
-        return bool((flip_costs(self.energy_kind, self.degree, m, xiT, x, self.n_units) >= 0).all())
+        x = xiT[:, k].astype(np.int64)
+        m = x @ xiT.astype(np.int64)
+        return bool((flip_costs(self._tab, m, xiT, x.astype(np.float64)) >= 0).all())
 
 
 # ---------------------------------------------------------------------------------------------
@@ -406,11 +415,11 @@ def state_space(model, schedule=None, trial: int = 0):
         raise SimulationError(f"trial {trial} does not exist ({model.batch_size} per-trial pattern sets)")
     xiT = model._xiT_of(trial).astype(np.float64)
     pats = model.patterns[trial] if model.patterns.ndim == 3 else model.patterns
-    E, n = model.energy_kind, model.degree
+    E, n, tab = model.energy_kind, model.degree, model._tab
 
     def field(states):
-        m = states @ xiT
-        return states * flip_costs_batch(E, n, m, xiT, states, N)
+        m = np.rint(states @ xiT).astype(np.int64)
+        return states * flip_costs_batch(tab, m, xiT, states)
 
     def energy(states):
         return energy_of(E, n, states @ xiT, N)
