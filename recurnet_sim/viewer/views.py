@@ -452,7 +452,13 @@ def draw_bars(surf, rect, fonts, bars, model, trial: int, overlaps: np.ndarray |
     hl = int(np.argmax(np.abs(vals))) if vals.size else None
     note = None
     if hl is not None:
-        note = "recalled: " + str(model.pattern_names[hl]) + (" (reversed)" if vals[hl] < 0 else "")
+        # The model says what it recalled (a modern net's average of several patterns is no
+        # recall); the largest bar alone is only the nearest pattern.
+        name, reversed_ = model.recalled()[b]
+        if name is None:
+            note = "nearest: " + str(model.pattern_names[hl]) + " (no recall)"
+        else:
+            note = "recalled: " + str(name) + (" (reversed)" if reversed_ else "")
     W.overlap_bars(surf, rect, fonts, title, model.pattern_names, vals, hl, note=note)
 
 
