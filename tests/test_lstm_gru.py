@@ -170,3 +170,89 @@ def test_lstm_gradient_decays_at_least_ten_times_more_slowly_than_elman():
     gl = gradflow.grad_norm_vs_lag(m.cfg, m.params_, X, 20)
     ratio_e, ratio_l = ge[:, 20] / ge[:, 0], gl[:, 20] / gl[:, 0]
     assert np.all(ratio_l >= 10 * ratio_e), (ratio_l, ratio_e)
+
+
+# ---------------------------------------------------------------------------------------------
+# Adam (Kingma & Ba 2015) beside SGD with momentum
+# ---------------------------------------------------------------------------------------------
+def test_adam_step_is_the_published_update_on_a_toy_problem():
+    """Three Adam steps on f(theta) = 1/2 sum a theta^2 (gradient a theta), against Algorithm 1 of
+    Kingma & Ba (2015) written out as scalar recurrences; a frozen trial keeps weights, moments and
+    count. The first step moves every coordinate by lr (m^ / sqrt(v^) = sign g): Adam's scale
+    invariance."""
+    a = np.array([[0.5, -2.0, 10.0], [1e-3, 3.0, 1.0]])  # a tiny gradient moves as far as a large one
+    theta0 = np.array([[1.0, -0.5, 0.2], [2.0, 1.0, -1.0]])
+    lr, b1, b2, eps = 0.1, 0.9, 0.999, 1e-8
+    p = {"w": theta0.copy()}
+    m = {"w": np.zeros_like(theta0)}
+    mom = bptt.AdamMoments.zeros_like(p)
+    ref = theta0.copy()
+    mr, vr = np.zeros_like(ref), np.zeros_like(ref)
+    for t in range(1, 4):
+        g = a * p["w"]
+        bptt.adam(p, m, mom, {"w": g}, lr, b1, b2, eps)
+        gr = a * ref
+        mr = b1 * mr + (1 - b1) * gr
+        vr = b2 * vr + (1 - b2) * gr ** 2
+        ref = ref - lr * (mr / (1 - b1 ** t)) / (np.sqrt(vr / (1 - b2 ** t)) + eps)
+        if t == 1:
+            np.testing.assert_allclose(theta0 - p["w"], lr * np.sign(a * theta0), rtol=1e-5)
+        np.testing.assert_allclose(p["w"], ref, rtol=0, atol=1e-15)
+    np.testing.assert_array_equal(mom.t, [3, 3])
+    before = (p["w"].copy(), m["w"].copy(), mom.v["w"].copy())
+    bptt.adam(p, m, mom, {"w": a * p["w"]}, lr, b1, b2, eps, active=np.array([False, True]))
+    for x, y in zip((p["w"], m["w"], mom.v["w"]), before):
+        np.testing.assert_array_equal(x[0], y[0])
+        assert np.all(x[1] != y[1])
+    np.testing.assert_array_equal(mom.t, [3, 4])
+
+
+@pytest.mark.parametrize("kind", ["elman", "lstm", "gru"])
+def test_train_epoch_with_adam_is_the_composition(kind):
+    """train_epoch(optimizer="adam") = per window: forward, objective, backward, clip_by_norm, then
+    :func:`bptt.adam` (the fused Elman epoch and the generic gated one alike), over two epochs with
+    a frozen trial, episode resets and a clipped gradient."""
+    cfg, p, X, D, c0, _, reset = _problem(kind, False, T=10)
+    tcfg = srn.TrainConfig(lr=0.05, bptt="truncated", truncation=4, update_every=3, clip=0.3, optimizer="adam",
+                           beta1=0.8, beta2=0.99, eps=1e-6)
+    active = np.array([True, False])
+    q1 = {k: v.copy() for k, v in p.items()}
+    m1 = {k: np.zeros_like(v) for k, v in p.items()}
+    mo1 = bptt.AdamMoments.zeros_like(p)
+    q2 = {k: v.copy() for k, v in p.items()}
+    m2 = {k: np.zeros_like(v) for k, v in p.items()}
+    mo2 = bptt.AdamMoments.zeros_like(p)
+    B, T, _ = X.shape
+    for _ in range(2):
+        srn.train_epoch(cfg, tcfg, q1, m1, X, D, None, reset, c0, active, moments=mo1)
+        h, hp, _ = tcfg.windows(T)
+        end = 0
+        C = np.empty((B, T + 1, cfg.n_ctx))
+        C[:, 0] = c0
+        while end < T:
+            end = min(end + hp, T)
+            lo, start = max(0, end - hp), max(0, end - h)
+            cache = srn.forward(cfg, q2, X[:, start:end], C[:, start], D[:, start:end], reset[:, start:end])
+            C[:, start:end], C[:, end] = cache.C, cache.c_next
+            w = np.ones((B, end - start))
+            w[:, : lo - start] = 0.0
+            _, _, dZ = srn.objective(cfg, cache, D[:, start:end], w)
+            g, _ = srn.backward(cfg, q2, cache, dZ)
+            g, _ = srn.clip_by_norm(g, tcfg.clip)
+            bptt.adam(q2, m2, mo2, g, tcfg.lr, tcfg.beta1, tcfg.beta2, tcfg.eps, active)
+        for k in q1:
+            np.testing.assert_allclose(q1[k], q2[k], rtol=0, atol=1e-12, err_msg=k)
+            np.testing.assert_allclose(mo1.v[k], mo2.v[k], rtol=0, atol=1e-14, err_msg=k)
+        np.testing.assert_array_equal(mo1.t, mo2.t)
+    assert mo1.t[0] == 2 * int(np.ceil(T / 3)) and mo1.t[1] == 0
+    for k in p:
+        np.testing.assert_array_equal(q1[k][1], p[k][1])  # the frozen trial
+
+
+def test_adam_needs_its_moments_and_sgd_stays_the_default():
+    assert srn.TrainConfig().optimizer == "sgd"
+    with pytest.raises(ValueError, match="optimizer"):
+        srn.TrainConfig(optimizer="rmsprop")
+    cfg, p, X, D, c0, _, _ = _problem("gru", False)
+    with pytest.raises(ValueError, match="moments"):
+        srn.train_epoch(cfg, srn.TrainConfig(optimizer="adam"), p, {k: 0 * v for k, v in p.items()}, X, D, c0=c0)

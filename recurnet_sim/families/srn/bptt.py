@@ -11,8 +11,8 @@ BPTT(h; h') form of Williams & Peng: the sequence is cut into windows of h' step
 window the error of its h' steps is propagated back h >= h' steps (from the carry stored at the
 start, held constant) and the weights are updated. Full BPTT is h = h' = T; Elman's original
 scheme propagates every error one step only (the context is "just another input"). Updates are
-SGD with momentum, with optional clipping of the gradient norm (Pascanu, Mikolov & Bengio 2013,
-"On the difficulty of training recurrent neural networks").
+SGD with momentum (the default) or Adam (Kingma & Ba 2015), with optional clipping of the gradient
+norm (Pascanu, Mikolov & Bengio 2013, "On the difficulty of training recurrent neural networks").
 
 :func:`forward` and :func:`backward` run a cell's ``step`` and ``vjp`` over time; a new cell gets
 full and truncated BPTT, the one-step scheme and clipping from them. :func:`train_epoch` fuses the
@@ -36,6 +36,7 @@ from .cells import (ACTIVATIONS, CELLS, OUTPUTS, Cell, Readout, activation_grad,
 
 LOSSES = ("cross_entropy", "squared_error")
 BPTT_MODES = ("full", "truncated", "elman")
+OPTIMIZERS = ("sgd", "adam")
 
 
 # ======================================================================================
@@ -156,7 +157,13 @@ class TrainConfig:
     update_every : int or None
         h', steps between updates; default h for ``truncated``, 1 for ``elman``.
     clip : float or None
-        Rescale the gradient to this norm when it is larger (Pascanu et al. 2013).
+        Rescale the gradient to this norm when it is larger (Pascanu et al. 2013). Clipping comes
+        before the optimiser's step (for Adam: the clipped gradient enters the moments).
+    optimizer : {"sgd", "adam"}
+        ``sgd``: SGD with ``momentum``. ``adam``: Adam (Kingma & Ba 2015, Algorithm 1) with step size
+        ``lr``, decay rates ``beta1``, ``beta2`` and ``eps``; ``momentum`` is then unused.
+    beta1, beta2, eps : float
+        Adam's exponential decay rates of the first and second moment estimates and its epsilon.
     """
 
     lr: float = 0.1
@@ -165,10 +172,20 @@ class TrainConfig:
     truncation: int = 8
     update_every: int | None = None
     clip: float | None = None
+    optimizer: str = "sgd"
+    beta1: float = 0.9
+    beta2: float = 0.999
+    eps: float = 1e-8
 
     def __post_init__(self):
         if self.bptt not in BPTT_MODES:
             raise ValueError(f"bptt must be one of {BPTT_MODES}, got {self.bptt!r}")
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}")
+        if not (0.0 <= self.beta1 < 1.0 and 0.0 <= self.beta2 < 1.0):
+            raise ValueError("beta1 and beta2 must be in [0, 1)")
+        if self.eps <= 0:
+            raise ValueError("eps must be > 0")
         if self.truncation < 1:
             raise ValueError("truncation must be >= 1")
         if self.update_every is not None and self.update_every < 1:
@@ -295,6 +312,68 @@ def sgd_momentum(
         else:
             params[k] += v
         velocity[k][...] = v
+
+
+@dataclass
+class AdamMoments:
+    """Adam's second-moment estimates and step counts (the first moments live in ``velocity``).
+
+    Attributes
+    ----------
+    v : dict of ndarray
+        Same keys and shapes as the parameters (leading batch axis).
+    t : ndarray, shape (B,)
+        Updates taken by each trial (frozen trials do not count), for the bias correction.
+    """
+
+    v: dict[str, np.ndarray]
+    t: np.ndarray
+
+    @classmethod
+    def zeros_like(cls, params: dict[str, np.ndarray]) -> "AdamMoments":
+        B = next(iter(params.values())).shape[0]
+        return cls({k: np.zeros_like(v) for k, v in params.items()}, np.zeros(B))
+
+    def copy(self) -> "AdamMoments":
+        return AdamMoments({k: v.copy() for k, v in self.v.items()}, self.t.copy())
+
+
+def adam(
+    params: dict[str, np.ndarray],
+    m: dict[str, np.ndarray],
+    moments: AdamMoments,
+    grads: dict[str, np.ndarray],
+    lr: float,
+    beta1: float = 0.9,
+    beta2: float = 0.999,
+    eps: float = 1e-8,
+    active: np.ndarray | None = None,
+) -> None:
+    """In place, one Adam step (Kingma & Ba 2015, "Adam: a method for stochastic optimization",
+    Algorithm 1), per trial::
+
+        t <- t + 1
+        m <- beta1 m + (1 - beta1) g;   v <- beta2 v + (1 - beta2) g^2
+        m^ = m / (1 - beta1^t);          v^ = v / (1 - beta2^t)
+        theta <- theta - lr m^ / (sqrt(v^) + eps)
+
+    ``m`` (first moments) and ``moments.v`` have the parameters' keys and shapes; trials with
+    ``active[b]`` False keep their weights, moments and count."""
+    B = moments.t.shape[0]
+    act = np.ones(B, bool) if active is None else np.asarray(active, bool)
+    t = moments.t + 1.0
+    c1, c2 = 1.0 - beta1 ** t, 1.0 - beta2 ** t
+    for k in grads:
+        shape = (-1,) + (1,) * (grads[k].ndim - 1)
+        g = grads[k]
+        mk = beta1 * m[k] + (1.0 - beta1) * g
+        vk = beta2 * moments.v[k] + (1.0 - beta2) * g * g
+        step = -lr * (mk / c1.reshape(shape)) / (np.sqrt(vk / c2.reshape(shape)) + eps)
+        a = act.reshape(shape)
+        params[k] += np.where(a, step, 0.0)
+        m[k][...] = np.where(a, mk, m[k])
+        moments.v[k][...] = np.where(a, vk, moments.v[k])
+    moments.t[...] = np.where(act, t, moments.t)
 
 
 # ======================================================================================
@@ -593,6 +672,7 @@ def train_epoch(
     reset: np.ndarray | None = None,
     c0: np.ndarray | None = None,
     active: np.ndarray | None = None,
+    moments: AdamMoments | None = None,
 ) -> EpochResult:
     """One pass over the sequence with BPTT(h; h') updates (Williams & Peng 1990), in place.
 
@@ -621,8 +701,14 @@ def train_epoch(
     reset : ndarray of bool, shape (B, T), optional
     active : ndarray of bool, shape (B,), optional
         Trials not active keep their weights.
+    moments : AdamMoments, optional
+        Adam's second moments and step counts, updated in place; needed when
+        ``tcfg.optimizer == "adam"`` (``velocity`` then holds the first moments, see :func:`adam`).
     """
     B, T, I = X.shape
+    use_adam = tcfg.optimizer == "adam"
+    if use_adam and moments is None:
+        raise ValueError("the adam optimizer needs its moments (AdamMoments)")
     h, hp, through = tcfg.windows(T)
     cell = cfg.cell
     H, C, O = cfg.n_hidden, cell.n_carry, cfg.n_out
@@ -645,6 +731,9 @@ def train_epoch(
     K = I + 1 + C
     theta = fp_.pack(params)
     vel = fp_.pack(velocity)
+    if use_adam:
+        sec = fp_.pack(moments.v)
+        b1, b2, eps = tcfg.beta1, tcfg.beta2, tcfg.eps
     grad = np.zeros_like(theta)
     mats, named = fp_.views(theta)
     gmats, gnamed = fp_.views(grad)
@@ -777,11 +866,27 @@ def train_epoch(
                 dA *= fpw
             np.matmul(dA.transpose(0, 2, 1), Uw, out=g_in)
             np.matmul(dZ.transpose(0, 2, 1), hw1, out=g_out)
-        # Clip the gradient norm (Pascanu et al. 2013), then SGD with momentum, on the flat arrays.
+        # Clip the gradient norm (Pascanu et al. 2013), then SGD with momentum (or Adam), on the flat arrays.
         gn = np.sqrt(_row_sqnorm(grad))
         if clip is not None and np.any(gn > clip):
             grad *= np.where(gn > clip, clip / np.maximum(gn, 1e-300), 1.0)[:, None]
-        if all_active:
+        if use_adam:
+            # Kingma & Ba (2015), Algorithm 1, as :func:`adam` on the flat arrays
+            tn = moments.t + 1.0
+            m_new = b1 * vel + (1.0 - b1) * grad
+            v_new = b2 * sec + (1.0 - b2) * grad * grad
+            step = (-lr / (1.0 - b1 ** tn))[:, None] * m_new / (np.sqrt(v_new / (1.0 - b2 ** tn)[:, None]) + eps)
+            if all_active:
+                vel[...], sec[...] = m_new, v_new
+                moments.t[...] = tn
+            else:
+                step = np.where(act_mask, step, 0.0)
+                vel[...] = np.where(act_mask, m_new, vel)
+                sec[...] = np.where(act_mask, v_new, sec)
+                moments.t[...] = np.where(act_mask[:, 0], tn, moments.t)
+            theta += step
+            un = np.sqrt(_row_sqnorm(step))
+        elif all_active:
             vel *= mom
             vel -= lr * grad
             theta += vel
@@ -798,6 +903,8 @@ def train_epoch(
         n_up += 1
     fp_.unpack(theta, params)
     fp_.unpack(vel, velocity)
+    if use_adam:
+        fp_.unpack(sec, moments.v)
     epoch_loss = (mask * loss_ps).sum(1) / np.maximum(mask.sum(1), 1e-12)
     return EpochResult(
         loss=epoch_loss,

@@ -492,6 +492,15 @@ def _sig_grad(s: np.ndarray) -> np.ndarray:
     return s * (1.0 - s)
 
 
+def _gate(x: np.ndarray) -> np.ndarray:
+    """The gates' logistic function as ``(1 + tanh(x / 2)) / 2``: the same function, no overflow for
+    any x, and one ufunc instead of :func:`sigmoid`'s four (the gated cells call it 3x per step)."""
+    out = np.tanh(0.5 * x)
+    out += 1.0
+    out *= 0.5
+    return out
+
+
 @dataclass(frozen=True)
 class _GatedStep:
     """Cache of one gated step: the input, the carry's parts, the gates and the new state."""
@@ -631,9 +640,9 @@ class LSTMCell(GatedCell):
         if self.peepholes:
             ai = ai + params["w_ci"] * cp
             af = af + params["w_cf"] * cp
-        i, f, g = sigmoid(ai), sigmoid(af), np.tanh(ag)
+        i, f, g = _gate(ai), _gate(af), np.tanh(ag)
         c = f * cp + i * g
-        o = sigmoid(ao + params["w_co"] * c) if self.peepholes else sigmoid(ao)
+        o = _gate(ao + params["w_co"] * c) if self.peepholes else _gate(ao)
         h = o * np.tanh(c)
         gate = np.stack([i, f, g, o], axis=1)
         return np.concatenate([h, c], 1), h, _GatedStep(x, hp, gate, h, cp, c)
@@ -753,8 +762,8 @@ class GRUCell(GatedCell):
         ax = self._split(matvec(params["W_xg"], x) + params["b_g"])
         Wh = params["W_hg"]
         ahzr = matvec(Wh[:, :2 * H], hp)
-        z = sigmoid(ax[:, 0] + ahzr[:, :H])
-        r = sigmoid(ax[:, 1] + ahzr[:, H:])
+        z = _gate(ax[:, 0] + ahzr[:, :H])
+        r = _gate(ax[:, 1] + ahzr[:, H:])
         rh = r * hp
         g = np.tanh(ax[:, 2] + matvec(Wh[:, 2 * H:], rh))
         h = z * hp + (1.0 - z) * g

@@ -24,8 +24,8 @@ from ...npzio import MARKER_KEY, read_npz
 from ...errors import SimulationError, TraceFileError
 from ...family import Output, TrainingRun
 from ...model import Model
-from .bptt import (BPTT_MODES, LOSSES, Cache, EpochResult, SRNConfig, TrainConfig, backward,  # noqa: F401
-                   clip_by_norm, forward, init_params, loss_and_grad, loss_terms, objective, params_norm,
+from .bptt import (BPTT_MODES, LOSSES, OPTIMIZERS, AdamMoments, Cache, EpochResult, SRNConfig,  # noqa: F401
+                   TrainConfig, adam, backward, clip_by_norm, forward, init_params, loss_and_grad, loss_terms, objective, params_norm,
                    sgd_momentum, train_epoch)
 from .cells import (ACTIVATIONS, CELLS, OUTPUTS, Cell, ElmanCell, JordanCell, Readout, activate,  # noqa: F401
                     activation_grad, output_fn, output_jacobian, output_vjp, sigmoid)
@@ -202,7 +202,8 @@ class SRNModel(Model):
         self.task = task
         B = next(iter(params.values())).shape[0]
         self.params_ = {k: np.array(params[k], dtype=float) for k in cfg.param_names}
-        self.velocity_ = {k: np.zeros_like(v) for k, v in self.params_.items()}
+        self.velocity_ = {k: np.zeros_like(v) for k, v in self.params_.items()}  # SGD momentum / Adam's m
+        self.moments_ = AdamMoments.zeros_like(self.params_)  # Adam's v and step counts (unused by sgd)
         I, C, H, O = cfg.n_in, cfg.n_ctx, cfg.n_hidden, cfg.n_out
         cell = cfg.cell
         S = cell.n_state if cell.state_layer else 0
@@ -279,7 +280,7 @@ class SRNModel(Model):
         before = {k: v.copy() for k, v in self.params_.items()}
         res = train_epoch(
             self.cfg, self.train_cfg, self.params_, self.velocity_,
-            task.inputs, task.targets, task.mask, task.reset, active=active,
+            task.inputs, task.targets, task.mask, task.reset, active=active, moments=self.moments_,
         )
         self.epoch_ += 1
         keep = active
@@ -405,6 +406,7 @@ class SRNModel(Model):
         snap.update(
             params={k: v.copy() for k, v in self.params_.items()},
             velocity={k: v.copy() for k, v in self.velocity_.items()},
+            moments=self.moments_.copy(),
             t=self.t_,
             epoch=self.epoch_,
             mode=self.mode,
@@ -419,6 +421,8 @@ class SRNModel(Model):
         for k in self.params_:
             self.params_[k][...] = snap["params"][k]
             self.velocity_[k][...] = snap["velocity"][k]
+            self.moments_.v[k][...] = snap["moments"].v[k]
+        self.moments_.t[...] = snap["moments"].t
         self.t_ = snap["t"]
         self.epoch_ = snap["epoch"]
         self.mode = snap["mode"]
@@ -604,8 +608,12 @@ def scenario_tables_for(kind: str) -> dict:
                             max=1),
     }
     training = {
-        "lr": Field("float", 0.1, "learning rate", min=0),
-        "momentum": Field("float", 0.9, "momentum coefficient", min=0, max=0.999),
+        "lr": Field("float", 0.1, "learning rate (adam: the step size alpha)", min=0),
+        "optimizer": Field("str", "sgd", "sgd: SGD with momentum; adam: Adam (Kingma & Ba 2015)", choices=OPTIMIZERS),
+        "momentum": Field("float", 0.9, "momentum coefficient (sgd)", min=0, max=0.999),
+        "beta1": Field("float", 0.9, "adam: decay rate of the first-moment estimate", min=0, max=0.9999),
+        "beta2": Field("float", 0.999, "adam: decay rate of the second-moment estimate", min=0, max=0.99999),
+        "eps": Field("float", 1e-8, "adam: epsilon added to sqrt(v)", min=1e-12),
         "bptt": Field("str", "truncated", "full BPTT, truncated BPTT(h; h'), or Elman's one-step scheme",
                       choices=BPTT_MODES),
         "truncation": Field("int", 8, "h: steps the error is propagated back (truncated)", min=1),
@@ -613,6 +621,9 @@ def scenario_tables_for(kind: str) -> dict:
                               nullable=True),
         "clip": Field("float", None, "clip the gradient norm to this value (Pascanu et al. 2013)", min=0,
                       nullable=True),
+        "batch_episodes": Field("int", None, "episodic tasks (latch, adding, delayed_recall episodes): one update per "
+                                "this many whole episodes, whatever the lag (truncated BPTT with h = h' = that many "
+                                "episodes' steps; overrides truncation and update_every)", min=1, nullable=True),
         "pretrain_epochs": Field("int", 0, "epochs trained before tick 0 (the training phase; `recurnet validate` never trains)", min=0),
         "save_to": Field("str", None, "save the weights after pretraining to this .npz (relative to the "
                          "scenario)", nullable=True),
@@ -653,7 +664,7 @@ def scenario_tables_for(kind: str) -> dict:
     return {
         "network": Field("table", None, "the network", table=Table(net, f"The {name}.")),
         "task": Field("table", None, "the sequence task", table=Table(task, "Task generators in recurnet_sim.families.srn.tasks.")),
-        "training": Field("table", None, "BPTT and SGD", table=Table(training, "Training by BPTT with SGD and momentum.")),
+        "training": Field("table", None, "BPTT and SGD or Adam", table=Table(training, "Training by BPTT with SGD and momentum, or Adam.")),
         "dynamics": Field("table", None, "what a tick is", table=Table(dynamics, "Training, running or free-running.")),
         "initial": Field("table", None, "initial weights", table=Table(initial, "Where the weights come from.")),
         "analysis": Field("table", None, "gradient-flow summary", table=Table(analysis, "Extra fields of the summary.")),
@@ -743,10 +754,19 @@ def build_model(kind: str, cfg: dict, batch_size: int, rngs, base_dir, cls=None)
         scfg = replace(fcfg, teacher_forcing=scfg.teacher_forcing)
     else:
         params = init_params(scfg, rngs, net["init_scale"], net.get("recurrent_radius"))
+    bptt, trunc, every = tr["bptt"], tr["truncation"], tr["update_every"]
+    if tr["batch_episodes"] is not None:
+        if task.reset is None or getattr(task, "test", None) is None:
+            raise ValidationError("training.batch_episodes", f"needs an episodic task (latch, adding, delayed_recall "
+                                  f"with form = 'episodes'), not {cfg['task']['name']!r}")
+        # episodes start where the carry is reset: a window of whole episodes sees every cue it scores
+        bptt, trunc = "truncated", int(tr["batch_episodes"]) * (int(cfg["task"]["lag"]) + 1)
+        every = trunc
     try:
         tcfg = TrainConfig(
-            lr=tr["lr"], momentum=tr["momentum"], bptt=tr["bptt"], truncation=tr["truncation"],
-            update_every=tr["update_every"], clip=tr["clip"],
+            lr=tr["lr"], momentum=tr["momentum"], bptt=bptt, truncation=trunc,
+            update_every=every, clip=tr["clip"], optimizer=tr["optimizer"], beta1=tr["beta1"],
+            beta2=tr["beta2"], eps=tr["eps"],
         )
     except ValueError as e:
         raise ValidationError("training", str(e)) from None
@@ -796,6 +816,7 @@ def pretraining(model: SRNModel, cfg: dict, build_rng=None, base_dir=".") -> Tra
 
     def finish():
         model.velocity_ = {k: np.zeros_like(v) for k, v in model.params_.items()}
+        model.moments_ = AdamMoments.zeros_like(model.params_)
         _enter_dynamics(model, dyn["mode"])
 
     outputs = ()
