@@ -176,6 +176,10 @@ class LogPlot:
         Shown instead of the plot (why there is no data).
     color : str
         Tone of the curve.
+    label : str, optional
+        The curve's name in the legend (drawn when there is a label or other curves).
+    curves : list of (label, xs, ys, tone)
+        More curves on the same axes (e.g. a reference), drawn thinner and named in the legend.
     """
 
     title: str
@@ -186,6 +190,8 @@ class LogPlot:
     lines: list[tuple[str, str]] = field(default_factory=list)
     note: str | None = None
     color: str = "temp"
+    label: str | None = None
+    curves: list[tuple[str, np.ndarray, np.ndarray, str]] = field(default_factory=list)
 
 
 class LogPlotPanel(Panel):

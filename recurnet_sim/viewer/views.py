@@ -371,7 +371,8 @@ class StateView:
             return
         d = panel.data(self.model, trial)
         W.log_plot(surf, r, fonts, d.title, d.xs, d.ys, TONES.get(d.color, W.TEMP), xlabel=d.xlabel,
-                   ylabel=d.ylabel, lines=[(t, TONES.get(tone, W.DIM)) for t, tone in d.lines], note=d.note)
+                   ylabel=d.ylabel, lines=[(t, TONES.get(tone, W.DIM)) for t, tone in d.lines], note=d.note,
+                   label=d.label, curves=[(cx, cy, TONES.get(tone, W.DIM), lab) for lab, cx, cy, tone in d.curves])
 
 
     def draw_scatter(self, surf, fonts, panel: ScatterPanel, r: pygame.Rect, trial: int) -> None:

@@ -358,11 +358,14 @@ def help_overlay(surf: pygame.Surface, fonts: Fonts, lines=HELP) -> None:
 # ----- log-scale plot (gradient norm vs lag) ------------------------------------------------------
 def log_plot(surf: pygame.Surface, rect: pygame.Rect, fonts: Fonts, title: str, xs: np.ndarray, ys: np.ndarray,
              color=ENERGY, xlabel: str = "x", ylabel: str = "y (log)",
-             lines: Sequence[tuple[str, tuple]] = (), note: str | None = None) -> pygame.Rect | None:
+             lines: Sequence[tuple[str, tuple]] = (), note: str | None = None, label: str | None = None,
+             curves: Sequence[tuple[np.ndarray, np.ndarray, tuple, str]] = ()) -> pygame.Rect | None:
     """A small panel plotting positive ``ys`` against ``xs`` on a log10 y axis (decade ticks
     labelled ``1``, ``1e-5``, ...), with both axes labelled, a dashed reference line at y = 1 and up
     to two text ``lines`` (text, colour) under the title. Zeros and non-finite values are drawn at
-    the bottom of the axis. Returns the plotting area (None when the panel is too small)."""
+    the bottom of the axis. ``curves`` (xs, ys, colour, label) are drawn thinner under the main
+    curve, on the same axes; with them (or a ``label``) a legend names each curve in the plot's
+    top-right corner. Returns the plotting area (None when the panel is too small)."""
     inner = panel(surf, rect)
     fonts.text(surf, title, (inner.x, inner.y), 16, DIM, max_width=inner.w)
     y = inner.y + 17
@@ -382,13 +385,17 @@ def log_plot(surf: pygame.Surface, rect: pygame.Rect, fonts: Fonts, title: str, 
     if not ok.any() or xs.size == 0:
         fonts.text(surf, "no data", area.center, 15, FAINT, anchor="center")
         return area
-    ly = np.log10(ys[ok])
+    curves = [(np.asarray(cx, dtype=float), np.asarray(cy, dtype=float), c, t) for cx, cy, c, t in curves]
+    ly = np.concatenate([np.log10(ys[ok])] + [np.log10(cy[np.isfinite(cy) & (cy > 0)]) for _, cy, _, _ in curves])
     e_lo = math.floor(min(ly.min(), 0.0) + 1e-9)
     e_hi = math.ceil(max(ly.max(), 0.0) - 1e-9)
     e_lo = max(e_lo, e_hi - 300)
     if e_hi - e_lo < 1:  # all values 1
         e_lo, e_hi = -1, 1
     x0, x1 = float(xs.min()), float(max(xs.max(), xs.min() + 1))
+    for cx, _, _, _ in curves:
+        if cx.size:
+            x0, x1 = min(x0, float(cx.min())), max(x1, float(cx.max()))
     pygame.draw.rect(surf, BG, area)
 
     def px(x):
@@ -419,6 +426,20 @@ def log_plot(surf: pygame.Surface, rect: pygame.Rect, fonts: Fonts, title: str, 
     if lab.get_height() > area.h:
         lab = pygame.transform.rotate(fonts.render(ylabel.split(" ")[0], 15, DIM), 90)
     surf.blit(lab, lab.get_rect(midleft=(inner.x - 5, area.centery)))
+    for cx, cy, c, _ in curves:
+        cok = np.isfinite(cy) & (cy > 0)
+        if cx.size:
+            ce = np.where(cok, np.log10(np.where(cok, cy, 1.0)), e_lo)
+            _polyline(surf, area, px(cx), py(np.maximum(ce, e_lo)), c, 1)
     e = np.where(ok, np.log10(np.where(ok, ys, 1.0)), e_lo)
     _polyline(surf, area, px(xs), py(np.maximum(e, e_lo)), color, 2)
+    if curves or label:
+        ly_ = area.y + 3
+        for text, c in [(label or "", color)] + [(t, c) for _, _, c, t in curves]:
+            if not text:
+                continue
+            r = fonts.text(surf, text, (area.right - 4, ly_), 15, c, anchor="topright", max_width=area.w - 30)
+            pygame.draw.line(surf, c, (area.right - 26 - (r.w if r else 0), ly_ + 8),
+                             (area.right - 10 - (r.w if r else 0), ly_ + 8), 2)
+            ly_ += 16
     return area

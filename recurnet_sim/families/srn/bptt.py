@@ -407,6 +407,7 @@ class Cache:
     reset: np.ndarray | None
     c_next: np.ndarray
     steps: list
+    after: np.ndarray | None = None  # (B, T, C): the carry each step produced (before any reset)
 
 
 def forward(
@@ -436,6 +437,7 @@ def forward(
     B, T, _ = X.shape
     Hs = np.empty((B, T, cell.n_hidden))
     Cs = np.empty((B, T, cell.n_carry))
+    after = np.empty((B, T, cell.n_carry))
     steps = []
     c = np.array(c0, dtype=float, copy=True)
     init = cell.context_init
@@ -445,11 +447,12 @@ def forward(
             c = np.where(reset[:, t, None], init, c)
         Cs[:, t] = c
         c, Hs[:, t], s = cell.step(p, X[:, t], c, None if D is None else D[:, t])
+        after[:, t] = c
         steps.append(s)
     # The read-out does not depend on the recurrence: all steps at once.
     Z = np.einsum("bth,boh->bto", Hs, p["W_hy"]) + p["b_y"][:, None, :]
     Y = output_fn(cfg.output, Z)
-    return Cache(X=X, H=Hs, C=Cs, Z=Z, Y=Y, reset=reset if has_reset else None, c_next=c, steps=steps)
+    return Cache(X=X, H=Hs, C=Cs, Z=Z, Y=Y, reset=reset if has_reset else None, c_next=c, steps=steps, after=after)
 
 
 def backward(
@@ -564,6 +567,8 @@ class EpochResult:
         The carry after the last step.
     gates : ndarray, shape (B, T, G, H)
         The cell's gate activations at every step (G = 0 for ungated cells).
+    carry_after : ndarray, shape (B, T, C), or None
+        The carry each step produced (cells run through the generic loop; None for the fused ones).
     """
 
     loss: np.ndarray
@@ -577,6 +582,7 @@ class EpochResult:
     n_updates: int
     carry_next: np.ndarray | None = None
     gates: np.ndarray | None = None
+    carry_after: np.ndarray | None = None
 
 
 def _act_into(kind: str) -> Callable[[np.ndarray, np.ndarray], None]:
@@ -769,6 +775,7 @@ def train_epoch(
 
     n_gates = len(cell.gate_names)
     gates = np.zeros((B, T, n_gates, H)) if generic else np.zeros((B, T, 0, H))
+    after = np.empty((B, T, C)) if generic else None
     gsum = np.zeros(B)
     gmax = np.zeros(B)
     umax = np.zeros(B)
@@ -790,6 +797,7 @@ def train_epoch(
             ctx[:, end] = cache.c_next
             hw[...] = cache.H
             Zw, Yw = cache.Z, cache.Y
+            after[:, lo:end] = cache.after[:, off:]
             if n_gates:
                 gates[:, lo:end] = np.stack([cell.gates(st) for st in cache.steps[off:]], axis=1)
         else:
@@ -918,4 +926,5 @@ def train_epoch(
         n_updates=n_up,
         carry_next=ctx[:, T].copy(),
         gates=gates,
+        carry_after=after,
     )

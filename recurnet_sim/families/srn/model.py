@@ -220,6 +220,7 @@ class SRNModel(Model):
         self.state = np.zeros((B, I + C + H + S + O))
         self.gates_ = np.zeros((B, len(cell.gate_names) * H))  # the shown step's gates (flattened)
         self.gate_trace_ = np.zeros((B, 0, len(cell.gate_names), H))
+        self.state_trace_ = np.zeros((B, 0, S))  # the shown cell state after each step of the last epoch
         self.clamped = np.zeros(self.state.shape, dtype=bool)
         self._fresh = np.zeros(B, dtype=bool)  # trials at the start of a sequence (no step yet)
         self.start()
@@ -298,6 +299,9 @@ class SRNModel(Model):
         last = np.concatenate(
             [task.inputs[:, T - 1], res.context[:, T - 1], res.hidden[:, T - 1], shown, res.outputs[:, T - 1]], 1
         )
+        if self.cfg.cell.state_layer in self.layers and res.carry_after is not None:
+            after = res.carry_after.reshape(-1, res.carry_after.shape[2])
+            self.state_trace_ = self.cfg.cell.shown_state(after).reshape(self.batch_size, T, -1)
         if res.gates is not None and res.gates.shape[2]:
             self.gate_trace_ = res.gates
             self.gates_ = np.where(keep[:, None], res.gates[:, T - 1].reshape(self.batch_size, -1), self.gates_)

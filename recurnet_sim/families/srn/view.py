@@ -77,6 +77,32 @@ class GateStrip(HeatmapPanel):
         return np.zeros((0, len(self.names) * self.H)), f"gates ({order}): none yet"
 
 
+class StateStrip(HeatmapPanel):
+    """The cell's own shown layer over time (an LSTM's cell state c_t, the constant error
+    carousel), beside the hidden strip: the last epoch's sequence while training, the last
+    :attr:`HiddenStrip.STRIP` ticks otherwise. Unlike h = o tanh(c), c is not squashed: values
+    beyond ±1 show at full colour."""
+
+    def __init__(self, name: str, units: slice):
+        self.name, self.units = name, units
+        self.history: deque = deque(maxlen=HiddenStrip.STRIP)
+
+    def on_tick(self, model) -> None:
+        if model.mode != "train":
+            self.history.append(model.state[:, self.units].copy())
+
+    def on_reset(self) -> None:
+        self.history.clear()
+
+    def data(self, model, trial: int) -> tuple[np.ndarray, str]:
+        tr = model.state_trace_
+        if model.mode == "train" and tr.ndim == 3 and tr.shape[1] > 0:
+            return tr[trial], f"{self.name} state, last epoch ({tr.shape[1]} steps)"
+        if self.history:
+            return np.stack([c[trial] for c in self.history]), f"{self.name} state, last {len(self.history)} ticks"
+        return np.zeros((0, self.units.stop - self.units.start)), f"{self.name} state (none yet)"
+
+
 class GradFlowPanel(LogPlotPanel):
     """BPTT gradient flow of the shown trial: |dL/dh(t-k)| / |dL/dh(t)| against k, the spectral
     radius of the recurrent matrix, and whether the norm vanishes, explodes or stays."""
@@ -152,11 +178,18 @@ class GradFlowPanel(LogPlotPanel):
             what, tone = (("vanishing", "energy") if rate < 0.98 else ("exploding", "warn") if rate > 1.02
                           else ("stable", "good"))
             lines.append((f"×{rate:.3g}/step back: {what}", tone))
-        ref = _reference_rate(model, trial)
-        if ref is not None:  # text only: the viewer's log plot draws one curve
+        if getattr(self, "_ref_key", None) != (trial, id(model)):  # untrained: fixed for the run
+            self._ref_key, self._ref = (trial, id(model)), _reference_rate(model, trial)
+        ref = self._ref
+        curves, label = [], None
+        if ref is not None:  # the untrained reference cell's curve on the same axes
             lines[0] = (lines[0][0] + f"; untrained {ref[0]}: ×{ref[1]:.3g}/step", "accent")
+            g = ref[2]
+            curves = [(f"untrained {ref[0]}", np.arange(len(g)), g / g[0], "energy")]
+            label = f"{model.network_type}, epoch {int(model.epoch_)}"
         return LogPlot(f"BPTT: |dL/d{st}(t-k)| / |dL/d{st}(t)|", d.get("lags", np.zeros(0)), d.get("norm", np.zeros(0)),
-                       xlabel="lag k (steps back)", ylabel="norm (log)", lines=lines, note=d.get("error"))
+                       xlabel="lag k (steps back)", ylabel="norm (log)", lines=lines, note=d.get("error"),
+                       label=label, curves=curves)
 
 
 class FixedPointPanel(ScatterPanel):
@@ -256,7 +289,7 @@ def _reference_rate(model, trial: int):
         return None
     if g is None or g[0] <= 0:
         return None
-    return an["reference"], float(np.exp(np.log(max(g[-1] / g[0], 1e-300)) / (len(g) - 1)))
+    return an["reference"], float(np.exp(np.log(max(g[-1] / g[0], 1e-300)) / (len(g) - 1))), g
 
 
 def _analysis_panels(model, hidden: slice) -> list:
@@ -293,7 +326,8 @@ def layout(model) -> ViewLayout:
     else:
         bars = OverlapBars()
     links = [Link("input", "hidden"), Link("context", "hidden"), Link("hidden", "output"), copy]
-    links += [Link(n, "context", "c_t kept", highlight=True) for n in extra]
+    # the cell state's copy shares the hidden copy's route into the context: one label for both
+    links += [Link(n, "context", "", highlight=True) for n in extra]
     gates = [GateStrip(cell.gate_names, cell.n_hidden)] if cell.gate_names else []
     return ViewLayout(
         blocks=[blk("output"), blk("hidden")] + [blk(n) for n in extra] + [blk("input"), blk("context")],
@@ -303,7 +337,8 @@ def layout(model) -> ViewLayout:
         legend=[LegendItem("-1", ("neg",)), LegendItem("0", ("zero",)), LegendItem("+1", ("pos",))],
         links=links,
         bars=bars,
-        panels=[HiddenStrip(L["hidden"])] + gates + _analysis_panels(model, L["hidden"]),
+        panels=[HiddenStrip(L["hidden"])] + [StateStrip(n, L[n]) for n in extra] + gates
+        + _analysis_panels(model, L["hidden"]),
         graph=GraphHints(groups=tuple((n, L[n]) for n in LAYERS + tuple(extra)), orientation="rows", label_groups=True,
                          ring=("hidden",)),
     )
