@@ -762,9 +762,15 @@ def _write_parquet(exp: Experiment, store: ResultStore, path: Path) -> None:
             nonlocal writer, batch
             if not batch:
                 return
-            table = pa.Table.from_pylist(batch, schema=writer.schema if writer is not None else None)
             if writer is None:
-                writer = pq.ParquetWriter(fh, table.schema)
+                table = pa.Table.from_pylist(batch)
+                # a column empty in the first rows (NaN everywhere so far) is a float column
+                schema = pa.schema([pa.field(f.name, pa.float64()) if pa.types.is_null(f.type) else f
+                                    for f in table.schema])
+                table = table.cast(schema)
+                writer = pq.ParquetWriter(fh, schema)
+            else:
+                table = pa.Table.from_pylist(batch, schema=writer.schema)
             writer.write_table(table)
             batch = []
 
