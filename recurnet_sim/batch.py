@@ -1181,6 +1181,8 @@ class _DaskWatch:
         self.prog = prog
         self.known = set(client.scheduler_info().get("workers", {}))
         self.last = time.monotonic()
+        self.empty_since: float | None = None
+        self.patience_s = 120.0
 
     def __call__(self, final: bool = False) -> None:
         if not final and time.monotonic() - self.last < 1.0:
@@ -1195,6 +1197,14 @@ class _DaskWatch:
             self.prog.workers_lost += len(gone)
             self.prog.update(force=True)
         self.known = now
+        if now:
+            self.empty_since = None
+        elif self.empty_since is None:
+            self.empty_since = time.monotonic()
+        elif time.monotonic() - self.empty_since > self.patience_s:
+            # tasks would wait for ever: say so (the stored points are kept; --resume continues)
+            raise RecurnetError(f"the Dask cluster has had no workers for {self.patience_s:.0f} s; stopped "
+                                f"(the finished points are stored: --resume continues)")
 
 
 def _drive(exp: Experiment, plan_arg, todo: list[int], store: ResultStore, executor: Executor, prog: Progress,
