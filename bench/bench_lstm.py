@@ -1,0 +1,114 @@
+"""Epoch time of LSTM, GRU and Elman networks with H = 32: recurnet_sim (numpy) vs PyTorch on the CPU.
+
+The task and batch are the same for both: delayed recall in episodes (Hochreiter & Schmidhuber
+1997) at lag 20, 50 episodes of 21 steps per epoch, one Adam update (Kingma & Ba 2015) per
+window of 5 whole episodes (``training.batch_episodes = 5``: 10 updates per epoch), softmax
+cross-entropy at each episode's last step, B = 8 sequences side by side.
+
+* recurnet_sim: :func:`recurnet_sim.families.srn.bptt.train_epoch` with ``optimizer="adam"``;
+  its batch axis holds B independent networks (seeded trials), each with its own weights.
+* PyTorch (``torch.nn.LSTM`` / ``GRU`` / ``RNN`` + ``nn.Linear``, ``torch.optim.Adam``,
+  ``loss.backward()`` per window of 5 episodes, each episode one ``rnn(x)`` call from a zero
+  carry, so the same 105 sequential steps per update): one network reading B sequences — the
+  same arithmetic per step but shared weights (B networks cost a little more: the ratio favours
+  PyTorch slightly).
+
+PyTorch is not a dependency; without it the numpy figures are printed and the torch column says
+it is missing. One BLAS/torch thread for every contender; each figure is the best of
+``--repeats``. Ratios are measured in the same run.
+
+Run:  python bench/bench_lstm.py [--repeats 3]
+(with torch:  python3 -m venv /tmp/benchenv && /tmp/benchenv/bin/pip install torch && \
+ /tmp/benchenv/bin/pip install -e . && /tmp/benchenv/bin/python bench/bench_lstm.py)
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import time
+
+for _v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_v, "1")
+
+import numpy as np  # noqa: E402
+
+from recurnet_sim.families.srn import bptt, tasks  # noqa: E402
+
+H, B, LAG, EPISODES, PER_UPDATE = 32, 8, 20, 50, 5
+
+
+def _task():
+    return tasks.recall_episodes([np.random.default_rng(s) for s in range(B)], lag=LAG, episodes=EPISODES)
+
+
+def numpy_epoch_seconds(kind: str, repeats: int) -> float:
+    task = _task()
+    cfg = bptt.SRNConfig(kind=kind, n_in=task.n_in, n_hidden=H, n_out=task.n_out, output="softmax",
+                         context_init=0.5 if kind == "elman" else 0.0, forget_bias=1.0)
+    win = PER_UPDATE * (LAG + 1)
+    tc = bptt.TrainConfig(lr=0.01, optimizer="adam", bptt="truncated", truncation=win, update_every=win, clip=1.0)
+    p = bptt.init_params(cfg, [np.random.default_rng(100 + s) for s in range(B)])
+    m = {k: np.zeros_like(v) for k, v in p.items()}
+    mo = bptt.AdamMoments.zeros_like(p)
+    best = float("inf")
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        bptt.train_epoch(cfg, tc, p, m, task.inputs, task.targets, task.mask, task.reset, moments=mo)
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
+def torch_epoch_seconds(kind: str, repeats: int) -> float | None:
+    try:
+        import torch
+    except ImportError:
+        return None
+    torch.set_num_threads(1)
+    torch.manual_seed(0)
+    task = _task()
+    L = LAG + 1
+    # (B, episodes, L, I): windows of PER_UPDATE episodes; the carry starts at 0 in every episode
+    X = torch.tensor(task.inputs.reshape(B, EPISODES, L, -1), dtype=torch.float32)
+    y = torch.tensor(task.targets.reshape(B, EPISODES, L, -1)[:, :, -1].argmax(-1))
+    rnn = {"lstm": torch.nn.LSTM, "gru": torch.nn.GRU, "elman": torch.nn.RNN}[kind](task.n_in, H, batch_first=True)
+    out = torch.nn.Linear(H, task.n_out)
+    params = list(rnn.parameters()) + list(out.parameters())
+    opt = torch.optim.Adam(params, lr=0.01)
+    best = float("inf")
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        for e0 in range(0, EPISODES, PER_UPDATE):
+            loss = 0.0
+            for e in range(e0, e0 + PER_UPDATE):  # episode after episode, the carry reset to 0: 105 steps, batch B
+                hs, _ = rnn(X[:, e])
+                loss = loss + torch.nn.functional.cross_entropy(out(hs[:, -1]), y[:, e]) / PER_UPDATE
+            opt.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(params, 1.0)
+            opt.step()
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--repeats", type=int, default=3)
+    a = ap.parse_args(argv)
+    try:
+        import torch
+        tv = torch.__version__
+    except ImportError:
+        tv = None
+    print(f"H = {H}, B = {B}, delayed recall lag {LAG}, {EPISODES} episodes ({EPISODES * (LAG + 1)} steps) per epoch, "
+          f"Adam every {PER_UPDATE} episodes; seconds per epoch, best of {a.repeats}")
+    print(f"numpy {np.__version__}; torch {tv or 'missing (pip install torch in the bench environment)'}")
+    print(f"{'cell':6} {'recurnet_sim':>12} {'torch':>10} {'recurnet/torch':>15}")
+    for kind in ("lstm", "gru", "elman"):
+        ours = numpy_epoch_seconds(kind, a.repeats)
+        th = torch_epoch_seconds(kind, a.repeats)
+        ratio = f"{ours / th:15.2f}" if th else f"{'-':>15}"
+        print(f"{kind:6} {ours:12.3f} {(f'{th:10.3f}' if th else 'missing'):>10} {ratio}")
+
+
+if __name__ == "__main__":
+    main()
