@@ -1,6 +1,6 @@
 """The one writer every file recurnet_sim writes goes through.
 
-Weights, traces, screenshots, frames, GIFs and batch files (CSV, JSON, plots, point files) are all
+Weights, traces, screenshots, frames, GIFs and batch files (CSV, JSON, plots, the result store) are all
 written by :func:`write_file` (or its :func:`write_text` / :func:`write_bytes` shorthands), which
 
 * is **atomic**: the data go to a temporary file in the target's directory, are flushed and
