@@ -595,7 +595,9 @@ def recall_episodes(rngs: Sequence[np.random.Generator], lag: int = 20, episodes
     ``n_symbols`` (one-hot); steps 1 .. lag-1 show random distractors on ``n_symbols`` other units;
     step ``lag`` lights the recall unit and the target is the cue (softmax). Chance: accuracy
     1/n_symbols, loss ln n_symbols. ``distractors=False`` leaves the steps between silent (the
-    noise-free form: only the memory is tested, not the ignoring of distractors).
+    noise-free form: only the memory is tested, not the ignoring of distractors). ``n_symbols=2``
+    is their two-class form (the sequence starts with x or y; 2b/2c: random distractors between,
+    here from 2 symbols, not p - 1; 2c's end marker is the recall unit).
 
     Inputs: ``n_symbols`` cue units, ``n_symbols`` distractor units, 1 recall unit.
     """
