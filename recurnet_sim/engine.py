@@ -26,7 +26,6 @@ as B single runs with the same trial seeds.
 from __future__ import annotations
 
 import time
-from collections import deque
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
@@ -51,6 +50,12 @@ FIXED_POINT = "fixed_point"
 CYCLE = "cycle"
 MAX_STEPS = "max_steps"
 CONDITION = "condition"
+DIVERGED = "diverged"
+
+#: the cycle detector's memory cap for the remembered state keys of a whole batch (bytes); a
+#: trial that reaches its share forgets its oldest states (then periods longer than what it
+#: still remembers are missed; with the default cap, 10^5 ticks of a 1000-unit Hopfield net fit)
+CYCLE_MEMORY_BYTES = 256 * 2**20
 
 
 @dataclass
@@ -64,9 +69,16 @@ class StopConditions:
     fixed_point : bool
         Stop when a whole deterministic tick changes no unit.
     cycle : bool
-        Stop when a deterministic run revisits a state seen ``period`` >= 2 ticks ago.
+        Stop when a deterministic run revisits a state seen ``period`` >= 2 ticks ago. Every
+        state a trial visits since its last perturbation is remembered (a dict from the model's
+        ``state_keys`` to the tick: the dict hashes the key and confirms a hit by comparing the
+        whole key, so a period is never reported on a hash collision), so any period up to
+        ``max_steps`` is found exactly, at one dict insert per trial and tick.
     cycle_memory : int
-        How many past states are remembered to detect a cycle (longest detectable period).
+        No longer the longest detectable period (it was, and periods above it were misreported as
+        ``max_steps``). Kept as the number of most recent states always remembered when the
+        memory cap :data:`CYCLE_MEMORY_BYTES` is reached; only then are older states forgotten
+        (each trial may use ``CYCLE_MEMORY_BYTES / batch`` bytes of keys).
     min_steps : int
         No fixed-point/cycle/condition stop before this tick (max_steps still applies).
     condition : callable, optional
@@ -200,7 +212,10 @@ class Simulation:
         self.cycle_period = np.zeros(B, dtype=int)
         self.last_flips = np.zeros(B, dtype=int)
         self.elapsed_s = 0.0
-        self._history: list[deque] = [deque(maxlen=self.stop.cycle_memory) for _ in range(B)]
+        # per trial: every remembered state key -> the last tick it was seen (insertion order =
+        # age, so the oldest is forgotten first if the memory cap is reached)
+        self._history: list[dict[bytes, int]] = [{} for _ in range(B)]
+        self._history_bytes = np.zeros(B, dtype=np.int64)
         for r in self.recorders:
             r.reset()
             r.record(self)
@@ -247,6 +262,7 @@ class Simulation:
     def _wake(self, idx: np.ndarray) -> None:
         for b in idx:
             self._history[b].clear()
+            self._history_bytes[b] = 0
             if not self.active[b]:
                 self.active[b] = True
                 self.stop_reason[b] = RUNNING
@@ -380,7 +396,20 @@ class Simulation:
             return
         keys = self._state_keys(idx)
         for b, k in zip(idx, keys):
-            self._history[b].append((k, self.tick))
+            self._remember(b, k)
+
+    def _remember(self, b: int, key: bytes) -> None:
+        hist = self._history[b]
+        if key in hist:
+            del hist[key]  # re-inserted at the newest end: it is the newest visit
+        else:
+            self._history_bytes[b] += len(key) + 64  # key + a dict entry, roughly
+        hist[key] = self.tick
+        cap = CYCLE_MEMORY_BYTES // max(1, self.model.batch_size)
+        while self._history_bytes[b] > cap and len(hist) > max(2, self.stop.cycle_memory):
+            old = next(iter(hist))
+            del hist[old]
+            self._history_bytes[b] -= len(old) + 64
 
     def _state_keys(self, idx) -> list[bytes]:
         return self.model.state_keys(idx)
@@ -403,17 +432,16 @@ class Simulation:
             if deterministic:
                 keys = self._state_keys(act)
                 for b, k in zip(act, keys):
-                    hist = self._history[b]
                     if may_settle:
-                        for key, t in reversed(hist):
-                            if key == k and self.tick - t >= 2:
-                                self.cycle_period[b] = self.tick - t
-                                self._stop(np.array([b]), CYCLE)
-                                break
-                    hist.append((k, self.tick))
+                        t = self._history[b].get(k)
+                        if t is not None and self.tick - t >= 2:
+                            self.cycle_period[b] = self.tick - t
+                            self._stop(np.array([b]), CYCLE)
+                    self._remember(b, k)
             else:
                 for b in act:
                     self._history[b].clear()
+                    self._history_bytes[b] = 0
             act = np.flatnonzero(self.active)
         if may_settle and stop.condition is not None and act.size:
             hit = np.asarray(stop.condition(self), dtype=bool)
@@ -533,7 +561,7 @@ class Simulation:
         if s.fixed_point:
             conds.append("fixed_point")
         if s.cycle:
-            conds.append(f"cycle(memory {s.cycle_memory})")
+            conds.append("cycle(any period up to max_steps)")
         if s.condition is not None:
             conds.append("condition")
         lines.append("  5. stop      " + ", ".join(conds))

@@ -353,3 +353,47 @@ def test_boltzmann_training_through_the_engine_gives_the_run_it_gave_inside_buil
     assert [r.to_dict() | {"elapsed_s": 0} for r in ra] == [r.to_dict() | {"elapsed_s": 0} for r in rb]
     assert np.array_equal(a.model.weights, b.model.weights)
     assert a.training_history == b.training_history and a.training_history[-1]["solved"]
+
+
+@pytest.mark.parametrize("memory", [32, 2])
+def test_cycle_longer_than_cycle_memory_is_found_exactly(memory):
+    """A synchronous cyclic shift of n units has period exactly n; a period above cycle_memory
+    (the scenario default is 32) used to be reported as max_steps."""
+    n = 59
+    W = np.roll(np.eye(n), 1, axis=0)
+    s0 = -np.ones((1, n))
+    s0[0, 0] = 1
+    model = HopfieldModel(W, state=s0, schedule="synchronous")
+    sim = Simulation(model, trial_rngs(0, 1), StopConditions(max_steps=200, cycle_memory=memory))
+    sim.run()
+    assert sim.stop_reason[0] == CYCLE and sim.cycle_period[0] == n and sim.stop_tick[0] == n
+
+
+def test_cycle_period_matches_brute_force_on_random_asymmetric_networks():
+    """Random asymmetric +-1 networks updated synchronously: the engine's stop reason and period
+    are those of a brute-force search over the whole trajectory (first revisit of any state)."""
+    rng = np.random.default_rng(7)
+    n, max_steps, long = 10, 150, 0
+    for _ in range(150):
+        W = rng.choice([-1.0, 1.0], size=(n, n))
+        np.fill_diagonal(W, 0)
+        s0 = rng.choice([-1, 1], size=(1, n))
+        model = HopfieldModel(W, state=s0, schedule="synchronous")
+        sim = Simulation(model, trial_rngs(0, 1), StopConditions(max_steps=max_steps))
+        sim.run()
+        seen, s, expect = {s0[0].tobytes(): 0}, s0[0].astype(float), (MAX_STEPS, None)
+        for t in range(1, max_steps + 1):
+            h = W @ s
+            s = np.where(h > 0, 1.0, np.where(h < 0, -1.0, s))
+            k = s.astype(np.int64).tobytes()
+            if t - 1 in seen.values() and list(seen)[-1] == k:
+                expect = (FIXED_POINT, None)
+                break
+            if k in seen and t - seen[k] >= 2:
+                expect = (CYCLE, t - seen[k])
+                break
+            seen[k] = t
+        got = (sim.stop_reason[0], int(sim.cycle_period[0]) if sim.stop_reason[0] == CYCLE else None)
+        assert got == expect
+        long += expect[0] == CYCLE and expect[1] > 32
+    assert long >= 1  # the sample includes periods the old 32-state memory missed
