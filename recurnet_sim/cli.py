@@ -110,6 +110,7 @@ def _run(args) -> int:
 
     path = resolve_shipped(args.file)
     sc = load(path, args.overrides)
+    _check_flags(args, path.name)
     sim = build_simulation(sc, seed=args.seed, trials=args.trials, max_steps=args.steps)
     try:
         _check_outputs(args, sim)  # a bad or protected path fails now, not after training and the run
@@ -169,6 +170,29 @@ def _run(args) -> int:
         if args.trace:
             print(f"trace saved to {args.trace}")
     return 0
+
+
+#: The run flags that override a scenario key: (flag, table, key). Each is validated by that key's
+#: Field (same type and limits as in a file) before anything is built.
+_FLAG_KEYS = (("seed", "scenario", "seed"), ("trials", "scenario", "trials"), ("steps", "stop", "max_steps"))
+
+
+def _check_flags(args, source: str) -> None:
+    """Refuse ``--seed -1``, ``--trials 0``, ``--trials 1000000``, ``--steps 0``... with the same
+    limits as ``scenario.seed``, ``scenario.trials`` and ``stop.max_steps`` in a file (one line:
+    ``"<file>: --trials (scenario.trials): must be ..."``)."""
+    from .errors import ScenarioError, ValidationError
+    from .scenario import common_tables
+    from .spec import check_value
+
+    tables = common_tables()
+    errors: list[ValidationError] = []
+    for flag, table, key in _FLAG_KEYS:
+        value = getattr(args, flag, None)
+        if value is not None:
+            check_value(value, tables[table].table.fields[key], f"--{flag} ({table}.{key})", errors, source)
+    if errors:
+        raise ScenarioError(errors, source)
 
 
 def _check_outputs(args, sim) -> None:

@@ -80,3 +80,32 @@ class OutputError(RecurnetError, OSError):
 
     def __str__(self) -> str:
         return self.message
+
+
+def short_path(path, limit: int = 120) -> str:
+    """A path for a message: in full, or its start and end with the length when it is very long
+    (a 5000-character name would otherwise make the "one line" a page)."""
+    s = str(path)
+    if len(s) <= limit:
+        return s
+    return f"{s[:limit // 2]}...{s[-limit // 4:]} ({len(s)} characters)"
+
+
+class InputError(RecurnetError, OSError):
+    """An input file (scenario, experiment, patterns, image, weights, trace, task) cannot be read.
+
+    It is missing, a directory, a FIFO, a device or a socket, its name is too long, or it is larger
+    than the reader's cap (see :mod:`recurnet_sim.reader`). One line:
+    ``"<key>: <path>: <what is wrong>"`` (``"<path>: <what is wrong>"`` without a key).
+    """
+
+    def __init__(self, path, problem: str, key: str = ""):
+        self.path = str(path)
+        self.problem = problem
+        self.key = key
+        shown = short_path(path)
+        self.message = f"{key}: {shown}: {problem}" if key else f"{shown}: {problem}"
+        super().__init__(self.message)
+
+    def __str__(self) -> str:
+        return self.message

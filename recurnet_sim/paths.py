@@ -74,15 +74,42 @@ def scenarios_dir() -> Path:
 
 def resolve_shipped(name: str, subdir: str = "") -> Path:
     """A path as given, or the shipped file ``scenarios/[subdir/]NAME.toml`` when ``name`` is a bare
-    name that exists there (``recurnet run hopfield_letters``, ``recurnet batch hopfield_capacity``)."""
+    name that exists there (``recurnet run hopfield_letters``, ``recurnet batch hopfield_capacity``).
+
+    Raises
+    ------
+    ScenarioError
+        ``name`` is a bare name (no folder) that is neither a file nor a shipped name: the message
+        says "no such file" and suggests the closest shipped names (``hopfield_letter`` -> did you
+        mean 'hopfield_letters'?).
+    """
     p = Path(name)
-    if p.exists() or p.suffix == ".toml" or os.sep in name:
+    try:
+        exists = p.exists()
+    except (OSError, ValueError):  # a name too long for the system, a NUL byte: read_toml says so
+        return p
+    if exists or os.sep in name or (os.altsep and os.altsep in name):
         return p
     try:
-        cand = scenarios_dir() / subdir / f"{name}.toml"
+        folder = scenarios_dir() / subdir
     except RecurnetError:
         return p
-    return cand if cand.exists() else p
+    stem = name[:-5] if name.endswith(".toml") else name
+    cand = folder / f"{stem}.toml"
+    try:
+        if cand.is_file():
+            return cand if p.suffix != ".toml" else p
+    except OSError:
+        return p
+    import difflib
+
+    from .errors import ScenarioError, short_path
+
+    shipped = sorted(f.stem for f in folder.glob("*.toml"))
+    hint = difflib.get_close_matches(stem, shipped, n=3, cutoff=0.6)
+    what = "experiment" if subdir else "scenario"
+    extra = f" (did you mean {', '.join(map(repr, hint))}?)" if hint else f"; `recurnet list` shows the shipped {what}s"
+    raise ScenarioError(f"no such file or shipped {what}: {short_path(name)}{extra}", short_path(name))
 
 
 def has_display() -> bool:

@@ -131,26 +131,68 @@ class Scenario:
         return self.config["scenario"]["seed"]
 
 
+#: Deepest nesting of tables/arrays accepted in a scenario or experiment file: far above any real
+#: file, far below Python's recursion limit (tomllib and copy.deepcopy recurse once per level).
+MAX_NESTING = 64
+#: Largest scenario or experiment file read.
+MAX_SCENARIO_BYTES = 4 * 2**20
+
+
+def nesting_depth(value, limit: int = MAX_NESTING) -> int:
+    """Depth of nested dicts/lists in ``value`` (0 for a scalar), counted without recursion and
+    stopping once it exceeds ``limit``."""
+    deepest = 0
+    stack = [(value, 0)]
+    while stack:
+        v, d = stack.pop()
+        if isinstance(v, dict):
+            v = list(v.values())
+        elif not isinstance(v, list):
+            continue
+        d += 1
+        deepest = max(deepest, d)
+        if deepest > limit:
+            return deepest
+        stack.extend((x, d) for x in v)
+    return deepest
+
+
 def read_toml(path: str | Path) -> dict:
-    """Read a TOML file; any problem becomes a ScenarioError naming the file."""
+    """Read a TOML file; any problem becomes a ScenarioError naming the file.
+
+    The file must be a regular file of at most :data:`MAX_SCENARIO_BYTES` (see
+    :func:`recurnet_sim.reader.read_input`: a FIFO or a device is refused, never opened for ever),
+    nested at most :data:`MAX_NESTING` deep (deeper input would exhaust the recursion of tomllib
+    and of ``copy.deepcopy``)."""
+    from .errors import InputError, short_path
+    from .reader import read_input
+
     path = Path(path)
-    src = path.name
     try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise ScenarioError(f"no such file: {path}", src) from None
-    except IsADirectoryError:
-        raise ScenarioError(f"is a directory, not a scenario file: {path}", src) from None
-    except OSError as exc:
-        raise ScenarioError(f"cannot read {path}: {exc.strerror}", src) from None
+        src = path.name
+    except Exception:  # noqa: BLE001 - a name is always printable; keep the message going
+        src = str(path)
+    if len(src) > 120:
+        src = short_path(src)
+    try:
+        raw = read_input(path, max_bytes=MAX_SCENARIO_BYTES)
+    except InputError as exc:
+        raise ScenarioError(exc.problem if exc.problem != "no such file" else f"no such file: {short_path(path)}",
+                            src) from None
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
         raise ScenarioError("not a text file (not valid UTF-8)", src) from None
+    too_deep = f"tables or arrays nested more than {MAX_NESTING} deep; refused"
     try:
-        return tomllib.loads(text)
+        data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ScenarioError(f"not valid TOML: {exc}", src) from None
+    except RecursionError:
+        raise ScenarioError(too_deep, src) from None
+    if nesting_depth(data) > MAX_NESTING:  # e.g. [a.b.c...] headers: flat text, deep tables
+        raise ScenarioError(too_deep, src)
+    return data
 
 
 def parse_scenario(data: dict, source: str = "scenario", path: Path | None = None,
