@@ -87,6 +87,10 @@ def main(argv: list[str] | None = None) -> int:
         for line in lines:
             print(f"recurnet: error: {line}", file=sys.stderr)
         return EXIT_ERROR
+    except RecursionError:  # e.g. --set 'x=[[[[...]]]]' 600 deep (files are refused by read_toml)
+        print("recurnet: error: input nested too deeply (tables or arrays more than a few hundred levels)",
+              file=sys.stderr)
+        return EXIT_ERROR
     except KeyboardInterrupt:
         print("recurnet: interrupted", file=sys.stderr)
         return 130

@@ -561,8 +561,11 @@ def load_experiment(path: str | Path, overrides=None) -> Experiment:
     from .scenario import read_toml
 
     path = Path(path)
-    raw = read_toml(path)
-    file_hash = hashlib.sha256(path.read_bytes()).hexdigest()
+    from .reader import read_input
+    from .scenario import MAX_SCENARIO_BYTES
+
+    raw = read_toml(path)  # a regular file, nested at most MAX_NESTING deep (deepcopy below is safe)
+    file_hash = hashlib.sha256(read_input(path, max_bytes=MAX_SCENARIO_BYTES)).hexdigest()
     return parse_experiment(raw, path.name, path, overrides, file_hash)
 
 
@@ -600,9 +603,16 @@ def parse_experiment(raw: dict, source: str = "experiment", path: Path | None = 
     base_path = Path(ex["base"])
     if not base_path.is_absolute():
         base_path = base_dir / base_path
-    if not base_path.exists():
+    try:
+        found = base_path.exists()
+    except (OSError, ValueError):  # a name too long, a NUL byte: read_toml below says which
+        found = True
+    if not found:
         raise ScenarioError([ValidationError("experiment.base", f"file not found: {base_path}", source)], source)
-    base_data = read_toml(base_path)
+    try:
+        base_data = read_toml(base_path)
+    except ScenarioError as exc:  # a FIFO, a device, a file too deep...: say which key named it
+        raise ScenarioError([ValidationError("experiment.base", str(exc), source)], source) from None
     base_src = base_path.name
     base_sc = parse_scenario(base_data, base_src, base_path)  # the base itself must be valid
     family = base_sc.network_type

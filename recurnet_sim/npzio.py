@@ -36,9 +36,20 @@ def read_npz(path: str | os.PathLike, what: str, marker: str | None = None,
     -------
     dict of name -> ndarray (string scalars come back as ``str``)
     """
+    import io
+
+    from .errors import InputError
+    from .reader import MAX_BINARY_BYTES, read_input
+
     path = pathlib.Path(path)
     try:
-        z = np.load(path, allow_pickle=False)
+        raw = read_input(path, max_bytes=MAX_BINARY_BYTES)  # a FIFO or a device is refused, not read
+    except InputError as exc:
+        if exc.problem == "no such file":
+            raise TraceFileError(f"{exc.message.rsplit(': ', 1)[0]}: no such {what} file") from None
+        raise TraceFileError(f"{exc.message} ({what} file expected)") from None
+    try:
+        z = np.load(io.BytesIO(raw), allow_pickle=False)
         if not isinstance(z, np.lib.npyio.NpzFile):
             raise TraceFileError(f"{path}: expected an .npz archive of {what}, got a single .npy array")
         with z:
@@ -51,7 +62,15 @@ def read_npz(path: str | os.PathLike, what: str, marker: str | None = None,
         # ValueError also covers "Object arrays cannot be loaded when allow_pickle=False".
         raise TraceFileError(f"{path}: not a readable {what} file (truncated, pickled or not .npz: "
                              f"{type(exc).__name__})") from None
+    for k, v in data.items():
+        # Only plain numbers, booleans and text: a structured or raw-bytes array is nothing we wrote.
+        if v.dtype.kind not in "biufcU" or v.dtype.fields is not None:
+            raise TraceFileError(f"{path}: array {k!r} of {what} has dtype {v.dtype.str!r} (structured or "
+                                 "not numeric/text); not a recurnet_sim file")
     data = {k: (str(v) if v.dtype.kind == "U" and v.ndim == 0 else v) for k, v in data.items()}
+    if MARKER_KEY in data and not isinstance(data[MARKER_KEY], str):
+        raise TraceFileError(f"{path}: the {MARKER_KEY!r} entry of this {what} file is an array of shape "
+                             f"{data[MARKER_KEY].shape}, not a text marker; not a recurnet_sim file")
     if marker is not None and data.get(MARKER_KEY) != marker:
         found = data.get(MARKER_KEY)
         extra = f" (its format is {found!r})" if isinstance(found, str) else ""

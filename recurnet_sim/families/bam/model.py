@@ -388,9 +388,14 @@ def load_weights(path) -> np.ndarray:
         If the file is missing, truncated, not an .npz, or not a BAM weights file.
     """
     path = pathlib.Path(path)
-    w = np.asarray(read_npz(path, "BAM weights", _MAGIC, required=("weights",))["weights"], dtype=np.float64)
+    w = np.asarray(read_npz(path, "BAM weights", _MAGIC, required=("weights",))["weights"])
+    if w.dtype.kind not in "biuf":  # complex (or text): refused, never silently truncated to its real part
+        raise TraceFileError(f"{path}: weights must be real numbers, got dtype {w.dtype}")
+    w = w.astype(np.float64)
     if w.ndim != 2 or not np.isfinite(w).all():
         raise TraceFileError(f"{path}: weights must be a finite 2-D array, got shape {w.shape}")
+    if min(w.shape) < 1:
+        raise TraceFileError(f"{path}: weights of shape {w.shape} have no units on one side")
     return w
 
 

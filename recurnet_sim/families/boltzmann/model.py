@@ -962,6 +962,8 @@ def load_weights(path) -> dict[str, Any]:
     """
     path = pathlib.Path(path)
     data = read_npz(path, "Boltzmann weights", _MAGIC, required=("weights", "biases", "n_visible", "units", "topology"))
+    if any(np.asarray(data[k]).dtype.kind not in "biuf" for k in ("weights", "biases", "n_visible")):
+        raise TraceFileError(f"{path}: weights, biases and n_visible must be real numbers")
     try:
         w = np.asarray(data["weights"], dtype=np.float64)
         b = np.asarray(data["biases"], dtype=np.float64)
@@ -969,14 +971,18 @@ def load_weights(path) -> dict[str, Any]:
     except (TypeError, ValueError):
         raise TraceFileError(f"{path}: weights, biases or n_visible are not numbers") from None
     units, topology = data["units"], data["topology"]
+    if not (isinstance(units, str) and isinstance(topology, str)):
+        raise TraceFileError(f"{path}: units and topology must be text, got arrays")
     N = w.shape[0] if w.ndim == 2 else -1
     if w.ndim != 2 or w.shape != (N, N) or b.shape != (N,):
         raise TraceFileError(f"{path}: weights {w.shape} and biases {b.shape} do not fit together")
+    if N < 1:
+        raise TraceFileError(f"{path}: weights of shape {w.shape} give a machine with no units")
     if not (np.isfinite(w).all() and np.isfinite(b).all()):
         raise TraceFileError(f"{path}: weights or biases are not finite")
     if not np.array_equal(w, w.T) or np.any(np.diag(w) != 0):
         raise TraceFileError(f"{path}: weights must be symmetric with a zero diagonal")
-    if units not in ("binary", "bipolar") or topology not in ("full", "encoder", "rbm") or not 0 <= nv <= N:
+    if units not in ("binary", "bipolar") or topology not in ("full", "encoder", "rbm") or not 1 <= nv <= N:
         raise TraceFileError(f"{path}: bad layout (units={units!r}, topology={topology!r}, n_visible={nv})")
     return {"weights": w, "biases": b, "n_visible": nv, "units": units, "topology": topology}
 

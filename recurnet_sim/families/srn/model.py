@@ -118,7 +118,9 @@ def load_weights(path: str | os.PathLike) -> tuple[SRNConfig, dict[str, np.ndarr
             raise ValueError("weights contain NaN or infinity")
     except (KeyError, ValueError, TypeError) as e:
         raise TraceFileError(f"{name}: inconsistent weights file: {e}") from None
-    meta = {k[5:]: (v.item() if isinstance(v, np.ndarray) else v) for k, v in data.items() if k.startswith("meta_")}
+    # a meta_* entry we wrote is a scalar; any other shape is kept as a list, never a traceback
+    meta = {k[5:]: ((v.item() if v.size == 1 else v.tolist()) if isinstance(v, np.ndarray) else v)
+            for k, v in data.items() if k.startswith("meta_")}
     return cfg, params, meta
 
 
