@@ -43,6 +43,12 @@ from .errors import RecurnetError, ValidationError
 
 ON, OFF = "#", "."
 COMMENT = ";"
+#: Most units an image may give (the largest ``network.size`` a scenario may ask for).
+MAX_UNITS = 20000
+#: Most pixels an image may have before decoding (a resize to ``shape`` may follow).
+MAX_IMAGE_PIXELS = 4 * 10**6
+#: Largest text bitmap file read.
+MAX_PATTERN_FILE_BYTES = 16 * 2**20
 HEADER = "="
 
 #: Grid shape (rows, cols) of every builtin glyph.
@@ -78,7 +84,9 @@ class PatternFileError(RecurnetError, ValueError):
     def format(self) -> str:
         parts = []
         if self.path is not None:
-            parts.append(Path(self.path).name or self.path)
+            from .errors import short_path
+
+            parts.append(short_path(Path(self.path).name or self.path))
         if self.line is not None:
             parts.append(f"line {self.line}")
         return ": ".join(parts + [self.message])
@@ -233,11 +241,14 @@ def load_bitmaps(path: str | os.PathLike, shape: tuple[int, int] | None = None) 
         non-UTF-8 content, no glyphs, rows outside a glyph, unknown characters, rows or glyphs of
         different size, empty or duplicate names.
     """
+    from .errors import InputError
+    from .reader import read_input
+
     path = Path(path)
     try:
-        data = path.read_bytes()
-    except OSError as e:
-        raise PatternFileError(path, f"cannot read the file: {e.strerror or e}") from None
+        data = read_input(path, max_bytes=MAX_PATTERN_FILE_BYTES)  # no FIFO, device or huge file
+    except InputError as e:
+        raise PatternFileError(path, f"cannot read the file: {e.problem}") from None
     text = _decode(path, data)
 
     glyphs: list[tuple[str, int, list[str]]] = []  # (name, header line, rows)
@@ -362,6 +373,7 @@ def load_png(
     shape: tuple[int, int] | None = None,
     threshold: float = 0.5,
     invert: bool = False,
+    max_units: int | None = None,
 ) -> PatternSet:
     """Read an image (PNG, or any format Pillow reads) as one bipolar pattern.
 
@@ -379,6 +391,9 @@ def load_png(
         Gray level in [0, 1] separating dark from light.
     invert : bool
         Light pixels become +1 instead.
+    max_units : int, optional
+        Refuse an image giving more units (default :data:`MAX_UNITS`, the ``network.size`` limit);
+        checked from the header before any pixel is decoded, as is :data:`MAX_IMAGE_PIXELS`.
 
     Returns
     -------
@@ -390,23 +405,45 @@ def load_png(
     Raises
     ------
     PatternFileError
-        If the file is missing, corrupt, truncated or not an image.
+        If the file is missing, not a regular file, corrupt, truncated or not an image, or the
+        image is too large (pixels or units).
     """
     from PIL import Image  # Pillow is imported only when an image is read (start-up stays light)
 
     path = Path(path)
+    max_units = MAX_UNITS if max_units is None else int(max_units)
     if shape is not None:
         shape = (int(shape[0]), int(shape[1]))
         if shape[0] < 1 or shape[1] < 1:
             raise ValidationError("shape", f"must be two integers >= 1, got {shape}")
     if not 0.0 <= threshold <= 1.0:
         raise ValidationError("threshold", f"must be a number in [0, 1], got {threshold!r}")
+    import io
+
+    from .errors import InputError
+    from .reader import MAX_BINARY_BYTES, read_input
+
     try:
-        with Image.open(path) as img:
+        raw = read_input(path, max_bytes=min(MAX_BINARY_BYTES, 64 * 2**20))  # no FIFO, device or huge file
+    except InputError as e:
+        raise PatternFileError(path, f"cannot read the file: {e.problem}") from None
+    try:
+        with Image.open(io.BytesIO(raw)) as img:
+            # The header gives the size: a 101-byte PNG can declare 150 x 150 (N = 22500) or a
+            # gigapixel; refuse before decoding a pixel.
+            w, h = img.size
+            if w * h > MAX_IMAGE_PIXELS:
+                raise PatternFileError(path, f"image of {w} x {h} pixels is larger than {MAX_IMAGE_PIXELS} pixels "
+                                       f"(it would need ~{w * h * 5 / 2**20:.0f} MB to decode); refused")
+            n = (shape[0] * shape[1]) if shape is not None else w * h
+            if n > max_units:
+                raise PatternFileError(path, f"image of {w} x {h} pixels gives {n} units, more than the "
+                                       f"{max_units} a network may have (a Hopfield net of that size needs "
+                                       f"~{n * n * 8 / 2**30:.1f} GB for W); shrink the image or set a shape")
             img.load()
             gray = _to_gray(img, Image)
-    except FileNotFoundError:
-        raise PatternFileError(path, "cannot read the file: no such file") from None
+    except PatternFileError:
+        raise
     except Exception as e:  # noqa: BLE001 - Pillow raises many types (OSError, SyntaxError, struct.error ...)
         raise PatternFileError(path, f"not a readable image: {e}") from None
     if shape is not None and gray.size != (shape[1], shape[0]):

@@ -628,6 +628,15 @@ def _anneal_table():
         return Table({}, "annealing schedule", open=True)
 
 
+def _exists(path: Path) -> bool:
+    """Whether ``path`` exists; a name too long for the system counts as existing, so the reader
+    reports what is wrong with it ("file name too long") instead of "not found"."""
+    try:
+        return path.exists()
+    except (OSError, ValueError):
+        return True
+
+
 def _load_pattern_set(cfg_patterns: dict, base_dir: Path, shape_hint, build_rng, trial_rngs, n_units):
     """Returns (names, patterns (P, N) or (B, P, N) int8 +-1, grid_shape)."""
     from ... import patterns as pt
@@ -649,19 +658,32 @@ def _load_pattern_set(cfg_patterns: dict, base_dir: Path, shape_hint, build_rng,
         pset = pt.builtin_set(src)
     else:
         path = (base_dir / src) if not Path(src).is_absolute() else Path(src)
-        if not path.exists():
+        if not _exists(path):
             raise ScenarioError([ValidationError("patterns.source", f"file not found: {path}")])
-        if path.suffix.lower() == ".png":
-            pset = pt.load_png(path, shape=tuple(shape_hint) if shape_hint else None)
-        else:
-            pset = pt.load_bitmaps(path)
+        try:  # the reader refuses FIFOs, devices, names too long, huge files: say which key named it
+            if path.suffix.lower() == ".png":
+                pset = pt.load_png(path, shape=tuple(shape_hint) if shape_hint else None)
+            else:
+                pset = pt.load_bitmaps(path)
+        except pt.PatternFileError as e:
+            raise ScenarioError([ValidationError("patterns.source", str(e))]) from None
     for f in cfg_patterns.get("files") or []:
         path = base_dir / f
-        if not path.exists():
+        if not _exists(path):
             raise ScenarioError([ValidationError("patterns.files", f"file not found: {path}")])
-        extra = pt.load_png(path, shape=pset.shape)
+        try:
+            extra = pt.load_png(path, shape=pset.shape)
+        except pt.PatternFileError as e:
+            raise ScenarioError([ValidationError("patterns.files", str(e))]) from None
+        if extra.names[0] in pset.names:
+            raise ScenarioError([ValidationError("patterns.files", f"{path.name} gives a pattern named "
+                                                 f"{extra.names[0]!r}, a name the set already has; rename the file")])
         pset = pt.PatternSet(pset.names + extra.names, np.concatenate([pset.patterns, extra.patterns]), pset.shape)
     if names:
+        dup = sorted({n for n in names if list(names).count(n) > 1})
+        if dup:
+            raise ScenarioError([ValidationError("patterns.names", f"names {', '.join(map(repr, dup))} more than "
+                                                 "once; each pattern can be stored once")])
         missing = [n for n in names if n not in pset.names]
         if missing:
             raise ScenarioError([ValidationError("patterns.names", f"unknown pattern(s) {', '.join(map(repr, missing))}; "
@@ -683,6 +705,9 @@ def build(cfg: dict, batch_size: int, rngs: list[np.random.Generator], base_dir:
     net, pat, ini, dyn = cfg["network"], cfg["patterns"], cfg["initial"], cfg["dynamics"]
     names, xi, shape = _load_pattern_set(pat, base_dir, net["shape"], build_rng, rngs, net["size"])
     N = xi.shape[-1]
+    if N < 2:  # e.g. a 1 x 1 image: the same minimum as network.size
+        raise ScenarioError([ValidationError("patterns.source", f"the patterns have {N} unit(s); a network needs at "
+                                             "least 2")])
     if net["size"] is not None and net["size"] != N:
         raise ScenarioError([ValidationError("network.size", f"is {net['size']} but the patterns have {N} units")])
     if net["shape"] is not None:

@@ -437,13 +437,7 @@ def load_sequence(path: str | os.PathLike) -> str:
     TraceFileError
         If the file cannot be read, is not text, or holds no symbols.
     """
-    path = pathlib.Path(path)
-    try:
-        raw = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise TraceFileError(f"{path}: sequence file not found") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise TraceFileError(f"{path}: not a readable text sequence file: {e}") from None
+    raw = _read_text(path)
     out = []
     for line in raw.splitlines():
         if line.lstrip().startswith("#"):
@@ -455,12 +449,29 @@ def load_sequence(path: str | os.PathLike) -> str:
     return seq
 
 
+def _read_text(path) -> str:
+    """A task file's text through the one input reader (a FIFO, a device or a file over 16 MB is
+    refused, never read for ever)."""
+    from ...errors import InputError
+    from ...reader import read_input
+
+    path = pathlib.Path(path)
+    try:
+        return read_input(path, max_bytes=16 * 2**20).decode("utf-8")
+    except InputError as e:
+        if e.problem == "no such file":
+            raise TraceFileError(f"{e.message.rsplit(': ', 1)[0]}: sequence file not found") from None
+        raise TraceFileError(f"{e.message} (a text sequence file expected)") from None
+    except UnicodeDecodeError as e:
+        raise TraceFileError(f"{path}: not a readable text sequence file: {e}") from None
+
+
 def load_sequences(path: str | os.PathLike) -> list[str]:
     """Read several sequences, one per non-comment line (whitespace inside a line ignored)."""
     path = pathlib.Path(path)
     text = load_sequence(path)  # validates the file
     del text
-    raw = path.read_text(encoding="utf-8")
+    raw = _read_text(path)
     out = ["".join(line.split()) for line in raw.splitlines() if line.strip() and not line.lstrip().startswith("#")]
     return out
 
