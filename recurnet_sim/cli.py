@@ -167,7 +167,7 @@ def _run(args) -> int:
             out = results[0].to_dict()
             out["n_trials"] = len(results)
             out["trials"] = [r.to_dict() for r in results]
-        json.dump(out, sys.stdout, default=_json_default)
+        json.dump(_strict_json(out), sys.stdout, default=_json_default, allow_nan=False)
         sys.stdout.write("\n")
     else:
         print(format_summary(sim, results, elapsed))
@@ -264,6 +264,24 @@ def _save_weights(sim, path: str) -> None:
 def _viewer_available() -> bool:
     import importlib.util
     return importlib.util.find_spec("recurnet_sim.viewer") is not None and importlib.util.find_spec("pygame") is not None
+
+
+def _strict_json(o):
+    """``o`` with every non-finite float (NaN, +-Infinity, numpy's too) as None, so the dump is
+    strict JSON (``allow_nan=False``: a value missed here fails loudly instead of printing NaN)."""
+    import math
+    import numpy as np
+    if isinstance(o, np.ndarray):
+        o = o.tolist()
+    elif isinstance(o, np.generic):
+        o = o.item()
+    if isinstance(o, float):
+        return o if math.isfinite(o) else None
+    if isinstance(o, dict):
+        return {k: _strict_json(v) for k, v in o.items()}
+    if isinstance(o, (list, tuple)):
+        return [_strict_json(v) for v in o]
+    return o
 
 
 def _json_default(o):
@@ -411,7 +429,7 @@ def cmd_attractors(args) -> int:
     if args.graphml:
         report.write_graphml(args.graphml)  # through the atomic writer
     if args.json:
-        json.dump(report.to_dict(), sys.stdout, default=_json_default)
+        json.dump(_strict_json(report.to_dict()), sys.stdout, default=_json_default, allow_nan=False)
         sys.stdout.write("\n")
     else:
         print(report.to_table())

@@ -8,7 +8,9 @@ A :class:`Simulation` drives a model in ticks. Each tick runs these phases in th
 2. ``anneal``   the annealing schedule (if any) sets the temperature,
 3. ``update``   ``model.step`` — one sweep / synchronous update / pass / epoch,
 4. ``record``   every recorder reads the model,
-5. ``stop``     stop conditions are checked per trial.
+5. ``stop``     stop conditions are checked per trial: first ``diverged`` (the model's
+                :meth:`~recurnet_sim.model.Model.diverged`: its numbers ran away), then
+                ``fixed_point``, ``cycle``, ``condition``, ``max_steps``.
 
 Before tick 0, a family that learns (``Family.train``: a Boltzmann machine's learning cycles, an
 SRN's pre-training epochs) gives a :class:`~recurnet_sim.family.TrainingRun`, which the engine
@@ -220,6 +222,8 @@ class Simulation:
             r.reset()
             r.record(self)
         self._remember_states(np.arange(B))
+        # a trial that diverged before tick 0 (in its training) does not run
+        self._stop(np.flatnonzero(np.asarray(self.model.diverged(), dtype=bool)), DIVERGED)
 
     def reset(self) -> None:
         """Back to tick 0: initial state, initial temperature, same random streams.
@@ -423,6 +427,10 @@ class Simulation:
             total = getattr(self.anneal, "total_ticks", None)
             if total is None or self.tick < total:
                 may_settle = False
+        # A trial whose numbers ran away (Model.diverged) stops first, before any other reason
+        # could be read off its (meaningless) state.
+        self._stop(act[np.asarray(model.diverged(), dtype=bool)[act]], DIVERGED)
+        act = np.flatnonzero(self.active)
         deterministic = bool(model.deterministic)
         if may_settle and bool(model.settles) and stop.fixed_point:
             fp = act[self.last_flips[act] == 0]

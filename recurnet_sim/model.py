@@ -114,6 +114,12 @@ class Model:
         """Energy (or loss) of each trial, shape (batch,)."""
         raise NotImplementedError
 
+    def diverged(self) -> np.ndarray:
+        """Per trial, whether its numbers ran away (the family defines it, e.g. a non-finite or
+        blown-up loss): the engine then stops the trial with the stop reason ``diverged``, keeping
+        what it has. Default: never, shape (batch,)."""
+        return np.zeros(self.batch_size, dtype=bool)
+
     def overlaps(self) -> np.ndarray:
         """Overlap m_mu = xi_mu . s / N with every stored pattern, shape (batch, n_patterns)."""
         if self.patterns is None or len(self.patterns) == 0:

@@ -39,8 +39,16 @@ import numpy as np
 
 
 def spectral_radius(W: np.ndarray) -> np.ndarray:
-    """Largest |eigenvalue| of each square matrix, shape ``W.shape[:-2]``."""
-    return np.max(np.abs(np.linalg.eigvals(W)), axis=-1)
+    """Largest |eigenvalue| of each square matrix, shape ``W.shape[:-2]``; NaN for a matrix with a
+    non-finite entry (diverged weights: LAPACK refuses them, and no radius is the honest answer)."""
+    W = np.asarray(W, dtype=float)
+    ok = np.isfinite(W).all(axis=(-2, -1))
+    out = np.full(W.shape[:-2], np.nan)
+    if ok.all():
+        return np.max(np.abs(np.linalg.eigvals(W)), axis=-1)
+    if ok.any():
+        out[ok] = np.max(np.abs(np.linalg.eigvals(W[ok])), axis=-1)
+    return out
 
 
 def recurrent_matrix(net, params: dict[str, np.ndarray]) -> np.ndarray:

@@ -30,7 +30,8 @@ _CURSOR_KEYS = {pygame.K_i: (0, -1), pygame.K_k: (0, 1), pygame.K_j: (-1, 0), py
 SPEEDS = (1 / 16, 1 / 8, 1 / 4, 1 / 2, 1, 2, 3, 5, 10, 20, 50, 100, 200, 500, 1000)
 
 STOP_TEXT = {"fixed_point": "converged (fixed point)", "max_steps": "max steps reached",
-             "condition": "stop condition met", "cycle": "cycle"}
+             "condition": "stop condition met", "cycle": "cycle",
+             "diverged": "diverged (training ran away: see the summary)"}
 
 
 def init_pygame(headless: bool = False) -> None:

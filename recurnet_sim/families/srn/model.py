@@ -237,6 +237,11 @@ class SRNModel(Model):
         self.grad_norm_ = np.zeros(B)
         self.grad_norm_max_ = np.zeros(B)
         self.update_norm_max_ = np.zeros(B)
+        # divergence (see diverged()): per trial, whether and how training ran away
+        self.diverged_ = np.zeros(B, dtype=bool)
+        self.divergence_: list[dict | None] = [None] * B
+        with np.errstate(all="ignore"):
+            self._loss0 = np.asarray(self._energy, dtype=float).copy()
 
     def start(self, rows=None) -> None:
         """Put trials at the start of a sequence: context = ``context_init``, other layers 0, t = 0.
@@ -278,16 +283,58 @@ class SRNModel(Model):
             return self._train_tick(active)
         return self._dynamics_tick(active)
 
+    #: an epoch's loss above this many times max(1, the loss before training) is a blow-up
+    DIVERGENCE_FACTOR = 1e4
+
+    def diverged(self) -> np.ndarray:
+        """Per trial, whether training diverged (sticky until a reset to before it).
+
+        Divergence is judged at the end of each training epoch: the epoch's loss is not finite,
+        a weight is not finite, or the loss exceeds ``DIVERGENCE_FACTOR`` (10^4) times
+        max(1, the loss before any training) — a squared-error or cross-entropy loss that starts
+        near 0.1–1 only gets there when the updates run away. The diverged trial's weights are
+        put back to those before the diverging epoch (the last finite ones), so the end-of-run
+        analyses read numbers; ``divergence_[b]`` says which epoch, why and what to try.
+        """
+        return self.diverged_.copy()
+
+    def _check_divergence(self, loss: np.ndarray, before: dict[str, np.ndarray], active: np.ndarray) -> None:
+        bad_w = np.zeros(self.batch_size, dtype=bool)
+        for v in self.params_.values():
+            flat = v.reshape(self.batch_size, -1)
+            bad_w |= ~np.isfinite(flat).all(1)
+        with np.errstate(invalid="ignore", over="ignore"):
+            blown = loss > self.DIVERGENCE_FACTOR * np.maximum(1.0, np.nan_to_num(self._loss0, nan=1.0, posinf=1.0))
+        new = active & ~self.diverged_ & (~np.isfinite(loss) | bad_w | blown)
+        tc = self.train_cfg
+        for b in np.flatnonzero(new):
+            why = ("the weights became non-finite" if bad_w[b] else
+                   "the loss became non-finite" if not np.isfinite(loss[b]) else
+                   f"the loss {float(loss[b]):.4g} exceeded {self.DIVERGENCE_FACTOR:g} x its starting value")
+            hint = f"lower training.lr (now {tc.lr:g})"
+            hint += (f" or training.clip (now {tc.clip:g})" if tc.clip else ", or set training.clip (e.g. 1.0)")
+            self.divergence_[b] = {"epoch": int(self.epoch_), "reason": why,
+                                   "weights_from_epoch": int(self.epoch_) - 1, "try": hint}
+            for k, v in self.params_.items():  # keep the last finite weights, stop the momentum
+                v[b] = before[k][b]
+                self.velocity_[k][b] = 0.0
+        self.diverged_ |= new
+
     def _train_tick(self, active: np.ndarray) -> np.ndarray:
         task = self.task
+        active = active & ~self.diverged_  # a diverged trial is frozen, keeping what it has
         before = {k: v.copy() for k, v in self.params_.items()}
-        res = train_epoch(
-            self.cfg, self.train_cfg, self.params_, self.velocity_,
-            task.inputs, task.targets, task.mask, task.reset, active=active, moments=self.moments_,
-        )
+        # runaway numbers are detected below (diverged()), not left to RuntimeWarnings
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
+            res = train_epoch(
+                self.cfg, self.train_cfg, self.params_, self.velocity_,
+                task.inputs, task.targets, task.mask, task.reset, active=active, moments=self.moments_,
+            )
         self.epoch_ += 1
-        keep = active
-        self._energy = np.where(keep, res.loss, self._energy)
+        self._check_divergence(res.loss, before, active)
+        # the diverging epoch's loss is what it measured; its state is not shown (not finite)
+        self._energy = np.where(active, res.loss, self._energy)
+        keep = active & ~self.diverged_
         self.loss_history_.append(res.loss.copy())
         self.loss_per_step_ = res.loss_per_step
         self.hidden_trace_ = res.hidden
@@ -419,6 +466,8 @@ class SRNModel(Model):
             energy=self._energy.copy(),
             fresh=self._fresh.copy(),
             n_history=len(self.loss_history_),
+            diverged=self.diverged_.copy(),
+            divergence=list(self.divergence_),
         )
         return snap
 
@@ -435,6 +484,8 @@ class SRNModel(Model):
         self._energy = snap["energy"].copy()
         self._fresh[...] = snap["fresh"]
         del self.loss_history_[snap["n_history"]:]
+        self.diverged_[...] = snap["diverged"]
+        self.divergence_ = list(snap["divergence"])
 
     # ----- description ---------------------------------------------------------------------------
     def trace_arrays(self) -> dict[str, np.ndarray]:
@@ -815,10 +866,14 @@ def pretraining(model: SRNModel, cfg: dict, build_rng=None, base_dir=".") -> Tra
 
     def ticks():
         model.mode = "train"
-        every = np.ones(model.batch_size, bool)
         for _ in range(epochs):
-            model.step(None, every)
-            yield {"loss": float(model.energy().mean())}
+            model.step(None, ~model.diverged_)
+            E = model.energy()
+            ok = np.isfinite(E)
+            info = {"loss": float(E[ok].mean()) if ok.any() else None}
+            if model.diverged_.any():
+                info["diverged"] = int(model.diverged_.sum())
+            yield info
 
     def finish():
         model.velocity_ = {k: np.zeros_like(v) for k, v in model.params_.items()}
@@ -832,17 +887,51 @@ def pretraining(model: SRNModel, cfg: dict, build_rng=None, base_dir=".") -> Tra
     return TrainingRun(ticks=ticks(), total=epochs, unit="epoch", label="loss", finish=finish, outputs=outputs)
 
 
+#: the summary reports ``saturated_fraction`` (and a ``saturation`` hint) when at least this share
+#: of the last epoch's hidden activations sit within 1 % of their bound *and* the loss is no lower
+#: than before training: a learning rate so large that the hidden units are pinned, their
+#: derivative vanishes and learning stalls without any number running away. (A trained tanh net
+#: solving a binary task may well be saturated; then its loss fell, and nothing is reported.)
+SATURATION_REPORTED = 0.5
+
+
+def saturated_fraction(model: SRNModel, b: int) -> float | None:
+    """Share of trial b's hidden activations over the last epoch (``hidden_trace_`` (B, T, H)) within
+    1 % of the bound of a bounded unit (tanh and the gated cells' h in (-1, 1); sigmoid in (0, 1));
+    None for unbounded units (relu, linear) or before any epoch."""
+    Hs = model.hidden_trace_[b]
+    if not Hs.size:
+        return None
+    act = model.cfg.activation
+    if not model.cfg.cell.gate_names and act not in ("tanh", "sigmoid"):
+        return None
+    h = 2.0 * Hs - 1.0 if (act == "sigmoid" and not model.cfg.cell.gate_names) else Hs
+    with np.errstate(invalid="ignore"):
+        return float(np.mean(np.abs(h) >= 0.99))
+
+
 def summary_for(model: SRNModel, b: int) -> dict:
     """Extra JSON fields of trial b: final loss, loss per task phase, gradient flow."""
     from ...analysis import gradflow
 
     out: dict[str, Any] = {"mode": model.mode, "epochs": int(model.epoch_)}
+    if model.divergence_[b] is not None:
+        d = model.divergence_[b]
+        out["diverged_at_epoch"] = d["epoch"]
+        out["divergence"] = (f"{d['reason']}; the weights kept are those after epoch {d['weights_from_epoch']}; "
+                             f"try: {d['try']}")
     task = model.task
     if model.loss_per_step_.shape[1]:
         prof = model.loss_profile()[b]
         out["loss_per_phase"] = {n: (None if np.isnan(v) else float(v)) for n, v in zip(task.phase_names, prof)}
         out["final_loss"] = float(model.loss_history_[-1][b]) if model.loss_history_ else None
         out["grad_norm"] = float(model.grad_norm_[b])
+        sat = saturated_fraction(model, b)
+        L, L0 = model.loss_history_[-1][b] if model.loss_history_ else np.nan, model._loss0[b]
+        if sat is not None and sat >= SATURATION_REPORTED and not L < L0:
+            out["saturated_fraction"] = sat
+            out["saturation"] = (f"{sat:.0%} of the hidden activations are pinned at their bounds and the loss is "
+                                 f"no lower than before training: try a lower training.lr (now {model.train_cfg.lr:g})")
     p1 = {k: v[b: b + 1] for k, v in model.params_.items()}
     cfg = model.cfg
     out["spectral_radius"] = float(gradflow.spectral_radius(gradflow.recurrent_matrix(cfg, p1))[0])
