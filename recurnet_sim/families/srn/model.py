@@ -910,6 +910,10 @@ def saturated_fraction(model: SRNModel, b: int) -> float | None:
         return float(np.mean(np.abs(h) >= 0.99))
 
 
+#: Above this hidden size the end-of-run summary skips its eigenvalue/rank analyses (and says so).
+SUMMARY_ANALYSIS_MAX_HIDDEN = 256
+
+
 def summary_for(model: SRNModel, b: int) -> dict:
     """Extra JSON fields of trial b: final loss, loss per task phase, gradient flow."""
     from ...analysis import gradflow
@@ -934,6 +938,15 @@ def summary_for(model: SRNModel, b: int) -> dict:
                                  f"no lower than before training: try a lower training.lr (now {model.train_cfg.lr:g})")
     p1 = {k: v[b: b + 1] for k, v in model.params_.items()}
     cfg = model.cfg
+    if cfg.n_hidden > SUMMARY_ANALYSIS_MAX_HIDDEN:
+        # The analyses below take eigenvalues and ranks of H x H matrices, once per lag of the
+        # gradient report: ~15 s at H = 512, growing as H^3 per call (hours at the allowed 4096).
+        est = 15.0 * (cfg.n_hidden / 512) ** 3
+        out["analysis_skipped"] = (f"hidden size {cfg.n_hidden} > {SUMMARY_ANALYSIS_MAX_HIDDEN}: spectral radius, "
+                                   f"Kalman ranks, gradient flow vs lag, Lyapunov exponent and fixed points not "
+                                   f"computed (est. {est:.0f} s; their cost grows as H^3 per lag)")
+        out.update(_learned_vs_chance(model, b, p1))
+        return out
     out["spectral_radius"] = float(gradflow.spectral_radius(gradflow.recurrent_matrix(cfg, p1))[0])
     # The lecture's other two risks of feedback: can the inputs steer the recurrent state, and do
     # the outputs reveal it? Kalman's ranks of the dynamics linearised at rest (= state size: yes).
