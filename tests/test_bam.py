@@ -210,3 +210,23 @@ def test_build_loads_weights_file_and_reports_bad_keys(tmp_path):
         _cfg(pairs={"source": "random", "count": 2, "n_y": 6})
     with pytest.raises(ValidationError, match="unknown pair 'Z'"):
         bam.build(_cfg(pairs={"names": ["A", "B"]}, initial={"pair": "Z"}), 1, rngs_for(1), tmp_path)
+
+
+def test_weights_that_overflow_the_energy_are_refused(tmp_path):
+    """1e308 is finite, but x W y sums 32 of them: the energy was -inf. Refused in one line, from
+    a weights file (naming it) and from the API."""
+    from recurnet_sim.errors import SimulationError
+    px, py = rand_pairs(3, 8, 4, 0)
+    m = BAM(px, py)
+    m.weights = np.full((8, 4), 1e308)  # bypass the constructor's check to write the hostile file
+    f = tmp_path / "huge.npz"
+    bam.save_weights(f, m)
+    with pytest.raises(TraceFileError, match=r"huge.npz: weights overflow: sum \|w\| = inf"):
+        bam.load_weights(f)
+    with pytest.raises(SimulationError, match="overflow"):
+        BAM(px, py, weights=np.full((8, 4), 1e308))
+    with pytest.raises(SimulationError, match="not all finite"):
+        BAM(px, py, weights=np.full((8, 4), np.nan))
+    ok = BAM(px, py, weights=np.full((8, 4), 1e300))  # large but every energy stays finite
+    ok.state[:] = 1
+    assert np.isfinite(ok.energy()).all()

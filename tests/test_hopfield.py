@@ -401,3 +401,20 @@ def test_event_driven_sweep_equals_unit_by_unit_sweep(seed, n, B, units, theta, 
         assert np.array_equal(fa, fb)
         assert np.array_equal(a.state, b.state)
         assert np.allclose(a._field, b._field)
+
+
+def test_storkey_overflow_is_a_clear_error_naming_the_keys():
+    """Far beyond capacity Storkey's W grows geometrically: N = 16 with 100000 patterns gave a NaN
+    energy and RuntimeWarnings. Now one error names network.learning, patterns.count and the limit."""
+    import warnings
+    from recurnet_sim.errors import ValidationError
+    xi = random_patterns(100_000, 16, np.random.default_rng(0))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(ValidationError, match=r"network\.learning: .*patterns\.count = 100000.*keep patterns"
+                                                  r"\.count at most (\d+)") as exc:
+            storkey(xi)
+        limit = int(str(exc.value).split("at most ")[1].split(",")[0])
+        W = storkey(xi[:limit])  # at the limit: finite, a finite energy, and no RuntimeWarning
+    s = xi[0].astype(float)
+    assert np.isfinite(W).all() and np.isfinite(s @ W @ s)

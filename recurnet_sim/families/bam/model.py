@@ -142,6 +142,9 @@ class BAM(Model):
         weights = np.asarray(weights, dtype=np.float64)
         if weights.shape != (self.n_x, self.n_y):
             raise ValueError(f"BAM: weights must have shape ({self.n_x}, {self.n_y}), got {weights.shape}")
+        problem = weights_overflow(weights)
+        if problem:
+            raise SimulationError(f"BAM: weights {problem}")
         self.weights = weights
         self.schedule = schedule
         self.layers = {"x": slice(0, self.n_x), "y": slice(self.n_x, self.n_x + self.n_y)}
@@ -379,6 +382,23 @@ def save_weights(path, model: BAM) -> None:
                      "names": np.array(model.pattern_names, dtype=str)}, marker=_MAGIC)
 
 
+def weights_overflow(w: np.ndarray) -> str:
+    """Why ``w`` (n_x, n_y) cannot give finite fields and energies, or "" when it can.
+
+    With +-1 units |E| = |x W y| <= sum |w_ij| and every field is at most a row's or a column's
+    sum of |w_ij|, so a finite sum of |w| (below float64's largest number) keeps every field and
+    energy finite; weights of 1e308 pass np.isfinite yet give an energy of -inf.
+    """
+    if not np.isfinite(w).all():
+        return "are not all finite (NaN or infinity)"
+    with np.errstate(over="ignore"):
+        total = np.abs(w).sum()
+    if not total < np.finfo(np.float64).max:
+        return (f"overflow: sum |w| = {total:g} exceeds float64's range (largest |w| = {np.abs(w).max():.3g}), "
+                "so energies and fields would be infinite; rescale them")
+    return ""
+
+
 def load_weights(path) -> np.ndarray:
     """Load the weight matrix of a file written by :func:`save_weights`, shape (n_x, n_y).
 
@@ -396,6 +416,9 @@ def load_weights(path) -> np.ndarray:
         raise TraceFileError(f"{path}: weights must be a finite 2-D array, got shape {w.shape}")
     if min(w.shape) < 1:
         raise TraceFileError(f"{path}: weights of shape {w.shape} have no units on one side")
+    problem = weights_overflow(w)
+    if problem:
+        raise TraceFileError(f"{path}: weights {problem}")
     return w
 
 

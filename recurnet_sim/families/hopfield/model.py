@@ -84,6 +84,13 @@ def storkey(patterns: np.ndarray) -> np.ndarray:
     G, P, N = xi_all.shape
     W = np.zeros((G, N, N))
     idx = np.arange(N)
+    # Far beyond capacity W grows geometrically (up to a factor 1 + 2/N per pattern). The energy
+    # sums N^2 terms of |W|, so |W| must stay below max_float / (4 N^2) for fields and energies to
+    # stay finite. An upper bound of max|W| is carried along at O(N) per pattern
+    # (|W'| <= |W| (1 + 2/N) + (1 + 2 max|f|) / N); only when it nears the limit is the true
+    # max|W| (O(N^2)) taken, so runs far from overflow pay nothing.
+    limit = np.finfo(np.float64).max / (4.0 * N * N)
+    wmax = 0.0
     for mu in range(P):
         xi = xi_all[:, mu, :]  # (G, N)
         f = np.einsum("gij,gj->gi", W, xi)  # (G, N)
@@ -93,7 +100,22 @@ def storkey(patterns: np.ndarray) -> np.ndarray:
         upd /= N
         W += upd
         W[:, idx, idx] = 0.0
+        with np.errstate(over="ignore", invalid="ignore"):
+            wmax = wmax * (1.0 + 2.0 / N) + (1.0 + 2.0 * float(np.abs(f).max())) / N
+        if not wmax < limit:
+            with np.errstate(invalid="ignore"):
+                wmax = float(np.abs(W).max())
+            if not wmax < limit:  # also NaN
+                _storkey_overflow(mu, P, N)
     return W[0] if single else W
+
+
+def _storkey_overflow(mu: int, P: int, N: int):
+    from ...errors import ValidationError
+    raise ValidationError("network.learning", (
+        f"the Storkey weights overflow float64 at pattern {mu + 1} of patterns.count = {P} (N = {N} units; "
+        f"far beyond capacity W grows by up to (1 + 2/N) per pattern): keep patterns.count at most {mu}, "
+        f"or use more units, or network.learning = \"hebbian\" or \"pseudo_inverse\""))
 
 
 def pseudo_inverse(patterns: np.ndarray, zero_diagonal: bool = True) -> np.ndarray:
