@@ -573,7 +573,10 @@ def build(cfg: dict, batch_size: int, rngs: list[np.random.Generator], base_dir:
         wpath = pathlib.Path(wf)
         if not wpath.is_absolute():
             wpath = pathlib.Path(base_dir) / wpath
-        weights = load_weights(wpath)
+        try:  # a FIFO, a device, a foreign file: one line naming the key
+            weights = load_weights(wpath)
+        except TraceFileError as e:
+            raise ValidationError("network.weights_file", str(e)) from None
         if weights.shape != (px.shape[1], py.shape[1]):
             raise ValidationError("network.weights_file", f"{wpath} holds weights of shape {weights.shape}, "
                                   f"the pairs need ({px.shape[1]}, {py.shape[1]})")

@@ -1180,7 +1180,10 @@ def build(cfg: dict, batch_size: int, rngs: list[np.random.Generator], base_dir:
     loaded = None
     if net["weights"] == "file":
         wpath = pathlib.Path(net["weights_file"])
-        loaded = load_weights(wpath if wpath.is_absolute() else base_dir / wpath)
+        try:  # a FIFO, a device, a foreign file: one line naming the key
+            loaded = load_weights(wpath if wpath.is_absolute() else base_dir / wpath)
+        except TraceFileError as e:
+            raise ValidationError("network.weights_file", str(e)) from None
         units, topology, n_visible = loaded["units"], loaded["topology"], loaded["n_visible"]
         n_hidden = loaded["weights"].shape[0] - n_visible
     data, names, shape = _make_data(cfg["patterns"], n_visible, units, build_rng)
