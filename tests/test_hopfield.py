@@ -418,3 +418,52 @@ def test_storkey_overflow_is_a_clear_error_naming_the_keys():
         W = storkey(xi[:limit])  # at the limit: finite, a finite energy, and no RuntimeWarning
     s = xi[0].astype(float)
     assert np.isfinite(W).all() and np.isfinite(s @ W @ s)
+
+
+@settings(max_examples=60, deadline=None)
+@given(n=st.integers(2, 40), p=st.integers(1, 8), seed=st.integers(0, 2**32 - 1),
+       schedule=st.sampled_from(["synchronous", "sequential"]))
+def test_textbook_float_hebb_matrix_gives_the_integer_matrix_states(n, p, seed, schedule):
+    """W = Xi^T Xi / N as floats (what a user types) must behave exactly like the integer couplings
+    Xi^T Xi with scale 1/N: every exact tie (h = 0 keeps the unit) stays a tie, so the states agree
+    at every step. Rounding used to give h = +-1e-17 and broke 44 % of the ties."""
+    rng = np.random.default_rng(seed)
+    xi = random_patterns(p, n, rng)
+    c, s = hebbian(xi)
+    W = c / n  # the textbook float matrix
+    state = np.concatenate([xi[:1], rng.choice([-1, 1], size=(5, n))])
+    exact = HopfieldModel(c, s, state=state, schedule=schedule)
+    textbook = HopfieldModel(W, state=state, schedule=schedule)
+    assert textbook.exact_integer
+    ties = exact.local_field == 0
+    assert np.array_equal(textbook.local_field == 0, ties)
+    assert np.allclose(textbook.weight_matrix(), W, rtol=1e-6, atol=0)  # float32 couplings when exact
+    for _ in range(6):
+        exact.step(None, None)
+        textbook.step(None, None)
+        assert np.array_equal(exact.state, textbook.state)
+
+
+def test_float_matrix_ties_were_broken_without_the_rational_detection():
+    """The measured hole (integer=False forces the old float path): rounding breaks many exact ties."""
+    rng = np.random.default_rng(3)
+    broken = total = 0
+    for _ in range(40):
+        n = int(rng.integers(5, 30))
+        xi = random_patterns(int(rng.integers(2, 7)), n, rng)
+        c, s = hebbian(xi)
+        state = rng.choice([-1, 1], size=(4, n))
+        ties = HopfieldModel(c, s, state=state).local_field == 0
+        old = HopfieldModel(c / n, state=state, integer=False).local_field
+        new = HopfieldModel(c / n, state=state).local_field
+        total += ties.sum()
+        broken += (old[ties] != 0).sum()
+        assert (new[ties] == 0).all()
+    assert total > 50 and broken > 0.1 * total
+
+
+def test_a_float_matrix_without_rational_structure_is_left_as_it_is():
+    rng = np.random.default_rng(0)
+    W = rng.standard_normal((12, 12))
+    m = HopfieldModel(W, state=np.ones((1, 12)))
+    assert not m.exact_integer and np.array_equal(m.weights, W)

@@ -209,6 +209,45 @@ def connectivity_mask(kind: str, n: int, rng: np.random.Generator, grid_shape=No
 # ---------------------------------------------------------------------------------------------
 # the model
 # ---------------------------------------------------------------------------------------------
+def rational_coupling(coupling: np.ndarray, max_denominator: int = 64, max_integer: int = 2**24,
+                      tol: float = 1e-6) -> tuple[np.ndarray, float] | None:
+    """Integer couplings C and a unit u with ``coupling == u * C`` up to rounding, or None.
+
+    The unit is tried as u = m0 / m (m = 1..``max_denominator``, m0 = the smallest nonzero |w|):
+    accepted when every w / u is within ``tol`` (absolute, in units of u) of an integer of size at
+    most ``max_integer``. Rounding a float W = Xi^T Xi / N moves w / u by about |w / u| * 1e-16,
+    far inside ``tol``, while a matrix without that structure passes by chance with probability
+    about (2 tol)^(number of entries). Cost: O(N) per tried m on a sample, O(N^2) once for the
+    accepted one.
+
+    Parameters
+    ----------
+    coupling : ndarray, shape (N, N) or (B, N, N)
+
+    Returns
+    -------
+    (C, u) with C float64 integer-valued of the same shape, or None.
+    """
+    flat = coupling.reshape(-1)
+    if not np.isfinite(flat).all():
+        return None
+    a = np.abs(flat)
+    nz = a[a > 0]
+    if nz.size == 0:
+        return None
+    m0 = float(nz.min())
+    sample = flat[:: max(1, flat.size // 256)]
+    for m in range(1, max_denominator + 1):
+        u = m0 / m
+        for part in (sample, flat):
+            q = part / u
+            if not (np.abs(q).max() <= max_integer and np.abs(q - np.rint(q)).max() <= tol):
+                break
+        else:
+            return np.rint(coupling / u), u
+    return None
+
+
 class HopfieldModel(Model):
     """A batch of Hopfield networks.
 
@@ -250,6 +289,15 @@ class HopfieldModel(Model):
             raise SimulationError(f"state has {state.shape[1]} units, weights have {N}")
         if coupling.ndim == 3 and coupling.shape[0] not in (1, B):
             raise SimulationError(f"per-trial coupling has {coupling.shape[0]} matrices for batch {B}")
+        if integer is None and not np.all(coupling == np.rint(coupling)):
+            # A float W with rational structure (the textbook Hebb W = Xi^T Xi / N) is stored as
+            # integer couplings times one unit, so its fields are exact and ties (h = 0) keep
+            # the unit exactly as with the integer matrix (rounding broke 44 % of them).
+            found = rational_coupling(coupling)
+            if found is not None:
+                coupling, unit = found
+                scale = float(scale) * unit
+                integer = True
         self.units = units
         self.unit_values = (-1, 1) if units == "bipolar" else (0, 1)
         self.scale = float(scale)
