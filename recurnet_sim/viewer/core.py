@@ -31,7 +31,7 @@ SPEEDS = (1 / 16, 1 / 8, 1 / 4, 1 / 2, 1, 2, 3, 5, 10, 20, 50, 100, 200, 500, 10
 
 STOP_TEXT = {"fixed_point": "converged (fixed point)", "max_steps": "max steps reached",
              "condition": "stop condition met", "cycle": "cycle",
-             "diverged": "diverged (training ran away: see the summary)"}
+             "diverged": "diverged (numbers ran away; the run summary says why)"}
 
 
 def init_pygame(headless: bool = False) -> None:
