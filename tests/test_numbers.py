@@ -41,6 +41,8 @@ def test_elman_divergence_stops_the_trial_and_says_what_to_try(capsys, sets):
         assert "training.lr" in t["divergence"] and "training.clip" in t["divergence"]
         # the weights kept are the last finite ones: the analyses still read numbers
         assert np.isfinite(t["spectral_radius"])
+        # the diverging epoch's loss was NaN: strict JSON says null (it printed NaN before)
+        assert t["energy"][-1] is None and t["final_energy"] is None and t["final_loss"] is None
 
 
 def test_jordan_at_huge_lr_diverges_without_a_traceback(capsys):
