@@ -467,3 +467,12 @@ def test_a_float_matrix_without_rational_structure_is_left_as_it_is():
     W = rng.standard_normal((12, 12))
     m = HopfieldModel(W, state=np.ones((1, 12)))
     assert not m.exact_integer and np.array_equal(m.weights, W)
+
+
+def test_weights_that_overflow_the_energy_are_refused():
+    from recurnet_sim.errors import SimulationError
+    for W in (np.full((6, 6), 1e308), np.full((6, 6), np.nan)):
+        with pytest.raises(SimulationError, match="Hopfield: weights"):
+            HopfieldModel(W, state=np.ones((1, 6)))
+    m = HopfieldModel(np.full((6, 6), 1e300), state=np.ones((1, 6)))
+    assert np.isfinite(m.energy()).all()

@@ -289,6 +289,15 @@ class HopfieldModel(Model):
             raise SimulationError(f"state has {state.shape[1]} units, weights have {N}")
         if coupling.ndim == 3 and coupling.shape[0] not in (1, B):
             raise SimulationError(f"per-trial coupling has {coupling.shape[0]} matrices for batch {B}")
+        if not integer:
+            # |E| <= |scale| * max over trials of sum |c_ij|: a finite, in-range sum keeps every
+            # field and energy finite (weights of 1e308 pass isfinite yet give an energy of -inf)
+            with np.errstate(over="ignore", invalid="ignore"):
+                total = np.abs(coupling).sum(axis=(-2, -1)).max() * abs(float(scale))
+            if not total < np.finfo(np.float64).max:
+                what = "are not all finite" if not np.isfinite(coupling).all() else "overflow float64"
+                raise SimulationError(f"Hopfield: weights {what} (scale * sum |w| = {total:g}): the fields and "
+                                      "energies would not be finite; rescale them")
         if integer is None and not np.all(coupling == np.rint(coupling)):
             # A float W with rational structure (the textbook Hebb W = Xi^T Xi / N) is stored as
             # integer couplings times one unit, so its fields are exact and ties (h = 0) keep
