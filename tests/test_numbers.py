@@ -93,3 +93,15 @@ def test_strict_json_turns_every_nonfinite_float_into_null():
          "d": {"e": (np.float32(np.nan),)}}
     text = json.dumps(_strict_json(o), allow_nan=False)
     assert _strict_load(text) == {"a": None, "b": [None, 1.5, None], "c": [None, 2.0], "d": {"e": [None]}}
+
+
+def test_one_trial_diverging_leaves_the_others_as_single_runs():
+    """Trials stop independently: at lr 1.5 (relu) trials 2 and 3 diverge in epoch 1 while 0 and 1
+    train on, exactly as they do alone."""
+    over = {"training.lr": 1.5, "network.activation": "relu"}
+    sim = load_scenario("scenarios/elman_letters.toml", over, trials=4)
+    batch = sim.run()
+    assert [r.stop_reason for r in batch] == [MAX_STEPS, MAX_STEPS, DIVERGED, DIVERGED]
+    assert [r.extra.get("diverged_at_epoch") for r in batch] == [None, None, 1, 1]
+    alone = load_scenario("scenarios/elman_letters.toml", over, trials=1).run()
+    assert alone.energy == batch[0].energy and np.isfinite(alone.energy).all()
