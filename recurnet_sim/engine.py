@@ -218,6 +218,9 @@ class Simulation:
         # age, so the oldest is forgotten first if the memory cap is reached)
         self._history: list[dict[bytes, int]] = [{} for _ in range(B)]
         self._history_bytes = np.zeros(B, dtype=np.int64)
+        # per trial, once the memory cap made it forget states: the smallest window of remembered
+        # ticks since (every period up to it was checked; 0: nothing forgotten, all up to max_steps)
+        self._window = np.zeros(B, dtype=np.int64)
         for r in self.recorders:
             r.reset()
             r.record(self)
@@ -414,6 +417,8 @@ class Simulation:
             old = next(iter(hist))
             del hist[old]
             self._history_bytes[b] -= len(old) + 64
+            w = self.tick - next(iter(hist.values()))
+            self._window[b] = w if not self._window[b] else min(int(self._window[b]), w)
 
     def _state_keys(self, idx) -> list[bytes]:
         return self.model.state_keys(idx)
@@ -488,6 +493,9 @@ class Simulation:
             energy = [] if E is None else [float(x) for x in E[ticks <= steps, b]]
             name, rev = recalled[b]
             extra = extra_fn(model, b) if extra_fn is not None else {}
+            if self._window[b] and self.stop_reason[b] != CYCLE:
+                # honest about the memory cap: a cycle longer than this could have been missed
+                extra = {**extra, "cycle_checked_up_to_period": int(self._window[b])}
             out.append(Result(
                 scenario=self.name,
                 model=model.network_type,

@@ -397,3 +397,22 @@ def test_cycle_period_matches_brute_force_on_random_asymmetric_networks():
         assert got == expect
         long += expect[0] == CYCLE and expect[1] > 32
     assert long >= 1  # the sample includes periods the old 32-state memory missed
+
+
+def test_cycle_memory_cap_is_reported_when_it_forgets(monkeypatch):
+    """Under the memory cap the detector forgets the oldest states; a run that then misses a long
+    cycle says up to which period it checked instead of implying there was no cycle."""
+    import recurnet_sim.engine as engine
+    n = 59
+    W = np.roll(np.eye(n), 1, axis=0)
+    s0 = -np.ones((1, n))
+    s0[0, 0] = 1
+    monkeypatch.setattr(engine, "CYCLE_MEMORY_BYTES", 20 * (8 + 64))  # 20 keys of 8 bytes
+    sim = Simulation(HopfieldModel(W, state=s0, schedule="synchronous"), trial_rngs(0, 1),
+                     StopConditions(max_steps=100, cycle_memory=4))
+    r = sim.run()
+    assert r.stop_reason == MAX_STEPS and r.extra["cycle_checked_up_to_period"] == 19
+    monkeypatch.setattr(engine, "CYCLE_MEMORY_BYTES", 256 * 2**20)
+    sim.reset()
+    r = sim.run()
+    assert r.stop_reason == CYCLE and r.cycle_period == n and "cycle_checked_up_to_period" not in r.extra
