@@ -85,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
     except RecurnetError as exc:
         lines = str(exc).splitlines() or [type(exc).__name__]
         for line in lines:
-            print(f"recurnet: error: {line}", file=sys.stderr)
+            print(f"recurnet: error: {_clip_line(line)}", file=sys.stderr)
         return EXIT_ERROR
     except RecursionError:  # e.g. --set 'x=[[[[...]]]]' 600 deep (files are refused by read_toml)
         print("recurnet: error: input nested too deeply (tables or arrays more than a few hundred levels)",
@@ -102,6 +102,17 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
 
+#: Longest error line printed: a value echoed back (a 5000-character string, a huge list) is cut
+#: in the middle so the line stays one readable line.
+MAX_ERROR_LINE = 600
+
+
+def _clip_line(line: str) -> str:
+    if len(line) <= MAX_ERROR_LINE:
+        return line
+    return f"{line[:MAX_ERROR_LINE * 2 // 3]} ... {line[-MAX_ERROR_LINE // 4:]} ({len(line)} characters)"
+
+
 def cmd_run(args) -> int:
     from .writer import forcing
 
@@ -110,10 +121,11 @@ def cmd_run(args) -> int:
 
 
 def _run(args) -> int:
-    from .scenario import build_simulation, load
+    from .scenario import build_simulation, check_int64, load
 
     path = resolve_shipped(args.file)
     sc = load(path, args.overrides)
+    check_int64(sc)
     _check_flags(args, path.name)
     sim = build_simulation(sc, seed=args.seed, trials=args.trials, max_steps=args.steps)
     try:
@@ -367,12 +379,13 @@ def cmd_validate(args) -> int:
     """Check scenario files. No side effects: nothing is trained, no file is written, nothing is
     printed but the verdict lines (and the errors)."""
     from .errors import ScenarioError
-    from .scenario import build_simulation, declared_outputs, load
+    from .scenario import build_simulation, check_int64, declared_outputs, load
 
     bad = 0
     for f in args.files:
         try:
             sc = load(resolve_shipped(f), args.overrides)
+            check_int64(sc)
             # the build checks assets and cross-key constraints; training is not run
             sim = build_simulation(sc, trials=1, train=False)
             for out in declared_outputs(sc, sim.model):
@@ -381,10 +394,10 @@ def cmd_validate(args) -> int:
         except ScenarioError as exc:
             bad += 1
             for line in str(exc).splitlines():
-                print(f"recurnet: error: {line}", file=sys.stderr)
+                print(f"recurnet: error: {_clip_line(line)}", file=sys.stderr)
         except RecurnetError as exc:
             bad += 1
-            print(f"recurnet: error: {f}: {exc}", file=sys.stderr)
+            print(f"recurnet: error: {_clip_line(f'{f}: {exc}')}", file=sys.stderr)
     return EXIT_ERROR if bad else 0
 
 
@@ -417,13 +430,14 @@ def _describe_experiment(path) -> str:
 
 
 def cmd_attractors(args) -> int:
-    from .scenario import build_simulation, load
+    from .scenario import build_simulation, check_int64, load
 
     try:
         from .analysis.attractors import analyze_model
     except ImportError:
         raise RecurnetError("the attractor analysis is not available in this installation") from None
     sc = load(resolve_shipped(args.file), args.overrides)
+    check_int64(sc)
     sim = build_simulation(sc, trials=1)
     report = analyze_model(sim.model, args.schedule, family=sim.family)
     if args.graphml:

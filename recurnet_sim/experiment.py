@@ -392,10 +392,16 @@ def expand_values(spec, path: str, source: str) -> list:
                     (stop - start) * step < 0:
                 raise ValidationError(f"{path}.step", f"must be a non-zero number going from start towards stop, "
                                       f"got {step!r}", source)
-            n = int(math.floor((stop - start) / step + 1e-9)) + 1
-            if n > 100_000:
-                raise ValidationError(path, f"gives {n} values (at most 100000)", source)
-            vals = start + step * np.arange(n)
+            try:  # 2**63 and beyond overflow numpy's integers: a key error, not a traceback
+                n = int(math.floor((stop - start) / step + 1e-9)) + 1
+                if n > 100_000:
+                    raise ValidationError(path, f"gives {n} values (at most 100000)", source)
+                vals = start + step * np.arange(n)
+            except (OverflowError, ValueError) as exc:
+                if isinstance(exc, ValidationError):
+                    raise
+                raise ValidationError(path, f"start, stop and step must be numbers within 64-bit range "
+                                      f"({type(exc).__name__}: {exc})", source) from None
             ints = all(isinstance(v, int) for v in (start, stop, step))
         if ints:
             return [int(round(v)) for v in vals]
@@ -615,6 +621,14 @@ def parse_experiment(raw: dict, source: str = "experiment", path: Path | None = 
         raise ScenarioError([ValidationError("experiment.base", str(exc), source)], source) from None
     base_src = base_path.name
     base_sc = parse_scenario(base_data, base_src, base_path)  # the base itself must be valid
+    from .scenario import check_int64, out_of_range_int
+
+    check_int64(base_sc)
+    for table, flat in (("set", set_flat), ("grid", grid_flat)):
+        bad = out_of_range_int(flat, table)
+        if bad is not None:  # numpy would overflow in a worker, far from the key
+            raise ScenarioError([ValidationError(bad, "integer outside the 64-bit range (-2**63 .. 2**63 - 1)",
+                                                 source)], source)
     family = base_sc.network_type
     derived = derived_keys(family)
 

@@ -47,6 +47,8 @@ COMMENT = ";"
 MAX_UNITS = 20000
 #: Most pixels an image may have before decoding (a resize to ``shape`` may follow).
 MAX_IMAGE_PIXELS = 4 * 10**6
+#: Most bits (patterns x units) drawn by :func:`random_patterns` (100 MB as int8).
+MAX_RANDOM_BITS = 10**8
 #: Largest text bitmap file read.
 MAX_PATTERN_FILE_BYTES = 16 * 2**20
 HEADER = "="
@@ -524,6 +526,10 @@ def random_patterns(n_patterns: int, n_units: int, rng: np.random.Generator, bia
         raise ValidationError("n_units", f"must be an integer >= 0, got {n_units!r}")
     if not -1.0 <= bias <= 1.0:
         raise ValidationError("bias", f"must be a number in [-1, 1], got {bias!r}")
+    if n_patterns * n_units > MAX_RANDOM_BITS:  # checked from the declared sizes, before drawing
+        raise ValidationError("patterns.count", f"{n_patterns} random patterns of {n_units} units are "
+                              f"{n_patterns * n_units:.3g} bits, more than {MAX_RANDOM_BITS:.0e} (they would need "
+                              f"~{n_patterns * n_units / 2**30:.3g} GB, 8x that as floats)")
     on = rng.random((int(n_patterns), int(n_units))) < (1.0 + bias) / 2.0
     return np.where(on, 1, -1).astype(np.int8)
 

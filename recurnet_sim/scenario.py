@@ -195,6 +195,31 @@ def read_toml(path: str | Path) -> dict:
     return data
 
 
+def check_int64(sc: "Scenario") -> None:
+    """Refuse a validated scenario holding an integer outside int64 (in a key without a maximum,
+    a list item...): TOML 1.0 allows only 64-bit integers, tomllib accepts any, and numpy would
+    fail on it far from the key (OverflowError). Keys with limits already said "must be in [a, b]"."""
+    bad = out_of_range_int(sc.config)
+    if bad is not None:
+        src = sc.path.name if sc.path else "scenario"
+        raise ScenarioError([ValidationError(bad, "integer outside the 64-bit range TOML allows "
+                                             "(-2**63 .. 2**63 - 1)", src)], src)
+
+
+def out_of_range_int(value, prefix: str = "") -> str | None:
+    """Dotted path of the first integer outside int64 in a parsed mapping, else None."""
+    stack = [(prefix, value)]
+    while stack:
+        path, v = stack.pop()
+        if isinstance(v, dict):
+            stack.extend((f"{path}.{k}" if path else str(k), x) for k, x in v.items())
+        elif isinstance(v, list):
+            stack.extend((f"{path}[{i}]", x) for i, x in enumerate(v))
+        elif isinstance(v, int) and not isinstance(v, bool) and not -2**63 <= v < 2**63:
+            return path
+    return None
+
+
 def parse_scenario(data: dict, source: str = "scenario", path: Path | None = None,
                    overrides=None) -> Scenario:
     """Validate a parsed scenario mapping (plus overrides) into a :class:`Scenario`."""

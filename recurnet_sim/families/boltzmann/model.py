@@ -1091,7 +1091,7 @@ def scenario_tables(network_type: str | None = None) -> dict[str, Field]:
             "method": Field("str", "ahs1985", "ahs1985 (clamped/free annealing, Ackley et al. 1985) or cd "
                             "(contrastive divergence, Hinton 2002; needs topology = 'rbm')",
                             choices=("ahs1985", "cd")),
-            "cycles": Field("int", 200, "learning cycles (ahs1985) or epochs (cd)", min=1),
+            "cycles": Field("int", 200, "learning cycles (ahs1985) or epochs (cd)", min=1, max=10**7),
             "rule": Field("str", "sign", "ahs1985: sign (fixed step by sign(p+ - p-), the paper's) or "
                           "gradient (learning_rate * (p+ - p-))", choices=("sign", "gradient")),
             "step": Field("float", 2.0, "ahs1985 sign rule: fixed weight step", min=0),

@@ -681,7 +681,8 @@ def scenario_tables_for(kind: str) -> dict:
         "batch_episodes": Field("int", None, "episodic tasks (latch, adding, delayed_recall episodes): one update per "
                                 "this many whole episodes, whatever the lag (truncated BPTT with h = h' = that many "
                                 "episodes' steps; overrides truncation and update_every)", min=1, nullable=True),
-        "pretrain_epochs": Field("int", 0, "epochs trained before tick 0 (the training phase; `recurnet validate` never trains)", min=0),
+        "pretrain_epochs": Field("int", 0, "epochs trained before tick 0 (the training phase; `recurnet validate` never trains)", min=0,
+                                 max=10**7),
         "save_to": Field("str", None, "save the weights after pretraining to this .npz (relative to the "
                          "scenario)", nullable=True),
     }
