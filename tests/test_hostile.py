@@ -15,7 +15,6 @@ import numpy as np
 import pytest
 
 from recurnet_sim import cli
-from recurnet_sim.errors import InputError
 from recurnet_sim.paths import scenarios_dir
 
 LONG = "n" * 5000
@@ -167,6 +166,7 @@ def test_srn_weights_meta_array_and_trace_marker(tmp_path, capsys):
 
 # ----- paths: long names, FIFOs, devices, size caps ---------------------------------------------
 def test_reader_refuses_non_regular_files(tmp_path):
+    from recurnet_sim.errors import InputError
     from recurnet_sim.reader import read_input
 
     fifo = tmp_path / "fifo"
