@@ -204,6 +204,7 @@ def test_scenario_path_never_hangs(tmp_path, capsys, fifo, target):
     ("jordan_sequence", "task.file"),
     ("boltzmann_sample", "network.weights_file"),
     ("bam_letters", "network.weights_file"),
+    ("elman_temporal_xor", "initial.weights"),
 ])
 @pytest.mark.parametrize("target", ["fifo", "/dev/zero", "/dev/urandom", "long"])
 def test_file_keys_never_hang(tmp_path, capsys, fifo, scenario, key, target):
