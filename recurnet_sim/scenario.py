@@ -40,7 +40,9 @@ def common_tables() -> dict[str, Field]:
         "max_steps": Field("int", 100, "stop after this many ticks (sweeps)", min=1, max=10**9),
         "fixed_point": Field("bool", True, "stop when a whole deterministic sweep changes no unit"),
         "cycle": Field("bool", True, "stop when a deterministic run revisits a state (reports the period)"),
-        "cycle_memory": Field("int", 32, "longest detectable cycle period", min=2),
+        "cycle_memory": Field("int", 32, "past states always kept for cycle detection; every state since the last "
+                              "perturbation is kept up to a 256 MiB cap, so any period up to max_steps is found",
+                              min=2),
         "min_steps": Field("int", 0, "no fixed-point/cycle/condition stop before this tick", min=0),
         "overlap_at_least": Field("float", None, "user condition: stop when the largest |overlap| reaches this",
                                   min=-1, max=1, nullable=True),
@@ -287,7 +289,11 @@ def build_simulation(sc: Scenario, seed: int | None = None, trials: int | None =
         raise ScenarioError([exc], source) from None
     st, rec = cfg["stop"], cfg["record"]
     cond = _user_condition(st)
-    stop = StopConditions(max_steps=max_steps or st["max_steps"], fixed_point=st["fixed_point"], cycle=st["cycle"],
+    if max_steps is not None and int(max_steps) < 1:
+        raise ScenarioError([ValidationError("stop.max_steps", f"must be an integer >= 1, got {max_steps}",
+                                             sc.path.name if sc.path else "scenario")],
+                            sc.path.name if sc.path else "scenario")
+    stop = StopConditions(max_steps=st["max_steps"] if max_steps is None else int(max_steps), fixed_point=st["fixed_point"], cycle=st["cycle"],
                           cycle_memory=st["cycle_memory"], min_steps=st["min_steps"], condition=cond)
     recorders = default_recorders(rec["energy"], rec["flips"], rec["overlaps"], rec["temperature"], rec["snapshot_every"])
     # A family may name attributes it always records (Elman/Jordan: the loss at every time step
