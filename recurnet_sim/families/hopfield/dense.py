@@ -49,6 +49,7 @@ import numpy as np
 
 from ...errors import ScenarioError, SimulationError, ValidationError
 from ...model import Model, Schedule
+from .model import ScheduledUnits
 
 ENERGIES = ("quadratic", "polynomial", "rectified", "exponential")
 #: energies this module builds (quadratic is the classic net of :mod:`.model`)
@@ -146,7 +147,7 @@ def energy_of(energy: str, degree: int, m: np.ndarray, n_units: int) -> np.ndarr
     return -F(energy, degree, m, n_units).sum(axis=-1)
 
 
-class DenseHopfieldModel(Model):
+class DenseHopfieldModel(ScheduledUnits, Model):
     """A batch of dense associative memories (Krotov & Hopfield 2016; Demircigil et al. 2017).
 
     Parameters
@@ -228,18 +229,6 @@ class DenseHopfieldModel(Model):
         return self._m / self.n_units
 
     # ----- the protocol ---------------------------------------------------------------------
-    @property
-    def settles(self) -> bool:
-        return self.schedule != Schedule.GLAUBER or self.temperature == 0
-
-    @property
-    def deterministic(self) -> bool:
-        return self.settles and self.schedule in (Schedule.SYNCHRONOUS, Schedule.SEQUENTIAL)
-
-    @property
-    def update_rule(self) -> str:
-        return self.schedule.value
-
     def flip_costs(self, rows=None) -> np.ndarray:
         """D (len(rows), N): the energy change of flipping each unit alone (O(N P) per trial)."""
         rows = np.arange(self.batch_size) if rows is None else np.asarray(rows)

@@ -248,7 +248,26 @@ def rational_coupling(coupling: np.ndarray, max_denominator: int = 64, max_integ
     return None
 
 
-class HopfieldModel(Model):
+class ScheduledUnits:
+    """What a unit-update schedule (:class:`~recurnet_sim.model.Schedule`, attribute ``schedule``)
+    tells the engine, for the classic and the dense binary nets alike."""
+
+    @property
+    def settles(self) -> bool:
+        return self.schedule != Schedule.GLAUBER or self.temperature == 0
+
+    @property
+    def deterministic(self) -> bool:
+        # A random order per sweep makes the next state depend on the draw: a revisited state is
+        # then no proof of a cycle (and with a symmetric W it cannot happen before a fixed point).
+        return self.settles and self.schedule in (Schedule.SYNCHRONOUS, Schedule.SEQUENTIAL)
+
+    @property
+    def update_rule(self) -> str:
+        return self.schedule.value
+
+
+class HopfieldModel(ScheduledUnits, Model):
     """A batch of Hopfield networks.
 
     Parameters
@@ -378,19 +397,6 @@ class HopfieldModel(Model):
     def _state_changed(self, rows) -> None:
         self._field[rows] = self._fields_from_scratch(rows)
 
-    @property
-    def settles(self) -> bool:
-        return self.schedule != Schedule.GLAUBER or self.temperature == 0
-
-    @property
-    def deterministic(self) -> bool:
-        # A random order per sweep makes the next state depend on the draw: a revisited state is
-        # then no proof of a cycle (and with a symmetric W it cannot happen before a fixed point).
-        return self.settles and self.schedule in (Schedule.SYNCHRONOUS, Schedule.SEQUENTIAL)
-
-    @property
-    def update_rule(self) -> str:
-        return self.schedule.value
 
     @property
     def local_field(self) -> np.ndarray:
