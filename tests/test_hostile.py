@@ -283,3 +283,20 @@ def test_batch_output_failure_is_one_line_and_leaves_no_temp(tmp_path, capsys, m
     assert frag in line, line
     left = [p.name for p in tmp_path.rglob("*") if p.name.endswith(".tmp")]
     assert left == []
+
+
+def test_jordan_teacher_forcing_on_a_task_longer_than_21_steps_finishes_its_summary(capsys):
+    """Jordan's default teacher forcing feeds the targets back; the end-of-run gradient-flow summary
+    used to run without them on any task longer than 21 steps and died with "teacher forcing needs
+    the targets D" after the whole training, losing the run. Now it runs the state units from the
+    outputs, and the summary has its gradient-norm curve."""
+    import json
+
+    code = cli.main(["run", "jordan_sequence", "--headless", "--json", "--steps", "3", "--set", "task.file=none",
+                     "--set", 'task.sequences=["ABCDEFGHIJKLMNOPQRSTUVWXYZ"]'])
+    out, err = capsys.readouterr()
+    assert code == 0 and "Traceback" not in err, err
+    d = json.loads(out)
+    assert d["stop_reason"] == "max_steps" and d["steps"] == 3
+    lags = d["grad_norm_vs_lag"]
+    assert len(lags) > 1 and all(isinstance(v, float) and v > 0 for v in lags)
