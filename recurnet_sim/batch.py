@@ -723,17 +723,26 @@ def _write_results_csv(exp: Experiment, store: ResultStore, path: Path) -> None:
     """results.csv streamed from the store in point order (the same bytes as :func:`results_rows`
     through ``_csv_text``, whatever the grid size)."""
     header = ["point", *exp.grid_keys, "trial", "seed", "seed_trial", *exp.metrics]
-    n = len(exp.points)
 
+    def rows():
+        for i, point_rows in store.iter_points(len(exp.points)):
+            pt = exp.points[i]
+            for r in point_rows:
+                full = {"point": i, **pt, **r}
+                yield [_cell(full.get(h)) for h in header]
+
+    _stream_csv(path, header, rows())
+
+
+def _stream_csv(path: Path, header: list[str], rows) -> None:
+    """Write a CSV of ``header`` and the cell lists ``rows`` yields through the atomic writer,
+    1 MB at a time (an export of any size never sits in memory whole)."""
     def write(fh) -> None:
         buf = io.StringIO()
         w = csv.writer(buf, lineterminator="\n")
         w.writerow(header)
-        for i, rows in store.iter_points(n):
-            pt = exp.points[i]
-            for r in rows:
-                full = {"point": i, **pt, **r}
-                w.writerow([_cell(full.get(h)) for h in header])
+        for row in rows:
+            w.writerow(row)
             if buf.tell() > 1 << 20:
                 fh.write(buf.getvalue().encode("utf-8"))
                 buf.seek(0)
@@ -816,22 +825,14 @@ def finalize(exp: Experiment, out: Path, store: ResultStore, plots: bool = True,
     keep = n <= SUMMARY_IN_MEMORY
     summary: list[dict] = []
 
-    def write_summary(fh) -> None:
-        buf = io.StringIO()
-        w = csv.writer(buf, lineterminator="\n")
-        w.writerow(header)
+    def summary_cells():
         for i, rows in store.iter_points(n):
             row = summary_row(exp, i, rows, columns)
             if keep:
                 summary.append(row)
-            w.writerow([_cell(row.get(h)) for h in header])
-            if buf.tell() > 1 << 20:
-                fh.write(buf.getvalue().encode("utf-8"))
-                buf.seek(0)
-                buf.truncate()
-        fh.write(buf.getvalue().encode("utf-8"))
+            yield [_cell(row.get(h)) for h in header]
 
-    write_file(out / "summary.csv", write_summary)
+    _stream_csv(out / "summary.csv", header, summary_cells())
     files.append(out / "summary.csv")
     if "parquet" in export:
         _write_parquet(exp, store, out / "results.parquet")
