@@ -13,6 +13,7 @@ import itertools
 import numpy as np
 import pytest
 
+from fdcheck import fd_grad
 from recurnet_sim.families.srn import bptt, cells, tasks
 from recurnet_sim.families.srn import model as srn
 from recurnet_sim.analysis import gradflow
@@ -25,19 +26,7 @@ OUTS = [(out, loss) for out, loss in itertools.product(srn.OUTPUTS, (None, "squa
 
 
 def _fd(fn, p):
-    out = {}
-    for k in p:
-        g = np.zeros_like(p[k])
-        for idx in np.ndindex(p[k].shape):
-            old = p[k][idx]
-            p[k][idx] = old + EPS
-            lp = fn(p)[idx[0]]
-            p[k][idx] = old - EPS
-            lm = fn(p)[idx[0]]
-            p[k][idx] = old
-            g[idx] = (lp - lm) / (2 * EPS)
-        out[k] = g
-    return out
+    return fd_grad(fn, p, eps=EPS)
 
 
 def _close(g, num, tol=1e-6):

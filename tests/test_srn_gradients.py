@@ -11,6 +11,7 @@ import itertools
 import numpy as np
 import pytest
 
+from fdcheck import fd_grad
 from recurnet_sim.families.srn import tasks
 from recurnet_sim.errors import TraceFileError
 from recurnet_sim.families.srn import bptt, cells, elman, jordan, model as srn
@@ -21,19 +22,7 @@ RTOL = 1e-6
 
 def _fd_grad(fn, p, names=srn.PARAM_NAMES):
     """Central differences of fn(p) -> (B,) for every parameter entry (trial b's loss for its own)."""
-    out = {}
-    for k in names:
-        g = np.zeros_like(p[k])
-        for idx in np.ndindex(p[k].shape):
-            old = p[k][idx]
-            p[k][idx] = old + EPS
-            lp = fn(p)[idx[0]]
-            p[k][idx] = old - EPS
-            lm = fn(p)[idx[0]]
-            p[k][idx] = old
-            g[idx] = (lp - lm) / (2 * EPS)
-        out[k] = g
-    return out
+    return fd_grad(fn, p, names, EPS)
 
 
 def _assert_close(g, num, names=srn.PARAM_NAMES):
