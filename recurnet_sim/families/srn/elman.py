@@ -26,9 +26,7 @@ class ElmanNetwork(SRNModel):
 def make(task, n_hidden: int, rngs, activation: str = "tanh", train_cfg: TrainConfig | None = None,
          init_scale: float = 1.0, recurrent_radius: float | None = None, **cfg_kw) -> ElmanNetwork:
     """Python shortcut: an Elman network sized for ``task`` (a :class:`recurnet_sim.families.srn.tasks.Task`)."""
-    cfg_kw.setdefault("output", task.output)
-    cfg_kw.setdefault("loss", task.loss if cfg_kw["output"] == task.output else None)
-    cfg = SRNConfig(kind="elman", n_in=task.n_in, n_hidden=n_hidden, n_out=task.n_out, activation=activation, **cfg_kw)
+    cfg = srn.task_config("elman", task, n_hidden, activation=activation, **cfg_kw)
     return ElmanNetwork(cfg, srn.init_params(cfg, rngs, init_scale, recurrent_radius), task, train_cfg)
 
 

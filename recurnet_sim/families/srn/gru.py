@@ -14,7 +14,7 @@ import pathlib
 import numpy as np
 
 from . import model as srn
-from .model import SRNConfig, SRNModel, TrainConfig
+from .model import SRNModel, TrainConfig
 
 
 class GRUNetwork(SRNModel):
@@ -26,10 +26,8 @@ class GRUNetwork(SRNModel):
 def make(task, n_hidden: int, rngs, train_cfg: TrainConfig | None = None, init_scale: float = 1.0,
          **cfg_kw) -> GRUNetwork:
     """Python shortcut: a GRU network sized for ``task`` (a :class:`recurnet_sim.families.srn.tasks.Task`)."""
-    cfg_kw.setdefault("output", task.output)
-    cfg_kw.setdefault("loss", task.loss if cfg_kw["output"] == task.output else None)
     cfg_kw.setdefault("context_init", 0.0)
-    cfg = SRNConfig(kind="gru", n_in=task.n_in, n_hidden=n_hidden, n_out=task.n_out, **cfg_kw)
+    cfg = srn.task_config("gru", task, n_hidden, **cfg_kw)
     return GRUNetwork(cfg, srn.init_params(cfg, rngs, init_scale), task, train_cfg)
 
 

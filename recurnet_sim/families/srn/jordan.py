@@ -27,11 +27,9 @@ class JordanNetwork(SRNModel):
 def make(task, n_hidden: int, rngs, activation: str = "tanh", train_cfg: TrainConfig | None = None,
          init_scale: float = 1.0, mu: float = 0.5, teacher_forcing: bool = True, **cfg_kw) -> JordanNetwork:
     """Python shortcut: a Jordan network sized for ``task`` (a :class:`recurnet_sim.families.srn.tasks.Task`; its inputs are the plan units)."""
-    cfg_kw.setdefault("output", task.output)
-    cfg_kw.setdefault("loss", task.loss if cfg_kw["output"] == task.output else None)
     cfg_kw.setdefault("context_init", 0.0)
-    cfg = SRNConfig(kind="jordan", n_in=task.n_in, n_hidden=n_hidden, n_out=task.n_out, activation=activation,
-                    mu=mu, teacher_forcing=teacher_forcing, **cfg_kw)
+    cfg = srn.task_config("jordan", task, n_hidden, activation=activation, mu=mu, teacher_forcing=teacher_forcing,
+                          **cfg_kw)
     return JordanNetwork(cfg, srn.init_params(cfg, rngs, init_scale), task, train_cfg)
 
 

@@ -16,7 +16,7 @@ import pathlib
 import numpy as np
 
 from . import model as srn
-from .model import SRNConfig, SRNModel, TrainConfig
+from .model import SRNModel, TrainConfig
 
 
 class LSTMNetwork(SRNModel):
@@ -28,11 +28,8 @@ class LSTMNetwork(SRNModel):
 def make(task, n_hidden: int, rngs, train_cfg: TrainConfig | None = None, init_scale: float = 1.0,
          forget_bias: float = 1.0, peepholes: bool = False, **cfg_kw) -> LSTMNetwork:
     """Python shortcut: an LSTM network sized for ``task`` (a :class:`recurnet_sim.families.srn.tasks.Task`)."""
-    cfg_kw.setdefault("output", task.output)
-    cfg_kw.setdefault("loss", task.loss if cfg_kw["output"] == task.output else None)
     cfg_kw.setdefault("context_init", 0.0)
-    cfg = SRNConfig(kind="lstm", n_in=task.n_in, n_hidden=n_hidden, n_out=task.n_out, forget_bias=forget_bias,
-                    peepholes=peepholes, **cfg_kw)
+    cfg = srn.task_config("lstm", task, n_hidden, forget_bias=forget_bias, peepholes=peepholes, **cfg_kw)
     return LSTMNetwork(cfg, srn.init_params(cfg, rngs, init_scale), task, train_cfg)
 
 

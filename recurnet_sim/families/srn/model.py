@@ -768,6 +768,15 @@ def make_task(kind: str, tcfg: dict, rngs, base_dir: pathlib.Path):
     raise ValidationError("task.name", f"unknown task {name!r}")
 
 
+def task_config(kind: str, task, n_hidden: int, **cfg_kw) -> SRNConfig:
+    """The :class:`SRNConfig` of a ``kind`` network sized for ``task`` (its inputs, outputs, and by
+    default its output function and loss), for the Python ``make`` shortcuts of every network type;
+    ``cfg_kw`` sets any other field (``mu``, ``forget_bias``...)."""
+    cfg_kw.setdefault("output", task.output)
+    cfg_kw.setdefault("loss", task.loss if cfg_kw["output"] == task.output else None)
+    return SRNConfig(kind=kind, n_in=task.n_in, n_hidden=n_hidden, n_out=task.n_out, **cfg_kw)
+
+
 def build_model(kind: str, cfg: dict, batch_size: int, rngs, base_dir, cls=None) -> SRNModel:
     """Build a model of network type ``kind`` from a validated scenario config (see ``scenario_tables_for``)."""
     from ...errors import ValidationError
