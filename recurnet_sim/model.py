@@ -130,9 +130,11 @@ class Model:
         xi = self.patterns if lo == -1 else 2.0 * self.patterns - 1.0
         return (s @ xi.T.astype(float)) / self.n_units
 
-    def recalled(self) -> list[tuple[str | None, bool]]:
-        """Per trial: (name of the pattern with the largest |overlap|, reversed?)."""
-        m = self.overlaps()
+    def recalled(self, overlaps: np.ndarray | None = None) -> list[tuple[str | None, bool]]:
+        """Per trial: (name of the pattern with the largest |overlap|, reversed?), or (None, False)
+        where the family says nothing was recalled. ``overlaps`` (batch, n_patterns): this tick's
+        :meth:`overlaps`, when the caller has them already (the viewer's recorder row)."""
+        m = self.overlaps() if overlaps is None else overlaps
         if m.shape[1] == 0:
             return [(None, False)] * self.batch_size
         k = np.argmax(np.abs(m), axis=1)

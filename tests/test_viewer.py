@@ -563,3 +563,25 @@ def test_the_viewer_advances_training_tick_by_tick_and_draws_its_curve():
         frame(v)
     finally:
         v.close()
+
+
+@pytest.mark.parametrize("name, note", [("modern_hopfield_metastable", "nearest: "),
+                                        ("modern_hopfield_beta_large", "recalled: A")])
+def test_overlap_note_says_what_the_model_recalled(name, note, monkeypatch):
+    """The bar panel's note asks the model: a modern net's metastable average is the nearest
+    pattern, no recall; a single-pattern state is recalled."""
+    from recurnet_sim.viewer import views
+
+    notes = []
+    real = views.W.overlap_bars
+    monkeypatch.setattr(views.W, "overlap_bars", lambda *a, note=None, **k: (notes.append(note), real(*a, note=note, **k)))
+    sim = load_scenario(ROOT / "scenarios" / f"{name}.toml")
+    v = Viewer(sim, size=(1100, 720), headless=True)
+    try:
+        sim.run()
+        frame(v)
+    finally:
+        v.close()
+    assert notes and notes[-1].startswith(note), notes[-1]
+    if note == "nearest: ":
+        assert notes[-1].endswith("(no recall)")

@@ -455,7 +455,7 @@ def draw_bars(surf, rect, fonts, bars, model, trial: int, overlaps: np.ndarray |
     if hl is not None:
         # The model says what it recalled (a modern net's average of several patterns is no
         # recall); the largest bar alone is only the nearest pattern.
-        name, reversed_ = model.recalled()[b]
+        name, reversed_ = model.recalled(ov)[b]
         if name is None:
             note = "nearest: " + str(model.pattern_names[hl]) + " (no recall)"
         else:

@@ -130,7 +130,7 @@ class ModernHopfieldModel(Model):
     def is_stable(self) -> np.ndarray:
         return ~(np.abs(self.update() - self.state) > self.tolerance).any(axis=1)
 
-    def recalled(self):
+    def recalled(self, overlaps=None):
         """Per trial: the pattern the state is, only when it is a single-pattern state (the
         softmax holds one pattern, :func:`fixed_point_kind`); an average of several is no recall."""
         out = []
