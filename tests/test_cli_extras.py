@@ -192,3 +192,32 @@ def test_run_trains_with_progress_on_stderr_writes_training_save_and_traces_the_
     sim = build_simulation(load(f), trials=1)
     sim.train()
     assert (load_weights(tmp_path / "w.npz")["weights"] == sim.model.weights).all()
+
+
+def test_training_progress_false_keeps_the_training_quiet(tmp_path, capsys, monkeypatch):
+    """training.progress = false: the training runs (and is reported in the result) without a
+    progress line, even when every update is due."""
+    clock = [0.0]
+
+    def tick():
+        clock[0] += 10.0
+        return clock[0]
+
+    monkeypatch.setattr("recurnet_sim.progress.time.monotonic", tick)
+    f = _encoder_copy(tmp_path, save="w.npz")
+    assert main(["run", str(f), "--headless", "--json", "--set", "training.progress=false",
+                 "--set", "training.cycles=5", "--set", "training.until_solved=false"]) == 0
+    o, e = capsys.readouterr()
+    import json
+
+    assert json.loads(o)["training_cycles"] == 5
+    assert "training:" not in e
+
+
+def test_load_scenario_refuses_max_steps_zero_naming_the_key():
+    from recurnet_sim import load_scenario
+    from recurnet_sim.errors import ScenarioError
+    from recurnet_sim.paths import resolve_shipped
+
+    with pytest.raises(ScenarioError, match=r"stop\.max_steps: must be an integer >= 1, got 0"):
+        load_scenario(resolve_shipped("hopfield_tiny"), max_steps=0)
