@@ -172,16 +172,20 @@ class Model:
         empty when the family has only one rule."""
         return ""
 
-    def add_noise(self, fraction: float, rngs: Sequence[np.random.Generator], rows, units=None) -> None:
-        """The noise perturbation: flip exactly ``round(fraction * n)`` of the units (or of
-        ``units``) in each trial of ``rows``, chosen by that trial's generator (``rngs`` holds one
-        per row). Families of continuous units override it (Gaussian noise)."""
+    def flip_fraction(self, fraction: float, rngs: Sequence[np.random.Generator], rows, units=None) -> None:
+        """Flip exactly ``round(fraction * n)`` of the units (or of ``units``) in each trial of
+        ``rows``, chosen by that trial's generator (``rngs`` holds one per row)."""
         pool = np.arange(self.n_units) if units is None else np.asarray(units, dtype=int)
         k = int(round(fraction * pool.size))
         mask = np.zeros((self.batch_size, self.n_units), dtype=bool)
         for g, b in zip(rngs, rows):
             mask[b, g.choice(pool, size=k, replace=False)] = True
         self.flip(mask, rows)
+
+    def add_noise(self, fraction: float, rngs: Sequence[np.random.Generator], rows, units=None) -> None:
+        """The noise perturbation: :meth:`flip_fraction` for binary units. Families of continuous
+        units override it (Gaussian noise of standard deviation ``fraction``)."""
+        self.flip_fraction(fraction, rngs, rows, units)
 
     def recordable(self, name: str):
         """The value of attribute ``name`` for an attribute recorder (None when the model has no

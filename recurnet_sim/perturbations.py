@@ -85,10 +85,7 @@ class FlipFraction(Perturbation):
 
     def apply(self, sim, rows=None):
         r = _row_indices(sim, rows)
-        from .model import Model
-
-        # The base class's flips, not a family's override: this perturbation flips whatever the units are.
-        Model.add_noise(sim.model, self.fraction, [sim.rngs[b] for b in r], r, self.units)
+        sim.model.flip_fraction(self.fraction, [sim.rngs[b] for b in r], r, self.units)
 
     def describe(self):
         return f"flip {self.fraction:.0%} of units"
