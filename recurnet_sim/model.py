@@ -19,6 +19,7 @@ batch of B trials identical to B single runs with the same seeds.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from enum import Enum
 from typing import Any, Sequence
 
@@ -41,6 +42,26 @@ class Schedule(str, Enum):
     SEQUENTIAL = "sequential"
     RANDOM = "random"
     GLAUBER = "glauber"
+
+
+@dataclass(frozen=True)
+class UnitUpdate:
+    """One unit update inside a tick, in the order the dynamics applied it (the viewer's
+    sub-sweep stepping replays a tick from these).
+
+    unit : int            index of the updated unit
+    before, after : float its value before and after the update
+    field : float         its local field h_i at that moment (from the state as it was then)
+    delta_energy : float  E(after) - E(before) of that single update (0 when unchanged)
+    p_on : float | None   probability of the "on" value it was drawn with (stochastic rules), else None
+    """
+
+    unit: int
+    before: float
+    after: float
+    field: float
+    delta_energy: float
+    p_on: float | None = None
 
 
 class Model:
@@ -196,6 +217,15 @@ class Model:
         """Per trial in ``idx``, a key that is equal exactly when the states are the same state of
         the dynamics (the engine's cycle detector compares them). Default: the state's bytes."""
         return [self.state[b].tobytes() for b in idx]
+
+    #: set by the viewer's sub-sweep stepping: while true, a unit-based family records every unit
+    #: update of the last tick for :meth:`unit_updates` (it may take its slower reference path)
+    trace_units: bool = False
+
+    def unit_updates(self, trial: int = 0) -> tuple[UnitUpdate, ...]:
+        """The unit updates of trial ``trial``'s last tick, in order, when ``trace_units`` was set
+        for that tick; empty for a family whose tick is not a sequence of unit updates."""
+        return ()
 
     def trace_arrays(self) -> dict[str, np.ndarray]:
         """Arrays only known at the end of a run (saved in the trace as ``final_<name>``)."""
