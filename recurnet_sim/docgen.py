@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from .family import family_for, network_types
 from .scenario import common_tables
-from .spec import Table, render_markdown
+from .spec import Table, render_markdown, with_common_dynamics
 
 INTRO = """# Scenario file reference
 
@@ -38,7 +38,7 @@ def render() -> str:
             fam = family_for(kind)
         except ImportError:
             continue  # a family missing from this installation
-        parts.append(render_markdown(Table(fam.tables(kind), f"{fam.title(kind)} (family `{fam.name}`)."),
+        parts.append(render_markdown(Table(with_common_dynamics(fam.tables(kind)), f"{fam.title(kind)} (family `{fam.name}`)."),
                                      f"`network.type = \"{kind}\"`", level=2))
     return "\n".join(parts).rstrip() + "\n"
 

@@ -25,7 +25,7 @@ from .errors import RecurnetError, ScenarioError, ValidationError
 from .family import Family, family_for, network_types
 from .perturbations import ACTIONS, from_config as perturbation_from_config
 from .recorders import AttributeRecorder, default_recorders
-from .spec import REQUIRED, Field, Table, apply_overrides, validate
+from .spec import REQUIRED, Field, Table, apply_overrides, validate, with_common_dynamics
 
 
 def common_tables() -> dict[str, Field]:
@@ -107,7 +107,7 @@ def _check_perturb(entry: dict, path: str) -> list[ValidationError]:
 def scenario_table(network_type: str) -> Table:
     """The full table of the scenario files of a network type."""
     fields = dict(common_tables())
-    fields.update(family_for(network_type).tables(network_type))
+    fields.update(with_common_dynamics(family_for(network_type).tables(network_type)))
     return Table(fields, f"A {network_type} scenario.")
 
 

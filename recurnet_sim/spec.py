@@ -297,6 +297,28 @@ def _copy_default(value):
     return value
 
 
+#: ``dynamics.kernel``, a key of every family's ``[dynamics]`` table (:func:`with_common_dynamics`);
+#: :mod:`recurnet_sim.kernels` reads it (the environment variable ``RECURNET_KERNEL`` overrides it)
+KERNEL_FIELD = Field("str", "compiled", "inner loops: compiled (numba, cached after the first run; the numpy "
+                     "kernels when numba is missing) or numpy (the reference); both give the same numbers",
+                     choices=("numpy", "compiled"))
+
+
+def with_common_dynamics(tables: dict[str, Field]) -> dict[str, Field]:
+    """A family's top-level tables with the keys every ``[dynamics]`` table has (``kernel``) added
+    (a family without a ``[dynamics]`` table gets one holding only them)."""
+    out = dict(tables)
+    dyn = out.get("dynamics")
+    if dyn is None or dyn.table is None:
+        out["dynamics"] = Field("table", None, "dynamics", table=Table({"kernel": KERNEL_FIELD}, "How the units update."))
+    elif "kernel" not in dyn.table.fields:
+        t = dyn.table
+        table = Table({**t.fields, "kernel": KERNEL_FIELD}, t.doc, t.open, t.extra_check)
+        out["dynamics"] = Field(dyn.kind, dyn.default, dyn.doc, dyn.choices, dyn.min, dyn.max, dyn.item, dyn.length,
+                                table, dyn.nullable, dyn.alt, dyn.check)
+    return out
+
+
 def render_markdown(table: Table, title: str, path: str = "", level: int = 2) -> str:
     """Render a table's keys as a Markdown reference section."""
     lines = [f"{'#' * level} {title}", ""]

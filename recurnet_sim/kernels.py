@@ -1,0 +1,215 @@
+"""Which inner loops run: the numpy reference or compiled (numba) kernels. The one place that decides.
+
+Every family's ``[dynamics]`` table has the key ``dynamics.kernel = "compiled" | "numpy"``
+(:data:`recurnet_sim.spec.KERNEL_FIELD`, default ``"compiled"``); the environment variable
+``RECURNET_KERNEL=numpy|compiled`` overrides it for a whole process (tests run both). Both kernels
+draw the same random numbers from each trial's ``numpy.random.Generator`` and give bit-identical
+states, so the choice changes speed only.
+
+Compiled kernels are plain Python functions decorated with :func:`njit`: nothing imports numba
+until a compiled kernel is first called (``import recurnet_sim`` stays light). ``cache=True`` is the
+default, so a process pays the compile time once per machine, not per run. numba keeps that cache
+next to the source (``__pycache__``); when the package directory is not writable (a non-editable
+install in a system prefix), ``NUMBA_CACHE_DIR`` is pointed at ``$XDG_CACHE_HOME/recurnet_sim/numba``
+(``~/.cache/...``) before numba is imported, unless the user set it already. Without numba,
+"compiled" falls back to the numpy kernels with a one-line note on stderr.
+
+Use in a family::
+
+    from ...kernels import kernel_for, njit, prange   # prange by name: it is swapped in place
+
+    @njit(parallel=True)
+    def _sweep(state, field, ...):
+        for b in prange(state.shape[0]):   # numba.prange once compiled
+            ...
+
+    if kernel_for(cfg) == "compiled":      # or model.kernel, set at build
+        _sweep(...)
+
+Kernels of one module may call each other: when the first of them is compiled, every
+:func:`njit` function and the :data:`prange` placeholder in that module's globals are swapped for
+their numba objects, which is what numba needs to see when it compiles a call between them.
+"""
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+KERNELS = ("numpy", "compiled")
+DEFAULT = "compiled"
+ENV_VAR = "RECURNET_KERNEL"
+
+_numba: Any = None  # the numba module once imported; False when it is missing
+_noted = False
+
+
+def _choice_of(cfg_or_name) -> str | None:
+    """The kernel named by a scenario config, its [dynamics] table, or a string (None: unnamed)."""
+    if cfg_or_name is None:
+        return None
+    if isinstance(cfg_or_name, str):
+        return cfg_or_name
+    if isinstance(cfg_or_name, Mapping):
+        dyn = cfg_or_name.get("dynamics", cfg_or_name)
+        if isinstance(dyn, Mapping):
+            k = dyn.get("kernel")
+            return k if isinstance(k, str) else None
+    return None
+
+
+def requested(cfg_or_name=None) -> str:
+    """The kernel asked for: ``RECURNET_KERNEL`` if set, else the config's ``dynamics.kernel``, else
+    ``"compiled"``; without checking that numba is there (see :func:`kernel_for`).
+
+    Raises ValueError naming the variable (or the key) for a value other than numpy / compiled."""
+    env = os.environ.get(ENV_VAR, "").strip()
+    if env:
+        if env not in KERNELS:
+            raise ValueError(f"{ENV_VAR} must be one of 'numpy', 'compiled', got {env!r}")
+        return env
+    name = _choice_of(cfg_or_name)
+    if name is None:
+        return DEFAULT
+    if name not in KERNELS:
+        raise ValueError(f"dynamics.kernel: must be one of 'numpy', 'compiled', got {name!r}")
+    return name
+
+
+def kernel_for(cfg_or_name=None) -> str:
+    """``"numpy"`` or ``"compiled"``: what a model built from ``cfg_or_name`` should run.
+
+    Parameters
+    ----------
+    cfg_or_name : validated scenario config (dict with a ``dynamics`` table), the ``dynamics``
+        table itself, ``"numpy"`` / ``"compiled"``, or None (the default, ``"compiled"``).
+        ``RECURNET_KERNEL`` in the environment overrides any of them.
+
+    "compiled" becomes "numpy" (with a one-line note, once per process) when numba is missing.
+    """
+    name = requested(cfg_or_name)
+    if name == "compiled" and not numba_available():
+        return "numpy"
+    return name
+
+
+def numba_available() -> bool:
+    """Whether numba can be imported (imports it, after setting its cache directory)."""
+    return load_numba() is not None
+
+
+def load_numba():
+    """The numba module, imported once with a usable cache directory; None when it is missing."""
+    global _numba, _noted
+    if _numba is None:
+        _set_cache_dir()
+        try:
+            import numba
+            _numba = numba
+        except Exception as exc:  # ImportError, or a broken llvmlite: run the numpy kernels
+            _numba = False
+            if not _noted:
+                _noted = True
+                print(f"recurnet_sim: numba is not available ({type(exc).__name__}: {exc}); "
+                      "running the numpy kernels (pip install numba for the compiled ones)", file=sys.stderr)
+    return _numba or None
+
+
+def cache_dir() -> Path | None:
+    """Where numba caches compiled kernels: None = numba's default (``__pycache__`` beside the
+    package's sources), else the user cache directory used when the package is read-only."""
+    if os.environ.get("NUMBA_CACHE_DIR"):
+        return Path(os.environ["NUMBA_CACHE_DIR"])
+    pkg = Path(__file__).resolve().parent
+    if _writable(pkg):
+        return None
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "recurnet_sim" / "numba"
+
+
+def _writable(pkg: Path) -> bool:
+    cache = pkg / "__pycache__"
+    target = cache if cache.is_dir() else pkg
+    return os.access(target, os.W_OK | os.X_OK)
+
+
+def _set_cache_dir() -> None:
+    if "numba" in sys.modules or os.environ.get("NUMBA_CACHE_DIR"):
+        return  # numba reads the variable once, at import; the user's own setting wins
+    d = cache_dir()
+    if d is not None:
+        try:
+            d.mkdir(parents=True, exist_ok=True)
+        except OSError:
+            return  # numba then tries its own user-wide cache directory
+        os.environ["NUMBA_CACHE_DIR"] = str(d)
+
+
+class _Prange:
+    """``range`` in plain Python; replaced by ``numba.prange`` in a module whose kernels compile."""
+
+    def __call__(self, *args):
+        return range(*args)
+
+    def __repr__(self) -> str:
+        return "recurnet_sim.kernels.prange"
+
+
+#: use as ``for b in prange(n)`` inside an :func:`njit` kernel (import it into the kernel's module)
+prange = _Prange()
+
+
+class LazyKernel:
+    """A function to be compiled by ``numba.njit(**options)`` on its first call."""
+
+    def __init__(self, fn: Callable, options: dict):
+        self.py_func = fn
+        self.options = options
+        self._compiled = None
+        self.__name__ = fn.__name__
+        self.__qualname__ = fn.__qualname__
+        self.__doc__ = fn.__doc__
+        self.__wrapped__ = fn
+
+    def dispatcher(self):
+        """The numba dispatcher (compiling the module's kernels' wrappers on first use)."""
+        if self._compiled is None:
+            nb = load_numba()
+            if nb is None:
+                raise RuntimeError(f"{self.__name__}: numba is not available; use the numpy kernel "
+                                   f"(kernel_for() returns 'numpy' then)")
+            _materialize(self.py_func.__globals__, nb)
+        return self._compiled
+
+    def _build(self, nb):
+        if self._compiled is None:
+            self._compiled = nb.njit(**self.options)(self.py_func)
+        return self._compiled
+
+    def __call__(self, *args, **kwargs):
+        d = self._compiled if self._compiled is not None else self.dispatcher()
+        return d(*args, **kwargs)
+
+
+def _materialize(glb: dict, nb) -> None:
+    # Swap every lazy kernel and the prange placeholder of the module for numba's objects, so a
+    # kernel calling another one (or prange) compiles: numba resolves globals when it compiles.
+    for name, value in list(glb.items()):
+        if isinstance(value, LazyKernel):
+            glb[name] = value._build(nb)
+        elif value is prange:
+            glb[name] = nb.prange
+
+
+def njit(fn: Callable | None = None, **options):
+    """``numba.njit`` applied lazily, with ``cache=True`` unless told otherwise.
+
+    ``@njit`` or ``@njit(parallel=True, ...)``. Returns a :class:`LazyKernel`; numba is imported
+    and the function compiled on its first call."""
+    options.setdefault("cache", True)
+
+    def wrap(f: Callable) -> LazyKernel:
+        return LazyKernel(f, dict(options))
+
+    return wrap(fn) if fn is not None else wrap
