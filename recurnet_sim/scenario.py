@@ -73,8 +73,9 @@ def common_tables() -> dict[str, Field]:
     }, "A perturbation scheduled at a tick.")
     perturb.extra_check = _check_perturb
     view = Table({
-        "steps_per_frame": Field("float", 1.0, "simulation ticks per drawn frame at start (below 1: one tick every "
-                                 "1/x frames, to watch a fast recall)", min=1 / 64, max=1000),
+        "steps_per_frame": Field("float", None, "simulation ticks per drawn frame at start (below 1: one tick every "
+                                 "1/x frames, to watch a fast recall; default: about 4 ticks a second, and a "
+                                 "training phase in about 8 seconds)", min=1 / 64, max=1000, nullable=True),
         "fps": Field("int", 60, "frame-rate cap", min=1, max=500),
         "cell": Field("int", 0, "pixels per unit (0 = fit the window)", min=0),
         "width": Field("int", 1100, "window width", min=320),
@@ -82,6 +83,12 @@ def common_tables() -> dict[str, Field]:
         "paused": Field("bool", False, "start paused"),
         "noise": Field("float", 0.1, "fraction flipped by the X key", min=0, max=1),
         "title": Field("str", "", "window title (default: the scenario name)"),
+        "lesson": Field("bool", True, "lesson mode: open paused on the initial state (the cue, tick 0) with the "
+                        "point and what-to-watch captions on screen; Space starts, R returns there"),
+        "point": Field("str", "", "lesson mode: the scenario's point in one line (default: its description)"),
+        "watch": Field("str", "", "lesson mode: what to watch on screen while it runs"),
+        "theme": Field("str", "dark", "colour theme: dark, or contrast (high contrast for projectors; key V)",
+                       choices=("dark", "contrast")),
     }, "How the live viewer shows the run (ignored headless).", open=True)
     return {
         "scenario": Field("table", None, "what the scenario is", table=scenario),
@@ -307,7 +314,8 @@ def build_simulation(sc: Scenario, seed: int | None = None, trials: int | None =
         from .anneal import AnnealSchedule
         anneal = AnnealSchedule.from_config(dyn["anneal"])
     return Simulation(model, rngs, stop, recorders, perturbations, anneal, name=sc.name, seed=seed,
-                      first_trial=first_trial, info={"view": cfg["view"], "path": str(sc.path or "")},
+                      first_trial=first_trial, info={"view": cfg["view"], "path": str(sc.path or ""),
+                                                  "description": cfg["scenario"]["description"]},
                       family=family, training=training)
 
 
