@@ -585,6 +585,15 @@ class EpochResult:
     carry_after: np.ndarray | None = None
 
 
+def selected_kernel() -> str:
+    """The kernel training runs on when the caller names none: ``RECURNET_KERNEL`` ("numpy" or
+    "compiled"), default numpy."""
+    import os
+
+    k = os.environ.get("RECURNET_KERNEL", "numpy")
+    return k if k in ("numpy", "compiled") else "numpy"
+
+
 def _act_into(kind: str) -> Callable[[np.ndarray, np.ndarray], None]:
     """``fn(a, out)``: write f(a) into ``out`` (a view), without a temporary where numpy allows."""
     if kind == "tanh":
@@ -679,6 +688,7 @@ def train_epoch(
     c0: np.ndarray | None = None,
     active: np.ndarray | None = None,
     moments: AdamMoments | None = None,
+    kernel: str | None = None,
 ) -> EpochResult:
     """One pass over the sequence with BPTT(h; h') updates (Williams & Peng 1990), in place.
 
@@ -710,7 +720,17 @@ def train_epoch(
     moments : AdamMoments, optional
         Adam's second moments and step counts, updated in place; needed when
         ``tcfg.optimizer == "adam"`` (``velocity`` then holds the first moments, see :func:`adam`).
+    kernel : {"numpy", "compiled"}, optional
+        ``compiled`` runs the whole epoch as one numba call (:mod:`.kernels`) for a cell with a
+        :meth:`~.cells.Cell.kernel`; it agrees with this numpy path to about 1e-12 relative per
+        epoch (not bit for bit: see :mod:`.kernels`). Default: :func:`selected_kernel`.
     """
+    if (kernel or selected_kernel()) == "compiled":
+        ck = cfg.cell.kernel()
+        if ck is not None:
+            from . import kernels
+
+            return kernels.train_epoch(cfg, tcfg, ck, params, velocity, X, D, mask, reset, c0, active, moments)
     B, T, I = X.shape
     use_adam = tcfg.optimizer == "adam"
     if use_adam and moments is None:

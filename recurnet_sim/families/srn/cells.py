@@ -301,6 +301,14 @@ class Cell:
         """Extra facts for the model's ``describe()``."""
         return {}
 
+    # ----- compiled kernel (optional) ------------------------------------------------------
+    def kernel(self):
+        """The cell's compiled step, a :class:`.kernels.CellKernel` (its forward and backward step
+        as numba functions over a flat parameter row), or None (the default): the cell then trains
+        on the numpy path whatever kernel is selected. Imports numba, so only called when the
+        compiled kernel is selected."""
+        return None
+
 
 # ======================================================================================
 # Elman and Jordan: affine cells
@@ -398,6 +406,10 @@ class ElmanCell(AffineCell):
     def recurrent_matrix(self, params):
         return params["W_ch"]
 
+    def kernel(self):
+        from .kernels import elman_kernel
+        return elman_kernel(self)
+
     def linearised_system(self, params):
         """s = h: A = D W_hh, B = D W_xh, C = W_hy with D = diag f'(b_h)."""
         b = params["b_h"]
@@ -483,6 +495,10 @@ class JordanCell(AffineCell):
 
     def describe(self):
         return {"mu": self.mu, "teacher_forcing": self.teacher_forcing}
+
+    def kernel(self):
+        from .kernels import jordan_kernel
+        return jordan_kernel(self)
 
 
 # ======================================================================================
@@ -725,6 +741,10 @@ class LSTMCell(GatedCell):
     def describe(self):
         return {"forget_bias": self.forget_bias, "peepholes": self.peepholes}
 
+    def kernel(self):
+        from .kernels import lstm_kernel
+        return lstm_kernel(self)
+
 
 class GRUCell(GatedCell):
     """Gated recurrent unit (Cho et al. 2014, "Learning phrase representations using RNN
@@ -816,6 +836,10 @@ class GRUCell(GatedCell):
 
     def advance(self, carry, h, y, s=None):
         return h.copy()
+
+    def kernel(self):
+        from .kernels import gru_kernel
+        return gru_kernel(self)
 
 
 def _elman(cfg) -> Cell:

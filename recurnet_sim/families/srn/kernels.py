@@ -1,0 +1,859 @@
+"""Compiled (numba) training epochs for the cells of the simple recurrent networks.
+
+The numpy path of :func:`.bptt.train_epoch` is the reference; this module runs the same epoch —
+the forward time loop, the read-out and loss, BPTT(h; h') backward through time (Werbos 1990;
+Williams & Peng 1990; Elman's one-step scheme when the error does not flow through the context),
+gradient-norm clipping (Pascanu, Mikolov & Bengio 2013) and SGD with momentum or Adam (Kingma & Ba
+2015) — as one compiled call per epoch, trial after trial (the trials are independent networks).
+
+How a cell opts in (the :class:`~.cells.Cell` protocol): ``cell.kernel()`` returns a
+:class:`CellKernel` — three ``numba.njit`` functions over one trial's flat parameter row (the
+layout of :class:`.bptt.FlatParams`) and the cell's constants::
+
+    prep(th, ip, fp, wk)                                   once per window: e.g. transposed weights
+    fwd(th, ip, fp, wk, x, c, d, c_next, h, cache)         one step forward
+    bwd(th, ip, fp, wk, x, c, d, h, cache, dc_next, dh, dc, g)   its vector-Jacobian product
+
+``ip`` holds ``[I, H, C, O, G, n_cache, output, n_work, *cell.ints]`` and ``fp``
+``[context_init, *cell.floats]``; ``cache`` is the step's row of ``n_cache`` floats whose first
+``G H`` entries are the gate activations (recorded as the epoch's ``gates``); ``bwd`` writes
+dL/dcarry_t into ``dc`` and adds the step's parameter gradient into ``g``. A cell whose ``kernel()``
+returns None (the default) trains on the numpy path. The epoch driver is written once
+(:func:`_epoch_template`) and specialised per cell by binding its three functions as globals, so
+each cell's compiled epoch is cached on disk (``cache=True``) like any module-level function; a
+cell whose functions live outside this module is compiled per process without the disk cache
+(numba would not notice a change of that other file).
+
+Agreement with numpy: the same arithmetic in the same association, but matrix-vector products
+here sum in ascending index order while numpy's (BLAS) may block or pair them, so results are not
+bit-identical: they agree to about 1e-15 relative per step and about 1e-12 relative per epoch
+(tests/test_kernels_srn.py checks states, losses, gradients and trained weights at that
+tolerance). ``fastmath`` is off: no reassociation, no fused multiply-add contraction.
+"""
+from __future__ import annotations
+
+import types
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from numba import njit
+
+OUT_CODES = {"sigmoid": 0, "softmax": 1, "linear": 2}
+ACT_CODES = {"tanh": 0, "sigmoid": 1, "relu": 2, "linear": 3}
+
+
+@dataclass(frozen=True)
+class CellKernel:
+    """A cell's compiled step, as its :meth:`~.cells.Cell.kernel` returns it.
+
+    Attributes
+    ----------
+    name : str
+        Unique name of the compiled epoch (one per set of functions).
+    prep, fwd, bwd : numba dispatchers
+        See the module docstring for their signatures.
+    n_cache : int
+        Floats cached per step (the first G H are the gates).
+    n_work : int
+        Size of the scratch vector ``wk`` (transposed weights, temporaries).
+    ints, floats : tuple
+        The cell's constants, appended to ``ip`` and ``fp``.
+    """
+
+    name: str
+    prep: Any
+    fwd: Any
+    bwd: Any
+    n_cache: int
+    n_work: int
+    ints: tuple = ()
+    floats: tuple = ()
+
+
+# ======================================================================================
+# Scalar helpers: numpy's formulas, written out
+# ======================================================================================
+@njit(cache=True)
+def _sigmoid(x):
+    # cells.sigmoid: e = exp(-|x|); x >= 0: 1 / (1 + e), else e / (1 + e)
+    e = np.exp(-abs(x))
+    if x >= 0:
+        return 1.0 / (1.0 + e)
+    return e / (1.0 + e)
+
+
+@njit(cache=True)
+def _gate(x):
+    # cells._gate: (1 + tanh(x / 2)) / 2 in numpy's order of operations
+    return (np.tanh(0.5 * x) + 1.0) * 0.5
+
+
+@njit(cache=True)
+def _act(kind, a):
+    if kind == 0:
+        return np.tanh(a)
+    if kind == 1:
+        return _sigmoid(a)
+    if kind == 2:
+        if a > 0.0 or a != a:  # np.maximum keeps NaN
+            return a
+        return 0.0
+    return a
+
+
+@njit(cache=True)
+def _act_grad(kind, h):
+    # cells.activation_grad from the output h (relu: h > 0 exactly where a > 0)
+    if kind == 0:
+        return 1.0 - h * h
+    if kind == 1:
+        return h * (1.0 - h)
+    if kind == 2:
+        return 1.0 if h > 0.0 else 0.0
+    return 1.0
+
+
+@njit(cache=True)
+def _logaddexp0(z):
+    # np.logaddexp(0, z), numpy's branch structure
+    if z == 0.0:
+        return 0.6931471805599453
+    if z != z:
+        return z
+    if z > 0.0:
+        return z + np.log1p(np.exp(-z))
+    return np.log1p(np.exp(z))
+
+
+@njit(cache=True)
+def _output(kind, z, y):
+    """y = g(z) for one step (cells.output_fn)."""
+    O = z.shape[0]
+    if kind == 0:
+        for o in range(O):
+            y[o] = _sigmoid(z[o])
+    elif kind == 1:
+        m = z[0]
+        for o in range(1, O):
+            if z[o] > m or z[o] != z[o]:
+                m = z[o]
+        s = 0.0
+        for o in range(O):
+            y[o] = np.exp(z[o] - m)
+            s += y[o]
+        for o in range(O):
+            y[o] = y[o] / s
+    else:
+        for o in range(O):
+            y[o] = z[o]
+
+
+@njit(cache=True)
+def _output_vjp(kind, y, v, out):
+    """out = v^T dy/dz (cells.output_vjp)."""
+    O = y.shape[0]
+    if kind == 0:
+        for o in range(O):
+            out[o] = v[o] * y[o] * (1.0 - y[o])
+    elif kind == 1:
+        s = 0.0
+        for o in range(O):
+            s += v[o] * y[o]
+        for o in range(O):
+            out[o] = y[o] * (v[o] - s)
+    else:
+        for o in range(O):
+            out[o] = v[o]
+
+
+@njit(cache=True)
+def _readout(th, H, O, h, z):
+    """z = W_hy h + b_y from the read-out group [W_hy | b_y] (O, H + 1), the last in the row."""
+    ro = th.shape[0] - O * (H + 1)
+    for o in range(O):
+        r = ro + o * (H + 1)
+        s = 0.0
+        for k in range(H):
+            s += th[r + k] * h[k]
+        z[o] = s + th[r + H]
+
+
+@njit(cache=True)
+def _transpose_into(th, off, rows, cols, wk, woff):
+    """wk[woff + k * rows + j] = th[off + j * cols + k]: a (rows, cols) block, transposed, so that
+    the forward product W v runs as contiguous axpys (vectorisable without reassociation)."""
+    for j in range(rows):
+        base = off + j * cols
+        for k in range(cols):
+            wk[woff + k * rows + j] = th[base + k]
+
+
+@njit(cache=True)
+def _gemv_t(wk, woff, rows, v, n, out, ooff):
+    """out[ooff:ooff+rows] = W v for W stored transposed at wk[woff:] ((n, rows)); sums over the
+    columns k in ascending order."""
+    for j in range(rows):
+        out[ooff + j] = 0.0
+    for k in range(n):
+        vk = v[k]
+        base = woff + k * rows
+        for j in range(rows):
+            out[ooff + j] += wk[base + j] * vk
+
+
+# ======================================================================================
+# Elman and Jordan (affine cells): row group [W_xh | b_h | W_ch] (H, K = I + 1 + C) at 0
+# ints: (activation, teacher_forcing); floats: (mu,)
+# work: W_in^T (K * H), then da (H), dz (O)
+# ======================================================================================
+@njit(cache=True)
+def _affine_prep(th, ip, fp, wk):
+    I, H, C = ip[0], ip[1], ip[2]
+    _transpose_into(th, 0, H, I + 1 + C, wk, 0)
+
+
+@njit(cache=True)
+def _affine_pre(ip, wk, x, c, a):
+    """a = [W_xh | b_h | W_ch] [x, 1, c], summed in the order of u = [x, 1, c]."""
+    I, H, C = ip[0], ip[1], ip[2]
+    for j in range(H):
+        a[j] = 0.0
+    for k in range(I):
+        xk = x[k]
+        base = k * H
+        for j in range(H):
+            a[j] += wk[base + j] * xk
+    base = I * H
+    for j in range(H):
+        a[j] += wk[base + j]
+    for k in range(C):
+        ck = c[k]
+        base = (I + 1 + k) * H
+        for j in range(H):
+            a[j] += wk[base + j] * ck
+
+
+@njit(cache=True)
+def _affine_grads(ip, x, c, da, g):
+    """g[W_in] += da [x, 1, c]^T; returns nothing (dc is the caller's)."""
+    I, H, C = ip[0], ip[1], ip[2]
+    K = I + 1 + C
+    for j in range(H):
+        dj = da[j]
+        base = j * K
+        for k in range(I):
+            g[base + k] += dj * x[k]
+        g[base + I] += dj
+        for k in range(C):
+            g[base + I + 1 + k] += dj * c[k]
+
+
+@njit(cache=True)
+def _affine_dc(th, ip, da, scale, dcn, dc):
+    """dc = scale * dcn + W_ch^T da (W_ch is the last C columns of each row)."""
+    I, H, C = ip[0], ip[1], ip[2]
+    K = I + 1 + C
+    for k in range(C):
+        dc[k] = 0.0
+    for j in range(H):
+        dj = da[j]
+        base = j * K + I + 1
+        for k in range(C):
+            dc[k] += th[base + k] * dj
+    if scale != 0.0:
+        for k in range(C):
+            dc[k] = scale * dcn[k] + dc[k]
+
+
+@njit(cache=True)
+def elman_fwd(th, ip, fp, wk, x, c, d, cn, h, cache):
+    """Elman (1990): h_t = f(W_xh x_t + W_hh c_t + b_h), c_{t+1} = h_t."""
+    H = ip[1]
+    act = ip[8]
+    _affine_pre(ip, wk, x, c, h)
+    for j in range(H):
+        h[j] = _act(act, h[j])
+        cn[j] = h[j]
+
+
+@njit(cache=True)
+def elman_bwd(th, ip, fp, wk, x, c, d, h, cache, dcn, dh, dc, g):
+    """da_t = f'(a_t) (dL/dh_t + dL/dc_{t+1}); dL/dc_t = W_hh^T da_t."""
+    I, H, C = ip[0], ip[1], ip[2]
+    act = ip[8]
+    da = wk[(I + 1 + C) * H:(I + 1 + C) * H + H]
+    for j in range(H):
+        da[j] = (dh[j] + dcn[j]) * _act_grad(act, h[j])
+    _affine_grads(ip, x, c, da, g)
+    _affine_dc(th, ip, da, 0.0, dcn, dc)
+
+
+@njit(cache=True)
+def jordan_fwd(th, ip, fp, wk, x, c, d, cn, h, cache):
+    """Jordan (1986): h_t = f(W_xh x_t + W_ch s_t + b_h), s_{t+1} = mu s_t + y_t (or + d_t when
+    teacher-forced); the cache holds y_t."""
+    H, C, O = ip[1], ip[2], ip[3]
+    act, forced = ip[8], ip[9]
+    mu = fp[1]
+    _affine_pre(ip, wk, x, c, h)
+    for j in range(H):
+        h[j] = _act(act, h[j])
+    if forced:
+        for k in range(C):
+            cn[k] = mu * c[k] + d[k]
+    else:
+        z = cache[O:2 * O]
+        _readout(th, H, O, h, z)
+        _output(ip[6], z, cache[:O])
+        for k in range(C):
+            cn[k] = mu * c[k] + cache[k]
+
+
+@njit(cache=True)
+def jordan_bwd(th, ip, fp, wk, x, c, d, h, cache, dcn, dh, dc, g):
+    I, H, C, O = ip[0], ip[1], ip[2], ip[3]
+    act, forced = ip[8], ip[9]
+    mu = fp[1]
+    w0 = (I + 1 + C) * H
+    da = wk[w0:w0 + H]
+    if forced:  # the next state follows the target: no error reaches this step through it
+        for j in range(H):
+            da[j] = dh[j] * _act_grad(act, h[j])
+    else:  # y_t feeds the next state unit: its error enters through the output nonlinearity
+        dz = wk[w0 + H:w0 + H + O]
+        _output_vjp(ip[6], cache[:O], dcn, dz)
+        ro = th.shape[0] - O * (H + 1)
+        for j in range(H):
+            s = 0.0
+            for o in range(O):
+                s += th[ro + o * (H + 1) + j] * dz[o]
+            da[j] = (dh[j] + s) * _act_grad(act, h[j])
+        for o in range(O):
+            r = ro + o * (H + 1)
+            for k in range(H):
+                g[r + k] += dz[o] * h[k]
+            g[r + H] += dz[o]
+    _affine_grads(ip, x, c, da, g)
+    _affine_dc(th, ip, da, mu, dcn, dc)
+
+
+# ======================================================================================
+# LSTM: groups W_xg (4H, I) | W_hg (4H, H) | b_g (4H) [| w_ci | w_cf | w_co (H each)]
+# ints: (peepholes,); cache: i, f, g, o, c (5H); work: W_xg^T, W_hg^T, ax, ah, da (4H each)
+# ======================================================================================
+@njit(cache=True)
+def lstm_prep(th, ip, fp, wk):
+    I, H = ip[0], ip[1]
+    G4 = 4 * H
+    _transpose_into(th, 0, G4, I, wk, 0)
+    _transpose_into(th, G4 * I, G4, H, wk, G4 * I)
+
+
+@njit(cache=True)
+def lstm_fwd(th, ip, fp, wk, x, c, d, cn, h, cache):
+    """Hochreiter & Schmidhuber (1997) with a forget gate (Gers et al. 2000) and optional
+    peepholes (Gers & Schmidhuber 2000); see :class:`~.cells.LSTMCell`."""
+    I, H = ip[0], ip[1]
+    peep = ip[8]
+    G4 = 4 * H
+    wa = G4 * (I + H)
+    _gemv_t(wk, 0, G4, x, I, wk, wa)                 # ax = W_xg x
+    _gemv_t(wk, G4 * I, G4, c, H, wk, wa + G4)       # ah = W_hg h_{t-1}
+    bo = G4 * (I + H)
+    po = bo + G4
+    for j in range(H):
+        cp = c[H + j]
+        ai = wk[wa + j] + wk[wa + G4 + j] + th[bo + j]
+        af = wk[wa + H + j] + wk[wa + G4 + H + j] + th[bo + H + j]
+        ag = wk[wa + 2 * H + j] + wk[wa + G4 + 2 * H + j] + th[bo + 2 * H + j]
+        ao = wk[wa + 3 * H + j] + wk[wa + G4 + 3 * H + j] + th[bo + 3 * H + j]
+        if peep:
+            ai = ai + th[po + j] * cp
+            af = af + th[po + H + j] * cp
+        i = _gate(ai)
+        f = _gate(af)
+        gg = np.tanh(ag)
+        cc = f * cp + i * gg
+        if peep:
+            o = _gate(ao + th[po + 2 * H + j] * cc)
+        else:
+            o = _gate(ao)
+        hh = o * np.tanh(cc)
+        cache[j] = i
+        cache[H + j] = f
+        cache[2 * H + j] = gg
+        cache[3 * H + j] = o
+        cache[4 * H + j] = cc
+        h[j] = hh
+        cn[j] = hh
+        cn[H + j] = cc
+
+
+@njit(cache=True)
+def lstm_bwd(th, ip, fp, wk, x, c, d, h, cache, dcn, dh, dc, g):
+    I, H = ip[0], ip[1]
+    peep = ip[8]
+    G4 = 4 * H
+    da = wk[G4 * (I + H) + 2 * G4:G4 * (I + H) + 3 * G4]
+    bo = G4 * (I + H)
+    po = bo + G4
+    for j in range(H):
+        i, f, gg, o, cc = cache[j], cache[H + j], cache[2 * H + j], cache[3 * H + j], cache[4 * H + j]
+        cp = c[H + j]
+        dhj = dh[j] + dcn[j]
+        tc = np.tanh(cc)
+        da_o = dhj * tc * (o * (1.0 - o))
+        dcj = dcn[H + j] + dhj * o * (1.0 - tc * tc)
+        if peep:
+            dcj = dcj + da_o * th[po + 2 * H + j]
+        da_f = dcj * cp * (f * (1.0 - f))
+        da_i = dcj * gg * (i * (1.0 - i))
+        da_g = dcj * i * (1.0 - gg * gg)
+        dcp = dcj * f
+        if peep:
+            dcp = dcp + da_i * th[po + j] + da_f * th[po + H + j]
+            g[po + j] += da_i * cp
+            g[po + H + j] += da_f * cp
+            g[po + 2 * H + j] += da_o * cc
+        da[j] = da_i
+        da[H + j] = da_f
+        da[2 * H + j] = da_g
+        da[3 * H + j] = da_o
+        dc[H + j] = dcp
+    for j in range(H):
+        dc[j] = 0.0
+    for r in range(G4):
+        dr = da[r]
+        bx = r * I
+        for k in range(I):
+            g[bx + k] += dr * x[k]
+        bh = G4 * I + r * H
+        for k in range(H):
+            g[bh + k] += dr * c[k]
+            dc[k] += th[bh + k] * dr
+        g[bo + r] += dr
+
+
+# ======================================================================================
+# GRU (Cho et al. 2014): groups W_xg (3H, I) | W_hg (3H, H) | b_g (3H); gates z, r, candidate
+# cache: z, r, g, r h_{t-1} (4H); work: W_xg^T, U_zr^T, U_c^T, ax (3H), ah (2H), ac (H), da (3H), drh (H)
+# ======================================================================================
+@njit(cache=True)
+def gru_prep(th, ip, fp, wk):
+    I, H = ip[0], ip[1]
+    G3 = 3 * H
+    _transpose_into(th, 0, G3, I, wk, 0)
+    _transpose_into(th, G3 * I, 2 * H, H, wk, G3 * I)
+    _transpose_into(th, G3 * I + 2 * H * H, H, H, wk, G3 * I + 2 * H * H)
+
+
+@njit(cache=True)
+def gru_fwd(th, ip, fp, wk, x, c, d, cn, h, cache):
+    """See :class:`~.cells.GRUCell`: z, r gates, candidate from r h_{t-1}, h = z h' + (1 - z) g."""
+    I, H = ip[0], ip[1]
+    G3 = 3 * H
+    wa = G3 * (I + H)
+    bo = G3 * (I + H)
+    _gemv_t(wk, 0, G3, x, I, wk, wa)                    # ax = W_xg x (+ b_g below)
+    _gemv_t(wk, G3 * I, 2 * H, c, H, wk, wa + G3)        # ah = U_zr h_{t-1}
+    rh = cache[3 * H:4 * H]
+    for j in range(G3):
+        wk[wa + j] = wk[wa + j] + th[bo + j]
+    for j in range(H):
+        z = _gate(wk[wa + j] + wk[wa + G3 + j])
+        r = _gate(wk[wa + H + j] + wk[wa + G3 + H + j])
+        cache[j] = z
+        cache[H + j] = r
+        rh[j] = r * c[j]
+    ac = wa + G3 + 2 * H
+    _gemv_t(wk, G3 * I + 2 * H * H, H, rh, H, wk, ac)   # U_c (r h_{t-1})
+    for j in range(H):
+        gg = np.tanh(wk[wa + 2 * H + j] + wk[ac + j])
+        z = cache[j]
+        cache[2 * H + j] = gg
+        hh = z * c[j] + (1.0 - z) * gg
+        h[j] = hh
+        cn[j] = hh
+
+
+@njit(cache=True)
+def gru_bwd(th, ip, fp, wk, x, c, d, h, cache, dcn, dh, dc, g):
+    I, H = ip[0], ip[1]
+    G3 = 3 * H
+    w0 = G3 * (I + H) + G3 + 3 * H
+    da = wk[w0:w0 + G3]
+    drh = wk[w0 + G3:w0 + G3 + H]
+    bo = G3 * (I + H)
+    uc = G3 * I + 2 * H * H  # U_c rows in the flat row
+    for j in range(H):
+        z, gg = cache[j], cache[2 * H + j]
+        dhj = dh[j] + dcn[j]
+        da[j] = dhj * (c[j] - gg) * (z * (1.0 - z))
+        da[2 * H + j] = dhj * (1.0 - z) * (1.0 - gg * gg)
+        drh[j] = 0.0
+    for r in range(H):  # d(r h) = U_c^T da_c
+        dr = da[2 * H + r]
+        base = uc + r * H
+        for k in range(H):
+            drh[k] += th[base + k] * dr
+    for j in range(H):
+        r = cache[H + j]
+        da[H + j] = drh[j] * c[j] * (r * (1.0 - r))
+    for j in range(H):
+        dc[j] = (dh[j] + dcn[j]) * cache[j] + drh[j] * cache[H + j]
+    rh = cache[3 * H:4 * H]
+    for r in range(G3):
+        dr = da[r]
+        bx = r * I
+        for k in range(I):
+            g[bx + k] += dr * x[k]
+        g[bo + r] += dr
+    dzr = wk[w0 + G3 + H:w0 + G3 + 2 * H]  # W_hg[:2H]^T da_zr, summed apart (numpy adds it last)
+    for k in range(H):
+        dzr[k] = 0.0
+    for r in range(2 * H):
+        dr = da[r]
+        bh = G3 * I + r * H
+        for k in range(H):
+            g[bh + k] += dr * c[k]
+            dzr[k] += th[bh + k] * dr
+    for r in range(H):
+        dr = da[2 * H + r]
+        bh = uc + r * H
+        for k in range(H):
+            g[bh + k] += dr * rh[k]
+    for k in range(H):
+        dc[k] = dc[k] + dzr[k]
+
+
+def elman_kernel(cell) -> CellKernel:
+    H, K = cell.n_hidden, cell.n_in + 1 + cell.n_carry
+    return CellKernel("elman", _affine_prep, elman_fwd, elman_bwd, 0, K * H + H,
+                      (ACT_CODES[cell.activation],))
+
+
+def jordan_kernel(cell) -> CellKernel:
+    H, K, O = cell.n_hidden, cell.n_in + 1 + cell.n_carry, cell.readout.n_out
+    return CellKernel("jordan", _affine_prep, jordan_fwd, jordan_bwd, 2 * O, K * H + H + O,
+                      (ACT_CODES[cell.activation], int(cell.teacher_forcing)), (float(cell.mu),))
+
+
+def lstm_kernel(cell) -> CellKernel:
+    H, I = cell.n_hidden, cell.n_in
+    return CellKernel("lstm", lstm_prep, lstm_fwd, lstm_bwd, 5 * H, 4 * H * (I + H) + 3 * 4 * H,
+                      (int(cell.peepholes),))
+
+
+def gru_kernel(cell) -> CellKernel:
+    H, I = cell.n_hidden, cell.n_in
+    return CellKernel("gru", gru_prep, gru_fwd, gru_bwd, 4 * H, 3 * H * (I + H) + 3 * H + 3 * H + 3 * H + 2 * H)
+
+
+# ======================================================================================
+# The epoch, written once; specialised per cell (see _driver)
+# ======================================================================================
+def _epoch_template(theta, vel, sec, tcount, X, D, mask, ones_mask, reset, has_reset, c0, active,
+                    ip, fp, h, hp, through, loss_ce, lr, mom, clip, use_adam, b1, b2, eps,
+                    ctx, hid, outs, loss_ps, gates, after, stats, grad_out):
+    """One epoch of BPTT(h; h') over every trial, in place: :func:`.bptt.train_epoch`'s numpy
+    path step for step (its docstring is the specification). ``_prep``, ``_fwd``, ``_bwd`` are
+    the cell's functions, bound as globals of each specialised copy."""
+    B, T, I = X.shape
+    H, C, O, G, NC, OUT, NW = ip[1], ip[2], ip[3], ip[4], ip[5], ip[6], ip[7]
+    P = theta.shape[1]
+    ro = P - O * (H + 1)
+    init = fp[0]
+    hmax = min(h, T)
+    # numpy skips a window's update when no trial has a target in it (batch-level)
+    nwin = (T + hp - 1) // hp
+    skip = np.zeros(nwin, np.bool_)
+    if not ones_mask:
+        end = 0
+        w = 0
+        while end < T:
+            end = min(end + hp, T)
+            lo = max(0, end - hp)
+            anym = False
+            for b in range(B):
+                for t in range(lo, end):
+                    if mask[b, t] != 0.0:
+                        anym = True
+            skip[w] = not anym
+            w += 1
+    Hw = np.empty((hmax, H))
+    cache = np.empty((hmax, max(NC, 1)))
+    Z = np.empty(O)
+    Y = np.empty(O)
+    dZ = np.zeros((hmax, O))
+    dH = np.empty(H)
+    cur = np.empty(C)
+    nxt = np.empty(C)
+    dc = np.zeros(C)
+    dcp = np.zeros(C)
+    zero = np.zeros(C)
+    wk = np.empty(max(NW, 1))
+    grad = np.empty(P)
+    n_up = 0
+    for b in range(B):
+        th = theta[b]
+        for k in range(C):
+            ctx[b, 0, k] = c0[b, k]
+        gsum = 0.0
+        gmax = 0.0
+        umax = 0.0
+        n_up = 0
+        end = 0
+        w = -1
+        while end < T:
+            end = min(end + hp, T)
+            lo = max(0, end - hp)
+            start = max(0, end - h)
+            n = end - start
+            off = lo - start
+            w += 1
+            _prep(th, ip, fp, wk)
+            # ---- forward from the carry stored at the window's start (held constant)
+            for k in range(C):
+                cur[k] = ctx[b, start, k]
+            for i in range(n):
+                t = start + i
+                if has_reset and reset[b, t]:
+                    for k in range(C):
+                        cur[k] = init
+                for k in range(C):
+                    ctx[b, t, k] = cur[k]
+                _fwd(th, ip, fp, wk, X[b, t], cur, D[b, t], nxt, Hw[i], cache[i])
+                if i >= off:
+                    for k in range(C):
+                        after[b, t, k] = nxt[k]
+                    for gi in range(G):
+                        for j in range(H):
+                            gates[b, t, gi, j] = cache[i, gi * H + j]
+                    for j in range(H):
+                        hid[b, t, j] = Hw[i, j]
+                tmp = cur
+                cur = nxt
+                nxt = tmp
+            for k in range(C):
+                ctx[b, end, k] = cur[k]
+            # ---- read-out, loss and dL/dz of the window's own steps
+            if ones_mask:
+                wsum = 0.0
+                sc = 1.0 / (end - lo)
+            else:
+                wsum = 0.0
+                for t in range(lo, end):
+                    wsum += mask[b, t]
+                wsum = max(wsum, 1e-12)
+                sc = 0.0
+            for i in range(n):
+                if i < off:
+                    for o in range(O):
+                        dZ[i, o] = 0.0
+                    continue
+                t = start + i
+                _readout(th, H, O, Hw[i], Z)
+                _output(OUT, Z, Y)
+                d = D[b, t]
+                ls = 0.0
+                if loss_ce:
+                    if OUT == 0:
+                        for o in range(O):
+                            ls += _logaddexp0(Z[o]) - d[o] * Z[o]
+                    else:
+                        zm = Z[0]
+                        for o in range(1, O):
+                            if Z[o] > zm or Z[o] != Z[o]:
+                                zm = Z[o]
+                        se = 0.0
+                        for o in range(O):
+                            se += np.exp(Z[o] - zm)
+                        lse = zm + np.log(se)
+                        sd = 0.0
+                        sdz = 0.0
+                        for o in range(O):
+                            sd += d[o]
+                            sdz += d[o] * Z[o]
+                        ls = lse * sd - sdz
+                    for o in range(O):
+                        dZ[i, o] = Y[o] - d[o]
+                else:
+                    for o in range(O):
+                        r = Y[o] - d[o]
+                        ls += r * r
+                        dZ[i, o] = r
+                    ls = 0.5 * ls
+                    for o in range(O):
+                        Z[o] = dZ[i, o]
+                    _output_vjp(OUT, Y, Z, dZ[i])
+                for o in range(O):
+                    outs[b, t, o] = Y[o]
+                loss_ps[b, t] = ls
+                s_t = sc if ones_mask else mask[b, t] / wsum
+                for o in range(O):
+                    dZ[i, o] = dZ[i, o] * s_t
+            if skip[w]:
+                continue
+            # ---- backward through the window (BPTT; Elman's scheme: no error through the carry)
+            for q in range(P):
+                grad[q] = 0.0
+            for i in range(n):
+                for o in range(O):
+                    r = ro + o * (H + 1)
+                    dzo = dZ[i, o]
+                    for k in range(H):
+                        grad[r + k] += dzo * Hw[i, k]
+                    grad[r + H] += dzo
+            for k in range(C):
+                dc[k] = 0.0
+            for i in range(n - 1, -1, -1):
+                t = start + i
+                for k in range(H):
+                    s = 0.0
+                    for o in range(O):
+                        s += dZ[i, o] * th[ro + o * (H + 1) + k]
+                    dH[k] = s
+                if through:
+                    _bwd(th, ip, fp, wk, X[b, t], ctx[b, t], D[b, t], Hw[i], cache[i], dc, dH, dcp, grad)
+                else:
+                    _bwd(th, ip, fp, wk, X[b, t], ctx[b, t], D[b, t], Hw[i], cache[i], zero, dH, dcp, grad)
+                if has_reset and reset[b, t]:
+                    for k in range(C):
+                        dcp[k] = 0.0
+                tmp = dc
+                dc = dcp
+                dcp = tmp
+            # ---- clip the norm (Pascanu et al. 2013), then SGD with momentum or Adam
+            g2 = 0.0
+            for q in range(P):
+                g2 += grad[q] * grad[q]
+            gn = np.sqrt(g2)
+            if clip >= 0.0 and gn > clip:
+                fac = clip / max(gn, 1e-300)
+                for q in range(P):
+                    grad[q] = grad[q] * fac
+            for q in range(P):
+                grad_out[b, q] = grad[q]
+            u2 = 0.0
+            if active[b]:
+                vb = vel[b]
+                if use_adam:
+                    tn = tcount[b] + 1.0
+                    c1 = -lr / (1.0 - b1 ** tn)
+                    c2 = 1.0 - b2 ** tn
+                    sb = sec[b]
+                    for q in range(P):
+                        gq = grad[q]
+                        m = b1 * vb[q] + (1.0 - b1) * gq
+                        v = b2 * sb[q] + (1.0 - b2) * gq * gq
+                        st = c1 * m / (np.sqrt(v / c2) + eps)
+                        vb[q] = m
+                        sb[q] = v
+                        th[q] += st
+                        u2 += st * st
+                    tcount[b] = tn
+                else:
+                    for q in range(P):
+                        v = mom * vb[q] - lr * grad[q]
+                        vb[q] = v
+                        th[q] += v
+                        u2 += v * v
+            un = np.sqrt(u2)
+            gsum += gn
+            if gn != gn or gmax != gmax:
+                gmax = np.nan
+            else:
+                gmax = max(gmax, gn)
+            if un != un or umax != umax:
+                umax = np.nan
+            else:
+                umax = max(umax, un)
+            n_up += 1
+        stats[b, 0] = gsum
+        stats[b, 1] = gmax
+        stats[b, 2] = umax
+    return n_up
+
+
+_DRIVERS: dict[str, Any] = {}
+
+
+def _driver(ck: CellKernel):
+    """The compiled epoch of one cell: a copy of :func:`_epoch_template` whose globals bind the
+    cell's ``_prep``, ``_fwd``, ``_bwd``, under its own name (so numba caches each apart)."""
+    fn = _DRIVERS.get(ck.name)
+    if fn is not None:
+        return fn
+    g = dict(_epoch_template.__globals__)
+    g.update(_prep=ck.prep, _fwd=ck.fwd, _bwd=ck.bwd)
+    name = f"_epoch_{ck.name}"
+    py = types.FunctionType(_epoch_template.__code__, g, name)
+    py.__qualname__ = name
+    py.__module__ = __name__
+    py.__doc__ = _epoch_template.__doc__
+    ours = all(getattr(f, "py_func", f).__module__ == __name__ for f in (ck.prep, ck.fwd, ck.bwd))
+    fn = njit(cache=ours)(py)
+    _DRIVERS[ck.name] = fn
+    return fn
+
+
+# ======================================================================================
+# The Python side: pack, run, unpack
+# ======================================================================================
+def train_epoch(cfg, tcfg, ck: CellKernel, params, velocity, X, D, mask=None, reset=None, c0=None,
+                active=None, moments=None, grad_out=None):
+    """:func:`.bptt.train_epoch` through the cell's compiled kernel ``ck`` (same arguments, same
+    :class:`~.bptt.EpochResult`); ``grad_out`` (B, P), when given, receives the last window's
+    (clipped) gradient in the :class:`~.bptt.FlatParams` layout."""
+    from .bptt import EpochResult, FlatParams
+
+    B, T, I = X.shape
+    cell = cfg.cell
+    H, C, O = cfg.n_hidden, cell.n_carry, cfg.n_out
+    G = len(cell.gate_names)
+    use_adam = tcfg.optimizer == "adam"
+    if use_adam and moments is None:
+        raise ValueError("the adam optimizer needs its moments (AdamMoments)")
+    h, hp, through = tcfg.windows(T)
+    if c0 is None:
+        c0 = cell.carry0(B)
+    fp_ = FlatParams(cfg, B)
+    theta = fp_.pack(params)
+    vel = fp_.pack(velocity)
+    sec = fp_.pack(moments.v) if use_adam else np.zeros((1, 1))
+    tcount = moments.t.astype(float, copy=True) if use_adam else np.zeros(B)
+    mask_a = np.ones((B, T)) if mask is None else np.ascontiguousarray(mask, dtype=float)
+    ones_mask = bool(np.all(mask_a == 1.0))
+    has_reset = reset is not None and bool(np.any(reset))
+    reset_a = np.ascontiguousarray(reset, dtype=bool) if has_reset else np.zeros((B, T), bool)
+    act = np.ones(B, bool) if active is None else np.ascontiguousarray(active, dtype=bool)
+    ip = np.array([I, H, C, O, G, ck.n_cache, OUT_CODES[cfg.output], ck.n_work, *ck.ints], dtype=np.int64)
+    fpar = np.array([cell.context_init, *ck.floats], dtype=float)
+    ctx = np.empty((B, T + 1, C))
+    hid = np.empty((B, T, H))
+    outs = np.empty((B, T, O))
+    loss_ps = np.zeros((B, T))
+    gates = np.zeros((B, T, G, H))
+    after = np.empty((B, T, C))
+    stats = np.zeros((B, 3))
+    gout = np.empty((B, fp_.P)) if grad_out is None else grad_out
+    clip = -1.0 if tcfg.clip is None else float(tcfg.clip)
+    n_up = _driver(ck)(
+        theta, vel, sec, tcount, np.ascontiguousarray(X, dtype=float), np.ascontiguousarray(D, dtype=float),
+        mask_a, ones_mask, reset_a, has_reset, np.ascontiguousarray(c0, dtype=float), act, ip, fpar,
+        int(h), int(hp), bool(through), cfg.loss_kind == "cross_entropy", float(tcfg.lr), float(tcfg.momentum),
+        clip, use_adam, float(tcfg.beta1), float(tcfg.beta2), float(tcfg.eps),
+        ctx, hid, outs, loss_ps, gates, after, stats, gout)
+    fp_.unpack(theta, params)
+    fp_.unpack(vel, velocity)
+    if use_adam:
+        fp_.unpack(sec, moments.v)
+        moments.t[...] = tcount
+    epoch_loss = (mask_a * loss_ps).sum(1) / np.maximum(mask_a.sum(1), 1e-12)
+    fused = cell.affine and (cell.carry_is_hidden or cell.carry_given)  # numpy's fused paths keep no carry_after
+    return EpochResult(
+        loss=epoch_loss, loss_per_step=loss_ps, hidden=hid, outputs=outs, context=ctx[:, :T],
+        grad_norm=stats[:, 0] / max(n_up, 1), grad_norm_max=stats[:, 1].copy(), update_norm_max=stats[:, 2].copy(),
+        n_updates=int(n_up), carry_next=ctx[:, T].copy(), gates=gates, carry_after=None if fused else after,
+    )
