@@ -214,6 +214,9 @@ class Simulation:
         self.cycle_period = np.zeros(B, dtype=int)
         self.last_flips = np.zeros(B, dtype=int)
         self.elapsed_s = 0.0
+        #: values read right after each :meth:`apply` (the viewer's perturbations), beside the
+        #: recorded value of that tick: list of (tick, {recorder name: row})
+        self.marks: list[tuple[int, dict[str, np.ndarray]]] = []
         # per trial: every remembered state key -> the last tick it was seen (insertion order =
         # age, so the oldest is forgotten first if the memory cap is reached)
         self._history: list[dict[bytes, int]] = [{} for _ in range(B)]
@@ -261,10 +264,12 @@ class Simulation:
         if idx.dtype == bool:
             idx = np.flatnonzero(idx)
         self._wake(idx)
-        for r in self.recorders:
-            if r.rows and r.ticks[-1] == self.tick:
-                # Show the perturbed state at the current tick.
-                r.rows[-1] = np.array(r.read(self), copy=True)
+        # Every recorder keeps the value it recorded at this tick (the energy trace is what each
+        # tick measured; a flip must not rewrite the converged value). What the perturbation made
+        # of the state is kept beside it, as a marked point: (tick, {recorder name: value now}).
+        now = {r.name: np.array(r.read(self), copy=True) for r in self.recorders if r.rows and r.ticks[-1] == self.tick}
+        if now:
+            self.marks.append((self.tick, now))
 
     def _wake(self, idx: np.ndarray) -> None:
         for b in idx:
