@@ -227,6 +227,21 @@ class Model:
         for that tick; empty for a family whose tick is not a sequence of unit updates."""
         return ()
 
+    def temperature_control(self) -> str | None:
+        """Why the viewer's temperature keys would not act on these dynamics, in one line (shown in
+        the status line), or None when setting :attr:`temperature` changes them. Default: a
+        network running at T > 0 uses its temperature; one at T = 0 is taken to have none (the
+        viewer also lets the keys act when the run's recorded temperature was ever above 0, as
+        after an anneal to 0)."""
+        return None if self.temperature > 0 else f"this {self.network_type} network has no temperature"
+
+    def use_temperature(self) -> str | None:
+        """Switch to the stochastic form of the dynamics so that a temperature acts (e.g. a
+        deterministic unit schedule to Glauber dynamics); returns what changed in one line, or
+        None when there is no such form (then :meth:`temperature_control` says why). A reset
+        (:meth:`restore`) goes back to the scenario's dynamics. Default: None."""
+        return None
+
     def trace_arrays(self) -> dict[str, np.ndarray]:
         """Arrays only known at the end of a run (saved in the trace as ``final_<name>``)."""
         return {}

@@ -266,6 +266,26 @@ class ScheduledUnits:
     def update_rule(self) -> str:
         return self.schedule.value
 
+    def temperature_control(self) -> str | None:
+        if self.schedule == Schedule.GLAUBER:
+            return None
+        return f"{self.schedule.value} updates set each unit to the sign of its field: a temperature does nothing"
+
+    def use_temperature(self) -> str | None:
+        """A deterministic schedule becomes Glauber dynamics (Glauber 1963; random order,
+        p(s_i = +1) = 1 / (1 + exp(-2 h_i / T))); T = 0 is still the deterministic limit."""
+        if self.schedule == Schedule.GLAUBER:
+            return None
+        old, self.schedule = self.schedule, Schedule.GLAUBER
+        return f"switched from {old.value} updates to Glauber dynamics (random order, p(+1) = 1/(1+exp(-2h/T)))"
+
+    def snapshot(self):
+        return {**super().snapshot(), "schedule": self.schedule}
+
+    def restore(self, snap) -> None:
+        self.schedule = snap.get("schedule", self.schedule)
+        super().restore(snap)
+
 
 class HopfieldModel(ScheduledUnits, Model):
     """A batch of Hopfield networks.
