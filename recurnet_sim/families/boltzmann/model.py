@@ -47,7 +47,8 @@ from ...npzio import read_npz, write_npz
 from ...errors import SimulationError, TraceFileError, ValidationError
 from ...spec import Field, Table
 from ...family import Output, TrainingRun
-from ...model import Model
+from ...model import Model, UnitUpdate
+from ...kernels import kernel_for, njit, prange
 
 __all__ = [
     "BoltzmannMachine", "sigmoid", "heat_bath_sweep", "block_gibbs_sweep", "train_ahs1985", "train_cd",
@@ -115,17 +116,177 @@ def _buffer(name: str, shape: tuple, dtype=np.float64) -> np.ndarray:
         a = cache[name] = np.empty(shape, dtype=dtype)
     return a
 
+# ----- exact decisions ------------------------------------------------------------------------------
+# A probe compares the unit's energy gap dE with the threshold T logit(u). The gap is a sum of N + 1
+# terms (couplings times +-1 or 0, and the bias), and each implementation sums them in its own order
+# (BLAS blocks its products, the compiled kernel updates fields incrementally), so the computed gaps
+# may differ in the last bits. The decision is therefore defined on the *exact* sum of those float
+# terms: every implementation computes the gap with a rigorous error bound (below) and, for the rare
+# probe whose gap lies within that bound of the threshold, settles the sign by an exact sum
+# (Shewchuk 1997, "Adaptive precision floating-point arithmetic", the algorithm of math.fsum). This
+# makes the numpy, compiled and traced paths take identical decisions (bit-identical states) on any
+# machine, and makes T = 0 ties (dE = 0) exact in every summation order.
+_EPS = 2.0 ** -52  # twice the unit roundoff of float64
+
+
+def _gap_bounds(wg: np.ndarray, bg: np.ndarray, block: int) -> np.ndarray:
+    """Upper bound on |computed gap - exact gap| of each unit, shape (N,).
+
+    A gap is computed as a sum, in any order, of at most ``2 N + block + 2`` exact terms (couplings
+    times 0/+-1 from the states, the bias, and the changes of units probed earlier in the sweep, each
+    unit changing at most once by at most 2 w), whose absolute values sum to at most
+    ``S = 3 sum_j |w_jl| + |b_l|``; such a sum is off by at most gamma_{n-1} S (Higham 2002, "Accuracy
+    and stability of numerical algorithms", eq. 4.4), which ``n * 2^-52 * S`` exceeds.
+    """
+    N = len(bg)
+    S = 3.0 * np.abs(wg).sum(axis=0) + np.abs(bg)
+    return (2 * N + block + 8) * _EPS * S
+
+
+def _thresholds(u: np.ndarray, temperature: float) -> np.ndarray:
+    """T logit(u): a probe turns on when its gap exceeds it (u < sigma(dE / T)), shape of ``u``.
+
+    Every kernel uses these very numbers (numpy's log), so they agree to the last bit."""
+    if temperature > 0:
+        with np.errstate(divide="ignore", over="ignore"):
+            thr = np.log(u / (1.0 - u))
+            thr *= temperature
+        return thr
+    return np.zeros(u.shape)
+
+
+def _exact_chain_sweep(s: np.ndarray, wg: np.ndarray, bg: np.ndarray, order: np.ndarray, thr: np.ndarray,
+                       lo: float, hi: float, bound: np.ndarray, temperature: float = 0.0, gain: float = 1.0,
+                       trace: list | None = None) -> int:
+    """The heat-bath rule probe by probe on one chain (the reference the blocked sweep falls back to
+    near a tie, and the traced path of sub-sweep stepping).
+
+    Parameters
+    ----------
+    s : ndarray, shape (N,), modified in place
+    wg, bg : gain-scaled weights (N, N) and biases (N,): the gap of unit i is ``wg[i] @ s + bg[i]``
+    order : ndarray of int, shape (n_free,)
+        Units in probe order.
+    thr : ndarray, shape (>= n_free,)
+        Threshold of the t-th probe (:func:`_thresholds`).
+    trace : list, optional
+        Receives a :class:`~recurnet_sim.model.UnitUpdate` per probe.
+
+    Returns
+    -------
+    int
+        Units changed.
+    """
+    changed = 0
+    for t, i in enumerate(order):
+        i = int(i)
+        gap = float(wg[i] @ s + bg[i])
+        d = gap - thr[t]
+        if 0.0 < bound[i] and abs(d) <= bound[i]:
+            d = math.fsum(np.append(wg[i] * s, (bg[i], -thr[t])))  # exact: the products are exact
+        old = s[i]
+        on = old > lo
+        change = d < 0 if on else d > 0
+        if change:
+            s[i] = lo if on else hi
+            changed += 1
+        if trace is not None:
+            field = gap / gain
+            p_on = float(_p_on(np.array(gap), temperature)) if temperature > 0 else None
+            trace.append(UnitUpdate(i, float(old), float(s[i]), field, -(float(s[i]) - old) * field, p_on))
+    return changed
+
+
+@njit
+def _exact_margin(wg, bg, srow, i, thr):  # pragma: no cover - compiled
+    """Sign-exact ``wg[i] @ srow + bg[i] - thr`` (Shewchuk's partials, as in math.fsum): the largest
+    non-zero partial of the expansion has the sign of the exact sum."""
+    n = srow.shape[0]
+    partials = np.empty(n + 2)
+    m = 0
+    for j in range(n + 2):
+        if j < n:
+            x = wg[i, j] * srow[j]
+        elif j == n:
+            x = bg[i]
+        else:
+            x = -thr
+        if x == 0.0:
+            continue
+        k = 0
+        for q in range(m):
+            y = partials[q]
+            if abs(x) < abs(y):
+                x, y = y, x
+            hsum = x + y
+            lsum = y - (hsum - x)
+            if lsum != 0.0:
+                partials[k] = lsum
+                k += 1
+            x = hsum
+        partials[k] = x
+        m = k + 1
+    for q in range(m - 1, -1, -1):
+        if partials[q] != 0.0:
+            return partials[q]
+    return 0.0
+
+
+@njit(parallel=True)
+def _heat_bath_kernel(s, wg, bg, free, keys, thr, bound, lo, hi, flips):  # pragma: no cover - compiled
+    """Compiled heat-bath sweep, one chain per thread iteration (the same decisions as the numpy
+    sweep: same probe order, same thresholds, exact near ties). Fields are kept per chain and
+    updated by one row of couplings when a unit changes."""
+    B, N = s.shape
+    for b in prange(B):
+        k = np.empty(N)
+        nf = 0
+        for i in range(N):
+            if free[b, i]:
+                k[i] = keys[b, i]
+                nf += 1
+            else:
+                k[i] = 2.0
+        order = np.argsort(k, kind="mergesort")  # stable, as the numpy sweep's
+        h = bg.copy()
+        for j in range(N):
+            sj = s[b, j]
+            if sj != 0.0:
+                for q in range(N):
+                    h[q] += sj * wg[j, q]
+        count = 0
+        for t in range(nf):
+            i = order[t]
+            old = s[b, i]
+            d = h[i] - thr[b, t]
+            if bound[i] > 0.0 and abs(d) <= bound[i]:
+                d = _exact_margin(wg, bg, s[b], i, thr[b, t])
+            on = old > lo
+            if (on and d < 0.0) or ((not on) and d > 0.0):
+                new = lo if on else hi
+                s[b, i] = new
+                delta = new - old
+                for q in range(N):
+                    h[q] += delta * wg[i, q]
+                count += 1
+        flips[b] = count
+
+
 def heat_bath_sweep(s: np.ndarray, weights: np.ndarray, biases: np.ndarray, free: np.ndarray,
                     temperature: float, order_keys: np.ndarray, uniforms: np.ndarray,
-                    bipolar: bool = False, block: int = 20) -> np.ndarray:
+                    bipolar: bool = False, block: int = 20, kernel: str = "numpy",
+                    trace: list | None = None) -> np.ndarray:
     """One asynchronous heat-bath sweep of many chains at once (Ackley et al. 1985; Glauber 1963).
 
     Every free unit of every chain is probed exactly once, in a per-chain random order, by the rule
     "on when ``uniforms[b, t] < sigma(dE / T)``" (T > 0) or "on when dE > 0, off when dE < 0,
-    unchanged when dE = 0" (T = 0). The chains advance in lock step — step t probes unit
-    ``order[b, t]`` in chain b — so each step is a few vectorised operations over the batch.
+    unchanged when dE = 0" (T = 0). The comparison is made as ``dE > T logit(u)`` and decided on
+    the exact sum of dE's float terms (see ``_gap_bounds``), so every kernel takes the same
+    decisions. At T > 0 an exact tie ``dE == T logit(u)`` (probability ~2^-53) keeps the unit's
+    value, as at T = 0.
 
-    How (the sampling is the same as probing unit by unit; only the bookkeeping is blocked):
+    ``kernel = "numpy"`` (the reference): the chains advance in lock step — step t probes unit
+    ``order[b, t]`` in chain b — so each step is a few vectorised operations over the batch.
 
     * ``u < sigma(g / T)  <=>  g > T logit(u)``, so every threshold of the sweep is one vectorised
       log up front instead of an exp per probe.
@@ -137,13 +298,15 @@ def heat_bath_sweep(s: np.ndarray, weights: np.ndarray, biases: np.ndarray, free
       recomputed from the states (a matrix product per chunk of up to 16 chains), and the block's
       ``block x block`` couplings are gathered per chain, so a step updates only the block's
       ``(block, B)`` gaps (compare, multiply, add) instead of all N fields of every chain.
-      (Measured, 64 chains of 100 units: 0.75 ms per sweep against 1.25 ms for per-step
-      updates of all fields; ``bench/bench_boltzmann.py``.)
+    * Each probe's margin ``gap - threshold`` is kept; a chain with a margin inside the error
+      bound is swept again probe by probe with the exact rule (rare: ~1e-14 per probe at T > 0).
 
-    Every number of chain b is computed by operations on chain b alone — elementwise updates,
-    and products of fixed-shape chunks, in which a row's result does not depend on its position
-    or on the other rows — so a batch reproduces single runs bit for bit (tested). At T > 0 an
-    exact tie ``dE == T logit(u)`` (probability ~2^-53) keeps the unit's value, as at T = 0.
+    ``kernel = "compiled"``: the numba kernel ``_heat_bath_kernel``, one chain per iteration of a
+    parallel loop, with per-chain fields updated when a unit changes. ``trace`` (a list per chain)
+    takes the probe-by-probe path and records every probe.
+
+    Every number of chain b is computed by operations on chain b alone, so a batch reproduces
+    single runs bit for bit (tested).
 
     Parameters
     ----------
@@ -156,20 +319,23 @@ def heat_bath_sweep(s: np.ndarray, weights: np.ndarray, biases: np.ndarray, free
     temperature : float
         >= 0; 0 is the deterministic limit (no uniforms used).
     order_keys : ndarray, shape (B, N)
-        Uniform [0, 1) keys; chain b probes its free units in the order of increasing key, which
-        is a uniformly random permutation.
+        Uniform [0, 1) keys; chain b probes its free units in the order of increasing key (ties by
+        unit index), which is a uniformly random permutation.
     uniforms : ndarray, shape (B, N)
         Uniform [0, 1) numbers; the t-th probe of chain b accepts "on" when ``uniforms[b, t] < p``.
     bipolar : bool
     block : int
-        Steps per block: speed only (the decisions are the same up to rounding of the gaps).
+        Steps per block of the numpy kernel: speed only.
+    kernel : {"numpy", "compiled"}
+    trace : list of B lists, optional
+        Receives each chain's :class:`~recurnet_sim.model.UnitUpdate` records in probe order.
 
     Returns
     -------
     ndarray of int, shape (B,)
         Units changed per chain.
     """
-    greater, multiply, add = np.greater, np.multiply, np.add
+    greater, multiply, add, subtract = np.greater, np.multiply, np.add, np.subtract
     B, N = s.shape
     n_free = free.sum(axis=1)
     steps = int(n_free.max(initial=0))
@@ -178,19 +344,37 @@ def heat_bath_sweep(s: np.ndarray, weights: np.ndarray, biases: np.ndarray, free
     lo, hi = (-1.0, 1.0) if bipolar else (0.0, 1.0)
     gain = 2.0 if bipolar else 1.0
     span = hi - lo
+    thr_bt = _thresholds(uniforms[:, :steps], temperature)  # (B, steps), shared by every kernel
+    wg = weights * gain  # gap dE = gain * h
+    bg = biases * gain
+    bound = _gap_bounds(wg, bg, block)
     # Clamped units sort after every free one (keys are < 1), so the first n_free[b] entries of a
-    # row are exactly chain b's free units in random order.
-    keys = order_keys if n_free.min() == N else np.where(free, order_keys, 2.0)
-    order = np.argsort(keys, axis=1)[:, :steps]
+    # row are exactly chain b's free units in random order (a stable sort: ties by unit index).
+    if trace is not None or kernel == "numpy":
+        keys = order_keys if n_free.min() == N else np.where(free, order_keys, 2.0)
+        order = np.argsort(keys, axis=1, kind="stable")[:, :steps]
+    if trace is not None:
+        flips = np.zeros(B, dtype=np.int64)
+        for c in range(B):
+            flips[c] = _exact_chain_sweep(s[c], wg, bg, order[c, :n_free[c]], thr_bt[c], lo, hi, bound,
+                                          temperature, gain, trace[c])
+        return flips
+    if kernel == "compiled":
+        flips = np.zeros(B, dtype=np.int64)
+        _heat_bath_kernel(s, np.ascontiguousarray(wg), bg, np.ascontiguousarray(free),
+                          np.ascontiguousarray(order_keys), np.ascontiguousarray(thr_bt), bound, lo, hi, flips)
+        return flips
     # Chains with fewer free units than `steps` probe a dummy unit N (zero weights, never read)
     # for their surplus steps, so every step is the same few whole-batch operations.
     if n_free.min() < steps:
         order = np.where(np.arange(steps)[None, :] < n_free[:, None], order, N)
     M = N + 1
     wp = np.zeros((M, M))
-    np.multiply(weights, gain, out=wp[:N, :N])  # gap dE = gain * h
+    wp[:N, :N] = wg
     bp = np.zeros(M)
-    bp[:N] = gain * biases
+    bp[:N] = bg
+    bnd = np.zeros(M)
+    bnd[:N] = bound
     # signed[a, i, c, l] = (-1)^(a + c) * span * wp[i, l]: the change of unit l's flipped gap when
     # unit i changes, for units whose values at the start of the sweep were a and c.
     signed = _buffer("signed", (2, M, 2, M))
@@ -218,18 +402,11 @@ def heat_bath_sweep(s: np.ndarray, weights: np.ndarray, biases: np.ndarray, free
     col_key = on * M + unit
     row_key = col_key * (2 * M)
     sign = np.where(on, -1.0, 1.0)
-    if temperature > 0:
-        u = uniforms[:, :steps]
-        with np.errstate(divide="ignore", over="ignore"):
-            thr = np.log(u / (1.0 - u))
-            thr *= temperature
-        thr = np.ascontiguousarray(thr.T)
-        # An off unit changes when g > thr, an on unit when -g > -thr; an exact tie g == thr
-        # (probability ~2^-53 at T > 0) keeps the unit's value, as at T = 0.
-        tau = np.where(on, -thr, thr)
-    else:
-        tau = np.zeros((steps, B))
+    thr = np.ascontiguousarray(thr_bt.T)
+    # An off unit changes when g > thr, an on unit when -g > -thr; an exact tie g == thr keeps it.
+    tau = np.where(on, -thr, thr)
     change = np.empty((steps, B))
+    margin = np.empty((steps, B))
     gs = np.empty((block, B))
     tmp = np.empty((block, B))
     idx_buf = _buffer("pair_index", (block, block, B), np.intp)
@@ -251,22 +428,29 @@ def heat_bath_sweep(s: np.ndarray, weights: np.ndarray, biases: np.ndarray, free
         wb = wb_buf[:k, :k]
         np.take(signed, ix, out=wb, mode="clip")
         t_ = tmp[:k]
-        # The sequential part: three small operations per step (iterating the arrays yields
+        # The sequential part: four small operations per step (iterating the arrays yields
         # their rows as views without Python-level indexing).
-        for g_i, tau_i, c, w_i in zip(g, tau[j0:j1], change[j0:j1], wb):
+        for g_i, tau_i, c, m_i, w_i in zip(g, tau[j0:j1], change[j0:j1], margin[j0:j1], wb):
+            subtract(g_i, tau_i, out=m_i)
             greater(g_i, tau_i, out=c, casting="unsafe")
             multiply(w_i, c, out=t_)
             add(g, t_, out=g)
     p0 = (steps - 1) // block * block
     spf[flat[p0:]] = np.where(on[p0:] != (change[p0:] > 0), hi, lo)
+    # The dummy unit may have "changed"; it is not a unit (its bound is 0: never near a tie).
+    flips = np.count_nonzero((change > 0) & (unit < N), axis=0)
+    bu = bnd[unit]
+    near = np.flatnonzero(((np.abs(margin) <= bu) & (bu > 0)).any(axis=0))
+    for c in near:  # a decision within rounding of its threshold: redo the chain exactly
+        flips[c] = _exact_chain_sweep(s[c], wg, bg, order[c, :n_free[c]], thr_bt[c], lo, hi, bound)
+        sp[c, :N] = s[c]
     s[...] = sp[:B, :N]
-    # The dummy unit may have "changed"; it is not a unit.
-    return np.count_nonzero((change > 0) & (unit < N), axis=0)
+    return flips
 
 
 def block_gibbs_sweep(s: np.ndarray, w_vh: np.ndarray, biases: np.ndarray, visible: np.ndarray,
                       hidden: np.ndarray, free: np.ndarray, temperature: float, uniforms: np.ndarray,
-                      bipolar: bool = False) -> np.ndarray:
+                      bipolar: bool = False, trace: list | None = None) -> np.ndarray:
     """One Gibbs sweep of a restricted machine: hidden | visible, then visible | hidden.
 
     Exact for a bipartite graph (no visible-visible or hidden-hidden weights), where the units of
@@ -281,6 +465,9 @@ def block_gibbs_sweep(s: np.ndarray, w_vh: np.ndarray, biases: np.ndarray, visib
     free : ndarray of bool, shape (B, N)
     uniforms : ndarray, shape (B, N)
         Uniform [0, 1) numbers, one per unit (indexed by unit).
+    trace : list of B lists, optional
+        Receives each chain's free units' :class:`~recurnet_sim.model.UnitUpdate` records, hidden
+        block then visible block, each in unit order.
 
     Returns
     -------
@@ -300,6 +487,14 @@ def block_gibbs_sweep(s: np.ndarray, w_vh: np.ndarray, biases: np.ndarray, visib
             new = np.where(gap > 0, hi, np.where(gap < 0, lo, old))
         new = np.where(free[:, tgt], new, old)
         flips += np.count_nonzero(new != old, axis=1)
+        if trace is not None:
+            p_on = _p_on(gap, temperature) if temperature > 0 else None
+            for c, rec in enumerate(trace):
+                for k in np.flatnonzero(free[c, tgt]):
+                    h = float(gap[c, k]) / gain
+                    rec.append(UnitUpdate(int(tgt[k]), float(old[c, k]), float(new[c, k]), h,
+                                          -(float(new[c, k]) - float(old[c, k])) * h,
+                                          None if p_on is None else float(p_on[c, k])))
         s[:, tgt] = new
     return flips
 
@@ -322,6 +517,9 @@ class BoltzmannMachine(Model):
         two-block Gibbs sweep.
     temperature : float
     batch_size : int
+    kernel : {"numpy", "compiled"}, optional
+        Inner loop of the heat-bath sweep (:mod:`recurnet_sim.kernels`; default: ``RECURNET_KERNEL``
+        or compiled). Both give bit-identical states.
 
     Attributes
     ----------
@@ -341,7 +539,8 @@ class BoltzmannMachine(Model):
     energy_label = "energy"
 
     def __init__(self, weights, biases=None, *, n_visible: int | None = None, units: str = "binary",
-                 topology: str = "full", temperature: float = 1.0, batch_size: int = 1):
+                 topology: str = "full", temperature: float = 1.0, batch_size: int = 1,
+                 kernel: str | None = None):
         w = np.array(weights, dtype=np.float64)
         N = w.shape[0]
         if w.ndim != 2 or w.shape != (N, N):
@@ -378,6 +577,8 @@ class BoltzmannMachine(Model):
         self.patterns = None
         self.pattern_names = []
         self.training_log_: list[dict] = []
+        self.kernel = kernel_for(kernel)
+        self._unit_trace: dict[int, tuple[UnitUpdate, ...]] = {}
 
     # sklearn-style names for learned values
     @property
@@ -449,16 +650,28 @@ class BoltzmannMachine(Model):
         whole = rows.size == B
         s = self.state if whole else self.state[rows]
         free = ~(self.clamped if whole else self.clamped[rows])
+        trace = [[] for _ in rows] if self.trace_units else None
+        self._unit_trace = {}
         if self.topology == "rbm":
             f = block_gibbs_sweep(s, self.weights[np.ix_(self.visible, self.hidden)], self.biases, self.visible,
-                                  self.hidden, free, self.temperature, draws[:, N:], self.bipolar)
+                                  self.hidden, free, self.temperature, draws[:, N:], self.bipolar, trace=trace)
         else:
             f = heat_bath_sweep(s, self.weights, self.biases, free, self.temperature, draws[:, :N], draws[:, N:],
-                                self.bipolar)
+                                self.bipolar, kernel=self.kernel, trace=trace)
+        if trace is not None:
+            self._unit_trace = {int(b): tuple(t) for b, t in zip(rows, trace)}
         if not whole:
             self.state[rows] = s
         flips[rows] = f
         return flips
+
+    def unit_updates(self, trial: int = 0) -> tuple[UnitUpdate, ...]:
+        """Every probe of trial ``trial``'s last sweep in order (unit, before, after, local field h_i,
+        energy change, p(on)), when :attr:`trace_units` was set for it; replaying them from the
+        state before the sweep gives the state after it. A restricted machine's block sweep is
+        listed hidden units first, then visible ones (each block's units are independent given
+        the other block, so applying them one at a time changes nothing)."""
+        return self._unit_trace.get(int(trial), ())
 
     def energy(self) -> np.ndarray:
         """``E = -1/2 s^T W s - b^T s`` per trial, shape (batch,)."""
@@ -552,7 +765,7 @@ def _run_chains(m: BoltzmannMachine, s: np.ndarray, free: np.ndarray, temps: Seq
         if rbm:
             block_gibbs_sweep(s, w_vh, m.biases, m.visible, m.hidden, free, T, u[1], m.bipolar)
         else:
-            heat_bath_sweep(s, m.weights, m.biases, free, T, u[0], u[1], m.bipolar)
+            heat_bath_sweep(s, m.weights, m.biases, free, T, u[0], u[1], m.bipolar, kernel=m.kernel)
 
     for T in temps:
         sweep(T)
@@ -1213,7 +1426,8 @@ def build(cfg: dict, batch_size: int, rngs: list[np.random.Generator], base_dir:
         w, b = np.zeros((N, N)), np.zeros(N)
     try:
         model = BoltzmannMachine(w, b, n_visible=n_visible, units=units, topology=topology,
-                                 temperature=cfg["dynamics"]["temperature"], batch_size=batch_size)
+                                 temperature=cfg["dynamics"]["temperature"], batch_size=batch_size,
+                                 kernel=kernel_for(cfg))
     except ValueError as e:
         raise ValidationError("network", str(e)) from None
     model.patterns = data
