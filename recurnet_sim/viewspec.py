@@ -143,6 +143,16 @@ class Panel:
     """
 
     placement = "fill"
+    #: As the layout's ``main`` panel: drawn while the run is still training (its content follows
+    #: the training ticks). False: the live training curve takes the main area until training ends.
+    during_training = False
+    #: The simulation the panel belongs to (set by :meth:`bind`; None for a model shown alone).
+    sim = None
+
+    def bind(self, sim) -> None:
+        """Called once by the viewer with the simulation shown, so a panel can read its clock,
+        stop reasons and recorders (panels read, never change it)."""
+        self.sim = sim
 
     def on_tick(self, model: "Model") -> None:
         """Called after every change of the model (default: nothing to remember)."""
@@ -251,6 +261,220 @@ class ScatterPanel(Panel):
         raise NotImplementedError
 
 
+@dataclass
+class Curves:
+    """The content of a :class:`CurvePanel`: named curves on linear axes.
+
+    Parameters
+    ----------
+    title, xlabel, ylabel : str
+    curves : list of (label, xs, ys, tone)
+        The first curve is drawn thick, the others thinner; each is named in the legend.
+    lines : list of (text, tone)
+        Up to two lines of text under the title (the claim, in numbers).
+    marks : list of (x, text, tone)
+        Vertical markers (e.g. the tick a cycle was detected, its period).
+    y_range : (lo, hi), optional
+        Fixed y axis (overlaps: -1..1); default: the data's range.
+    x_labels : list of (x, text, tone)
+        Category labels under the x axis (e.g. the letter each step predicts), drawn when they fit.
+    note : str, optional
+        Shown instead of the plot (why there is no data).
+    """
+
+    title: str
+    curves: list[tuple[str, np.ndarray, np.ndarray, str]] = field(default_factory=list)
+    xlabel: str = "x"
+    ylabel: str = "y"
+    lines: list[tuple[str, str]] = field(default_factory=list)
+    marks: list[tuple[float, str, str]] = field(default_factory=list)
+    y_range: tuple[float, float] | None = None
+    x_labels: list[tuple[float, str, str]] = field(default_factory=list)
+    note: str | None = None
+
+    @property
+    def n_points(self) -> int:
+        """Finite points over every curve (tests: the panel has real content)."""
+        return int(sum(np.isfinite(np.asarray(c[2], dtype=float)).sum() for c in self.curves))
+
+
+class CurvePanel(Panel):
+    """Curves on linear axes. Subclasses implement :meth:`data`."""
+
+    placement = "side"
+
+    def data(self, model: "Model", trial: int) -> Curves:
+        raise NotImplementedError
+
+
+@dataclass
+class Histogram:
+    """The content of a :class:`HistogramPanel`: measured bars against reference values.
+
+    Parameters
+    ----------
+    title : str
+    labels : sequence of str
+        One name per bar (drawn when they fit).
+    values : ndarray, shape (k,)
+        The measured heights (e.g. sampled frequencies).
+    reference : ndarray, shape (k,), optional
+        The theory's heights, drawn as a marker on each bar (e.g. exp(-E/T)/Z).
+    tones : sequence of str, optional
+        Theme tone per bar (default: all ``"energy"``).
+    lines : list of (text, tone)
+        Up to two lines under the title (e.g. the total-variation distance).
+    legend : list of (text, tone)
+        What the bar and the marker mean.
+    xlabel, ylabel : str
+    note : str, optional
+        Shown instead of the bars.
+    """
+
+    title: str
+    labels: tuple[str, ...] = ()
+    values: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    reference: np.ndarray | None = None
+    tones: tuple[str, ...] = ()
+    lines: list[tuple[str, str]] = field(default_factory=list)
+    legend: list[tuple[str, str]] = field(default_factory=list)
+    xlabel: str = ""
+    ylabel: str = ""
+    note: str | None = None
+
+
+class HistogramPanel(Panel):
+    """Bars with reference markers. Subclasses implement :meth:`data`."""
+
+    placement = "side"
+
+    def data(self, model: "Model", trial: int) -> Histogram:
+        raise NotImplementedError
+
+
+class OverlapTracePanel(CurvePanel):
+    """The overlap m_mu(t) = xi_mu . s(t) / N with the stored patterns over the ticks of the run
+    (Amit, Gutfreund & Sompolinsky 1985's order parameter): the few patterns with the largest
+    |m| now, and the scenario's target when it has one. Recall is m -> +1, a reversed pattern
+    m -> -1, a mixture several m near 1/2, a spurious state all m small; a 2-cycle is m jumping
+    between two values every tick, its period marked where the engine found it.
+
+    Family-free: it reads ``model.overlaps()``, ``model.pattern_names`` and the simulation's
+    stop reasons, so every family with stored patterns can declare it as its main panel.
+    ``target(model, trial)`` gives the index of the pattern the scenario aims at (or None).
+    """
+
+    SHOW = 4  # curves drawn
+    KEEP = 2000  # ticks kept
+
+    def __init__(self, title: str = "overlap m with the stored patterns",
+                 target: Callable[["Model", int], int | None] | None = None):
+        self.title = title
+        self.target = target
+        self.ticks: list[int] = []
+        self.rows: list[np.ndarray] = []  # (batch, P) per tick
+        self.recent: dict[int, np.ndarray] = {}  # tick -> state (batch, N), the last few ticks
+
+    def on_tick(self, model: "Model") -> None:
+        m = model.overlaps()
+        if m.shape[-1] == 0:
+            return
+        # a perturbation at this tick adds a second point at the same tick: drawn as a jump
+        t = int(self.sim.tick) if self.sim is not None else len(self.ticks)
+        self.ticks.append(t)
+        if model.state.size <= CycleReplay.MAX_VALUES:
+            self.recent[t] = np.array(model.state, copy=True)
+            for old in [k for k in self.recent if k < t - 8 or k > t]:
+                del self.recent[old]
+        self.rows.append(np.array(m, dtype=float))
+        if len(self.ticks) > self.KEEP:
+            del self.ticks[:-self.KEEP], self.rows[:-self.KEEP]
+
+    def on_reset(self) -> None:
+        self.ticks.clear()
+        self.rows.clear()
+        self.recent.clear()
+
+    def data(self, model: "Model", trial: int) -> Curves:
+        names = list(model.pattern_names)
+        if not self.rows or not names:
+            return Curves(self.title, note="no stored patterns")
+        M = np.stack([r[trial] for r in self.rows])  # (n, P)
+        xs = np.asarray(self.ticks, dtype=float)
+        now = M[-1]
+        order = list(np.argsort(-np.abs(now), kind="stable")[: self.SHOW])
+        tgt = None if self.target is None else self.target(model, trial)
+        tgt = int(tgt) if tgt is not None and 0 <= int(tgt) < len(names) else None
+        if tgt is not None and tgt not in order:
+            order = order[: self.SHOW - 1] + [tgt]
+        tones = ("accent", "energy", "temp", "good")
+        curves = [(f"{names[k]}" + (" (target)" if k == tgt else ""), xs, M[:, k], tones[j % len(tones)])
+                  for j, k in enumerate(order)]
+        k0 = order[0]
+        lines = [(f"now: m({names[k0]}) = {now[k0]:+.2f}" + (f", m({names[tgt]}) = {now[tgt]:+.2f}"
+                                                            if tgt is not None and tgt != k0 else ""), "text")]
+        marks = []
+        sim = self.sim
+        if sim is not None and not sim.active[trial] and str(sim.stop_reason[trial]) == "cycle":
+            p = int(sim.cycle_period[trial])
+            marks.append((float(sim.tick), f"cycle, period {p}", "warn"))
+            T, R = int(sim.tick), self.recent
+            if T in R and T - 1 in R and T - p in R:
+                d1 = int((R[T][trial] != R[T - 1][trial]).sum())
+                dp = int((R[T][trial] != R[T - p][trial]).sum())
+                lines.append((f"s(t+1) differs from s(t) in {d1} units; s(t+{p}) = s(t)"
+                              + ("" if dp == 0 else f" ({dp} differ)") + ": the state keeps alternating", "warn"))
+            else:
+                lines.append((f"the state repeats every {p} ticks", "warn"))
+        return Curves(self.title, curves, xlabel=model.tick_unit, ylabel="overlap m",
+                      lines=lines, marks=marks, y_range=(-1.0, 1.0))
+
+
+class CycleReplay:
+    """The last states of the run, by tick, so a trial that stopped in a cycle can keep showing
+    it: the viewer draws :meth:`state` (the cycle's states in turn) instead of the frozen last one.
+    The engine reports the cycle and its period once; the replay only re-shows states it already
+    visited, so nothing about the run's result changes."""
+
+    KEEP = 64  # ticks remembered (a longer cycle is not replayed)
+    MAX_VALUES = 2_000_000  # a bigger batch keeps no copies
+
+    def __init__(self):
+        self.states: dict[int, np.ndarray] = {}
+        self.start_phase: dict[int, float] = {}
+
+    def observe(self, sim) -> None:
+        st = sim.model.state
+        if st.size > self.MAX_VALUES:
+            return
+        self.states[int(sim.tick)] = np.array(st, copy=True)  # a perturbation overwrites its tick
+        for t in [t for t in self.states if t < sim.tick - self.KEEP or t > sim.tick]:
+            del self.states[t]
+
+    def clear(self) -> None:
+        self.states.clear()
+        self.start_phase.clear()
+
+    def period(self, sim, trial: int) -> int:
+        """The period being replayed for ``trial`` (0: no replay)."""
+        if sim is None or sim.active[trial] or str(sim.stop_reason[trial]) != "cycle":
+            return 0
+        p = int(sim.cycle_period[trial])
+        T = int(sim.tick)
+        return p if p >= 2 and all(T - k in self.states for k in range(p + 1)) else 0
+
+    def state(self, sim, trial: int, phase: float) -> tuple[np.ndarray | None, int, int]:
+        """(state of ``trial`` to draw, its position in the cycle 0..p-1, the period p); (None, 0, 0)
+        when the trial is not in a replayable cycle. ``phase`` counts replay ticks (any origin)."""
+        p = self.period(sim, trial)
+        if not p:
+            self.start_phase.pop(trial, None)
+            return None, 0, 0
+        k = int(phase - self.start_phase.setdefault(trial, phase)) % p
+        T = int(sim.tick)
+        return self.states[T - p + k][trial], k, p
+
+
 # ----- graph view hints -----------------------------------------------------------------------------
 @dataclass(frozen=True)
 class GraphHints:
@@ -317,6 +541,12 @@ class ViewLayout:
         The update schedule the attractor view analyses.
     title_keys : tuple of str
         Keys of ``model.describe()`` shown in the title bar when set.
+    main : Panel, optional
+        The scenario's claim, drawn as the window's main plot (the big area right of the state);
+        the energy/loss plot then gets a smaller strip under it.
+    energy_plot : bool
+        Whether the energy/loss per tick is drawn at all (False where it means nothing, e.g. the
+        loss of a free-running net, which has no target).
     """
 
     blocks: list[Block]
@@ -331,6 +561,9 @@ class ViewLayout:
     graph: GraphHints = field(default_factory=GraphHints)
     attractor_schedule: Callable[["Model"], str] = _sync
     title_keys: tuple[str, ...] = ("schedule", "mode", "task")
+    main: Panel | None = None
+    energy_plot: bool = True
+    replay: CycleReplay = field(default_factory=CycleReplay)
 
     def __post_init__(self):
         names = [b.name for b in self.blocks]
@@ -353,14 +586,28 @@ class ViewLayout:
                 return b
         raise KeyError(name)
 
+    def all_panels(self) -> list[Panel]:
+        """The panels under the blocks and the main panel."""
+        return list(self.panels) + ([self.main] if self.main is not None else [])
+
+    def bind(self, sim) -> None:
+        """Give every panel the simulation shown (the viewer calls it once)."""
+        self._sim = sim
+        for p in self.all_panels():
+            p.bind(sim)
+
     def on_tick(self, model: "Model") -> None:
         """Tell every panel that the model changed (the viewer calls it after each change)."""
-        for p in self.panels:
+        sim = getattr(self, "_sim", None)
+        if sim is not None:
+            self.replay.observe(sim)
+        for p in self.all_panels():
             p.on_tick(model)
 
     def on_reset(self) -> None:
         """Tell every panel that the run was reset."""
-        for p in self.panels:
+        self.replay.clear()
+        for p in self.all_panels():
             p.on_reset()
 
 
@@ -380,7 +627,8 @@ def default_layout(model: "Model") -> ViewLayout:
         shape = (1, n) if n <= 16 else near_square(n)
     lo, hi = (float(v) for v in model.unit_values)
     block = Block("units", f"{n} units ({shape[0]} x {shape[1]})", unit_grid(0, n, shape))
-    return ViewLayout(blocks=[block], value_range=(lo, hi), legend=value_legend(lo, hi))
+    main = OverlapTracePanel() if len(model.pattern_names) else None
+    return ViewLayout(blocks=[block], value_range=(lo, hi), legend=value_legend(lo, hi), main=main)
 
 
 def unit_names(prefix: str, n: int) -> tuple[str, ...]:
@@ -397,7 +645,8 @@ def layout_for(family, model: "Model") -> ViewLayout:
 
 __all__ = [
     "Block", "Link", "LegendItem", "OverlapBars", "UnitBars", "Panel", "HeatmapPanel", "LogPlot",
-    "LogPlotPanel", "Scatter", "ScatterPanel", "GraphHints", "ViewLayout", "default_layout", "layout_for", "value_legend",
+    "LogPlotPanel", "Scatter", "ScatterPanel", "Curves", "CurvePanel", "Histogram", "HistogramPanel",
+    "OverlapTracePanel", "CycleReplay", "GraphHints", "ViewLayout", "default_layout", "layout_for", "value_legend",
     "near_square", "unit_grid", "unit_names",
 ]
 

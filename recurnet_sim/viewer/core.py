@@ -21,7 +21,7 @@ import pygame
 from .. import perturbations as P
 from ..paths import has_display
 from ..writer import write_file
-from ..viewspec import layout_for
+from ..viewspec import OverlapBars, layout_for
 from . import widgets as W
 from .views import AttractorView, GraphView, StateView, attractor_view_available, bar_rows, draw_bars
 
@@ -100,6 +100,8 @@ class Viewer:
         self.fonts = W.Fonts()
         self.family = sim.family
         self.view_layout = layout_for(self.family, self.model)
+        self.view_layout.bind(sim)  # panels read the clock and stop reasons (the main panel's claim)
+        self._replay_phase = 0.0  # replay ticks of a cycle the displayed trial stopped in
         self.state_view = StateView(self.model, self.view_layout, max_cell=cfg.get("cell") or 64)
         self.graph_view: GraphView | None = None
         self.show_graph = False
@@ -134,11 +136,33 @@ class Viewer:
         ph = h - top - bottom - 12
         n_rows = max(3, bar_rows(self.view_layout.bars, self.model))
         bars_h = int(min(0.55 * ph, max(150, 24 * n_rows + 50)))
-        self.plot_rect = pygame.Rect(px, top + 4, w - px - 8, ph - bars_h - 8)
-        self.bars_rect = pygame.Rect(px, self.plot_rect.bottom + 8, w - px - 8, ph - self.plot_rect.h - 8)
+        self.claim_rect = pygame.Rect(0, 0, 0, 0)
+        if self.view_layout.main is not None:
+            self._layout_main(w, top, ph)
+        else:
+            self.plot_rect = pygame.Rect(px, top + 4, w - px - 8, ph - bars_h - 8)
+            self.bars_rect = pygame.Rect(px, self.plot_rect.bottom + 8, w - px - 8, ph - self.plot_rect.h - 8)
         self.state_view.layout(self.main_rect)
         if self.graph_view is not None:
             self.graph_view.layout(self.main_rect)
+
+    def _layout_main(self, w: int, top: int, ph: int) -> None:
+        """A family that declares its claim as the main panel gets a wider right column, the main
+        panel on top of it (the big plot), the energy/loss strip and the bars below."""
+        side = int(min(0.5 * w, max(320, 0.42 * w)))
+        self.main_rect = pygame.Rect(8, top + 4, w - side - 20, ph)
+        px = self.main_rect.right + 8
+        n_rows = max(3, bar_rows(self.view_layout.bars, self.model))
+        bars_h = int(min(0.32 * ph, max(130, 22 * min(n_rows, 8) + 50)))
+        if isinstance(self.view_layout.bars, OverlapBars) and not len(self.model.pattern_names):
+            bars_h = 0  # nothing to compare with: the claim gets the room
+        plot_h = int(max(110, 0.2 * ph)) if self.view_layout.energy_plot else 0
+        main_h = ph - bars_h - 8 - (plot_h + 8 if plot_h else 0)
+        self.claim_rect = pygame.Rect(px, top + 4, w - px - 8, main_h)
+        self.plot_rect = pygame.Rect(px, self.claim_rect.bottom + 8, w - px - 8, plot_h)
+        self.bars_rect = pygame.Rect(px, top + 4 + ph - bars_h, w - px - 8, bars_h)
+        if not bars_h:
+            self.claim_rect.h += 8
 
     def resize(self, size) -> None:
         self.screen = pygame.display.get_surface() or pygame.display.set_mode(size, pygame.RESIZABLE)
@@ -454,6 +478,8 @@ class Viewer:
         self._acc -= n
         done = 0
         t_end = time.perf_counter() + 0.2  # never freeze the window for long
+        if self.view_layout.replay.period(self.sim, self.trial):
+            self._replay_phase += self.speed  # a cycle keeps alternating on screen at the run's pace
         for _ in range(n):
             if not self._step():
                 self._acc = 0.0
@@ -490,8 +516,12 @@ class Viewer:
         if self.show_graph and self.graph_view is not None:
             self.graph_view.draw(s, self.fonts, self.trial)
         else:
-            self.state_view.draw(s, self.fonts, self.trial)
+            st, k, p = self.view_layout.replay.state(self.sim, self.trial, self._replay_phase)
+            caption = None if st is None else (f"cycle of period {p} (found at tick {self.sim.tick}): "
+                                               f"replaying its states, {k + 1} of {p}")
+            self.state_view.draw(s, self.fonts, self.trial, state=st, caption=caption)
             self._draw_cursor(s)
+        self._draw_main(s)
         self._draw_plot(s)
         self._draw_bars(s)
         self._draw_status(s, now)
@@ -528,7 +558,25 @@ class Viewer:
         ys = np.array([float(h.get(tr.curve, np.nan)) for h in hist], dtype=float)
         return np.arange(1, len(ys) + 1, dtype=float), ys, tr.label
 
+    def _draw_main(self, s) -> None:
+        """The family's main panel (its claim) in the big plot area; while training is pending and
+        the panel does not follow training, the live training curve takes its place."""
+        main, r = self.view_layout.main, self.claim_rect
+        if main is None or r.w <= 0:
+            return
+        if self.sim.training_pending and not main.during_training:
+            r = r.union(self.plot_rect) if self.plot_rect.h > 0 else r  # the curve gets both areas
+            xs, ys, label = self._training_series()
+            if ys.size == 0:
+                xs, ys = np.array([0.0]), np.array([np.nan])
+            W.line_plot(s, r, self.fonts, f"training: {label}", xs, ys, W.ENERGY, xlabel=self.sim.training.unit)
+            return
+        self.state_view.draw_panel(s, self.fonts, main, r, self.trial)
+
     def _draw_plot(self, s) -> None:
+        main = self.view_layout.main
+        if self.plot_rect.h <= 0 or (main is not None and self.sim.training_pending and not main.during_training):
+            return
         if self.sim.training_pending:
             xs, ys, label = self._training_series()
             if ys.size == 0:
@@ -546,6 +594,8 @@ class Viewer:
                     xt if show_t else None, yt if show_t else None, "T", W.TEMP, xlabel=self.model.tick_unit)
 
     def _draw_bars(self, s) -> None:
+        if self.bars_rect.h <= 0:
+            return
         rec = self.sim.recorder("overlaps")
         ov = rec.last() if rec is not None and rec.rows else None
         draw_bars(s, self.bars_rect, self.fonts, self.view_layout.bars, self.model, self.trial, ov)

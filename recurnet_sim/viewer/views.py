@@ -15,8 +15,8 @@ import math
 import numpy as np
 import pygame
 
-from ..viewspec import (Block as BlockSpec, GraphHints, HeatmapPanel, LogPlotPanel, OverlapBars, ScatterPanel,
-                        UnitBars, ViewLayout)
+from ..viewspec import (Block as BlockSpec, CurvePanel, GraphHints, HeatmapPanel, HistogramPanel, LogPlotPanel,
+                        OverlapBars, ScatterPanel, UnitBars, ViewLayout)
 from . import widgets as W
 from .widgets import Fonts
 
@@ -32,7 +32,7 @@ TONES = {"accent": W.ACCENT, "energy": W.ENERGY, "temp": W.TEMP, "good": W.GOOD,
          "faint": W.FAINT, "text": W.TEXT}
 
 __all__ = ["MAX_CELL", "Block", "StateView", "GraphView", "AttractorView", "attractor_view_available",
-           "layout_row", "arrow", "bar_rows", "draw_bars"]
+           "layout_row", "arrow", "bar_rows", "draw_bars", "draw_curves", "draw_histogram"]
 
 
 # ----- helpers ------------------------------------------------------------------------------------
@@ -237,21 +237,36 @@ class StateView:
         return None
 
     # ----- drawing --------------------------------------------------------------------------------
-    def draw(self, surf: pygame.Surface, fonts: Fonts, trial: int) -> None:
+    def draw(self, surf: pygame.Surface, fonts: Fonts, trial: int, state: np.ndarray | None = None,
+             caption: str | None = None) -> None:
+        """Draw the displayed trial; ``state`` (n_units,) is drawn instead of the model's (a
+        cycle replayed), with ``caption`` saying so."""
         m = self.model
-        st, cl = m.state[trial], m.clamped[trial]
+        st, cl = (m.state[trial] if state is None else state), m.clamped[trial]
         for b in self.blocks:
             b.draw(surf, st, cl, self.lo, self.hi, fonts)
         self.draw_links(surf, fonts)
         self.draw_header(surf, fonts)
+        if caption:
+            top = min(b.rect.y for b in self.blocks)
+            fonts.text(surf, caption, (self.rect.centerx, max(self.rect.y + 2, top - 24)), 17, W.WARN,
+                       anchor="midbottom", max_width=self.rect.w - 20)
         for panel, r in zip(self.spec.panels, self.panel_rects):
-            if isinstance(panel, HeatmapPanel):
-                self.draw_heatmap(surf, fonts, panel, r, trial)
-            elif isinstance(panel, LogPlotPanel):
-                self.draw_log_plot(surf, fonts, panel, r, trial)
-            elif isinstance(panel, ScatterPanel):
-                self.draw_scatter(surf, fonts, panel, r, trial)
+            self.draw_panel(surf, fonts, panel, r, trial)
         self.legend(surf, fonts)
+
+    def draw_panel(self, surf, fonts, panel, r: pygame.Rect, trial: int) -> None:
+        """Draw any declared panel into ``r`` (the panels under the blocks and the main panel)."""
+        if isinstance(panel, HeatmapPanel):
+            self.draw_heatmap(surf, fonts, panel, r, trial)
+        elif isinstance(panel, LogPlotPanel):
+            self.draw_log_plot(surf, fonts, panel, r, trial)
+        elif isinstance(panel, ScatterPanel):
+            self.draw_scatter(surf, fonts, panel, r, trial)
+        elif isinstance(panel, CurvePanel):
+            draw_curves(surf, r, fonts, panel.data(self.model, trial))
+        elif isinstance(panel, HistogramPanel):
+            draw_histogram(surf, r, fonts, panel.data(self.model, trial))
 
     def draw_header(self, surf, fonts) -> None:
         lines = self.spec.header(self.model)
@@ -429,6 +444,154 @@ class StateView:
             filled = bool(d.filled[k]) if k < len(d.filled) else True
             pygame.draw.circle(surf, tone, c, 6 if filled else 5, 0 if filled else 2)
         surf.set_clip(clip)
+
+
+# ----- curves and histograms (main panels) ---------------------------------------------------------
+def _head(surf, rect, fonts, title, lines) -> tuple[pygame.Rect, int]:
+    """Panel background, title and up to two text lines; returns (inner rect, y below them)."""
+    inner = W.panel(surf, rect)
+    fonts.text(surf, title, (inner.x, inner.y), 17, W.DIM, max_width=inner.w)
+    y = inner.y + 19
+    for text, tone in lines[:2]:
+        fonts.text(surf, text, (inner.x, y), 16, TONES.get(tone, W.DIM), max_width=inner.w)
+        y += 18
+    return inner, y
+
+
+def draw_curves(surf, rect, fonts, d) -> pygame.Rect | None:
+    """A :class:`~recurnet_sim.viewspec.Curves` on linear axes: round ticks, named curves (the
+    first thick), vertical marks, category labels under the x axis. Returns the plotting area."""
+    if rect.w < 120 or rect.h < 90:
+        return None
+    inner, y = _head(surf, rect, fonts, d.title, d.lines)
+    if d.note:
+        fonts.text(surf, d.note, inner.center, 16, W.FAINT, anchor="center", max_width=inner.w)
+        return None
+    bottom = 34 if d.x_labels else 30
+    area = pygame.Rect(inner.x + 52, y + 6, inner.w - 56, inner.bottom - y - 6 - bottom)
+    if area.w < 40 or area.h < 30:
+        return None
+    curves = [(lab, np.asarray(x, float), np.asarray(v, float), tone) for lab, x, v, tone in d.curves]
+    allx = np.concatenate([c[1] for c in curves] + [np.asarray([m[0] for m in d.marks], float)]) if curves else np.zeros(0)
+    ally = np.concatenate([c[2][np.isfinite(c[2])] for c in curves]) if curves else np.zeros(0)
+    if allx.size == 0 or ally.size == 0:
+        fonts.text(surf, "no data yet", area.center, 16, W.FAINT, anchor="center")
+        return area
+    x0, x1 = float(np.nanmin(allx)), float(np.nanmax(allx))
+    if x1 - x0 < 1:
+        x1 = x0 + 1
+    if d.y_range is not None:
+        lo, hi = (float(v) for v in d.y_range)
+    else:
+        lo, hi = float(ally.min()), float(ally.max())
+        pad = 0.06 * (hi - lo) if hi > lo else max(abs(hi) * 0.05, 0.5)
+        lo, hi = lo - pad, hi + pad
+    pygame.draw.rect(surf, W.BG, area)
+
+    def px(x):
+        return area.x + (np.asarray(x, float) - x0) / (x1 - x0) * (area.w - 1)
+
+    def py(v):
+        return area.bottom - 1 - (np.clip(np.asarray(v, float), lo, hi) - lo) / (hi - lo) * (area.h - 1)
+
+    yt = W.nice_ticks(lo, hi, max(2, area.h // 36))
+    ystep = yt[1] - yt[0] if len(yt) > 1 else 0.0
+    for t in yt:
+        yy = int(py(t))
+        pygame.draw.line(surf, W.PANEL_EDGE if t != 0 else W.FAINT, (area.x, yy), (area.right - 1, yy))
+        fonts.text(surf, W.tick_label(t, ystep), (area.x - 5, yy), 15, W.DIM, anchor="midright")
+    if d.x_labels:
+        for x, text, tone in d.x_labels:
+            fonts.text(surf, text, (int(px(x)), area.bottom + 3), 15, TONES.get(tone, W.DIM), anchor="midtop")
+    else:
+        for t in W.nice_ticks(x0, x1, max(2, area.w // 80)):
+            if t != int(t):
+                continue
+            xx = int(px(t))
+            pygame.draw.line(surf, W.PANEL_EDGE, (xx, area.bottom), (xx, area.bottom + 3))
+            fonts.text(surf, str(int(t)), (xx, area.bottom + 3), 15, W.DIM, anchor="midtop")
+    pygame.draw.rect(surf, W.PANEL_EDGE, area, 1)
+    fonts.text(surf, d.xlabel, (area.centerx, inner.bottom + 2), 15, W.DIM, anchor="midbottom", max_width=inner.w)
+    lab = pygame.transform.rotate(fonts.render(d.ylabel, 15, W.DIM), 90)
+    if lab.get_height() <= area.h:
+        surf.blit(lab, lab.get_rect(midleft=(inner.x - 5, area.centery)))
+    for x, text, tone in d.marks:
+        xx = int(px(x))
+        col = TONES.get(tone, W.WARN)
+        for yy in range(area.y, area.bottom, 8):  # dashed
+            pygame.draw.line(surf, col, (xx, yy), (xx, min(yy + 4, area.bottom - 1)))
+        fonts.text(surf, text, (min(xx, area.right - 4), area.bottom - 4), 15, col, anchor="bottomright")
+    for k, (label, xs, ys, tone) in reversed(list(enumerate(curves))):
+        ok = np.isfinite(ys)
+        if ok.any():
+            W._polyline(surf, area, px(xs[ok]), py(ys[ok]), TONES.get(tone, W.ENERGY), 3 if k == 0 else 2)
+    ly = area.y + 4
+    for label, _, _, tone in curves:
+        if not label:
+            continue
+        col = TONES.get(tone, W.ENERGY)
+        r = fonts.text(surf, label, (area.right - 6, ly), 15, col, anchor="topright", max_width=area.w // 2)
+        pygame.draw.line(surf, col, (r.x - 22, ly + 7), (r.x - 6, ly + 7), 2)
+        ly += 17
+    return area
+
+
+def draw_histogram(surf, rect, fonts, d) -> pygame.Rect | None:
+    """A :class:`~recurnet_sim.viewspec.Histogram`: one bar per entry, the reference value as a
+    bright tick across each bar, labels under the bars when they fit. Returns the plotting area."""
+    if rect.w < 120 or rect.h < 90:
+        return None
+    inner, y = _head(surf, rect, fonts, d.title, d.lines)
+    if d.note:
+        fonts.text(surf, d.note, inner.center, 16, W.FAINT, anchor="center", max_width=inner.w)
+        return None
+    vals = np.asarray(d.values, float)
+    ref = None if d.reference is None else np.asarray(d.reference, float)
+    n = vals.size
+    area = pygame.Rect(inner.x + 52, y + 6 + (18 if d.legend else 0), inner.w - 56,
+                       inner.bottom - y - 6 - (18 if d.legend else 0) - 34)
+    if n == 0 or area.w < 40 or area.h < 30:
+        return None
+    if d.legend:
+        x = area.x
+        for text, tone in d.legend:
+            col = TONES.get(tone, W.DIM)
+            pygame.draw.rect(surf, col, (x, area.y - 16, 12, 12))
+            x = fonts.text(surf, text, (x + 16, area.y - 17), 15, W.DIM).right + 14
+    top = float(np.nanmax(np.concatenate([vals[np.isfinite(vals)], [0.0]] +
+                                         ([ref[np.isfinite(ref)]] if ref is not None else []))))
+    top = top * 1.1 if top > 0 else 1.0
+    pygame.draw.rect(surf, W.BG, area)
+    yt = W.nice_ticks(0.0, top, max(2, area.h // 36))
+    ystep = yt[1] - yt[0] if len(yt) > 1 else 0.0
+    for t in yt:
+        yy = int(area.bottom - 1 - t / top * (area.h - 1))
+        pygame.draw.line(surf, W.PANEL_EDGE, (area.x, yy), (area.right - 1, yy))
+        fonts.text(surf, W.tick_label(t, ystep), (area.x - 5, yy), 15, W.DIM, anchor="midright")
+    slot = area.w / n
+    bw = max(1, int(slot * 0.72))
+    label_every = max(1, math.ceil(max((fonts.font(15).size(str(t))[0] for t in d.labels), default=1) / max(slot, 1e-9) * 1.1)) \
+        if d.labels else 0
+    for k in range(n):
+        x = int(area.x + k * slot + (slot - bw) / 2)
+        v = vals[k]
+        col = TONES.get(d.tones[k] if k < len(d.tones) else "energy", W.ENERGY)
+        if np.isfinite(v) and v > 0:
+            h = max(1, int(round(v / top * (area.h - 1))))
+            pygame.draw.rect(surf, col, (x, area.bottom - h, bw, h))
+        if ref is not None and np.isfinite(ref[k]):
+            yy = int(area.bottom - 1 - ref[k] / top * (area.h - 1))
+            pygame.draw.line(surf, W.TEXT, (x - 1, yy), (x + bw, yy), 2)
+        if label_every and k % label_every == 0 and k < len(d.labels):
+            fonts.text(surf, str(d.labels[k]), (x + bw // 2, area.bottom + 3), 15, W.DIM, anchor="midtop")
+    pygame.draw.rect(surf, W.PANEL_EDGE, area, 1)
+    if d.xlabel:
+        fonts.text(surf, d.xlabel, (area.centerx, inner.bottom + 2), 15, W.DIM, anchor="midbottom", max_width=inner.w)
+    if d.ylabel:
+        lab = pygame.transform.rotate(fonts.render(d.ylabel, 15, W.DIM), 90)
+        if lab.get_height() <= area.h:
+            surf.blit(lab, lab.get_rect(midleft=(inner.x - 5, area.centery)))
+    return area
 
 
 # ----- the bar panel --------------------------------------------------------------------------------

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...viewspec import Block, GraphHints, Link, OverlapBars, ViewLayout, near_square, unit_grid, value_legend
+from ...viewspec import Block, GraphHints, Link, OverlapBars, OverlapTracePanel, ViewLayout, near_square, unit_grid, value_legend
 from .model import ASYNC, BACKWARD, FORWARD
 
 _NEXT = {FORWARD: "next pass: X -> Y", BACKWARD: "next pass: Y -> X", ASYNC: "async sweep over X and Y"}
@@ -62,4 +62,6 @@ def layout(model) -> ViewLayout:
         graph=GraphHints(groups=(("x", L["x"]), ("y", L["y"])), positions=lambda: _graph_positions(model)),
         # a pass updates a whole layer from the other: a deterministic map on (X, Y) states
         attractor_schedule=lambda m: "sync",
+        # the claim: the pair the net settles into (or a spurious pair when overloaded), over passes
+        main=OverlapTracePanel("overlap m with each stored pair (X and Y together)"),
     )

@@ -1,16 +1,123 @@
 """What the live viewer draws for a Boltzmann machine (Ackley, Hinton & Sejnowski 1985): the
 visible units in the pattern shape (the encoder's two groups V1 and V2 as one row each) and the
-hidden units beside them in their own colours, since their code is not a pattern."""
+hidden units beside them in their own colours, since their code is not a pattern.
+
+The main panel is the scenario's claim: for a small machine without stored patterns (the
+sampling scenarios) the histogram of the states the chains visit against the exact Boltzmann
+distribution p(s) = exp(-E(s)/T) / Z, with their total-variation distance; for a machine with
+patterns (the encoder, the RBM, annealing out of a spurious state) the overlap with each pattern
+over the ticks.
+"""
 from __future__ import annotations
 
 import math
 
-from ...viewspec import Block, GraphHints, LegendItem, ViewLayout, near_square, unit_grid, value_legend
+import numpy as np
+
+from ...viewspec import (Block, GraphHints, Histogram, HistogramPanel, LegendItem, OverlapTracePanel, ViewLayout,
+                         near_square, unit_grid, value_legend)
+
+#: Up to this many units the exact distribution is enumerated (2^12 = 4096 states).
+EXACT_MAX_UNITS = 12
+
+
+def exact_distribution(model, clamp_mask=None, clamp_values=None) -> np.ndarray | None:
+    """p(s) = exp(-E(s)/T) / Z over all 2^N states, index = sum_i [s_i = high] 2^i, with the
+    clamped units fixed to their values (the conditional distribution); None at T = 0 or for
+    more than :data:`EXACT_MAX_UNITS` units. E(s) = -1/2 s^T W s - b^T s as ``model.energy``."""
+    N = model.n_units
+    T = float(model.temperature)
+    if N > EXACT_MAX_UNITS or not T > 0:
+        return None
+    lo, hi = model.unit_values
+    codes = np.arange(2 ** N)
+    bits = (codes[:, None] >> np.arange(N)) & 1
+    S = np.where(bits == 1, hi, lo).astype(float)
+    E = -0.5 * np.einsum("si,ij,sj->s", S, model.weights, S) - S @ model.biases
+    logp = -E / T
+    if clamp_mask is not None and clamp_mask.any():
+        ok = (S[:, clamp_mask] == clamp_values[clamp_mask]).all(axis=1)
+        logp = np.where(ok, logp, -np.inf)
+    logp -= logp.max()
+    p = np.exp(logp)
+    return p / p.sum()
+
+
+class SampleHistogram(HistogramPanel):
+    """The states the chains visit (every trial without clamped units pools into one histogram;
+    a clamped trial counts alone) against the exact p(s) = exp(-E/T)/Z, filling in tick by tick,
+    with the total-variation distance TV = 1/2 sum |p_sampled - p_exact| over every state. The
+    counts start again when the temperature or the clamps change (a different distribution)."""
+
+    SHOW = 48  # bars: the most probable states under the exact distribution
+
+    def __init__(self):
+        self.counts: np.ndarray | None = None
+        self.n_samples = 0
+        self.key = None
+        self._exact = None
+
+    def _rows(self, model, trial: int) -> np.ndarray:
+        cl = model.clamped
+        if cl[trial].any():
+            return np.array([trial])
+        return np.flatnonzero(~cl.any(axis=1))
+
+    def on_tick(self, model) -> None:
+        if model.n_units > EXACT_MAX_UNITS:
+            return
+        trial = 0
+        rows = self._rows(model, trial)
+        key = (float(model.temperature), model.clamped[trial].tobytes(), model.state[trial][model.clamped[trial]].tobytes(),
+               id(model.weights), float(np.abs(model.weights).sum()))
+        if key != self.key:
+            self.key = key
+            self.counts = np.zeros(2 ** model.n_units)
+            self.n_samples = 0
+            self._exact = exact_distribution(model, model.clamped[trial], model.state[trial])
+        if self.sim is not None and int(self.sim.tick) == 0:
+            return  # the initial state is not a sample of the chain
+        hi = model.unit_values[1]
+        codes = ((model.state[rows] == hi).astype(np.int64) << np.arange(model.n_units)).sum(axis=1)
+        np.add.at(self.counts, codes, 1)
+        self.n_samples += len(rows)
+
+    def on_reset(self) -> None:
+        self.key = None
+
+    def tv_distance(self) -> float | None:
+        """TV between the sampled frequencies and the exact distribution (None before samples)."""
+        if self._exact is None or not self.n_samples:
+            return None
+        return float(0.5 * np.abs(self.counts / self.n_samples - self._exact).sum())
+
+    def data(self, model, trial: int) -> Histogram:
+        title = "states visited vs exact p(s) = exp(-E(s)/T) / Z"
+        if model.n_units > EXACT_MAX_UNITS:
+            return Histogram(title, note=f"{model.n_units} units: 2^{model.n_units} states, too many to enumerate")
+        if self._exact is None:
+            return Histogram(title, note="T = 0: no Boltzmann distribution (deterministic descent); press T")
+        p = self._exact
+        order = np.argsort(-p, kind="stable")[: self.SHOW]
+        freq = self.counts / max(1, self.n_samples)
+        N = model.n_units
+        labels = tuple("".join("1" if (c >> i) & 1 else "0" for i in range(N)) for c in order)
+        tv = self.tv_distance()
+        chains = len(self._rows(model, trial))
+        lines = [((f"total-variation distance TV = {tv:.3f}" if tv is not None else "TV distance: no samples yet")
+                  + f" over {self.n_samples:,} samples ({chains} chain{'s' if chains != 1 else ''}, T = "
+                  f"{float(model.temperature):.3g})", "accent")]
+        shown = float(p[order].sum())
+        lines.append((f"the {len(order)} most probable of {2 ** N} states shown ({shown:.0%} of the probability); "
+                      "TV counts them all", "dim"))
+        return Histogram(title, labels=labels, values=freq[order], reference=p[order], lines=lines,
+                         legend=[("sampled frequency", "energy"), ("exact exp(-E/T)/Z", "text")],
+                         xlabel="state (units 0..N-1 as bits), most probable first", ylabel="probability")
 
 
 def layout(model) -> ViewLayout:
     """The Boltzmann view: a visible block and, when the machine has hidden units, a hidden block
-    with as many rows as the visible one."""
+    with as many rows as the visible one; the claim's main panel (see the module docstring)."""
     d = model.describe()
     nv, N = len(model.visible), model.n_units
     nh = N - nv
@@ -34,10 +141,16 @@ def layout(model) -> ViewLayout:
         hshape = (rows, math.ceil(nh / rows))
         blocks.append(Block("hidden", f"hidden ({nh})", unit_grid(nv, nh, hshape), palette="hidden"))
         legend.append(LegendItem("hidden on/off", ("hidden_on", "hidden_off"), side="right"))
+    if len(model.pattern_names):
+        main = OverlapTracePanel("overlap m of the visible units with each pattern" if nh else
+                                 "overlap m with the stored patterns")
+    else:
+        main = SampleHistogram()
     return ViewLayout(
         blocks=blocks,
         value_range=(lo, hi),
         legend=legend,
         # the graph view: hidden units in a column on the left, the visible ones on the right
         graph=GraphHints(groups=(("hidden", slice(nv, N)), ("visible", slice(0, nv))), ring=("hidden",)),
+        main=main,
     )

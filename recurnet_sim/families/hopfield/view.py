@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from ...model import Schedule
-from ...viewspec import ViewLayout, default_layout
+from ...viewspec import OverlapTracePanel, ViewLayout, default_layout
 
 
 def _attractor_schedule(model) -> str:
@@ -17,6 +17,15 @@ def _attractor_schedule(model) -> str:
     return "sync" if getattr(model, "schedule", Schedule.SYNCHRONOUS) == Schedule.SYNCHRONOUS else "async"
 
 
+def _target(model, trial: int) -> int | None:
+    # the pattern the scenario's cue was made from (initial.kind = "pattern"), else none
+    t = getattr(model, "target", None)
+    return None if t is None else int(t[trial])
+
+
 def layout(model) -> ViewLayout:
-    """The Hopfield view: all N units as one grid in ``grid_shape`` (near-square without one)."""
-    return replace(default_layout(model), attractor_schedule=_attractor_schedule)
+    """The Hopfield view: all N units as one grid in ``grid_shape`` (near-square without one);
+    the main panel is the overlap with the stored patterns over the ticks (recall, failure,
+    reversed, mixture or spurious states, a 2-cycle's alternation and its period)."""
+    return replace(default_layout(model), attractor_schedule=_attractor_schedule,
+                   main=OverlapTracePanel(target=_target))
