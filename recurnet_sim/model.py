@@ -235,11 +235,12 @@ class Model:
         after an anneal to 0)."""
         return None if self.temperature > 0 else f"this {self.network_type} network has no temperature"
 
-    def use_temperature(self) -> str | None:
+    def use_temperature(self, apply: bool = True) -> str | None:
         """Switch to the stochastic form of the dynamics so that a temperature acts (e.g. a
         deterministic unit schedule to Glauber dynamics); returns what changed in one line, or
-        None when there is no such form (then :meth:`temperature_control` says why). A reset
-        (:meth:`restore`) goes back to the scenario's dynamics. Default: None."""
+        None when there is no such form (then :meth:`temperature_control` says why). With
+        ``apply=False`` only says what it would do (the help overlay). A reset (:meth:`restore`)
+        goes back to the scenario's dynamics. Default: None."""
         return None
 
     def trace_arrays(self) -> dict[str, np.ndarray]:

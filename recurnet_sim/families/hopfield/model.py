@@ -271,13 +271,15 @@ class ScheduledUnits:
             return None
         return f"{self.schedule.value} updates set each unit to the sign of its field: a temperature does nothing"
 
-    def use_temperature(self) -> str | None:
+    def use_temperature(self, apply: bool = True) -> str | None:
         """A deterministic schedule becomes Glauber dynamics (Glauber 1963; random order,
         p(s_i = +1) = 1 / (1 + exp(-2 h_i / T))); T = 0 is still the deterministic limit."""
         if self.schedule == Schedule.GLAUBER:
             return None
-        old, self.schedule = self.schedule, Schedule.GLAUBER
-        return f"switched from {old.value} updates to Glauber dynamics (random order, p(+1) = 1/(1+exp(-2h/T)))"
+        old = self.schedule
+        if apply:
+            self.schedule = Schedule.GLAUBER
+        return f"{'switched' if apply else 'switches'} from {old.value} updates to Glauber dynamics (random order, p(+1) = 1/(1+exp(-2h/T)))"
 
     def snapshot(self):
         return {**super().snapshot(), "schedule": self.schedule}
