@@ -37,7 +37,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from numba import njit
+
+from ...kernels import load_numba
+
+_nb = load_numba()  # sets numba's cache directory first (a read-only install caches in ~/.cache)
+if _nb is None:
+    raise ImportError("recurnet_sim.families.srn.kernels needs numba (the numpy path needs nothing)")
+njit = _nb.njit
 
 OUT_CODES = {"sigmoid": 0, "softmax": 1, "linear": 2}
 ACT_CODES = {"tanh": 0, "sigmoid": 1, "relu": 2, "linear": 3}
@@ -74,7 +80,7 @@ class CellKernel:
 # ======================================================================================
 # Scalar helpers: numpy's formulas, written out
 # ======================================================================================
-@njit(cache=True)
+@njit(cache=True, error_model="numpy", inline="always")
 def _sigmoid(x):
     # cells.sigmoid: e = exp(-|x|); x >= 0: 1 / (1 + e), else e / (1 + e)
     e = np.exp(-abs(x))
@@ -83,13 +89,13 @@ def _sigmoid(x):
     return e / (1.0 + e)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy", inline="always")
 def _gate(x):
     # cells._gate: (1 + tanh(x / 2)) / 2 in numpy's order of operations
     return (np.tanh(0.5 * x) + 1.0) * 0.5
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy", inline="always")
 def _act(kind, a):
     if kind == 0:
         return np.tanh(a)
@@ -102,7 +108,7 @@ def _act(kind, a):
     return a
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy", inline="always")
 def _act_grad(kind, h):
     # cells.activation_grad from the output h (relu: h > 0 exactly where a > 0)
     if kind == 0:
@@ -114,7 +120,7 @@ def _act_grad(kind, h):
     return 1.0
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy", inline="always")
 def _logaddexp0(z):
     # np.logaddexp(0, z), numpy's branch structure
     if z == 0.0:
@@ -126,7 +132,7 @@ def _logaddexp0(z):
     return np.log1p(np.exp(z))
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy", inline="always")
 def _output(kind, z, y):
     """y = g(z) for one step (cells.output_fn)."""
     O = z.shape[0]
@@ -149,7 +155,7 @@ def _output(kind, z, y):
             y[o] = z[o]
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy", inline="always")
 def _output_vjp(kind, y, v, out):
     """out = v^T dy/dz (cells.output_vjp)."""
     O = y.shape[0]
@@ -167,7 +173,7 @@ def _output_vjp(kind, y, v, out):
             out[o] = v[o]
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy", inline="always")
 def _readout(th, H, O, h, z):
     """z = W_hy h + b_y from the read-out group [W_hy | b_y] (O, H + 1), the last in the row."""
     ro = th.shape[0] - O * (H + 1)
@@ -179,7 +185,7 @@ def _readout(th, H, O, h, z):
         z[o] = s + th[r + H]
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy", inline="always")
 def _transpose_into(th, off, rows, cols, wk, woff):
     """wk[woff + k * rows + j] = th[off + j * cols + k]: a (rows, cols) block, transposed, so that
     the forward product W v runs as contiguous axpys (vectorisable without reassociation)."""
@@ -189,7 +195,7 @@ def _transpose_into(th, off, rows, cols, wk, woff):
             wk[woff + k * rows + j] = th[base + k]
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy", inline="always")
 def _gemv_t(wk, woff, rows, v, n, out, ooff):
     """out[ooff:ooff+rows] = W v for W stored transposed at wk[woff:] ((n, rows)); sums over the
     columns k in ascending order."""
@@ -207,13 +213,13 @@ def _gemv_t(wk, woff, rows, v, n, out, ooff):
 # ints: (activation, teacher_forcing); floats: (mu,)
 # work: W_in^T (K * H), then da (H), dz (O)
 # ======================================================================================
-@njit(cache=True)
+@njit(cache=True, error_model="numpy", inline="always")
 def _affine_prep(th, ip, fp, wk):
     I, H, C = ip[0], ip[1], ip[2]
     _transpose_into(th, 0, H, I + 1 + C, wk, 0)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy", inline="always")
 def _affine_pre(ip, wk, x, c, a):
     """a = [W_xh | b_h | W_ch] [x, 1, c], summed in the order of u = [x, 1, c]."""
     I, H, C = ip[0], ip[1], ip[2]
@@ -234,7 +240,7 @@ def _affine_pre(ip, wk, x, c, a):
             a[j] += wk[base + j] * ck
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy", inline="always")
 def _affine_grads(ip, x, c, da, g):
     """g[W_in] += da [x, 1, c]^T; returns nothing (dc is the caller's)."""
     I, H, C = ip[0], ip[1], ip[2]
@@ -249,7 +255,7 @@ def _affine_grads(ip, x, c, da, g):
             g[base + I + 1 + k] += dj * c[k]
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy", inline="always")
 def _affine_dc(th, ip, da, scale, dcn, dc):
     """dc = scale * dcn + W_ch^T da (W_ch is the last C columns of each row)."""
     I, H, C = ip[0], ip[1], ip[2]
@@ -266,7 +272,7 @@ def _affine_dc(th, ip, da, scale, dcn, dc):
             dc[k] = scale * dcn[k] + dc[k]
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy", inline="always")
 def elman_fwd(th, ip, fp, wk, x, c, d, cn, h, cache):
     """Elman (1990): h_t = f(W_xh x_t + W_hh c_t + b_h), c_{t+1} = h_t."""
     H = ip[1]
@@ -277,7 +283,7 @@ def elman_fwd(th, ip, fp, wk, x, c, d, cn, h, cache):
         cn[j] = h[j]
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy", inline="always")
 def elman_bwd(th, ip, fp, wk, x, c, d, h, cache, dcn, dh, dc, g):
     """da_t = f'(a_t) (dL/dh_t + dL/dc_{t+1}); dL/dc_t = W_hh^T da_t."""
     I, H, C = ip[0], ip[1], ip[2]
@@ -289,7 +295,7 @@ def elman_bwd(th, ip, fp, wk, x, c, d, h, cache, dcn, dh, dc, g):
     _affine_dc(th, ip, da, 0.0, dcn, dc)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy", inline="always")
 def jordan_fwd(th, ip, fp, wk, x, c, d, cn, h, cache):
     """Jordan (1986): h_t = f(W_xh x_t + W_ch s_t + b_h), s_{t+1} = mu s_t + y_t (or + d_t when
     teacher-forced); the cache holds y_t."""
@@ -310,7 +316,7 @@ def jordan_fwd(th, ip, fp, wk, x, c, d, cn, h, cache):
             cn[k] = mu * c[k] + cache[k]
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy", inline="always")
 def jordan_bwd(th, ip, fp, wk, x, c, d, h, cache, dcn, dh, dc, g):
     I, H, C, O = ip[0], ip[1], ip[2], ip[3]
     act, forced = ip[8], ip[9]
@@ -342,7 +348,7 @@ def jordan_bwd(th, ip, fp, wk, x, c, d, h, cache, dcn, dh, dc, g):
 # LSTM: groups W_xg (4H, I) | W_hg (4H, H) | b_g (4H) [| w_ci | w_cf | w_co (H each)]
 # ints: (peepholes,); cache: i, f, g, o, c (5H); work: W_xg^T, W_hg^T, ax, ah, da (4H each)
 # ======================================================================================
-@njit(cache=True)
+@njit(cache=True, error_model="numpy", inline="always")
 def lstm_prep(th, ip, fp, wk):
     I, H = ip[0], ip[1]
     G4 = 4 * H
@@ -350,7 +356,7 @@ def lstm_prep(th, ip, fp, wk):
     _transpose_into(th, G4 * I, G4, H, wk, G4 * I)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy", inline="always")
 def lstm_fwd(th, ip, fp, wk, x, c, d, cn, h, cache):
     """Hochreiter & Schmidhuber (1997) with a forget gate (Gers et al. 2000) and optional
     peepholes (Gers & Schmidhuber 2000); see :class:`~.cells.LSTMCell`."""
@@ -390,7 +396,7 @@ def lstm_fwd(th, ip, fp, wk, x, c, d, cn, h, cache):
         cn[H + j] = cc
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy", inline="always")
 def lstm_bwd(th, ip, fp, wk, x, c, d, h, cache, dcn, dh, dc, g):
     I, H = ip[0], ip[1]
     peep = ip[8]
@@ -439,7 +445,7 @@ def lstm_bwd(th, ip, fp, wk, x, c, d, h, cache, dcn, dh, dc, g):
 # GRU (Cho et al. 2014): groups W_xg (3H, I) | W_hg (3H, H) | b_g (3H); gates z, r, candidate
 # cache: z, r, g, r h_{t-1} (4H); work: W_xg^T, U_zr^T, U_c^T, ax (3H), ah (2H), ac (H), da (3H), drh (H)
 # ======================================================================================
-@njit(cache=True)
+@njit(cache=True, error_model="numpy", inline="always")
 def gru_prep(th, ip, fp, wk):
     I, H = ip[0], ip[1]
     G3 = 3 * H
@@ -448,7 +454,7 @@ def gru_prep(th, ip, fp, wk):
     _transpose_into(th, G3 * I + 2 * H * H, H, H, wk, G3 * I + 2 * H * H)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy", inline="always")
 def gru_fwd(th, ip, fp, wk, x, c, d, cn, h, cache):
     """See :class:`~.cells.GRUCell`: z, r gates, candidate from r h_{t-1}, h = z h' + (1 - z) g."""
     I, H = ip[0], ip[1]
@@ -477,7 +483,7 @@ def gru_fwd(th, ip, fp, wk, x, c, d, cn, h, cache):
         cn[j] = hh
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy", inline="always")
 def gru_bwd(th, ip, fp, wk, x, c, d, h, cache, dcn, dh, dc, g):
     I, H = ip[0], ip[1]
     G3 = 3 * H
@@ -793,7 +799,7 @@ def _driver(ck: CellKernel):
     py.__module__ = __name__
     py.__doc__ = _epoch_template.__doc__
     ours = all(getattr(f, "py_func", f).__module__ == __name__ for f in (ck.prep, ck.fwd, ck.bwd))
-    fn = njit(cache=ours)(py)
+    fn = njit(cache=ours, error_model="numpy")(py)
     _DRIVERS[ck.name] = fn
     return fn
 
