@@ -18,7 +18,8 @@ GIF_MAX_FRAMES = 400
 
 
 def run_viewer(sim, record_dir=None, screenshot=None, gif=None, max_frames=None, headless=False, size=None,
-               hold_frames: int | None = None) -> Viewer:
+               hold_frames: int | None = None, play: bool | None = None, status: bool = True,
+               gif_scale: float = 1.0) -> Viewer:
     """Show ``sim`` in a window until the user quits (or ``max_frames`` frames).
 
     Parameters
@@ -36,13 +37,22 @@ def run_viewer(sim, record_dir=None, screenshot=None, gif=None, max_frames=None,
         No window (SDL's dummy driver). A headless run without ``max_frames`` ends when every trial
         has stopped, after ``hold_frames`` more frames (default: half a second of frames).
     size : (width, height), optional
+    play : bool, optional
+        Start running. Default: headless runs play (nobody can press Space), a window opens as
+        the scenario says (lesson mode: paused on the cue).
+    status : bool
+        Draw the status line (False: frames and GIFs without it).
+    gif_scale : float
+        GIF frames at this fraction of the window size (1: full size).
+
+    The first frame is drawn before any tick: ``--record`` frame 1 is tick 0, the cue.
 
     Returns
     -------
     Viewer
         The (closed) viewer, for inspection.
     """
-    viewer = Viewer(sim, size=size, headless=headless)
+    viewer = Viewer(sim, size=size, headless=headless, play=headless if play is None else play, status=status)
     clock = pygame.time.Clock()
     fps = viewer.fps_cap
     record = Path(record_dir) if record_dir else None
@@ -58,7 +68,8 @@ def run_viewer(sim, record_dir=None, screenshot=None, gif=None, max_frames=None,
                 viewer.handle_event(event)
             if not viewer.alive:
                 break
-            viewer.update()
+            if viewer.frame > 0:  # frame 1 shows tick 0 (the cue) before anything runs
+                viewer.update()
             surf = viewer.draw()
             if not headless:
                 pygame.display.flip()
@@ -66,7 +77,7 @@ def run_viewer(sim, record_dir=None, screenshot=None, gif=None, max_frames=None,
                 frame = record / f"frame_{viewer.frame:05d}.png"
                 write_file(frame, lambda fh: pygame.image.save(surf, fh, frame.name))
             if gif and viewer.frame % gif_step == 0:
-                gif_frames.append(_to_pil(surf))
+                gif_frames.append(_to_pil(surf, gif_scale))
                 if len(gif_frames) >= GIF_MAX_FRAMES:
                     gif_frames = gif_frames[::2]  # keep the whole run at half the frame rate
                     gif_step *= 2
@@ -89,13 +100,15 @@ def run_viewer(sim, record_dir=None, screenshot=None, gif=None, max_frames=None,
     return viewer
 
 
-def _to_pil(surf: pygame.Surface):
+def _to_pil(surf: pygame.Surface, scale: float = 1.0):
     from PIL import Image
 
     w, h = surf.get_size()
     img = Image.frombytes("RGB", (w, h), pygame.image.tobytes(surf, "RGB"))
-    # GIFs for slides: half size keeps them small; adaptive palette keeps the colours
-    return img.resize((w // 2, h // 2), Image.LANCZOS).quantize(colors=128, method=Image.Quantize.MEDIANCUT)
+    if scale != 1.0:
+        img = img.resize((max(1, int(w * scale)), max(1, int(h * scale))), Image.LANCZOS)
+    # full window size by default (text stays legible on a slide); adaptive palette keeps the colours
+    return img.quantize(colors=128, method=Image.Quantize.MEDIANCUT)
 
 
 def _write_gif(path, frames, ms_per_frame: float) -> None:

@@ -19,19 +19,38 @@ import numpy as np
 import pygame
 
 from .. import perturbations as P
+from ..model import Model
 from ..paths import has_display
 from ..writer import write_file
 from ..viewspec import OverlapBars, layout_for
 from . import widgets as W
+from . import views as V
 from .views import AttractorView, GraphView, StateView, attractor_view_available, bar_rows, draw_bars
 
 #: steps per frame the +/- keys move through (fractions = one step every few frames)
 _CURSOR_KEYS = {pygame.K_i: (0, -1), pygame.K_k: (0, 1), pygame.K_j: (-1, 0), pygame.K_l: (1, 0)}
 SPEEDS = (1 / 16, 1 / 8, 1 / 4, 1 / 2, 1, 2, 3, 5, 10, 20, 50, 100, 200, 500, 1000)
+#: unit updates per second of sub-sweep stepping, below the slowest tick speed (unit-based families)
+UNIT_RATES = (1, 2, 5, 10, 20, 50)
+#: zoom steps of the Z key (text and layout distances; the window's own scale comes first)
+ZOOMS = (0.8, 1.0, 1.25, 1.5, 2.0)
+#: the reference window whose text sizes are the sizes written in the code
+REFERENCE_SIZE = (1100, 720)
+#: ticks per second of a scenario that sets no [view] steps_per_frame, and seconds its training takes
+LESSON_TICKS_PER_S = 4
+LESSON_TRAINING_S = 8
 
 STOP_TEXT = {"fixed_point": "converged (fixed point)", "max_steps": "max steps reached",
              "condition": "stop condition met", "cycle": "cycle",
              "diverged": "diverged (numbers ran away; the run summary says why)"}
+
+
+def fmt_unit(v: float) -> str:
+    """A unit value as written: +1 / -1 / 0 / 1, else 3 significant digits."""
+    v = float(v)
+    if v == int(v):
+        return f"{int(v):+d}" if v else "0"
+    return f"{v:.3g}"
 
 
 def init_pygame(headless: bool = False) -> None:
@@ -84,7 +103,8 @@ class Viewer:
         What the family declared to draw (blocks, links, panels ...).
     """
 
-    def __init__(self, sim, size=None, headless: bool = False, screenshot_dir=None):
+    def __init__(self, sim, size=None, headless: bool = False, screenshot_dir=None, play: bool | None = None,
+                 status: bool = True):
         init_pygame(headless)
         self.sim = sim
         self.model = sim.model
@@ -98,6 +118,9 @@ class Viewer:
         pygame.display.set_caption(f"recurnet - {title}")
         self.title = title
         self.fonts = W.Fonts()
+        self.zoom = 1.0
+        self.show_status = bool(status)
+        self.set_theme(cfg.get("theme") or "dark", quiet=True)
         self.family = sim.family
         self.view_layout = layout_for(self.family, self.model)
         self.view_layout.bind(sim)  # panels read the clock and stop reasons (the main panel's claim)
@@ -106,8 +129,29 @@ class Viewer:
         self.graph_view: GraphView | None = None
         self.show_graph = False
         self.show_help = False
-        self.running = not cfg.get("paused", False)
-        self.speed = float(cfg.get("steps_per_frame", 1))
+        # Lesson mode opens paused on the cue (tick 0) with the scenario's point and what to watch.
+        self.lesson = bool(cfg.get("lesson", True))
+        self.show_captions = self.lesson
+        self.point = str(cfg.get("point") or sim.info.get("description") or "")
+        self.watch = str(cfg.get("watch") or "")
+        self._start_paused = self.lesson or bool(cfg.get("paused", False))
+        self.running = (not self._start_paused) if play is None else bool(play)
+        spf = cfg.get("steps_per_frame")
+        if spf is None:  # a lesson pace: a few ticks a second, not 60
+            spf = min(SPEEDS, key=lambda v: abs(v - LESSON_TICKS_PER_S / self.fps_cap))
+        self._run_speed = float(spf)
+        self._train_speed = float(spf)
+        if sim.training_pending and cfg.get("steps_per_frame") is None:
+            total = max(1, int(sim.training.total or 1))
+            self._train_speed = max(1.0, total / (LESSON_TRAINING_S * self.fps_cap))
+        self.speed = self._train_speed if sim.training_pending else self._run_speed
+        self.unit_rate: float | None = None  # unit updates per second while sub-sweep stepping
+        self._unit_acc = 0.0
+        self._replay: dict | None = None  # the displayed trial's tick being replayed unit by unit
+        self._units_ok: bool | None = None if type(self.model).unit_updates is not Model.unit_updates else False
+        self._max_steps0 = int(sim.stop.max_steps)
+        self._switched: str | None = None
+        self.status_shown: list[str] = []  # the status parts the last frame showed (tests)
         self.noise = float(cfg.get("noise", 0.1))
         self.trial = 0
         self.alive = True
@@ -124,45 +168,69 @@ class Viewer:
         self._layout()
 
     # ----- layout ---------------------------------------------------------------------------
+    def _scale(self, w: int, h: int) -> float:
+        """Text and layout scale: the window against the reference 1100 x 720 (never below 0.9, so
+        800 x 600 stays legible), times the zoom."""
+        return max(0.9, min(w / REFERENCE_SIZE[0], h / REFERENCE_SIZE[1])) * self.zoom
+
+    def _caption_lines(self, width: int) -> list[tuple[str, int, tuple]]:
+        if not (self.show_captions and (self.point or self.watch)):
+            return []
+        f = self.fonts
+        out = [(t, 18, W.TEXT) for t in f.wrap(self.point, 18, width)] if self.point else []
+        if self.watch:
+            out += [(t, 17, W.ACCENT) for t in f.wrap("Watch: " + self.watch, 17, width)]
+        return out
+
     def _layout(self) -> None:
         w, h = self.screen.get_size()
         self.size = (w, h)
-        top, bottom = 34, 28
-        side = int(min(460, max(260, 0.34 * w)))
+        f = self.fonts
+        f.scale = self._scale(w, h)
+        top = f.height(22) + f.px(12)
+        bottom = (f.height(17) + f.height(16) + f.px(10)) if self.show_status else 0
         self.title_rect = pygame.Rect(0, 0, w, top)
+        self.captions = self._caption_lines(w - f.px(24))
+        cap_h = sum(f.height(size) for _, size, _ in self.captions) + (f.px(8) if self.captions else 0)
+        self.caption_rect = pygame.Rect(0, top, w, cap_h)
+        top += cap_h
         self.status_rect = pygame.Rect(0, h - bottom, w, bottom)
-        self.main_rect = pygame.Rect(8, top + 4, w - side - 20, h - top - bottom - 12)
-        px = self.main_rect.right + 8
+        gap = f.px(8)
+        side = int(min(f.px(460), max(f.px(260), 0.34 * w)))
+        side = min(side, int(0.45 * w))
+        self.main_rect = pygame.Rect(gap, top + 4, w - side - 2 * gap - 4, h - top - bottom - 12)
+        px = self.main_rect.right + gap
         ph = h - top - bottom - 12
         n_rows = max(3, bar_rows(self.view_layout.bars, self.model))
-        bars_h = int(min(0.55 * ph, max(150, 24 * n_rows + 50)))
+        head = f.height(17) + f.height(15) + f.px(20)
+        bars_h = int(min(0.55 * ph, max(f.px(150), (f.height(16) + 4) * n_rows + head)))
+        self.plot_rect = pygame.Rect(px, top + 4, w - px - gap, ph - bars_h - gap)
+        self.bars_rect = pygame.Rect(px, self.plot_rect.bottom + gap, w - px - gap, ph - self.plot_rect.h - gap)
         self.claim_rect = pygame.Rect(0, 0, 0, 0)
         if self.view_layout.main is not None:
-            self._layout_main(w, top, ph)
-        else:
-            self.plot_rect = pygame.Rect(px, top + 4, w - px - 8, ph - bars_h - 8)
-            self.bars_rect = pygame.Rect(px, self.plot_rect.bottom + 8, w - px - 8, ph - self.plot_rect.h - 8)
+            self._layout_main(w, top, ph, gap)
         self.state_view.layout(self.main_rect)
         if self.graph_view is not None:
             self.graph_view.layout(self.main_rect)
+        self._centers_key = None
 
-    def _layout_main(self, w: int, top: int, ph: int) -> None:
-        """A family that declares its claim as the main panel gets a wider right column, the main
-        panel on top of it (the big plot), the energy/loss strip and the bars below."""
-        side = int(min(0.5 * w, max(320, 0.42 * w)))
-        self.main_rect = pygame.Rect(8, top + 4, w - side - 20, ph)
-        px = self.main_rect.right + 8
+    def _layout_main(self, w: int, top: int, ph: int, gap: int) -> None:
+        """A family that declares its claim as the main panel (``ViewLayout.main``) gets a wider
+        right column: the main panel on top (the big plot), the energy/loss strip and the bars
+        below it (no bars when there is nothing to compare with)."""
+        f = self.fonts
+        side = int(min(0.5 * w, max(f.px(320), 0.42 * w)))
+        self.main_rect = pygame.Rect(gap, top + 4, w - side - 2 * gap - 4, ph)
+        px = self.main_rect.right + gap
         n_rows = max(3, bar_rows(self.view_layout.bars, self.model))
-        bars_h = int(min(0.32 * ph, max(130, 22 * min(n_rows, 8) + 50)))
+        bars_h = int(min(0.32 * ph, max(f.px(130), (f.height(16) + 4) * min(n_rows, 8) + f.height(17) + f.px(24))))
         if isinstance(self.view_layout.bars, OverlapBars) and not len(self.model.pattern_names):
             bars_h = 0  # nothing to compare with: the claim gets the room
-        plot_h = int(max(110, 0.2 * ph)) if self.view_layout.energy_plot else 0
-        main_h = ph - bars_h - 8 - (plot_h + 8 if plot_h else 0)
-        self.claim_rect = pygame.Rect(px, top + 4, w - px - 8, main_h)
-        self.plot_rect = pygame.Rect(px, self.claim_rect.bottom + 8, w - px - 8, plot_h)
-        self.bars_rect = pygame.Rect(px, top + 4 + ph - bars_h, w - px - 8, bars_h)
-        if not bars_h:
-            self.claim_rect.h += 8
+        plot_h = int(max(f.px(110), 0.2 * ph)) if self.view_layout.energy_plot else 0
+        main_h = ph - (bars_h + gap if bars_h else 0) - (plot_h + gap if plot_h else 0)
+        self.claim_rect = pygame.Rect(px, top + 4, w - px - gap, main_h)
+        self.plot_rect = pygame.Rect(px, self.claim_rect.bottom + gap, w - px - gap, plot_h)
+        self.bars_rect = pygame.Rect(px, top + 4 + ph - bars_h, w - px - gap, bars_h)
 
     def resize(self, size) -> None:
         self.screen = pygame.display.get_surface() or pygame.display.set_mode(size, pygame.RESIZABLE)
@@ -205,10 +273,21 @@ class Viewer:
         shift = bool(mod & pygame.KMOD_SHIFT)
         if key in (pygame.K_ESCAPE, pygame.K_q):
             self.quit()
-        elif key == pygame.K_SPACE:
+            return
+        if key == pygame.K_h:
+            self.show_help = not self.show_help
+            return
+        name = self._control_of(key)
+        why = self.unavailable().get(name) if name else None
+        if why:  # a control that does not apply says why, instead of doing nothing
+            self.say(f"{name.split(',')[0].split(' /')[0]}: {why}", 4)
+            return
+        if key == pygame.K_SPACE:
             self.toggle_run()
         elif key in (pygame.K_RIGHT, pygame.K_n):
             self.single_step()
+        elif key in (pygame.K_u, pygame.K_PERIOD):
+            self.unit_step()
         elif key in (pygame.K_PLUS, pygame.K_EQUALS, pygame.K_KP_PLUS):
             self.faster()
         elif key in (pygame.K_MINUS, pygame.K_KP_MINUS, pygame.K_UNDERSCORE):
@@ -229,12 +308,17 @@ class Viewer:
             self.lower_temperature() if shift else self.raise_temperature()
         elif key == pygame.K_s:
             self.screenshot()
-        elif key == pygame.K_h:
-            self.show_help = not self.show_help
         elif key == pygame.K_g:
             self.toggle_graph()
         elif key == pygame.K_TAB:
             self.next_trial()
+        elif key == pygame.K_z:
+            self.set_zoom(-1 if shift else 1)
+        elif key == pygame.K_v:
+            self.set_theme("dark" if W.theme == "contrast" else "contrast")
+        elif key == pygame.K_p:
+            self.show_captions = not self.show_captions
+            self._layout()
         elif key in _CURSOR_KEYS:
             self.move_cursor(_CURSOR_KEYS[key], paint=shift)
         elif key in (pygame.K_f, pygame.K_RETURN, pygame.K_KP_ENTER):
@@ -244,17 +328,75 @@ class Viewer:
             if self.cursor is not None or self.move_cursor((0, 0)):
                 self.toggle_clamp(self.cursor)
 
+    @staticmethod
+    def _control_of(key: int) -> str | None:
+        """The help line (``widgets.HELP`` key) a key belongs to."""
+        if key in (pygame.K_u, pygame.K_PERIOD):
+            return "U, ."
+        if pygame.K_1 <= key <= pygame.K_9 or pygame.K_KP1 <= key <= pygame.K_KP9:
+            return "1-9"
+        if key == pygame.K_t:
+            return "T / Shift+T"
+        if key in _CURSOR_KEYS:
+            return "I J K L"
+        if key in (pygame.K_f, pygame.K_RETURN, pygame.K_KP_ENTER, pygame.K_c):
+            return "F, Enter / C"
+        if key == pygame.K_TAB:
+            return "Tab"
+        if key in (pygame.K_x, pygame.K_LEFTBRACKET, pygame.K_RIGHTBRACKET):
+            return "X"
+        return None
+
+    def unavailable(self) -> dict[str, str]:
+        """The controls that do not apply to this network now, {help key: why} (greyed in the help
+        overlay; pressing one says why in the status line)."""
+        m = self.model
+        out = {}
+        if self._units_ok is False:
+            out["U, ."] = f"a {m.tick_unit} of this network is not a sequence of unit updates"
+        if m.patterns is None or np.asarray(m.patterns).shape[-2] == 0:
+            out["1-9"] = out["Shift+1-9"] = "this network stores no patterns"
+        why = self._temperature_reason()
+        if why and m.use_temperature(apply=False) is None:
+            out["T / Shift+T"] = why
+        if self.show_graph:
+            out["I J K L"] = out["F, Enter / C"] = "the unit cursor works in the state view (G back); click a node here"
+        if m.batch_size == 1:
+            out["Tab"] = "this run has one trial"
+        if self.sim.training_pending:
+            out["X"] = "noise acts on the run, after training"
+        return out
+
+    def _temperature_reason(self) -> str | None:
+        """Why the T keys do not act (None: they do). A run whose recorded temperature was ever
+        above 0 (an anneal down to 0) uses its temperature whatever T is now."""
+        why = self.model.temperature_control()
+        if why is None:
+            return None
+        rec = self.sim.recorder("temperature")
+        if rec is not None and rec.rows and float(np.nanmax(np.asarray(rec.rows[-400:], dtype=float))) > 0:
+            return None
+        return why
+
     # ----- commands ---------------------------------------------------------------------------
     def say(self, text: str, seconds: float = 2.5) -> None:
         """Show a short message in the status line."""
         self._message = (text, time.perf_counter() + seconds)
 
-    def _apply(self, perturbation, rows=None) -> bool:
+    def _apply(self, perturbation, rows=None, what: str | None = None) -> bool:
+        """Send one perturbation to the engine. A refusal is one readable line in the status line
+        (``what`` names the command as the user sees it, patterns counted from 1), never raised."""
+        self._end_replay()
+        was_done = self.sim.done
         try:
             self.sim.apply(perturbation, rows)
         except Exception as exc:  # a command the model refuses is shown, not fatal
-            self.say(f"{perturbation.describe()}: {exc}", 4)
+            text = " ".join(str(exc).split()) or type(exc).__name__
+            self.say(f"{what or perturbation.describe()}: refused ({text})", 5)
             return False
+        if was_done and self.sim.stop.max_steps <= self.sim.tick:
+            # woken at max steps: it goes on only when the user resumes (Space gives it more steps)
+            self.running = False
         self.view_layout.on_tick(self.model)
         return True
 
@@ -263,29 +405,82 @@ class Viewer:
 
     def toggle_run(self) -> None:
         self.running = not self.running
+        if self.running:
+            self._extend_if_at_max_steps()
+
+    def _extend_if_at_max_steps(self) -> bool:
+        """Resuming a run that is at its max steps gives it the scenario's max steps again."""
+        sim = self.sim
+        if sim.tick >= sim.stop.max_steps and (sim.active.any() or (sim.stop_reason == "max_steps").any()):
+            sim.stop.max_steps = sim.tick + self._max_steps0
+            if not sim.active.any():
+                sim._wake(np.flatnonzero(sim.stop_reason == "max_steps"))
+            self.say(f"resumed: {self._max_steps0} more {self.model.tick_unit}s (max steps {sim.stop.max_steps})")
+            return True
+        return False
 
     def single_step(self) -> None:
-        """Pause and advance exactly one tick."""
+        """Pause and advance exactly one tick (the rest of a tick being replayed unit by unit)."""
         self.running = False
+        if self._replay is not None and self._replay["k"] < len(self._replay["updates"]):
+            self._end_replay()
+            return
+        self._end_replay()
         if not self._step():
             self.say(f"stopped ({self._stop_text()}): perturb the state, or R to reset")
 
     def faster(self) -> None:
-        self.speed = next((s for s in SPEEDS if s > self.speed + 1e-9), SPEEDS[-1])
+        if self.unit_rate is not None:
+            bigger = [r for r in UNIT_RATES if r > self.unit_rate]
+            if bigger:
+                self.unit_rate = float(bigger[0])
+            else:
+                self.unit_rate = None
+                self._end_replay()
+                self.speed = SPEEDS[0]
+        else:
+            self.speed = next((s for s in SPEEDS if s > self.speed + 1e-9), SPEEDS[-1])
+        self.say(f"speed: {self.speed_text()}")
 
     def slower(self) -> None:
-        self.speed = next((s for s in reversed(SPEEDS) if s < self.speed - 1e-9), SPEEDS[0])
+        if self.unit_rate is not None:
+            self.unit_rate = float(next((r for r in reversed(UNIT_RATES) if r < self.unit_rate), UNIT_RATES[0]))
+        elif self.speed <= SPEEDS[0] + 1e-12 and self._units_ok is not False and not self.sim.training_pending:
+            self.unit_rate = float(UNIT_RATES[-1])
+        else:
+            self.speed = next((s for s in reversed(SPEEDS) if s < self.speed - 1e-9), SPEEDS[0])
+        self.say(f"speed: {self.speed_text()}")
+
+    def speed_text(self) -> str:
+        """The speed setting in what it means: unit updates a second, ticks a frame or a second."""
+        unit = self.sim.training.unit if self.sim.training_pending else self.model.tick_unit
+        if self.unit_rate is not None:
+            r = self.unit_rate
+            return f"{r:g} unit update{'s' if r != 1 else ''}/s"
+        sp = self.speed
+        if sp >= 1:
+            return f"{sp:g} {unit}{'s' if sp != 1 else ''}/frame"
+        return f"1 {unit} every {round(1 / sp)} frames (~{sp * self.fps_cap:.2g}/s)"
 
     def reset(self) -> None:
+        """Back to tick 0: the paused start in lesson mode, at the starting speed."""
+        self._end_replay()
         self.sim.reset()
+        self.sim.stop.max_steps = self._max_steps0
         self._acc = 0.0
+        self._unit_acc = 0.0
         self.view_layout.on_reset()
         self.view_layout.on_tick(self.model)
-        self.say("reset to the initial state")
+        if self._start_paused:
+            self.running = False
+            self.speed, self.unit_rate = self._run_speed, None
+            self.say("reset to the start (the cue, tick 0): Space starts")
+        else:
+            self.say("reset to the initial state")
 
     def flip_unit(self, unit: int) -> None:
         """Flip one unit of the displayed trial."""
-        if self._apply(P.FlipUnits((int(unit),)), [self.trial]):
+        if self._apply(P.FlipUnits((int(unit),)), [self.trial], f"flip unit {unit}"):
             self.say(f"flipped unit {unit}")
 
     def paint_at(self, pos) -> None:
@@ -314,27 +509,129 @@ class Viewer:
         self.say(f"X flips {self.noise:.0%} of the units")
 
     def load_pattern(self, k: int, noisy: bool = False) -> None:
-        """Load stored pattern k (0-based) into every trial, with the X noise when ``noisy``."""
+        """Load stored pattern k (0-based; the messages count from 1, as the keys do) into every
+        trial, with the X noise when ``noisy``."""
         names = list(self.model.pattern_names)
-        n = 0 if self.model.patterns is None else np.asarray(self.model.patterns).shape[-2]
+        pats = None if self.model.patterns is None else np.asarray(self.model.patterns)
+        n = 0 if pats is None else pats.shape[-2]
         if k >= n:
             self.say(f"there is no pattern {k + 1} ({n} stored)")
             return
-        if self._apply(P.LoadPattern(k, self.noise if noisy else 0.0)):
-            name = names[k] if k < len(names) else str(k + 1)
+        name = names[k] if k < len(names) else str(k + 1)
+        what = f"load pattern {k + 1} ({name})"
+        if pats.shape[-1] != self.model.n_units:
+            self.say(f"{what}: a pattern has {pats.shape[-1]} values and this network {self.model.n_units} units, "
+                     "so it cannot be loaded whole", 5)
+            return
+        if self._apply(P.LoadPattern(k, self.noise if noisy else 0.0), None, what):
             self.say(f"loaded pattern {k + 1} ({name})" + (f" with {self.noise:.0%} noise" if noisy else ""))
 
+    def _temperature_ok(self) -> bool:
+        """Whether the T keys act; a deterministic rule that has a stochastic form is switched to
+        it (said in the status line), one that has none says why."""
+        why = self._temperature_reason()
+        if why is None:
+            return True
+        switched = self.model.use_temperature()
+        if switched is None:
+            self.say(f"T: {why}", 5)
+            return False
+        self._switched = switched
+        return True
+
     def raise_temperature(self) -> None:
+        if not self._temperature_ok():
+            return
         t = float(self.model.temperature)
         self.set_temperature(0.05 if t < 0.05 else t * 1.25)
 
     def lower_temperature(self) -> None:
+        if not self._temperature_ok():
+            return
         t = float(self.model.temperature) / 1.25
         self.set_temperature(0.0 if t < 0.05 else t)
 
     def set_temperature(self, t: float) -> None:
-        if self._apply(P.SetTemperature(round(t, 4))):
-            self.say(f"T = {t:.3g}")
+        if self._apply(P.SetTemperature(round(t, 4)), None, f"set T = {t:.3g}"):
+            note, self._switched = self._switched, None
+            self.say(f"T = {t:.3g}" + (f" ({note})" if note else ""), 5 if note else 2.5)
+
+    def set_theme(self, name: str, quiet: bool = False) -> None:
+        """Colour theme: "dark" or "contrast" (the V key, ``[view] theme``)."""
+        W.set_theme(name)
+        # the views keep their named tones and swatches in tables: refresh them
+        V.TONES.update({"accent": W.ACCENT, "energy": W.ENERGY, "temp": W.TEMP, "good": W.GOOD, "warn": W.WARN,
+                        "dim": W.DIM, "faint": W.FAINT, "text": W.TEXT})
+        V.SWATCHES.update({"pos": W.POS, "neg": W.NEG, "zero": W.ZERO,
+                           "hidden_on": tuple(int(c) for c in W.LUT_HIDDEN[-1]),
+                           "hidden_off": tuple(int(c) for c in W.LUT_HIDDEN[0])})
+        if not quiet:
+            self.say("high-contrast theme" if name == "contrast" else "dark theme")
+
+    def set_zoom(self, direction: int) -> None:
+        """Z / Shift+Z: text and layout one zoom step larger / smaller."""
+        k = min(range(len(ZOOMS)), key=lambda i: abs(ZOOMS[i] - self.zoom))
+        self.zoom = ZOOMS[max(0, min(len(ZOOMS) - 1, k + direction))]
+        self._layout()
+        self.say(f"zoom {self.zoom:.0%}")
+
+    # ----- sub-sweep stepping -------------------------------------------------------------------
+    def unit_step(self) -> bool:
+        """U: one unit update of the displayed trial. The first press runs one tick through the
+        engine with ``model.trace_units`` set and keeps the tick's unit updates
+        (:meth:`Model.unit_updates`); each press then shows one more of them applied to the state
+        the tick started from, the updated unit ringed with its local field and the energy change.
+        After the last one the state shown is the tick's end state (the engine's). Returns False
+        when there is nothing to step."""
+        self.running = False
+        r = self._replay
+        if r is not None and r["k"] < len(r["updates"]):
+            r["k"] += 1
+            return True
+        self._end_replay()
+        if self.sim.training_pending:
+            return self._step()
+        m, b = self.model, self.trial
+        if self.sim.done or not self.sim.active[b]:
+            self.say(f"stopped ({self._stop_text()}): perturb the state, or R to reset")
+            return False
+        pre = m.state[b].copy()
+        e0 = float(np.asarray(m.energy(), dtype=float)[b])
+        m.trace_units = True
+        try:
+            ok = self._step()
+        finally:
+            m.trace_units = False
+        if not ok:
+            return False
+        ups = tuple(m.unit_updates(b))
+        if not ups:
+            self._units_ok = False
+            self.unit_rate = None
+            self.say(f"one {m.tick_unit} done: {self.unavailable().get('U, .')}", 4)
+            return True
+        self._units_ok = True
+        self._replay = {"pre": pre, "updates": ups, "k": 1, "e0": e0, "trial": b, "tick": self.sim.tick}
+        return True
+
+    def _end_replay(self) -> None:
+        """Stop replaying a tick unit by unit (the engine is at the tick's end already)."""
+        self._replay = None
+
+    def replay_state(self) -> np.ndarray | None:
+        """The displayed trial's state after the replayed unit updates so far (None: no replay)."""
+        r = self._replay
+        if r is None:
+            return None
+        st = r["pre"].copy()
+        for u in r["updates"][: r["k"]]:
+            st[u.unit] = u.after
+        return st
+
+    def replay_update(self):
+        """The unit update shown last in the replay, or None."""
+        r = self._replay
+        return None if r is None or r["k"] == 0 else r["updates"][r["k"] - 1]
 
     def toggle_graph(self) -> None:
         """G cycles: state view -> unit graph -> attractor graph (small networks whose family
@@ -354,6 +651,7 @@ class Viewer:
             self.graph_view.layout(self.main_rect)
 
     def next_trial(self) -> None:
+        self._end_replay()
         B = self.model.batch_size
         self.trial = (self.trial + 1) % B
         if self.show_graph:
@@ -460,7 +758,10 @@ class Viewer:
         if self.sim.training_pending:
             ok = self.sim.train_step()
             if not self.sim.training_pending:
-                self.say(f"training done ({len(self.sim.training_history)} {self.sim.training.unit}s)")
+                self.say(f"training done ({len(self.sim.training_history)} {self.sim.training.unit}s): "
+                         "the run starts at tick 0", 4)
+                self.speed = self._run_speed
+                self._max_steps0 = int(self.sim.stop.max_steps)
                 ok = True  # the run itself starts with the next tick
         else:
             ok = self.sim.step()
@@ -470,16 +771,34 @@ class Viewer:
         return ok
 
     def update(self) -> int:
-        """Advance the simulation by this frame's share of ticks (when running); returns how many."""
+        """Advance the simulation by this frame's share of ticks (when running); returns how many
+        ticks were run. Under a unit rate the frame's share is of unit updates (a tick runs when
+        its replay is used up). When every trial has stopped the viewer pauses: nothing ticks on
+        past a stop until the user resumes."""
+        if self.view_layout.replay.period(self.sim, self.trial):
+            # the run stopped in a cycle: its states keep alternating on screen (paused or not)
+            self._replay_phase += min(1.0, max(self.speed, SPEEDS[0]))
         if not self.running:
             return 0
+        done = 0
+        if self.unit_rate is not None:
+            self._unit_acc += self.unit_rate / max(1, self.fps_cap)
+            while self._unit_acc >= 1 and self.unit_rate is not None:
+                self._unit_acc -= 1
+                r = self._replay
+                starts = r is None or r["k"] >= len(r["updates"])
+                if not self.unit_step():
+                    self._unit_acc = 0.0
+                    break
+                done += int(starts)
+            if self.unit_rate is None:  # the family has no unit updates: on at the slowest tick speed
+                self.speed = SPEEDS[0]
+            self.running = not (self.sim.done and not self._replay_pending())
+            return done
         self._acc += self.speed
         n = int(self._acc)
         self._acc -= n
-        done = 0
         t_end = time.perf_counter() + 0.2  # never freeze the window for long
-        if self.view_layout.replay.period(self.sim, self.trial):
-            self._replay_phase += self.speed  # a cycle keeps alternating on screen at the run's pace
         for _ in range(n):
             if not self._step():
                 self._acc = 0.0
@@ -487,7 +806,13 @@ class Viewer:
             done += 1
             if time.perf_counter() > t_end:
                 break
+        if self.sim.done and not self.sim.training_pending:
+            self.running = False
         return done
+
+    def _replay_pending(self) -> bool:
+        r = self._replay
+        return r is not None and r["k"] < len(r["updates"])
 
     # ----- drawing ----------------------------------------------------------------------------
     def _stop_text(self) -> str:
@@ -513,24 +838,42 @@ class Viewer:
         s = self.screen
         s.fill(W.BG)
         self._draw_title(s)
-        if self.show_graph and self.graph_view is not None:
-            self.graph_view.draw(s, self.fonts, self.trial)
-        else:
-            st, k, p = self.view_layout.replay.state(self.sim, self.trial, self._replay_phase)
-            caption = None if st is None else (f"cycle of period {p} (found at tick {self.sim.tick}): "
-                                               f"replaying its states, {k + 1} of {p}")
-            self.state_view.draw(s, self.fonts, self.trial, state=st, caption=caption)
-            self._draw_cursor(s)
+        self._draw_captions(s)
+        replay = self.replay_state() if self._replay_pending() else None
+        m, b = self.model, self.trial
+        cycle_caption = None
+        if replay is None:  # a trial stopped in a cycle keeps showing its states in turn
+            replay, k, p = self.view_layout.replay.state(self.sim, b, self._replay_phase)
+            if replay is not None:
+                cycle_caption = f"cycle of period {p} (found at tick {self.sim.tick}): replaying its states, {k + 1} of {p}"
+        saved = None
+        if replay is not None and not self.show_graph:
+            # draw the tick as far as it is replayed: the views read model.state, so the row is
+            # swapped for the drawing only and put back at once
+            saved = m.state[b].copy()
+            m.state[b] = replay
+        try:
+            if self.show_graph and self.graph_view is not None:
+                self.graph_view.draw(s, self.fonts, self.trial)
+            else:
+                self.state_view.draw(s, self.fonts, self.trial, caption=cycle_caption)
+                self._draw_cursor(s)
+                self._draw_replay(s)
+            self._draw_bars(s, live=saved is not None)
+        finally:
+            if saved is not None:
+                m.state[b] = saved
         self._draw_main(s)
         self._draw_plot(s)
-        self._draw_bars(s)
-        self._draw_status(s, now)
+        if self.show_status:
+            self._draw_status(s, now)
         if self.show_help:
-            W.help_overlay(s, self.fonts)
+            W.help_overlay(s, self.fonts, unavailable=self.unavailable())
         return s
 
     def _draw_title(self, s) -> None:
         r = self.title_rect
+        f = self.fonts
         pygame.draw.rect(s, W.PANEL, r)
         m = self.model
         d = {}
@@ -539,16 +882,57 @@ class Viewer:
         except Exception:  # a model whose describe() fails still gets a title
             pass
         kind = self.family.title(m.network_type) if self.family is not None else m.network_type
-        left = self.fonts.text(s, self.title, (12, r.centery), 22, W.TEXT, anchor="midleft")
+        hint = f.text(s, "H: help", (r.right - f.px(12), r.centery), 17, W.DIM, anchor="midright")
+        left = f.text(s, self.title, (f.px(12), r.centery), 22, W.TEXT, anchor="midleft",
+                      max_width=max(40, hint.x - f.px(24)))
         extra = [kind, f"{m.n_units} units"]
         for k in self.view_layout.title_keys:
             if d.get(k):
                 extra.append(f"{k} {d[k]}")
         if m.batch_size > 1:
             extra.append(f"trial {self.trial + 1}/{m.batch_size}")
-        self.fonts.text(s, "   " + "  |  ".join(extra), (left.right, r.centery), 17, W.DIM, anchor="midleft",
-                        max_width=r.w - left.right - 120)
-        self.fonts.text(s, "H: help", (r.right - 12, r.centery), 17, W.FAINT, anchor="midright")
+        room = hint.x - left.right - f.px(20)
+        if room > f.px(60):
+            f.text(s, "   " + "  |  ".join(extra), (left.right, r.centery), 17, W.DIM, anchor="midleft", max_width=room)
+
+    def _draw_captions(self, s) -> None:
+        """Lesson mode: the scenario's point and what to watch, under the title."""
+        if not self.captions:
+            return
+        r = self.caption_rect
+        f = self.fonts
+        pygame.draw.rect(s, W.PANEL, r)
+        pygame.draw.line(s, W.PANEL_EDGE, r.bottomleft, r.bottomright)
+        y = r.y + f.px(3)
+        for text, size, col in self.captions:
+            f.text(s, text, (f.px(12), y), size, col, max_width=r.w - f.px(24))
+            y += f.height(size)
+
+    def _draw_replay(self, s) -> None:
+        """Sub-sweep stepping: ring the unit just updated and tag it with h and dE."""
+        u = self.replay_update()
+        if u is None or self.show_help:
+            return
+        f = self.fonts
+        for blk in self.state_view.blocks:
+            cell = blk.cell_rect(u.unit)
+            if cell is None:
+                continue
+            ring = cell.inflate(f.px(6), f.px(6))
+            pygame.draw.rect(s, W.BG, ring.inflate(4, 4), 2)
+            pygame.draw.rect(s, W.ACCENT, ring, max(2, f.px(3)))
+            tag = f"h {W.signed(u.field)}  dE {W.signed(u.delta_energy)}"
+            img = f.render(tag, 16, W.TEXT)
+            box = img.get_rect()
+            box.inflate_ip(f.px(10), f.px(6))
+            box.midbottom = (ring.centerx, ring.top - f.px(2))
+            if box.top < self.main_rect.top:
+                box.midtop = (ring.centerx, ring.bottom + f.px(2))
+            box.clamp_ip(self.main_rect)
+            pygame.draw.rect(s, W.PANEL, box, border_radius=4)
+            pygame.draw.rect(s, W.ACCENT, box, 1, border_radius=4)
+            f.text(s, tag, box.center, 16, W.TEXT, anchor="center")
+            return
 
     def _training_series(self):
         """(ticks, values, label) of the training curve so far: the measurement the training
@@ -557,6 +941,15 @@ class Viewer:
         hist = self.sim.training_history
         ys = np.array([float(h.get(tr.curve, np.nan)) for h in hist], dtype=float)
         return np.arange(1, len(ys) + 1, dtype=float), ys, tr.label
+
+    def _marks(self, name: str) -> list[tuple[float, float]]:
+        """(tick, value) of recorder ``name`` right after each perturbation (Simulation.marks)."""
+        out = []
+        for tick, vals in self.sim.marks[-200:]:
+            v = vals.get(name)
+            if v is not None:
+                out.append((float(tick), float(np.asarray(v, dtype=float).reshape(-1)[self.trial])))
+        return out
 
     def _draw_main(self, s) -> None:
         """The family's main panel (its claim) in the big plot area; while training is pending and
@@ -589,41 +982,73 @@ class Viewer:
         if xs is None:
             xs, ys = np.array([self.sim.tick], float), np.asarray(self.model.energy(), float)[[self.trial]]
         xt, yt = self._series("temperature")
-        show_t = yt is not None and (np.ptp(yt) > 0 or yt[-1] > 0)
-        W.line_plot(s, self.plot_rect, self.fonts, label, xs, ys, W.ENERGY,
-                    xt if show_t else None, yt if show_t else None, "T", W.TEMP, xlabel=self.model.tick_unit)
+        show_t = yt is not None and self._temperature_reason() is None and (np.ptp(yt) > 0 or yt[-1] > 0)
+        marks = [(t, v) for t, v in self._marks("energy") if xs[0] <= t <= xs[-1]]
+        W.line_plot(s, self.plot_rect, self.fonts, f"{label} at each {self.model.tick_unit}", xs, ys, W.ENERGY,
+                    xt if show_t else None, yt if show_t else None, "T", W.TEMP, xlabel=self.model.tick_unit,
+                    marks=marks)
 
-    def _draw_bars(self, s) -> None:
+    def _draw_bars(self, s, live: bool = False) -> None:
+        """The bar panel from the recorded overlaps of this tick, or after a perturbation the
+        values it left (Simulation.marks); ``live``: from the state drawn now (a replay)."""
         if self.bars_rect.h <= 0:
             return
-        rec = self.sim.recorder("overlaps")
-        ov = rec.last() if rec is not None and rec.rows else None
+        if live:
+            ov = np.asarray(self.model.overlaps())
+        else:
+            rec = self.sim.recorder("overlaps")
+            ov = rec.last() if rec is not None and rec.rows else None
+            if self.sim.marks and rec is not None and rec.ticks and self.sim.marks[-1][0] >= rec.ticks[-1]:
+                ov = self.sim.marks[-1][1].get("overlaps", ov)
         draw_bars(s, self.bars_rect, self.fonts, self.view_layout.bars, self.model, self.trial, ov)
 
     def _draw_status(self, s, now) -> None:
         sim, m, b = self.sim, self.model, self.trial
+        parts: list[tuple] = []
         if sim.training_pending:
             tr = sim.training
-            parts = [(f"training: {tr.unit} {len(sim.training_history)}/{tr.total}", W.ACCENT)]
+            parts.append((f"training: {tr.unit} {len(sim.training_history)}/{tr.total}", W.ACCENT, 0))
         else:
-            parts = [(f"tick {sim.tick}", W.TEXT), (f"{m.tick_unit} {sim.tick}", W.DIM),
-                     (f"flips {int(sim.last_flips[b])}", W.DIM)]
+            parts.append((f"{m.tick_unit} {sim.tick}", W.TEXT, 0))
+            parts.append((f"changed {int(sim.last_flips[b])}", W.DIM, 3))
             if not sim.active[b]:
-                parts.append((self._stop_text(), W.GOOD if sim.stop_reason[b] == "fixed_point" else W.WARN))
-        parts.append(("RUNNING" if self.running else "PAUSED", W.GOOD if self.running else W.ACCENT))
-        parts.append((f"T {float(m.temperature):.3g}", W.TEMP if m.temperature > 0 else W.DIM))
-        sp = f"{self.speed:g}" if self.speed >= 1 else f"1/{round(1 / self.speed)}"
-        parts.append((f"{sp} step/frame", W.DIM))
-        recent = [t for t in self._step_t if t > now - 1.0]
-        parts.append((f"{len(recent)} steps/s", W.DIM))
+                parts.append((self._stop_text(), W.GOOD if sim.stop_reason[b] == "fixed_point" else W.WARN, 0))
+        if self.running and not sim.done:
+            parts.append(("RUNNING", W.GOOD, 0))
+        elif not self.running:
+            parts.append(("PAUSED", W.ACCENT, 0))
+        u = self.replay_update() if self._replay is not None else None
+        if u is not None:
+            r = self._replay
+            e = r["e0"] + sum(x.delta_energy for x in r["updates"][: r["k"]])
+            kept = "kept" if u.after == u.before else "flipped"
+            parts.append((f"update {r['k']}/{len(r['updates'])}: unit {u.unit} {fmt_unit(u.before)} -> "
+                          f"{fmt_unit(u.after)} ({kept}), h {W.signed(u.field)}, dE {W.signed(u.delta_energy)}, "
+                          f"E {W.fmt(e)}", W.ACCENT, 0))
+        if self._temperature_reason() is None:
+            parts.append((f"T {W.fmt(float(m.temperature))}", W.TEMP if m.temperature > 0 else W.DIM, 2))
+        parts.append((f"speed {self.speed_text()}", W.DIM, 2))
+        if self.running:
+            recent = [t for t in self._step_t if t > now - 1.0]
+            unit = sim.training.unit if sim.training_pending else m.tick_unit
+            if recent:
+                parts.append((f"{len(recent)} {unit}s/s", W.DIM, 4))
         if len(self._frame_t) > 1:
             dt = self._frame_t[-1] - self._frame_t[0]
-            parts.append((f"{(len(self._frame_t) - 1) / dt:.0f} fps" if dt > 0 else "- fps", W.DIM))
-        parts.append((f"noise {self.noise:.0%}", W.DIM))
+            if dt > 0:
+                parts.append((f"{(len(self._frame_t) - 1) / dt:.0f} fps", W.DIM, 5))
+        parts.append((f"X noise {self.noise:.0%}", W.DIM, 5))
         msg, until = self._message
         if msg and now < until:
-            parts.append((msg, W.ACCENT))
-        W.status_line(s, self.status_rect, self.fonts, parts)
+            hint = (msg, W.ACCENT)
+        elif not self.running and sim.tick == 0 and not sim.training_pending:
+            hint = ("Space: start   N: one " + m.tick_unit + ("" if self._units_ok is False else "   U: one unit update")
+                    + "   H: every key", W.DIM)
+        elif not self.running and sim.done:
+            hint = ("stopped: flip units (click) or X, then Space; R: back to the start", W.DIM)
+        else:
+            hint = ("Space: pause   +/-: speed   R: back to the start   H: every key", W.DIM)
+        self.status_shown = W.status_line(s, self.status_rect, self.fonts, parts, hint)
 
     def close(self) -> None:
         """Release the window (the display subsystem is shut down)."""
