@@ -41,6 +41,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--screenshot", metavar="OUT.png", help="viewer: save the final frame")
     run.add_argument("--gif", metavar="OUT.gif", help="viewer: write an animated GIF of the run")
     run.add_argument("--frames", type=int, help="viewer: quit after this many frames")
+    run.add_argument("--play", action="store_true",
+                     help="viewer: start running (a window otherwise opens paused on the cue in lesson mode; "
+                          "headless recording always plays)")
+    run.add_argument("--no-status", dest="status", action="store_false",
+                     help="viewer: frames, screenshots and GIFs without the status line")
     run.add_argument("--schedule-summary", action="store_true", help="print the order of each tick's phases")
     run.add_argument("--force", action="store_true",
                      help="replace output files even if recurnet did not write them (it refuses by default)")
@@ -158,7 +163,8 @@ def _run(args) -> int:
     if use_viewer:
         from .viewer import run_viewer
         run_viewer(sim, record_dir=args.record, screenshot=args.screenshot, gif=args.gif,
-                   max_frames=args.frames, headless=not window)
+                   max_frames=args.frames, headless=not window, play=True if (args.play or not window) else None,
+                   status=args.status)
     else:
         _train_with_progress(sim)
         t0 = time.perf_counter()  # elapsed is the run's, as when training ran inside build
