@@ -245,6 +245,8 @@ class StateView:
         st, cl = (m.state[trial] if state is None else state), m.clamped[trial]
         for b in self.blocks:
             b.draw(surf, st, cl, self.lo, self.hi, fonts)
+        if state is None:  # the outcome is the model's present state's, not a replayed one's
+            self.draw_outcome(surf, fonts, trial)
         self.draw_links(surf, fonts)
         self.draw_header(surf, fonts)
         if caption:
@@ -254,6 +256,37 @@ class StateView:
         for panel, r in zip(self.spec.panels, self.panel_rects):
             self.draw_panel(surf, fonts, panel, r, trial)
         self.legend(surf, fonts)
+
+    def outcome(self, trial: int) -> dict:
+        """``model.outcome(trial)``, recomputed only when the trial's state changed."""
+        m = self.model
+        key = (trial, m.state[trial].tobytes(), m.clamped[trial].tobytes())
+        if getattr(self, "_outcome_key", None) != key:
+            self._outcome_key, self._outcome = key, m.outcome(trial)
+        return self._outcome
+
+    def draw_outcome(self, surf, fonts, trial: int) -> None:
+        """The outcome label under the blocks in its verdict colour (green reached, red missed,
+        dim without a target), and the wrong units outlined in red on the grid."""
+        o = self.outcome(trial)
+        if not o or not self.blocks:
+            return
+        bad = W.verdict_colour(False)
+        wrong = o.get("wrong_units") or []
+        if 0 < len(wrong) <= 4000:
+            for b in self.blocks:
+                if b.cell < 3:
+                    continue
+                wd = 2 if b.cell >= 10 else 1
+                inside = np.isin(b._flat, np.asarray(wrong, dtype=int)) & ~b._pad
+                for k in np.flatnonzero(inside):
+                    r, c = divmod(int(k), b.cols)
+                    pygame.draw.rect(surf, bad, (b.rect.x + c * b.cell, b.rect.y + r * b.cell, b.cell, b.cell), wd)
+        label = o.get("label")
+        if label:
+            y = max(b.rect.bottom for b in self.blocks) + 4
+            fonts.text(surf, "outcome: " + str(label), (self.rect.centerx, y), 16, W.verdict_colour(o.get("success")),
+                       anchor="midtop", max_width=self.rect.w - 20)
 
     def draw_panel(self, surf, fonts, panel, r: pygame.Rect, trial: int) -> None:
         """Draw any declared panel into ``r`` (the panels under the blocks and the main panel)."""
@@ -370,7 +403,7 @@ class StateView:
             pygame.surfarray.blit_array(small, img)
             cw = max(1, min(r.w // T_show, 48))
             if T_show < T:
-                caption += f", the last {T_show} shown"
+                caption += f" ({T_show} shown)"
             fonts.text(surf, caption, (r.x, r.y - 6), 17, W.DIM, anchor="bottomleft", max_width=r.w)
             ch = max(1, r.h // H)
             big = pygame.transform.scale(small, (T_show * cw, H * ch))
@@ -525,14 +558,17 @@ def draw_curves(surf, rect, fonts, d) -> pygame.Rect | None:
         ok = np.isfinite(ys)
         if ok.any():
             W._polyline(surf, area, px(xs[ok]), py(ys[ok]), TONES.get(tone, W.ENERGY), 3 if k == 0 else 2)
-    ly = area.y + 4
-    for label, _, _, tone in curves:
-        if not label:
-            continue
-        col = TONES.get(tone, W.ENERGY)
-        r = fonts.text(surf, label, (area.right - 6, ly), 15, col, anchor="topright", max_width=area.w // 2)
-        pygame.draw.line(surf, col, (r.x - 22, ly + 7), (r.x - 6, ly + 7), 2)
-        ly += 17
+    named = [(label, TONES.get(tone, W.ENERGY)) for label, _, _, tone in curves if label]
+    if named:  # the legend on a box of its own, so curves never run through its text
+        wmax = min(area.w // 2, max(fonts.font(15).size(t)[0] for t, _ in named))
+        box = pygame.Rect(area.right - wmax - 36, area.y + 2, wmax + 34, 17 * len(named) + 4)
+        pygame.draw.rect(surf, W.PANEL, box)
+        pygame.draw.rect(surf, W.PANEL_EDGE, box, 1)
+        ly = area.y + 4
+        for label, col in named:
+            r = fonts.text(surf, label, (area.right - 6, ly), 15, col, anchor="topright", max_width=area.w // 2)
+            pygame.draw.line(surf, col, (r.x - 22, ly + 7), (r.x - 6, ly + 7), 2)
+            ly += 17
     return area
 
 
@@ -616,13 +652,10 @@ def draw_bars(surf, rect, fonts, bars, model, trial: int, overlaps: np.ndarray |
     hl = int(np.argmax(np.abs(vals))) if vals.size else None
     note = None
     if hl is not None:
-        # The model says what it recalled (a modern net's average of several patterns is no
-        # recall); the largest bar alone is only the nearest pattern.
-        name, reversed_ = model.recalled(ov)[b]
-        if name is None:
-            note = "nearest: " + str(model.pattern_names[hl]) + " (no recall)"
-        else:
-            note = "recalled: " + str(name) + (" (reversed)" if reversed_ else "")
+        # What the state is, from the model's honest outcome (stored / reversed / mixture /
+        # spurious with its distance): the largest bar alone is only the nearest pattern.
+        o = model.outcome(b)
+        note = str(o.get("label") or o.get("kind") or "").split(";")[0] or None
     W.overlap_bars(surf, rect, fonts, title, model.pattern_names, vals, hl, note=note)
 
 
@@ -837,9 +870,37 @@ class AttractorView:
             span[span == 0] = 1
             p /= span
             s = min(area.w, area.h)
-            self._xy = np.stack([area.centerx - s / 2 + p[:, 0] * s, area.centery - s / 2 + p[:, 1] * s], 1).astype(int)
+            xy = np.stack([area.centerx - s / 2 + p[:, 0] * s, area.centery - s / 2 + p[:, 1] * s], 1)
+            self._xy = self._outside_discs(xy).round().astype(int)
         else:
             self._xy = np.zeros((0, 2), int)
+
+    @staticmethod
+    def disc_radius(size) -> int:
+        """Pixel radius of an attractor's disc (grows with its basin)."""
+        return int(min(28, 6 + size * 0.5))
+
+    def _outside_discs(self, xy: np.ndarray) -> np.ndarray:
+        """Basin dots pushed radially out of their attractor's disc (and its label), so a dot is
+        never drawn inside the disc it flows into."""
+        G, nodes = self.graph, self.nodes
+        centre = {}
+        for k, n in enumerate(nodes):
+            d = G.nodes[n]
+            if d["role"] == "attractor":
+                centre[d.get("cluster")] = (xy[k].copy(), self.disc_radius(d.get("size", 10)))
+        for k, n in enumerate(nodes):
+            d = G.nodes[n]
+            if d["role"] == "attractor" or d.get("cluster") not in centre:
+                continue
+            c, rad = centre[d.get("cluster")]
+            v = xy[k] - c
+            dist = float(np.hypot(*v))
+            need = rad + 7
+            if dist < need:
+                u = v / dist if dist > 1e-9 else np.array([math.cos(k * 2.399), math.sin(k * 2.399)])
+                xy[k] = c + u * need
+        return xy
 
     def unit_at(self, pos):
         return None  # nodes are states, not units
@@ -865,7 +926,7 @@ class AttractorView:
             col = palette[int(d.get("cluster", 0)) % len(palette)]
             p = xy[idx[n]]
             if d["role"] == "attractor":
-                rad = int(min(28, 6 + d.get("size", 10) * 0.5))
+                rad = self.disc_radius(d.get("size", 10))
                 pygame.draw.circle(surf, col, p, rad)
                 pygame.draw.circle(surf, W.TEXT, p, rad, 1)
                 fonts.text(surf, f"{d.get('label', '')}  basin {d.get('basin_size', 0)}", (p[0], p[1] + rad + 16), 15,

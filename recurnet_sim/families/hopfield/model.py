@@ -25,7 +25,7 @@ from typing import Sequence
 import numpy as np
 
 from ...errors import ScenarioError, SimulationError, ValidationError
-from ...model import Model, Schedule
+from ...model import Model, Schedule, UnitUpdate
 
 LEARNING_RULES = ("hebbian", "storkey", "pseudo_inverse")
 
@@ -33,7 +33,7 @@ LEARNING_RULES = ("hebbian", "storkey", "pseudo_inverse")
 # ---------------------------------------------------------------------------------------------
 # learning rules
 # ---------------------------------------------------------------------------------------------
-def hebbian(patterns: np.ndarray) -> tuple[np.ndarray, float]:
+def hebbian(patterns: np.ndarray, dtype=np.float64) -> tuple[np.ndarray, float]:
     """Hebbian outer-product rule (Hebb 1949; Hopfield 1982).
 
     W = (1/N) sum_mu xi_mu xi_mu^T with zero diagonal.
@@ -41,15 +41,18 @@ def hebbian(patterns: np.ndarray) -> tuple[np.ndarray, float]:
     Parameters
     ----------
     patterns : ndarray, shape (P, N) or (G, P, N), values +-1
+    dtype : float64 or float32
+        Of the GEMM and the result. float32 is exact while P < 2**24 (every partial sum is an
+        integer of size at most P) and is what the model keeps, so :func:`learn` asks for it.
 
     Returns
     -------
     coupling : ndarray, shape (N, N) or (G, N, N)
-        The integer matrix Xi^T Xi with zero diagonal (as float64; integers are exact).
+        The integer matrix Xi^T Xi with zero diagonal (integers are exact).
     scale : float
         1/N, so that W = scale * coupling.
     """
-    xi = np.asarray(patterns, dtype=np.float64)
+    xi = np.asarray(patterns, dtype=dtype)
     n = xi.shape[-1]
     c = np.swapaxes(xi, -1, -2) @ xi
     idx = np.arange(n)
@@ -150,7 +153,8 @@ def pseudo_inverse(patterns: np.ndarray, zero_diagonal: bool = True) -> np.ndarr
 def learn(rule: str, patterns: np.ndarray, zero_diagonal: bool = True) -> tuple[np.ndarray, float]:
     """Apply a learning rule by name; returns (coupling, scale) with W = scale * coupling."""
     if rule == "hebbian":
-        c, s = hebbian(patterns)
+        # one float32 GEMM, exact below 2**24 patterns, which the model then keeps without a copy
+        c, s = hebbian(patterns, np.float32 if np.shape(patterns)[-2] < 2**24 else np.float64)
         if not zero_diagonal:
             n = c.shape[-1]
             c[..., np.arange(n), np.arange(n)] = np.asarray(patterns).shape[-2]
@@ -311,14 +315,31 @@ class HopfieldModel(ScheduledUnits, Model):
         Initial state.
     grid_shape : (rows, cols), optional
         How to draw the units.
+    symmetric, integer : bool, optional
+        What the builder knows of the couplings (W = W^T; integer-valued), so the O(N^2) checks
+        are skipped. Integer float32 couplings are then kept as they are (no conversion).
+    max_row_sum : float, optional
+        With ``integer``: a bound on max_i sum_j |c_ij| the builder knows (Hebb: P (N - 1)),
+        so the exactness check of float32 fields needs no pass over W.
+    kernel : {"compiled", "numpy"}, optional
+        Which sweeps run (:func:`recurnet_sim.kernels.kernel_for`; default "compiled", or
+        ``RECURNET_KERNEL``). Both give the same bits; "compiled" needs numba and falls back to
+        "numpy" without it.
     """
 
     network_type = "hopfield"
+    #: the unit visits of each trial's last tick while ``trace_units`` is set (``unit_updates``)
+    _visits: dict = {}
 
     def __init__(self, coupling, scale=1.0, thresholds=None, patterns=None, pattern_names=(),
                  units="bipolar", schedule="random", temperature=0.0, state=None, grid_shape=None,
-                 symmetric: bool | None = None, integer: bool | None = None):
-        coupling = np.asarray(coupling, dtype=np.float64)
+                 symmetric: bool | None = None, integer: bool | None = None, max_row_sum: float | None = None,
+                 kernel: str | None = None):
+        from ...kernels import requested
+        coupling = np.asarray(coupling)
+        if not (integer and coupling.dtype == np.float32):  # exact integer float32 (Hebb) is kept as is
+            coupling = np.asarray(coupling, dtype=np.float64)
+        self.kernel = requested(kernel)  # numba is looked for at the first compiled sweep, not here
         if coupling.ndim not in (2, 3) or coupling.shape[-1] != coupling.shape[-2]:
             raise SimulationError(f"coupling must be (N, N) or (B, N, N), got {coupling.shape}")
         N = coupling.shape[-1]
@@ -367,9 +388,13 @@ class HopfieldModel(ScheduledUnits, Model):
         # (``integer=True`` from a builder that knows, e.g. Hebb, skips the O(N^2) check.)
         if integer is None:
             integer = bool(np.all(coupling == np.rint(coupling)))
-        self.exact_integer = bool(
-            integer and np.all(2 * theta_c == np.rint(2 * theta_c))
-            and 2 * (np.abs(coupling).sum(axis=-1).max() + np.abs(theta_c).max()) < 2**23)
+        def fits(row_sum):
+            return 2 * (row_sum + np.abs(theta_c).max()) < 2**23
+
+        if integer and not (max_row_sum is not None and fits(max_row_sum)):
+            # the builder's bound (when given) did not prove it: the true largest row sum decides
+            max_row_sum = float(np.abs(coupling).sum(axis=-1, dtype=np.float64).max())
+        self.exact_integer = bool(integer and np.all(2 * theta_c == np.rint(2 * theta_c)) and fits(max_row_sum))
         self._dtype = np.float32 if self.exact_integer else np.float64
         cT = coupling if symmetric else np.swapaxes(coupling, -1, -2)
         cT = cT if self.per_trial else (cT[0] if cT.ndim == 3 else cT)
@@ -444,31 +469,177 @@ class HopfieldModel(ScheduledUnits, Model):
         return not bool(((((hv > 0) & (x == lo)) | ((hv < 0) & (x == hi)))).any())
 
     def step(self, rngs: Sequence[np.random.Generator], active: np.ndarray) -> np.ndarray:
-        """One sweep (N unit updates) or one synchronous update of the active trials."""
+        """One sweep (N unit updates) or one synchronous update of the active trials.
+
+        The random numbers are drawn here, from each trial's own generator, whichever kernel then
+        applies them (``self.kernel``): the compiled and the numpy sweeps give the same bits."""
         B, N = self.state.shape
         flips = np.zeros(B, dtype=int)
         rows = np.flatnonzero(active)
+        tracing = self.trace_units and self.schedule != Schedule.SYNCHRONOUS
+        if self.trace_units:
+            self._visits = {}
         if rows.size == 0:
             return flips
+        compiled = self._compiled() and not tracing
         stochastic = self.schedule == Schedule.GLAUBER and self.temperature > 0
         if self.schedule == Schedule.SYNCHRONOUS:
-            flips[rows] = self._sync(rows)
+            flips[rows] = self._sync_compiled(rows) if compiled else self._sync(rows)
             return flips
         if not stochastic:
             # A sweep of a trial whose units are all aligned with their fields changes nothing:
             # skip it (and draw nothing from its rng, so a batch matches single runs).
-            rows = rows[self._would_change(rows).any(axis=1)]
+            moving = self._would_change(rows).any(axis=1)
+            stable, rows = rows[~moving], rows[moving]
+            if tracing and self.schedule == Schedule.SEQUENTIAL:
+                self._trace_stable(stable)  # the fixed order visits every unit, changing none
             if rows.size == 0:
                 return flips
         if self.schedule == Schedule.SEQUENTIAL:
             order = None
         else:
             order = np.stack([rngs[b].permutation(N) for b in rows])
-        if stochastic:
-            u = np.stack([rngs[b].random(N) for b in rows])
-            flips[rows] = self._async_events(rows, order, draws=u)
+        u = np.stack([rngs[b].random(N) for b in rows]) if stochastic else None
+        if tracing:
+            flips[rows] = self._async_traced(rows, order, u)
+        elif compiled:
+            flips[rows] = self._async_compiled(rows, order, u)
         else:
-            flips[rows] = self._async_events(rows, order)
+            flips[rows] = self._async_events(rows, order, draws=u)
+        return flips
+
+    # ----- compiled kernels (sweeps.py; the numpy methods below are the reference) ------------
+    def _compiled(self) -> bool:
+        if self.kernel != "compiled":
+            return False
+        from ...kernels import numba_available
+        if not numba_available():
+            self.kernel = "numpy"  # noted once on stderr by kernels.load_numba
+            return False
+        return True
+
+    def _kernel_args(self):
+        lo, hi = self.unit_values
+        cT = self._couplingT if self.per_trial else self._couplingT[None]
+        return lo, hi, cT, np.array([hi - lo], dtype=self._dtype)
+
+    def _async_compiled(self, rows: np.ndarray, order: np.ndarray | None, draws: np.ndarray | None) -> np.ndarray:
+        """:meth:`_async_events` by the compiled kernels: the same states, fields and flips."""
+        from . import sweeps
+
+        lo, hi, cT, dval = self._kernel_args()
+        rows = rows.astype(np.int64)
+        R = rows.size
+        flips = np.zeros(R, dtype=np.int64)
+        use_order = order is not None
+        order = order.astype(np.int64, copy=False) if use_order else np.zeros((R, 0), dtype=np.int64)
+        if draws is None:
+            sweeps.async_sweep(rows, self.state, self._field, self._theta_c, self.clamped, cT, self.per_trial,
+                               order, use_order, lo, hi, dval, flips)
+            return flips
+        gain = (1.0 if lo == -1 else 0.5) * self.scale / self.temperature
+        gain_v = np.array([gain], dtype=self._dtype)  # numpy multiplies a float32 field in float32 too
+        start = np.zeros(R, dtype=np.int64)
+        forced = np.full(R, -1, dtype=np.int64)
+        pending = np.full(R, -1, dtype=np.int64)
+        pending_h = np.zeros(R)
+        todo = np.arange(R)
+        while todo.size:
+            sub = rows[todo]
+            st, fo, pe, ph, fl = start[todo], forced[todo], pending[todo], pending_h[todo], flips[todo]
+            sweeps.glauber_sweep(sub, self.state, self._field, self._theta_c, self.clamped, cT, self.per_trial,
+                                 order[todo], draws[todo], gain_v, lo, hi, dval, st, fo, fl, pe, ph, sweeps.MARGIN)
+            flips[todo], start[todo] = fl, st
+            left = pe >= 0
+            if not left.any():
+                break
+            todo = todo[left]
+            # the visits too close to call in float64: decide them with numpy's own expression
+            hv = ph[left].astype(self._dtype)
+            p_hi = 0.5 * (1.0 + np.tanh(gain * hv))
+            forced[todo] = (draws[todo, pe[left]] < p_hi).astype(np.int64)
+        return flips
+
+    def _sync_compiled(self, rows: np.ndarray) -> np.ndarray:
+        """:meth:`_sync` by the compiled kernel, and the fields rebuilt by one GEMM (or, for exact
+        integer couplings with few changes, by one column per changed unit: the same integers)."""
+        from . import sweeps
+
+        lo, hi, cT, dval = self._kernel_args()
+        rows = rows.astype(np.int64)
+        R = rows.size
+        s_new = np.empty((R, self.n_units), dtype=self._dtype)
+        changed = np.zeros(R, dtype=np.int64)
+        sweeps.sync_update(rows, self.state, self._field, self._theta_c, self.clamped, lo, hi, s_new, changed)
+        if self.exact_integer and 8 * int(changed.max()) <= self.n_units:
+            if changed.any():
+                sweeps.sync_apply_incremental(rows, self.state, self._field, cT, self.per_trial, s_new, dval)
+            return changed
+        whole = R == self.batch_size
+        self.state[rows] = s_new
+        if self.per_trial:
+            self._field[rows] = np.einsum("bji,bj->bi", self._couplingT[rows], s_new)
+        elif whole:
+            np.matmul(s_new, self._couplingT, out=self._field)
+        else:
+            self._field[rows] = s_new @ self._couplingT
+        return changed
+
+    # ----- sub-sweep tracing (the viewer's unit stepping; the numpy reference, visit by visit) --
+    def unit_updates(self, trial: int = 0) -> tuple[UnitUpdate, ...]:
+        """Every unit visit of trial ``trial``'s last tick, in order, while ``trace_units`` was set
+        (visits that change nothing too): unit, value before and after, its field h_i (in the
+        units of W), delta_energy = E after - E before, and p(s_i = on) under Glauber."""
+        return tuple(self._visits.get(int(trial), ()))
+
+    def _energy_row(self, b: int) -> float:
+        s = self.state[b].astype(np.float64)
+        return float(self.scale * (-0.5 * s @ self._field[b].astype(np.float64)
+                                   + s @ self._theta_c[b].astype(np.float64)))
+
+    def _trace_stable(self, rows) -> None:
+        for b in rows:
+            h = (self._field[b] - self._theta_c[b]).astype(np.float64) * self.scale
+            self._visits[int(b)] = [UnitUpdate(int(i), float(self.state[b, i]), float(self.state[b, i]),
+                                               float(h[i]), 0.0) for i in range(self.n_units)]
+
+    def _async_traced(self, rows: np.ndarray, order: np.ndarray | None, draws: np.ndarray | None) -> np.ndarray:
+        """The asynchronous sweep unit by unit, recording every visit. The same decisions and the
+        same float operations as :meth:`_async_events` (a column of W added per flip; Glauber's
+        p from the same numpy expression), so the states equal an untraced run's."""
+        lo, hi = self.unit_values
+        N = self.n_units
+        gain = None if draws is None else (1.0 if lo == -1 else 0.5) * self.scale / self.temperature
+        flips = np.zeros(rows.size, dtype=int)
+        for r, b in enumerate(rows):
+            visits = []
+            e = self._energy_row(b)
+            for p in range(N):
+                i = int(p if order is None else order[r, p])
+                s = self.state[b, i]
+                hv = self._field[b, i:i + 1] - self._theta_c[b, i:i + 1]  # (1,) in the field's dtype
+                p_on = None
+                if self.clamped[b, i]:
+                    new = s
+                    if draws is not None:
+                        p_on = float((0.5 * (1.0 + np.tanh(gain * hv)))[0])
+                elif draws is not None:
+                    p_hi = 0.5 * (1.0 + np.tanh(gain * hv))
+                    p_on = float(p_hi[0])
+                    new = hi if draws[r, p] < p_hi[0] else lo
+                else:
+                    h = hv[0]
+                    new = hi if (h > 0 and s == lo) else lo if (h < 0 and s == hi) else s
+                de = 0.0
+                if new != s:
+                    self.state[b, i] = new
+                    delta = np.asarray(new - s, dtype=self._dtype)
+                    self._field[b] += self._couplingT[b if self.per_trial else slice(None)][i] * delta
+                    flips[r] += 1
+                    e2 = self._energy_row(b)
+                    de, e = e2 - e, e2
+                visits.append(UnitUpdate(i, float(s), float(new), float(hv[0]) * self.scale, de, p_on))
+            self._visits[int(b)] = visits
         return flips
 
     def _async_events(self, rows: np.ndarray, order: np.ndarray | None, window: int = 64,
@@ -844,7 +1015,7 @@ def build(cfg: dict, batch_size: int, rngs: list[np.random.Generator], base_dir:
         if not binary:
             raise ScenarioError([ValidationError("network.thresholds", '"auto" is for binary units only')])
         # theta_i = 1/2 sum_j W_ij makes the 0/1 network follow the same dynamics as the +-1 one.
-        thresholds = 0.5 * scale * coupling.sum(axis=-1)
+        thresholds = 0.5 * scale * coupling.sum(axis=-1, dtype=np.float64)
         thresholds = thresholds if thresholds.ndim == 1 else thresholds
     else:
         thresholds = np.full(N, float(thr))
@@ -897,9 +1068,12 @@ def build(cfg: dict, batch_size: int, rngs: list[np.random.Generator], base_dir:
         model.target = target
         model.network_config = net
         return model
-    symmetric = True if net["learning"] == "hebbian" else None  # Hebb is exactly symmetric; others are checked
+    hebb = net["learning"] == "hebbian"
+    symmetric = True if hebb else None  # Hebb is exactly symmetric; others are checked
+    # Hebb: |c_ij| <= P, so P N bounds every row sum without a pass over W
     model = HopfieldModel(coupling, scale, thresholds, xi_units, names, net["units"], dyn["schedule"],
-                          temperature, s0, shape, symmetric=symmetric, integer=net["learning"] == "hebbian")
+                          temperature, s0, shape, symmetric=symmetric, integer=hebb,
+                          max_row_sum=float(P) * N if hebb else None, kernel=dyn.get("kernel"))
     model.target = target
     if net["energy"] is not None:
         model.network_config = net

@@ -848,6 +848,7 @@ def build_model(kind: str, cfg: dict, batch_size: int, rngs, base_dir, cls=None)
     if not tr["pretrain_epochs"]:
         _enter_dynamics(model, dyn["mode"])
     # else: the model stays in train mode until the family's train step (pretraining) finishes
+    model.dynamics_mode = dyn["mode"]  # the mode after any pretraining (the viewer's main panel)
     model.analysis = dict(cfg["analysis"])
     model.analysis["success_accuracy"] = cfg["task"]["success_accuracy"]
     model.task_lag = cfg["task"]["lag"] if getattr(task, "score", "") else 0

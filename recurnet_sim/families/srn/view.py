@@ -14,8 +14,8 @@ from collections import deque
 
 import numpy as np
 
-from ...viewspec import (Block, GraphHints, HeatmapPanel, LegendItem, Link, LogPlot, LogPlotPanel, OverlapBars,
-                         Scatter, ScatterPanel, UnitBars, ViewLayout, unit_grid, unit_names)
+from ...viewspec import (Block, CurvePanel, Curves, GraphHints, HeatmapPanel, LegendItem, Link, LogPlot, LogPlotPanel,
+                         OverlapBars, Scatter, ScatterPanel, UnitBars, ViewLayout, unit_grid, unit_names)
 
 #: the order of the layers, bottom to top in the graph view
 LAYERS = ("input", "context", "hidden", "output")
@@ -43,10 +43,10 @@ class HiddenStrip(HeatmapPanel):
         if model.mode == "train":
             tr = model.hidden_trace_
             if tr.ndim == 3 and tr.shape[1] > 0:
-                return tr[trial], f"hidden activations over the task sequence, last epoch ({tr.shape[1]} steps)"
+                return tr[trial], f"hidden h, last epoch ({tr.shape[1]} steps)"
         if self.history:
             return (np.stack([hh[trial] for hh in self.history]),
-                    f"hidden activations, last {len(self.history)} ticks")
+                    f"hidden h, last {len(self.history)} ticks")
         return np.zeros((0, self.hidden.stop - self.hidden.start)), "hidden activations (none yet)"
 
 
@@ -68,13 +68,13 @@ class GateStrip(HeatmapPanel):
         self.history.clear()
 
     def data(self, model, trial: int) -> tuple[np.ndarray, str]:
-        order = ", ".join(self.names)
+        order = " ".join(n[0] for n in self.names)  # initials: the strip is narrow (the docstring names them)
         tr = model.gate_trace_
         if model.mode == "train" and tr.ndim == 4 and tr.shape[1] > 0:
-            return tr[trial].reshape(tr.shape[1], -1), f"gates ({order}; {self.H} rows each), last epoch"
+            return tr[trial].reshape(tr.shape[1], -1), f"gates {order} ({self.H} rows each), last epoch"
         if self.history:
-            return np.stack([g[trial] for g in self.history]), f"gates ({order}), last {len(self.history)} ticks"
-        return np.zeros((0, len(self.names) * self.H)), f"gates ({order}): none yet"
+            return np.stack([g[trial] for g in self.history]), f"gates {order}, last {len(self.history)} ticks"
+        return np.zeros((0, len(self.names) * self.H)), f"gates {order}: none yet"
 
 
 class StateStrip(HeatmapPanel):
@@ -97,9 +97,9 @@ class StateStrip(HeatmapPanel):
     def data(self, model, trial: int) -> tuple[np.ndarray, str]:
         tr = model.state_trace_
         if model.mode == "train" and tr.ndim == 3 and tr.shape[1] > 0:
-            return tr[trial], f"{self.name} state, last epoch ({tr.shape[1]} steps)"
+            return tr[trial], f"{self.name}, last epoch ({tr.shape[1]} steps)"
         if self.history:
-            return np.stack([c[trial] for c in self.history]), f"{self.name} state, last {len(self.history)} ticks"
+            return np.stack([c[trial] for c in self.history]), f"{self.name}, last {len(self.history)} ticks"
         return np.zeros((0, self.units.stop - self.units.start)), f"{self.name} state (none yet)"
 
 
@@ -276,6 +276,226 @@ class FixedPointPanel(ScatterPanel):
                        color="energy")
 
 
+#: tones of the task phases in the sequence-error panel (phase 0, 1, 2, ...)
+PHASE_TONES = ("temp", "energy", "good", "accent", "dim")
+
+
+def target_symbols(task, trial: int) -> list[str]:
+    """The symbol each step's target stands for, (T,): a letter of Elman's letter task (decoded
+    from its six features), the one-hot symbol of a softmax task, else the target's value."""
+    D = np.asarray(task.targets[trial])
+    if task.name == "letters":
+        from .tasks import LETTER_FEATURES
+
+        table = {tuple(float(x) for x in v): c for c, v in LETTER_FEATURES.items()}
+        return [table.get(tuple(float(x) for x in row), "?") for row in D]
+    if D.shape[1] > 1:
+        names = list(task.output_names)
+        return [names[int(k)] if k < len(names) else str(k) for k in D.argmax(axis=1)]
+    return [f"{v:g}" for v in D[:, 0]]
+
+
+class SequenceErrorPanel(CurvePanel):
+    """Elman's (1990) figures: the error at each step of the task sequence after the last epoch,
+    labelled with the symbol the net had to predict and coloured by the task's phase (temporal
+    XOR: which bit of the triple; letters: consonant or vowel), with the mean error per phase and
+    per symbol — the dip on every third (XOR) bit, the low error on predictable vowels. Updated
+    each epoch (the net trains as ticks)."""
+
+    during_training = True
+    WINDOW = 36  # steps of the sequence drawn (the last ones of the epoch)
+
+    def data(self, model, trial: int) -> Curves:
+        task = model.task
+        title = "error at each step of the sequence (last epoch)"
+        L = np.asarray(model.loss_per_step_)
+        if L.ndim != 2 or L.shape[1] == 0:
+            return Curves(title, note="no epoch yet: the error per step appears after the first epoch")
+        T = L.shape[1]
+        W_ = min(self.WINDOW, T)
+        t0 = T - W_
+        ph = np.asarray(task.phase[trial])
+        sym = target_symbols(task, trial)
+        xs = np.arange(t0, T, dtype=float)
+        prof = model.loss_profile()[trial]
+        names = list(task.phase_names)
+        lines = [(" · ".join(f"{n} {v:.3f}" for n, v in zip(names, prof) if np.isfinite(v))
+                  + f"  (mean error per {'position' if len(names) > 2 else 'kind'}, epoch {int(model.epoch_)})",
+                  "accent")]
+        if task.name == "letters":
+            per = {}
+            for c, v in zip(sym, L[trial]):
+                per.setdefault(c, []).append(v)
+            lines.append(("per letter: " + "  ".join(f"{c} {np.mean(per[c]):.3f}" for c in "bdgaiu" if c in per),
+                          "dim"))
+        elif len(names) >= 2 and np.all(np.isfinite(prof)):
+            lo = int(np.argmin(prof))
+            lines.append((f"lowest at '{names[lo]}': {prof[lo]:.3f} vs {np.mean(np.delete(prof, lo)):.3f} elsewhere",
+                          "good" if prof[lo] < 0.8 * np.mean(np.delete(prof, lo)) else "dim"))
+        step = max(1, math.ceil(W_ / 40))
+        x_labels = [(float(t), sym[t], PHASE_TONES[int(ph[t]) % len(PHASE_TONES)]) for t in range(t0, T, step)]
+        curves = [("error per step", xs, L[trial, t0:], "energy")]
+        for k, n in enumerate(names):
+            if np.isfinite(prof[k]) and len(names) <= 4:
+                curves.append((f"mean at {n}", xs, np.full(W_, prof[k]), PHASE_TONES[k % len(PHASE_TONES)]))
+        return Curves(title, curves, xlabel="step of the sequence (label: the target it predicts)", ylabel="error",
+                      lines=lines, x_labels=x_labels)
+
+
+def lyapunov_exponent(model, trial: int) -> float:
+    """The largest Lyapunov exponent of trial ``trial``'s free-running net, as the run summary
+    computes it (``gradflow.lyapunov_exponent`` on the task's first input, the output fed back
+    where it can be, an analysis generator of its own)."""
+    from ...analysis import gradflow
+
+    cfg = model.cfg
+    p1 = {k: np.asarray(v)[trial: trial + 1] for k, v in model.params_.items()}
+    an = getattr(model, "analysis", None) or {}  # set by build; absent on a hand-made model
+    feedable = cfg.cell.hidden_in_carry is not None and cfg.n_in == cfg.n_out
+    feed = "output" if (model.free_input == "output" and feedable) else "fixed"
+    X = model.task.inputs[trial: trial + 1]
+    lam = gradflow.lyapunov_exponent(cfg, p1, X[:, 0], [np.random.default_rng(trial)],
+                                     steps=int(an.get("lyapunov_steps", 500)), feed=feed)
+    return float(lam[0])
+
+
+class FreeRunPanel(ScatterPanel):
+    """The free-running net's hidden trajectory (Elman 1990's autonomous mode: the output fed
+    back as the next input) on the first two principal axes of the steps run so far, the present
+    bright, and what it settled into: a fixed point (a filled dot), a cycle of period p (its p
+    states hollow), or neither yet; with the largest Lyapunov exponent (Benettin et al. 1980;
+    < 0: nearby trajectories converge)."""
+
+    KEEP = 400
+    TOL = 1e-6
+
+    def __init__(self, hidden: slice):
+        self.hidden = hidden
+        self.history: deque = deque(maxlen=self.KEEP)
+        self._lam_key, self._lam = None, None
+
+    def on_tick(self, model) -> None:
+        if model.mode != "train":  # pretraining epochs are not steps of the free run
+            self.history.append(model.state[:, self.hidden].copy())
+
+    def on_reset(self) -> None:
+        self.history.clear()
+
+    def lyapunov(self, model, trial: int) -> float | None:
+        key = (trial, model.epoch_, id(model.params_))
+        if key != self._lam_key:
+            self._lam_key = key
+            try:
+                self._lam = lyapunov_exponent(model, trial)
+            except Exception:  # the viewer never raises for an analysis it cannot do
+                self._lam = None
+        return self._lam
+
+    def settled(self, H: np.ndarray) -> tuple[str, int]:
+        """("fixed", 1), ("cycle", p) or ("none", 0) from the last states H (n, H)."""
+        if len(H) >= 2 and np.abs(H[-1] - H[-2]).max() < self.TOL:
+            return "fixed", 1
+        for p in range(2, min(33, len(H))):
+            if np.abs(H[-1] - H[-1 - p]).max() < self.TOL and (len(H) < 2 * p + 1 or
+                                                               np.abs(H[-1 - p] - H[-1 - 2 * p]).max() < self.TOL):
+                return "cycle", p
+        return "none", 0
+
+    def data(self, model, trial: int) -> Scatter:
+        title = "free run: hidden state h(t), PCA plane of the steps run"
+        lam = self.lyapunov(model, trial)
+        lam_line = ((f"largest Lyapunov exponent λ = {lam:+.3f} per step: "
+                     + ("nearby states converge (stable)" if lam < 0 else "nearby states diverge (chaos)")
+                     if lam is not None else "Lyapunov exponent unavailable"), "accent" if lam is not None else "dim")
+        if len(self.history) < 3:
+            return Scatter(title, lines=[lam_line], note="run a few steps (Space) to draw the trajectory")
+        H = np.stack([h[trial] for h in self.history])
+        mu = H.mean(0)
+        _, sv, vt = np.linalg.svd(H - mu, full_matrices=False)
+        axes = vt[:2] if vt.shape[0] >= 2 else np.vstack([vt, np.zeros_like(vt)])[:2]
+        P = (H - mu) @ axes.T
+        var = sv ** 2 / max(float((sv ** 2).sum()), 1e-300)
+        kind, p = self.settled(H)
+        if kind == "fixed":
+            what, pts, tone = f"fixed point reached (|Δh| < {self.TOL:g})", P[-1:], "good"
+        elif kind == "cycle":
+            what, pts, tone = f"cycle of period {p}: its {p} states hollow", P[-p:], "warn"
+        else:
+            what, pts, tone = f"no fixed point or cycle (period ≤ 32) in the last {len(H)} steps", P[:0], "dim"
+        return Scatter(title, path=P, trail=P[-60:], points=pts, filled=tuple([kind == "fixed"] * len(pts)),
+                       tones=tuple([tone] * len(pts)), xlabel=f"PC1 ({100 * var[0]:.0f}% var)",
+                       ylabel=f"PC2 ({100 * (var[1] if var.size > 1 else 0):.0f}%)",
+                       lines=[lam_line, (what, tone)], color="energy")
+
+
+class GradientRegimesPanel(LogPlotPanel):
+    """Exploding and vanishing gradients side by side (Bengio, Simard & Frasconi 1994; Pascanu,
+    Mikolov & Bengio 2013): |dL/dh(t-k)| / |dL/dh(t)| against the lag k for the net as it is, and
+    for the same recurrent matrix rescaled to spectral radius 0.5 and 1.5 in a *linear* net (its
+    norm goes as ρ^k: vanishing below 1, exploding above; a tanh net's saturated units damp the
+    growth, which is why the net itself need not explode), with the largest gradient norm of the
+    last epoch and what clipping (rescaling the whole gradient to norm c) does to it."""
+
+    during_training = True
+    RADII = (0.5, 1.5)
+
+    def __init__(self):
+        self.flow = GradFlowPanel()
+        self._key, self._curves = None, None
+
+    def _regime_curves(self, model, trial: int):
+        from ...analysis import gradflow
+
+        key = (trial, id(model))  # the rescaled nets use the initial direction of W: fixed per run
+        if key == self._key:
+            return self._curves
+        self._key, out = key, []
+        try:
+            cfg = model.cfg
+            p1 = {k: np.asarray(v)[trial: trial + 1].copy() for k, v in model.params_.items()}
+            r0 = float(gradflow.spectral_radius(gradflow.recurrent_matrix(cfg, p1))[0])
+            name = next(k for k in ("W_hh", "W_ch") if k in p1)
+            X = np.asarray(model.task.inputs)[trial: trial + 1]
+            K = min(int((getattr(model, "analysis", None) or {}).get("max_lag") or 30), X.shape[1] - 1)
+            win = max(K + 1, min(X.shape[1], 4 * K))
+            import copy
+
+            lin = copy.copy(cfg)  # the same net with a linear hidden layer: the norm is ρ^k exactly
+            cell = copy.copy(cfg.cell)
+            cell.activation = "linear"
+            object.__setattr__(lin, "cell", cell)
+            for rho in self.RADII:
+                q = dict(p1)
+                q[name] = p1[name] * (rho / r0 if r0 > 0 else 1.0)
+                g = gradflow.grad_norm_vs_lag(lin, q, X[:, :win], K)[0]
+                if g[0] > 0:
+                    out.append((rho, np.arange(K + 1), g / g[0]))
+        except Exception:  # the viewer never raises for an analysis it cannot do
+            out = []
+        self._curves = out
+        return out
+
+    def data(self, model, trial: int) -> LogPlot:
+        d = self.flow.data(model, trial)
+        reg = self._regime_curves(model, trial)
+        curves = [(f"linear, ρ = {rho:g}: " + ("vanishing" if rho < 1 else "exploding"), x, y,
+                   "energy" if rho < 1 else "warn") for rho, x, y in reg]
+        d.curves = curves + d.curves
+        d.label = f"this net ({model.cfg.cell.activation}), epoch {int(model.epoch_)}"
+        gmax = float(np.asarray(model.grad_norm_max_)[trial])
+        clip = model.train_cfg.clip
+        grow = next((y[-1] for rho, _, y in reg if rho > 1), None)
+        top = f"linear ρ = 1.5 at lag {len(reg[-1][2]) - 1}: ×{grow:.2g}; " if grow is not None else ""
+        if clip:
+            clip_line = (f"{top}clipped to |g| ≤ {clip:g} (direction kept); this run's max |g| {gmax:.3g}"
+                         + (" > cap: clipped" if gmax > clip else " (under the cap)"), "good")
+        else:
+            clip_line = (f"{top}no clipping here (max |g| {gmax:.3g}); try --set training.clip=1", "warn")
+        d.lines = d.lines[:1] + [clip_line]
+        d.title = "gradient flow: " + d.title
+        return d
+
+
 def _reference_rate(model, trial: int):
     """(cell, mean ratio per step back) of the scenario's untrained reference network, or None."""
     from .model import reference_curve
@@ -301,6 +521,29 @@ def _analysis_panels(model, hidden: slice) -> list:
     if not an.get("fixed_points"):
         return [GradFlowPanel()]
     return ([] if an.get("max_lag") == 0 else [GradFlowPanel()]) + [FixedPointPanel(hidden)]
+
+
+def _mode(model) -> str:
+    """The scenario's dynamics mode, also while pretraining (the model trains first)."""
+    return getattr(model, "dynamics_mode", model.mode)  # set by build; absent on a hand-made model
+
+
+def _main_panel(model, hidden: slice, panels: list):
+    """The scenario's claim as the main panel: the free run's trajectory, Lyapunov exponent and
+    attractor (``dynamics.mode = "free"``); the fixed points (``[analysis] fixed_points``); the
+    gradient flow against an untrained reference (the gated cells, ``[analysis] reference``);
+    the error by position in the sequence (tasks with phases: temporal XOR, letters, sequences);
+    else (one-phase tasks such as delayed recall on an Elman net) the gradient-flow regimes."""
+    an = getattr(model, "analysis", None) or {}  # set by build; absent on a hand-made model
+    if _mode(model) == "free":
+        return FreeRunPanel(hidden)
+    if an.get("fixed_points"):
+        return next(p for p in panels if isinstance(p, FixedPointPanel))
+    if model.cfg.cell.gate_names or an.get("reference", "none") != "none":
+        return next((p for p in panels if isinstance(p, GradFlowPanel)), GradFlowPanel())
+    if len(model.task.phase_names) > 1:
+        return SequenceErrorPanel()
+    return GradientRegimesPanel()
 
 
 def layout(model) -> ViewLayout:
@@ -329,6 +572,12 @@ def layout(model) -> ViewLayout:
     # the cell state's copy shares the hidden copy's route into the context: one label for both
     links += [Link(n, "context", "", highlight=True) for n in extra]
     gates = [GateStrip(cell.gate_names, cell.n_hidden)] if cell.gate_names else []
+    panels = [HiddenStrip(L["hidden"])] + [StateStrip(n, L[n]) for n in extra] + gates \
+        + _analysis_panels(model, L["hidden"])
+    main = _main_panel(model, L["hidden"], panels)
+    # the claim is drawn once, big (the regimes panel includes the net's own gradient flow)
+    drop = GradFlowPanel if isinstance(main, GradientRegimesPanel) else type(main)
+    panels = [p for p in panels if not isinstance(p, drop)]
     return ViewLayout(
         blocks=[blk("output"), blk("hidden")] + [blk(n) for n in extra] + [blk("input"), blk("context")],
         arrangement="layers",
@@ -337,8 +586,10 @@ def layout(model) -> ViewLayout:
         legend=[LegendItem("-1", ("neg",)), LegendItem("0", ("zero",)), LegendItem("+1", ("pos",))],
         links=links,
         bars=bars,
-        panels=[HiddenStrip(L["hidden"])] + [StateStrip(n, L[n]) for n in extra] + gates
-        + _analysis_panels(model, L["hidden"]),
+        panels=panels,
+        main=main,
+        # free running has no target: its "loss" is 0 at every step and means nothing
+        energy_plot=_mode(model) != "free",
         graph=GraphHints(groups=tuple((n, L[n]) for n in LAYERS + tuple(extra)), orientation="rows", label_groups=True,
                          ring=("hidden",)),
     )
