@@ -5,8 +5,9 @@ The task and batch are the same for both: delayed recall in episodes (Hochreiter
 window of 5 whole episodes (``training.batch_episodes = 5``: 10 updates per epoch), softmax
 cross-entropy at each episode's last step, B = 8 sequences side by side.
 
-* recurnet_sim: :func:`recurnet_sim.families.srn.bptt.train_epoch` with ``optimizer="adam"``;
-  its batch axis holds B independent networks (seeded trials), each with its own weights.
+* recurnet_sim: :func:`recurnet_sim.families.srn.bptt.train_epoch` with ``optimizer="adam"``, on
+  the numpy path and on the compiled (numba) epoch (``kernel="compiled"``, issue 13); its batch axis
+  holds B independent networks (seeded trials), each with its own weights.
 * PyTorch (``torch.nn.LSTM`` / ``GRU`` / ``RNN`` + ``nn.Linear``, ``torch.optim.Adam``,
   ``loss.backward()`` per window of 5 episodes, each episode one ``rnn(x)`` call from a zero
   carry, so the same 105 sequential steps per update): one network reading B sequences — the
@@ -19,7 +20,7 @@ it is missing. One BLAS/torch thread for every contender; each figure is the bes
 
 Run:  python bench/bench_lstm.py [--repeats 3]
 (with torch:  python3 -m venv /tmp/benchenv && /tmp/benchenv/bin/pip install torch && \
- /tmp/benchenv/bin/pip install -e . && /tmp/benchenv/bin/python bench/bench_lstm.py)
+ /tmp/benchenv/bin/pip install -e . && /tmp/benchenv/bin/python bench/bench_lstm.py; numba comes with -e .)
 """
 from __future__ import annotations
 
@@ -41,7 +42,7 @@ def _task():
     return tasks.recall_episodes([np.random.default_rng(s) for s in range(B)], lag=LAG, episodes=EPISODES)
 
 
-def numpy_epoch_seconds(kind: str, repeats: int) -> float:
+def numpy_epoch_seconds(kind: str, repeats: int, kernel: str = "numpy") -> float:
     task = _task()
     cfg = bptt.SRNConfig(kind=kind, n_in=task.n_in, n_hidden=H, n_out=task.n_out, output="softmax",
                          context_init=0.5 if kind == "elman" else 0.0, forget_bias=1.0)
@@ -50,10 +51,12 @@ def numpy_epoch_seconds(kind: str, repeats: int) -> float:
     p = bptt.init_params(cfg, [np.random.default_rng(100 + s) for s in range(B)])
     m = {k: np.zeros_like(v) for k, v in p.items()}
     mo = bptt.AdamMoments.zeros_like(p)
+    bptt.train_epoch(cfg, tc, p, m, task.inputs, task.targets, task.mask, task.reset, moments=mo,
+                     kernel=kernel)  # warm-up: the compiled kernel loads (or compiles) here
     best = float("inf")
     for _ in range(repeats):
         t0 = time.perf_counter()
-        bptt.train_epoch(cfg, tc, p, m, task.inputs, task.targets, task.mask, task.reset, moments=mo)
+        bptt.train_epoch(cfg, tc, p, m, task.inputs, task.targets, task.mask, task.reset, moments=mo, kernel=kernel)
         best = min(best, time.perf_counter() - t0)
     return best
 
@@ -102,12 +105,18 @@ def main(argv=None) -> None:
     print(f"H = {H}, B = {B}, delayed recall lag {LAG}, {EPISODES} episodes ({EPISODES * (LAG + 1)} steps) per epoch, "
           f"Adam every {PER_UPDATE} episodes; seconds per epoch, best of {a.repeats}")
     print(f"numpy {np.__version__}; torch {tv or 'missing (pip install torch in the bench environment)'}")
-    print(f"{'cell':6} {'recurnet_sim':>12} {'torch':>10} {'recurnet/torch':>15}")
+    print(f"{'cell':6} {'numpy':>10} {'compiled':>10} {'torch':>10} {'numpy/compiled':>15} {'compiled/torch':>15}"
+          f" {'numpy/torch':>12}")
     for kind in ("lstm", "gru", "elman"):
         ours = numpy_epoch_seconds(kind, a.repeats)
+        comp = numpy_epoch_seconds(kind, a.repeats, "compiled")
         th = torch_epoch_seconds(kind, a.repeats)
-        ratio = f"{ours / th:15.2f}" if th else f"{'-':>15}"
-        print(f"{kind:6} {ours:12.3f} {(f'{th:10.3f}' if th else 'missing'):>10} {ratio}")
+        r_ct = f"{comp / th:15.2f}" if th else f"{'-':>15}"
+        r_nt = f"{ours / th:12.2f}" if th else f"{'-':>12}"
+        print(f"{kind:6} {ours:10.4f} {comp:10.4f} {(f'{th:10.4f}' if th else 'missing'):>10} {ours / comp:15.1f} "
+              f"{r_ct} {r_nt}")
+    print("(seconds per epoch; compiled = the numba epoch of recurnet_sim.families.srn.kernels; a ratio "
+          "compiled/torch below 1 means recurnet_sim is faster than PyTorch)")
 
 
 if __name__ == "__main__":

@@ -35,6 +35,8 @@ column is the same code in both rows and shows the machine's noise)::
     before                                 0.094     0.101      0.178 (0.011)
     after                                  0.029     0.031      0.082 (0.005)
 
+The last table (issue 13) times the compiled (numba) epoch against the numpy path in the same run.
+
 Run:  python bench/bench_srn.py [--repeats 5]
 """
 from __future__ import annotations
@@ -114,7 +116,7 @@ def time_naive(task, H, repeats, epochs):
     return 1.0 / best
 
 
-def time_ours(task, H, B, repeats, epochs):
+def time_ours(task, H, B, repeats, epochs, kernel="numpy", bptt="truncated"):
     rngs = [np.random.default_rng(b) for b in range(B)]
     X = np.repeat(task.inputs[:1], B, 0)
     D = np.repeat(task.targets[:1], B, 0)
@@ -122,17 +124,18 @@ def time_ours(task, H, B, repeats, epochs):
                         loss="cross_entropy")
     p = srn.init_params(cfg, rngs)
     vel = {k: np.zeros_like(v) for k, v in p.items()}
-    tc = srn.TrainConfig(lr=0.1, momentum=0.9, bptt="truncated", truncation=K)
+    tc = srn.TrainConfig(lr=0.1, momentum=0.9, bptt=bptt, truncation=K)
+    srn.train_epoch(cfg, tc, p, vel, X, D, kernel=kernel)  # warm-up (loads the compiled kernel)
     best = np.inf
     for _ in range(repeats):
         t0 = time.perf_counter()
         for _ in range(epochs):
-            srn.train_epoch(cfg, tc, p, vel, X, D)
+            srn.train_epoch(cfg, tc, p, vel, X, D, kernel=kernel)
         best = min(best, (time.perf_counter() - t0) / epochs)
     return 1.0 / best
 
 
-def time_elman_scheme(task, H, B, repeats):
+def time_elman_scheme(task, H, B, repeats, kernel="numpy"):
     """Milliseconds per time step of Elman's one-step scheme (an update after every step)."""
     X = np.repeat(task.inputs[:1], B, 0)
     D = np.repeat(task.targets[:1], B, 0)
@@ -141,10 +144,11 @@ def time_elman_scheme(task, H, B, repeats):
     p = srn.init_params(cfg, [np.random.default_rng(b) for b in range(B)])
     vel = {k: np.zeros_like(v) for k, v in p.items()}
     tc = srn.TrainConfig(lr=0.1, momentum=0.9, bptt="elman")
+    srn.train_epoch(cfg, tc, p, vel, X, D, kernel=kernel)
     best = np.inf
     for _ in range(repeats):
         t0 = time.perf_counter()
-        srn.train_epoch(cfg, tc, p, vel, X, D)
+        srn.train_epoch(cfg, tc, p, vel, X, D, kernel=kernel)
         best = min(best, time.perf_counter() - t0)
     return 1e3 * best / X.shape[1]
 
@@ -210,6 +214,33 @@ def main(argv=None):
     for H, B in ((2, 1), (32, 1), (32, 16)):
         ms = time_elman_scheme(xor, H, B, args.repeats)
         print(f"Elman's one-step scheme, temporal XOR H={H} B={B}: {ms:.3f} ms per step ({ms / B:.4f} per net)")
+    compiled_goals(cases, args)
+
+
+def compiled_goals(cases, args):
+    """Issue 13: the compiled (numba) epoch against the numpy path, same run, B = 1 (goal: temporal
+    XOR T=3000 H=2 full BPTT <= 0.5 ms per epoch, >= 25x; faster than PyTorch at H=32)."""
+    print("\ncompiled epoch (recurnet_sim.families.srn.kernels) vs numpy, B=1, ms per epoch, best of --repeats")
+    print(f"{'case':44s} {'numpy':>9s} {'compiled':>9s} {'numpy/compiled':>15s} {'torch':>9s} {'compiled/torch':>15s}")
+    xor = cases[0][1]
+    rows = [("temporal XOR T=3000 H=2 full BPTT", xor, 2, "full", False),
+            ("temporal XOR T=3000 H=2 Elman one-step", xor, 2, "elman", False),
+            ("temporal XOR T=3000 H=32 full BPTT", xor, 32, "full", False),
+            ("temporal XOR T=3000 H=32 BPTT(12;12)", xor, 32, "truncated", True),
+            ("Reber T=3000 H=32 BPTT(12;12)", cases[2][1], 32, "truncated", True)]
+    for name, task, H, mode, vs_torch in rows:
+        if mode == "elman":
+            T = task.inputs.shape[1]
+            nv = time_elman_scheme(task, H, 1, args.repeats) * T
+            cp = time_elman_scheme(task, H, 1, args.repeats, "compiled") * T
+        else:
+            nv = 1e3 / time_ours(task, H, 1, args.repeats, args.epochs, "numpy", mode)
+            cp = 1e3 / time_ours(task, H, 1, args.repeats, args.epochs, "compiled", mode)
+        th = time_torch(task, H, args.repeats, args.epochs) if vs_torch else None
+        ts = f"{1e3 / th:9.3f}" if th else f"{'-':>9s}"
+        rt = f"{cp / (1e3 / th):15.2f}" if th else f"{'-':>15s}"
+        print(f"{name:44s} {nv:9.3f} {cp:9.3f} {nv / cp:15.1f} {ts} {rt}")
+    print("(torch = nn.RNN + Linear, SGD+momentum per window of 12, 1 thread; compiled/torch < 1: faster than PyTorch)")
 
 
 if __name__ == "__main__":
