@@ -361,21 +361,24 @@ class Simulation:
     def step(self) -> bool:
         """Advance one tick (after finishing any pending training). Returns False (and does
         nothing) when every trial has stopped."""
-        self._finish_pending_training()
-        if self.done:
+        if self._training_pending:
+            self.train()
+        active = self.active
+        if not active.any():
             return False
         t0 = time.perf_counter()
         model = self.model
         # 1. perturb
-        for p in self.scheduled.get(self.tick, ()):
-            p.apply(self, np.flatnonzero(self.active))
-            self._wake(np.flatnonzero(self.active))
+        if self.scheduled:
+            for p in self.scheduled.get(self.tick, ()):
+                p.apply(self, np.flatnonzero(active))
+                self._wake(np.flatnonzero(active))
         # 2. anneal
         if self.anneal is not None:
             model.temperature = float(self.anneal.temperature_at(self.tick))
         # 3. update
-        flips = np.asarray(model.step(self.rngs, self.active))
-        self.last_flips = np.where(self.active, flips, 0)
+        flips = np.asarray(model.step(self.rngs, active))
+        self.last_flips = np.where(active, flips, 0)
         self.tick += 1
         # 4. record
         for r in self.recorders:
@@ -431,7 +434,7 @@ class Simulation:
     def _check_stop(self) -> None:
         stop = self.stop
         model = self.model
-        act = np.flatnonzero(self.active)
+        act = self.active.nonzero()[0]
         may_settle = self.tick >= stop.min_steps and self.tick > self.last_perturbation_tick
         if self.anneal is not None:
             total = getattr(self.anneal, "total_ticks", None)
@@ -439,13 +442,16 @@ class Simulation:
                 may_settle = False
         # A trial whose numbers ran away (Model.diverged) stops first, before any other reason
         # could be read off its (meaningless) state.
-        self._stop(act[np.asarray(model.diverged(), dtype=bool)[act]], DIVERGED)
-        act = np.flatnonzero(self.active)
+        div = np.asarray(model.diverged(), dtype=bool)
+        if div.any():
+            self._stop(act[div[act]], DIVERGED)
+            act = self.active.nonzero()[0]
         deterministic = bool(model.deterministic)
-        if may_settle and bool(model.settles) and stop.fixed_point:
+        if may_settle and stop.fixed_point and bool(model.settles):
             fp = act[self.last_flips[act] == 0]
-            self._stop(fp, FIXED_POINT)
-            act = np.flatnonzero(self.active)
+            if fp.size:
+                self._stop(fp, FIXED_POINT)
+                act = self.active.nonzero()[0]
         if stop.cycle:
             if deterministic:
                 keys = self._state_keys(act)
@@ -458,13 +464,14 @@ class Simulation:
                     self._remember(b, k)
             else:
                 for b in act:
-                    self._history[b].clear()
-                    self._history_bytes[b] = 0
-            act = np.flatnonzero(self.active)
+                    if self._history[b]:
+                        self._history[b].clear()
+                        self._history_bytes[b] = 0
+            act = self.active.nonzero()[0]
         if may_settle and stop.condition is not None and act.size:
             hit = np.asarray(stop.condition(self), dtype=bool)
             self._stop(act[hit[act]], CONDITION)
-            act = np.flatnonzero(self.active)
+            act = self.active.nonzero()[0]
         if self.tick >= stop.max_steps:
             self._stop(act, MAX_STEPS)
 
@@ -489,7 +496,7 @@ class Simulation:
         E = energy_rec.data() if energy_rec is not None and energy_rec.rows else None
         ticks = np.asarray(energy_rec.ticks) if E is not None else None
         overlaps = model.overlaps()
-        recalled = model.recalled()
+        recalled = model.recalled(overlaps)
         final_E = model.energy()
         extra_fn = self.family.summary if self.family is not None else None
         out = []

@@ -143,13 +143,26 @@ class Model:
 
     def overlaps(self) -> np.ndarray:
         """Overlap m_mu = xi_mu . s / N with every stored pattern, shape (batch, n_patterns)."""
+        return Model._base_overlaps(self, self.state)
+
+    def _base_overlaps(self, states: np.ndarray) -> np.ndarray:
         if self.patterns is None or len(self.patterns) == 0:
-            return np.zeros((self.batch_size, 0))
+            return np.zeros(np.shape(states)[:-1] + (0,))
         lo, hi = self.unit_values
         # Map 0/1 units to +-1 so the overlap means the same for both unit kinds.
-        s = self.state if lo == -1 else 2.0 * self.state - 1.0
+        s = states if lo == -1 else 2.0 * states - 1.0
         xi = self.patterns if lo == -1 else 2.0 * self.patterns - 1.0
         return (s @ xi.T.astype(float)) / self.n_units
+
+    def overlaps_of(self, states: np.ndarray) -> np.ndarray | None:
+        """What :meth:`overlaps` gives when the network is in ``states`` (..., batch, n_units), shape
+        (..., batch, n_patterns), bit for bit, without changing the model: the overlap recorder keeps
+        cheap state copies and computes their overlaps only when they are read. None when the
+        family cannot (its overlaps are not a function of the state alone): the recorder then calls
+        :meth:`overlaps` every tick. Default: the formula above for a family that keeps it, else None."""
+        if type(self).overlaps is not Model.overlaps:
+            return None
+        return Model._base_overlaps(self, np.asarray(states))
 
     def recalled(self, overlaps: np.ndarray | None = None) -> list[tuple[str | None, bool]]:
         """Per trial: (name of the pattern with the largest |overlap|, reversed?), or (None, False)

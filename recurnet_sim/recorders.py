@@ -75,13 +75,133 @@ class FlipRecorder(Recorder):
         return sim.last_flips
 
 
+class _LazyRows:
+    """The overlap recorder's rows: a list whose entries are computed on first read.
+
+    Each entry is either a computed row (batch, P) or a pending state copy (batch, N) whose
+    overlaps ``compute`` gives when the entry is read. Reading an entry (or a slice) computes every
+    pending entry up to it in one call, so a trace of n ticks costs one stacked product, and a
+    headless run that never reads its overlaps never computes them.
+    """
+
+    def __init__(self, compute):
+        self._compute = compute
+        self._items: list[np.ndarray] = []
+        self._pending: list[int] = []  # indices of entries that are still states, ascending
+        self.pending_bytes = 0
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __bool__(self) -> bool:
+        return bool(self._items)
+
+    def append(self, row: np.ndarray) -> None:
+        self._items.append(row)
+
+    def append_state(self, state: np.ndarray) -> None:
+        self._pending.append(len(self._items))
+        self._items.append(state)
+        self.pending_bytes += state.nbytes
+
+    def materialize(self, upto: int | None = None) -> None:
+        """Compute every pending entry with an index below ``upto`` (all when None)."""
+        n = len(self._items) if upto is None else upto
+        todo = [i for i in self._pending if i < n]
+        if not todo:
+            return
+        rows = self._compute([self._items[i] for i in todo])
+        for i, r in zip(todo, rows):
+            self.pending_bytes -= self._items[i].nbytes
+            self._items[i] = r
+        self._pending = [i for i in self._pending if i >= n]
+
+    def __getitem__(self, k):
+        if isinstance(k, slice):
+            idx = range(*k.indices(len(self._items)))
+            if len(idx):
+                self.materialize(max(idx) + 1)
+            return self._items[k]
+        k = range(len(self._items))[k]  # IndexError as a list would raise, negative k resolved
+        self.materialize(k + 1)
+        return self._items[k]
+
+    def __setitem__(self, k: int, row: np.ndarray) -> None:
+        k = range(len(self._items))[k]
+        if k in self._pending:
+            self._pending.remove(k)
+            self.pending_bytes -= self._items[k].nbytes
+        self._items[k] = row
+
+    def __iter__(self):
+        self.materialize()
+        return iter(self._items)
+
+
 class OverlapRecorder(Recorder):
-    """Overlap with every stored pattern, shape (n, batch, n_patterns)."""
+    """Overlap with every stored pattern, shape (n, batch, n_patterns), computed on demand.
+
+    Computing m = xi s / N every tick costs N P multiply-adds per trial, more than a whole
+    synchronous sweep of a Hopfield net with P = N / 10 patterns. When the model can compute the
+    overlaps of other states (:meth:`~recurnet_sim.model.Model.overlaps_of`), a recorded tick only
+    keeps a copy of the state, and the overlaps of the kept states are computed when something
+    reads them (the viewer's bars, the trace), stacked into one product; the rows are the same,
+    bit for bit, as calling ``overlaps()`` at each tick (integer states and patterns make every
+    sum exact; otherwise each state is computed by itself, as at its tick). The kept states are
+    computed early when they reach :attr:`max_pending_bytes`. A model whose ``overlaps_of`` is None
+    is read every tick as before.
+    """
 
     name = "overlaps"
+    #: computed early beyond this many bytes of kept states (a long run of a big net)
+    max_pending_bytes = 64 * 2**20
+
+    def __init__(self, every: int = 1):
+        super().__init__(every)
+        self._model = None
+        self._lazy: bool | None = None
+        self.rows = _LazyRows(self._compute)
+
+    def reset(self) -> None:
+        self.ticks = []
+        self.rows = _LazyRows(self._compute)
+        self._lazy = None
 
     def read(self, sim):
         return sim.model.overlaps()
+
+    def _capture(self, sim) -> None:
+        model = sim.model
+        if self._lazy is None or self._model is not model:
+            self._model = model
+            self._lazy = model.overlaps_of(model.state[None][:0]) is not None  # (0, B, N): no work
+        if self._lazy:
+            self.rows.append_state(model.state.copy())
+            if self.rows.pending_bytes > self.max_pending_bytes:
+                self.rows.materialize()
+        else:
+            self.rows.append(np.array(model.overlaps(), copy=True))
+
+    def record(self, sim: "Simulation") -> None:
+        if self.wants(sim.tick):
+            self.ticks.append(sim.tick)
+            self._capture(sim)
+
+    def _compute(self, states: list[np.ndarray]) -> list[np.ndarray]:
+        model = self._model
+        pats = model.patterns
+        exact = (all(np.issubdtype(s.dtype, np.integer) or s.dtype == bool for s in states)
+                 and pats is not None and (np.issubdtype(pats.dtype, np.integer) or pats.dtype == bool))
+        if exact and len(states) > 1:
+            # integer states and patterns: every overlap sum is an exact integer in float64, so one
+            # stacked product gives the same bits as one product per tick
+            return list(model.overlaps_of(np.stack(states)))
+        return [np.asarray(model.overlaps_of(s)) for s in states]
+
+    def data(self) -> np.ndarray:
+        if not self.rows:
+            return np.zeros((0,))
+        return np.stack(list(self.rows))
 
 
 class TemperatureRecorder(Recorder):
