@@ -29,7 +29,7 @@ import numpy as np
 from ...npzio import read_npz, write_npz
 from ...errors import SimulationError, TraceFileError, ValidationError
 from ...spec import Field, Table
-from ...model import Model
+from ...model import Model, UnitUpdate
 
 __all__ = ["BAM", "ascii_codes", "hebbian_weights", "scenario_tables", "build", "summary",
            "save_weights", "load_weights"]
@@ -118,7 +118,7 @@ class BAM(Model):
     temperature = 0.0
 
     def __init__(self, pairs_x, pairs_y, *, names=None, weights=None, schedule: str = "synchronous",
-                 batch_size: int = 1):
+                 batch_size: int = 1, kernel: str | None = None):
         px = np.asarray(pairs_x)
         py = np.asarray(pairs_y)
         if px.ndim != 2 or py.ndim != 2 or px.shape[0] != py.shape[0]:
@@ -161,6 +161,14 @@ class BAM(Model):
         self._full = np.zeros((n, n))
         self._full[: self.n_x, self.n_x:] = weights
         self._full[self.n_x:, : self.n_x] = weights.T
+        from ...kernels import requested
+        # compiled asynchronous sweep (dynamics.kernel): it sums each net input in index order, the
+        # same bits as numpy's only when every partial sum is exact, i.e. integer weights (Hebb)
+        # whose row sums stay below 2**53; other weights keep the numpy sweep
+        self.kernel = requested(kernel)
+        self._exact = bool(np.all(weights == np.rint(weights))
+                           and np.abs(self._full).sum(axis=1).max(initial=0.0) < 2.0**53)
+        self._visits: dict[int, list] = {}
 
     # ----- views -------------------------------------------------------------------------------
     @property
@@ -239,6 +247,8 @@ class BAM(Model):
             target layer are added, so that 0 always means the trial sits on a stable pair.
         """
         active = np.asarray(active, dtype=bool)
+        if self.trace_units:
+            self._visits = {}
         if self.schedule == "random":
             flips = self._async_sweep(rngs, active)
         else:
@@ -275,6 +285,32 @@ class BAM(Model):
             return flips
         # One random order per trial, from that trial's generator only.
         order = np.stack([rngs[b].permutation(n) for b in rows])
+        if self.trace_units:
+            flips[rows] = self._async_traced(rows, order)
+        elif self._exact and self._compiled():
+            from ..hopfield import sweeps
+            out = np.zeros(rows.size, dtype=np.int64)
+            sweeps.bam_async_sweep(rows.astype(np.int64), self.state, self._full, self.clamped,
+                                   order.astype(np.int64), out)
+            flips[rows] = out
+        else:
+            flips[rows] = self._async_numpy(rows, order)
+        self.last_direction = ASYNC
+        return flips
+
+    def _compiled(self) -> bool:
+        if self.kernel != "compiled":
+            return False
+        from ...kernels import numba_available
+        if not numba_available():
+            self.kernel = "numpy"  # noted once on stderr by kernels.load_numba
+            return False
+        return True
+
+    def _async_numpy(self, rows: np.ndarray, order: np.ndarray) -> np.ndarray:
+        """The reference sweep: visit t updates unit order[:, t] of every trial at once."""
+        flips = np.zeros(rows.size, dtype=int)
+        n = order.shape[1]
         s = self.state[rows]
         clamped = self.clamped[rows]
         ar = np.arange(rows.size)
@@ -283,11 +319,39 @@ class BAM(Model):
             h = np.einsum("bj,bj->b", self._full[u], s)
             old = s[ar, u]
             new = np.where(clamped[ar, u], old, _sign_keep(h, old))
-            flips[rows] += new != old
+            flips += new != old
             s[ar, u] = new
         self.state[rows] = s
-        self.last_direction = ASYNC
         return flips
+
+    def _async_traced(self, rows: np.ndarray, order: np.ndarray) -> np.ndarray:
+        """:meth:`_async_numpy` one trial and one unit at a time, recording every visit (field,
+        before, after, delta_energy) for :meth:`unit_updates`; the same net inputs (the same
+        einsum over the same state), so the same states."""
+        flips = np.zeros(rows.size, dtype=int)
+        for r, b in enumerate(rows):
+            s = self.state[b:b + 1]
+            visits = []
+            e = float(self._energy_rows(slice(b, b + 1))[0])
+            for t in range(order.shape[1]):
+                u = int(order[r, t])
+                h = np.einsum("bj,bj->b", self._full[[u]], s)
+                old = s[:, u].copy()
+                new = np.where(self.clamped[b:b + 1, u], old, _sign_keep(h, old))
+                de = 0.0
+                if new[0] != old[0]:
+                    s[0, u] = new[0]
+                    flips[r] += 1
+                    e2 = float(self._energy_rows(slice(b, b + 1))[0])
+                    de, e = e2 - e, e2
+                visits.append(UnitUpdate(u, float(old[0]), float(new[0]), float(h[0]), de))
+            self._visits[int(b)] = visits
+        return flips
+
+    def unit_updates(self, trial: int = 0) -> tuple[UnitUpdate, ...]:
+        """Every unit visit of trial ``trial``'s last asynchronous sweep, in order, while
+        ``trace_units`` was set (visits that change nothing too); empty for a synchronous pass."""
+        return tuple(self._visits.get(int(trial), ()))
 
     @property
     def tick_unit(self) -> str:
@@ -304,7 +368,10 @@ class BAM(Model):
 
     def energy(self) -> np.ndarray:
         """Kosko's energy ``E = -x^T W y`` of each trial, shape (batch,)."""
-        return -np.einsum("bi,ij,bj->b", self.x, self.weights, self.y)
+        return self._energy_rows(slice(None))
+
+    def _energy_rows(self, rows) -> np.ndarray:
+        return -np.einsum("bi,ij,bj->b", self.x[rows], self.weights, self.y[rows])
 
     def is_stable(self, rows=slice(None)) -> np.ndarray:
         """Whether each trial (of ``rows``) is a stable pair: ``y = sign(W^T x)`` and
@@ -580,7 +647,8 @@ def build(cfg: dict, batch_size: int, rngs: list[np.random.Generator], base_dir:
         if weights.shape != (px.shape[1], py.shape[1]):
             raise ValidationError("network.weights_file", f"{wpath} holds weights of shape {weights.shape}, "
                                   f"the pairs need ({px.shape[1]}, {py.shape[1]})")
-    model = BAM(px, py, names=names, weights=weights, schedule=cfg["dynamics"]["schedule"], batch_size=batch_size)
+    model = BAM(px, py, names=names, weights=weights, schedule=cfg["dynamics"]["schedule"], batch_size=batch_size,
+                kernel=cfg["dynamics"].get("kernel"))
     model.x_shape = shape
     init = cfg["initial"]
     pair = init["pair"]
