@@ -569,8 +569,8 @@ def test_the_viewer_advances_training_tick_by_tick_and_draws_its_curve():
         v.close()
 
 
-@pytest.mark.parametrize("name, note", [("modern_hopfield_metastable", "nearest: "),
-                                        ("modern_hopfield_beta_large", "recalled: A")])
+@pytest.mark.parametrize("name, note", [("modern_hopfield_metastable", "metastable: "),
+                                        ("modern_hopfield_beta_large", "recalled A")])
 def test_overlap_note_says_what_the_model_recalled(name, note, monkeypatch):
     """The bar panel's note asks the model: a modern net's metastable average is the nearest
     pattern, no recall; a single-pattern state is recalled."""
@@ -587,5 +587,275 @@ def test_overlap_note_says_what_the_model_recalled(name, note, monkeypatch):
     finally:
         v.close()
     assert notes and notes[-1].startswith(note), notes[-1]
-    if note == "nearest: ":
-        assert notes[-1].endswith("(no recall)")
+    if note == "metastable: ":
+        assert "no recall" in notes[-1]
+
+
+# ----- lesson mode, sub-sweep stepping, legibility (issue 11) -----------------------------------------
+def _texts(v) -> list[tuple]:
+    v.fonts.drawn = []
+    v.draw()
+    out, v.fonts.drawn = v.fonts.drawn, None
+    return out
+
+
+def test_lesson_mode_opens_paused_on_the_cue_with_its_captions_and_r_returns_there():
+    sim = load_scenario(LETTERS)
+    cue = sim.model.state.copy()
+    v = Viewer(sim, size=(1100, 720), headless=True)
+    try:
+        assert v.lesson and not v.running and sim.tick == 0
+        words = " ".join(t for _, t in _texts(v))
+        point = tomllib.loads(LETTERS.read_text())["view"]["point"]
+        assert point.split()[0] in words and "Watch:" in words and "PAUSED" in words
+        assert v.update() == 0 and sim.tick == 0  # nothing runs before Space
+        np.testing.assert_array_equal(sim.model.state, cue)
+        pump(v, key(pygame.K_SPACE))
+        assert v.running
+        v.speed = 1
+        for _ in range(3):
+            v.update()
+        assert sim.tick > 0
+        v.faster()
+        pump(v, key(pygame.K_r))
+        assert sim.tick == 0 and not v.running and v.speed == v._run_speed
+        np.testing.assert_array_equal(sim.model.state, cue)
+    finally:
+        v.close()
+
+
+def test_recorded_frame_1_is_tick_0_and_headless_recording_plays(tmp_path):
+    sim = load_scenario(LETTERS)
+    cue = sim.model.state.copy()
+    v = run_viewer(sim, record_dir=tmp_path / "f", max_frames=1, headless=True)
+    assert sim.tick == 0 and (sim.model.state == cue).all() and v.frame == 1
+    sim = load_scenario(LETTERS, {"view.steps_per_frame": 1, "stop.fixed_point": False})
+    run_viewer(sim, max_frames=5, headless=True)
+    assert sim.tick == 4  # frame 1 is the cue, then a tick per frame
+
+
+class _Chain(__import__("recurnet_sim.model", fromlist=["Model"]).Model):
+    """Six +-1 units in a ferromagnetic chain, updated in order 0..5 (s_i = sign(h_i), ties keep):
+    a fake unit-based family that records its unit updates when ``trace_units`` is set."""
+
+    network_type = "chain_toy"
+
+    def __init__(self):
+        n = 6
+        self.W = np.zeros((n, n))
+        for i in range(n - 1):
+            self.W[i, i + 1] = self.W[i + 1, i] = 1.0
+        self.state = np.array([[1, -1, 1, -1, -1, 1]], dtype=float)
+        self.clamped = np.zeros((1, n), bool)
+        self._ups = ()
+
+    def step(self, rngs, active):
+        from recurnet_sim.model import UnitUpdate
+
+        s, ups, flips = self.state[0], [], 0
+        for i in range(s.size):
+            h = float(self.W[i] @ s)
+            new = s[i] if h == 0 else float(np.sign(h))
+            ups.append(UnitUpdate(i, float(s[i]), new, h, -(new - s[i]) * h))
+            flips += int(new != s[i])
+            s[i] = new
+        self._ups = tuple(ups) if self.trace_units else ()
+        return np.array([flips])
+
+    def unit_updates(self, trial=0):
+        return self._ups
+
+    def energy(self):
+        return np.array([-0.5 * self.state[0] @ self.W @ self.state[0]])
+
+
+def test_sub_sweep_stepping_rings_unit_k_and_ends_in_the_ticks_state():
+    from recurnet_sim.engine import Simulation
+
+    sim = Simulation(_Chain(), [np.random.default_rng(0)])
+    v = Viewer(sim, size=(900, 600), headless=True)
+    try:
+        pre = sim.model.state[0].copy()
+        pump(v, key(pygame.K_u))
+        assert sim.tick == 1  # the engine ran the whole tick, traced
+        post = sim.model.state[0].copy()
+        ups = sim.model.unit_updates(0)
+        assert len(ups) == 6
+        for k in range(1, 7):
+            u = v.replay_update()
+            assert u.unit == k - 1
+            shown = v.replay_state()
+            want = pre.copy()
+            for x in ups[:k]:
+                want[x.unit] = x.after
+            np.testing.assert_array_equal(shown, want)
+            words = " ".join(t for _, t in _texts(v))
+            assert f"update {k}/6: unit {k - 1}" in words and "h " in words and "dE " in words
+            np.testing.assert_array_equal(sim.model.state[0], post)  # drawing put the real state back
+            if k < 6:
+                # the ring sits on unit k-1's cell
+                cell = v.state_view.blocks[0].cell_rect(k - 1).inflate(v.fonts.px(6), v.fonts.px(6))
+                px = pygame.surfarray.array3d(v.screen)[cell.x + 1, cell.centery]
+                assert tuple(px) == W_ACCENT()
+                pump(v, key(pygame.K_u))
+        np.testing.assert_array_equal(v.replay_state(), post)  # all updates: the tick's end state
+        assert sim.tick == 1
+        pump(v, key(pygame.K_u))
+        assert sim.tick == 2 and v.replay_update().unit == 0
+    finally:
+        v.close()
+
+
+def W_ACCENT():
+    from recurnet_sim.viewer import widgets
+
+    return widgets.ACCENT
+
+
+def test_unit_rates_step_units_and_speed_is_said_in_units():
+    from recurnet_sim.engine import Simulation
+
+    sim = Simulation(_Chain(), [np.random.default_rng(0)])
+    v = Viewer(sim, size=(900, 600), headless=True, play=True)
+    try:
+        v.speed = 1 / 16
+        v.slower()
+        assert v.unit_rate == 50 and "unit updates/s" in v.speed_text()
+        while v.unit_rate > 1:
+            v.slower()
+        assert v.speed_text() == "1 unit update/s"
+        v.fps_cap = 1  # one unit update per frame
+        v.update()
+        assert sim.tick == 1 and v.replay_update().unit == 0
+        v.update()
+        assert sim.tick == 1 and v.replay_update().unit == 1
+    finally:
+        v.close()
+
+
+def _overlaps(texts, region):
+    inside = [(r, t) for r, t in texts if region.contains(r)]
+    bad = []
+    for i in range(len(inside)):
+        for j in range(i + 1, len(inside)):
+            if inside[i][0].colliderect(inside[j][0]):
+                bad.append((inside[i][1], inside[j][1]))
+    return bad
+
+
+@pytest.mark.parametrize("size", [(800, 600), (3840, 2160)])
+@pytest.mark.parametrize("name", ["hopfield_letters", "hopfield_overloaded", "bam_async"])
+def test_layout_text_is_neither_cut_nor_overlapping(name, size):
+    sim = load_scenario(ROOT / "scenarios" / f"{name}.toml")
+    v = Viewer(sim, size=size, headless=True)
+    try:
+        v.flip_unit(3)
+        v.say("a message that is long enough to need the whole second row of the status bar " * 2)
+        texts = _texts(v)
+        screen = v.screen.get_rect()
+        assert all(screen.contains(r) for r, _ in texts)
+        for region in (v.title_rect, v.caption_rect, v.status_rect, v.bars_rect):
+            assert _overlaps(texts, region) == [], region
+        shown = v.status_shown
+        assert any(t.startswith(v.model.tick_unit) for t in shown) and "PAUSED" in shown
+        big = v.fonts.font(17).get_height()
+        assert (big > 30) == (size[0] > 3000)  # text grows with the window
+        names = [t for r, t in texts if v.bars_rect.contains(r) and t in v.model.pattern_names]
+        # however many rows (26 letters), the bar names keep the panel's text size: the rest are counted
+        h16 = v.fonts.font(16).render("A", True, (0, 0, 0)).get_height()
+        assert names and all(r.h == h16 for r, t in texts if v.bars_rect.contains(r) and t in names)
+    finally:
+        v.close()
+
+
+def test_text_colours_have_at_least_4_5_to_1_contrast_in_both_themes():
+    from recurnet_sim.viewer import widgets as Wd
+
+    try:
+        for theme in Wd.THEMES:
+            Wd.set_theme(theme)
+            for name in Wd.TEXT_COLOURS:
+                for bg in ("PANEL", "BG"):
+                    c = Wd.contrast(getattr(Wd, name), getattr(Wd, bg))
+                    assert c >= 4.5, (theme, name, bg, c)
+    finally:
+        Wd.set_theme("dark")
+
+
+def test_controls_that_do_not_apply_are_greyed_and_say_why():
+    sim = load_scenario(ROOT / "scenarios" / "elman_temporal_xor.toml", {"training.pretrain_epochs": 2})
+    v = Viewer(sim, size=(1100, 720), headless=True)
+    try:
+        assert "T / Shift+T" in v.unavailable()
+        t0 = v.model.temperature
+        pump(v, key(pygame.K_t))
+        assert v.model.temperature == t0 and "no temperature" in v._message[0]
+        pump(v, key(pygame.K_h))
+        words = " ".join(t for _, t in _texts(v))
+        assert "n/a: " in words
+    finally:
+        v.close()
+    sim = load_scenario(LETTERS)
+    v = Viewer(sim, size=(1100, 720), headless=True)
+    try:
+        assert "T / Shift+T" not in v.unavailable()  # a deterministic schedule switches
+        assert v.model.describe()["schedule"] == "random"
+        pump(v, key(pygame.K_t))
+        assert v.model.temperature > 0 and "Glauber" in v._message[0] and v.model.describe()["schedule"] == "glauber"
+        pump(v, key(pygame.K_r))
+        assert v.model.temperature == 0 and v.model.describe()["schedule"] == "random"  # reset: the scenario's
+        pump(v, key(pygame.K_g))
+        pump(v, key(pygame.K_j))
+        assert "state view" in v._message[0]
+    finally:
+        v.close()
+
+
+def test_key_errors_are_one_readable_line_counting_patterns_from_1():
+    sim = load_scenario(ROOT / "scenarios" / "boltzmann_encoder.toml", {"training.cycles": 2})
+    sim.train()
+    v = Viewer(sim, size=(1100, 720), headless=True)
+    try:
+        pump(v, key(pygame.K_2))
+        msg = v._message[0]
+        assert "pattern 2" in msg and "\n" not in msg and "shape" not in msg and "broadcast" not in msg
+        pump(v, key(pygame.K_9))
+        assert v._message[0].startswith("there is no pattern 9")
+    finally:
+        v.close()
+
+
+def test_the_energy_trace_keeps_every_ticks_value_across_a_perturbation():
+    sim = load_scenario(LETTERS)
+    v = Viewer(sim, size=(1100, 720), headless=True)
+    try:
+        sim.run()
+        rec = sim.recorder("energy")
+        before = [float(np.asarray(r).reshape(-1)[0]) for r in rec.rows]
+        v.flip_unit(5)
+        v.flip_unit(6)
+        after = [float(np.asarray(r).reshape(-1)[0]) for r in rec.rows]
+        assert after == before  # the converged value is still the tick's value
+        marks = v._marks("energy")
+        assert [t for t, _ in marks] == [sim.tick, sim.tick] and marks[-1][1] > before[-1]
+        assert not v.running and v.update() == 0  # a flip at the stop does not start ticking
+    finally:
+        v.close()
+
+
+def test_resume_at_max_steps_gives_more_steps_and_running_never_stands_beside_a_stop():
+    sim = load_scenario(LETTERS, {"stop.max_steps": 2, "stop.fixed_point": False, "view.steps_per_frame": 1})
+    v = Viewer(sim, size=(1100, 720), headless=True, play=True)
+    try:
+        for _ in range(4):
+            v.update()
+        assert sim.tick == 2 and sim.done and not v.running
+        _texts(v)
+        assert "RUNNING" not in v.status_shown and "max steps reached" in v.status_shown
+        v.flip_unit(4)
+        assert v.update() == 0 and sim.tick == 2
+        pump(v, key(pygame.K_SPACE))
+        v.update()
+        assert sim.tick == 3 and "more" in v._message[0]
+    finally:
+        v.close()

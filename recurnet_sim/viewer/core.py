@@ -125,7 +125,8 @@ class Viewer:
         self.view_layout = layout_for(self.family, self.model)
         self.view_layout.bind(sim)  # panels read the clock and stop reasons (the main panel's claim)
         self._replay_phase = 0.0  # replay ticks of a cycle the displayed trial stopped in
-        self.state_view = StateView(self.model, self.view_layout, max_cell=cfg.get("cell") or 64)
+        self._max_cell = cfg.get("cell") or 64
+        self.state_view = StateView(self.model, self.view_layout, max_cell=self._max_cell)
         self.graph_view: GraphView | None = None
         self.show_graph = False
         self.show_help = False
@@ -209,6 +210,7 @@ class Viewer:
         self.claim_rect = pygame.Rect(0, 0, 0, 0)
         if self.view_layout.main is not None:
             self._layout_main(w, top, ph, gap)
+        self.state_view.max_cell = max(4, int(round(self._max_cell * f.scale)))  # cells grow with the window
         self.state_view.layout(self.main_rect)
         if self.graph_view is not None:
             self.graph_view.layout(self.main_rect)
@@ -1041,11 +1043,13 @@ class Viewer:
         msg, until = self._message
         if msg and now < until:
             hint = (msg, W.ACCENT)
-        elif not self.running and sim.tick == 0 and not sim.training_pending:
-            hint = ("Space: start   N: one " + m.tick_unit + ("" if self._units_ok is False else "   U: one unit update")
-                    + "   H: every key", W.DIM)
         elif not self.running and sim.done:
             hint = ("stopped: flip units (click) or X, then Space; R: back to the start", W.DIM)
+        elif not self.running and sim.training_pending:
+            hint = (f"Space: train   N: one {sim.training.unit}   H: every key", W.DIM)
+        elif not self.running:
+            hint = (f"Space: {'start' if sim.tick == 0 else 'run'}   N: one {m.tick_unit}"
+                    + ("" if self._units_ok is False else "   U: one unit update") + "   H: every key", W.DIM)
         else:
             hint = ("Space: pause   +/-: speed   R: back to the start   H: every key", W.DIM)
         self.status_shown = W.status_line(s, self.status_rect, self.fonts, parts, hint)

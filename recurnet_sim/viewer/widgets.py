@@ -31,6 +31,16 @@ ENERGY = (110, 196, 255)
 TEMP = (255, 112, 96)
 GOOD = (120, 220, 140)
 WARN = (255, 150, 90)
+FAILURE = (255, 92, 122)      # an outcome that missed its target: red, never mistaken for success
+
+
+def verdict_colour(success: bool | None):
+    """Colour of an outcome (:meth:`Model.outcome`'s ``success``): green when the target was
+    reached or the task solved, red when not, dim without a target. Success is never drawn in the
+    warning orange or the highlight amber."""
+    if success is None:
+        return DIM
+    return GOOD if success else FAILURE
 
 
 def make_lut(neg, mid, pos, n: int = 256) -> np.ndarray:
@@ -391,7 +401,7 @@ def overlap_bars(surf: pygame.Surface, rect: pygame.Rect, fonts: Fonts, title: s
         fonts.text(surf, "no stored patterns", inner.center, 16, FAINT, anchor="center", max_width=inner.w)
         return
     values = np.asarray(values, dtype=float)
-    row_min = max(fonts.height(14) + 2, 12)
+    row_min = max(fonts.height(16) + 2, 14)  # legible rows: the rest are counted, not squeezed
     row_h = min(fonts.px(24), max(row_min, inner.h // n))
     fits = max(1, inner.h // row_h)
     order = list(range(n))
@@ -400,7 +410,7 @@ def overlap_bars(surf: pygame.Surface, rect: pygame.Rect, fonts: Fonts, title: s
         order = sorted(order, key=lambda j: -abs(values[j]) if np.isfinite(values[j]) else 0)[:fits]
         if highlight is not None and highlight not in order:
             order[-1] = highlight
-    size = 16 if row_h >= fonts.height(16) + 2 else 14
+    size = 16
     name_w = min(fonts.px(90), max(fonts.font(size).size(str(names[j]))[0] for j in order) + fonts.px(8))
     val_w = fonts.font(size).size("+0.00")[0] + fonts.px(8)
     bar = pygame.Rect(inner.x + name_w, inner.y, inner.w - name_w - val_w, row_h)
