@@ -222,8 +222,41 @@ def _first_duplicate(names: Sequence[str]) -> str | None:
 # ----------------------------------------------------------------------------------------------
 # Text bitmaps
 # ----------------------------------------------------------------------------------------------
+#: parsed bitmap files of this process: (path, shape, file identity) -> PatternSet (read-only, so
+#: shared); a file whose modification time, size or inode changed is parsed again
+_BITMAP_CACHE: dict[tuple, "PatternSet"] = {}
+_BITMAP_CACHE_MAX = 256
+#: deletes the two row characters: what is left of a row is its bad characters
+_NOT_ROW_CHARS = str.maketrans("", "", ON + OFF)
+
+
+#: a file changed less than this long ago (ns) is not cached: file times tick in steps of a
+#: clock tick on some systems, so a same-size rewrite within one could keep its identity (git's
+#: "racily clean" rule)
+_RACY_NS = 2_000_000_000
+
+
+def _file_identity(path: Path) -> tuple | None:
+    """(device, inode, size, mtime_ns, ctime_ns) of a regular file that has not changed in the
+    last :data:`_RACY_NS`, else None (not cached; the reader's own checks report FIFOs, devices
+    and missing files)."""
+    import stat
+    import time
+
+    try:
+        st = os.stat(path)
+    except (OSError, ValueError):
+        return None
+    if not stat.S_ISREG(st.st_mode) or time.time_ns() - max(st.st_mtime_ns, st.st_ctime_ns) < _RACY_NS:
+        return None
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+
 def load_bitmaps(path: str | os.PathLike, shape: tuple[int, int] | None = None) -> PatternSet:
     """Read a text bitmap file (format in the module docstring).
+
+    A file read once in this process is not parsed again while its identity (inode, size,
+    modification and change times) is the same: the parsed set is read-only and shared.
 
     Parameters
     ----------
@@ -243,10 +276,23 @@ def load_bitmaps(path: str | os.PathLike, shape: tuple[int, int] | None = None) 
         non-UTF-8 content, no glyphs, rows outside a glyph, unknown characters, rows or glyphs of
         different size, empty or duplicate names.
     """
+    path = Path(path)
+    ident = _file_identity(path)
+    key = None if ident is None else (str(path), None if shape is None else tuple(int(x) for x in shape), ident)
+    if key is not None and key in _BITMAP_CACHE:
+        return _BITMAP_CACHE[key]
+    out = _parse_bitmaps(path, shape)
+    if key is not None and _file_identity(path) == ident:  # unchanged while it was read
+        if len(_BITMAP_CACHE) >= _BITMAP_CACHE_MAX:
+            _BITMAP_CACHE.clear()
+        _BITMAP_CACHE[key] = out
+    return out
+
+
+def _parse_bitmaps(path: Path, shape: tuple[int, int] | None) -> PatternSet:
     from .errors import InputError
     from .reader import read_input
 
-    path = Path(path)
     try:
         data = read_input(path, max_bytes=MAX_PATTERN_FILE_BYTES)  # no FIFO, device or huge file
     except InputError as e:
@@ -283,8 +329,8 @@ def load_bitmaps(path: str | os.PathLike, shape: tuple[int, int] | None = None) 
             raise PatternFileError(
                 path, f"row {what}: expected a '{HEADER} NAME' header line, got {_clip(line)}", lineno
             )
-        bad = next((c for c in line if c not in (ON, OFF)), None)
-        if bad is not None:
+        if line.translate(_NOT_ROW_CHARS):  # one pass in C; the generator only finds which
+            bad = next(c for c in line if c not in (ON, OFF))
             col = line.index(bad) + 1
             raise PatternFileError(
                 path,
@@ -309,8 +355,10 @@ def load_bitmaps(path: str | os.PathLike, shape: tuple[int, int] | None = None) 
             raise PatternFileError(path, f"glyph {name!r} has {len(rows)} rows, expected {n_rows}", lineno)
     assert width is not None and n_rows is not None
 
-    chars = np.array([list("".join(rows)) for _, _, rows in glyphs])
-    patterns = np.where(chars == ON, 1, -1).astype(np.int8)
+    # every row holds only the two ASCII row characters now: one byte per unit
+    flat = "".join(r for _, _, rows in glyphs for r in rows).encode("ascii")
+    chars = np.frombuffer(flat, dtype=np.uint8).reshape(len(glyphs), n_rows * width)
+    patterns = np.where(chars == ord(ON), 1, -1).astype(np.int8)
     return PatternSet(tuple(g[0] for g in glyphs), patterns, (n_rows, width), str(path))
 
 

@@ -166,8 +166,16 @@ def nesting_depth(value, limit: int = MAX_NESTING) -> int:
     return deepest
 
 
+#: parsed TOML files of this process: (path, file identity) -> mapping (handed out as deep copies)
+_TOML_CACHE: dict[tuple, dict] = {}
+_TOML_CACHE_MAX = 256
+
+
 def read_toml(path: str | Path) -> dict:
     """Read a TOML file; any problem becomes a ScenarioError naming the file.
+
+    A file parsed once in this process is not parsed again while its identity (inode, size,
+    modification and change times) is the same; each call gets its own copy.
 
     The file must be a regular file of at most :data:`MAX_SCENARIO_BYTES` (see
     :func:`recurnet_sim.reader.read_input`: a FIFO or a device is refused, never opened for ever),
@@ -183,6 +191,24 @@ def read_toml(path: str | Path) -> dict:
         src = str(path)
     if len(src) > 120:
         src = short_path(src)
+    from .patterns import _file_identity
+
+    ident = _file_identity(path)
+    key = None if ident is None else (str(path), ident)
+    if key is not None and key in _TOML_CACHE:
+        return copy.deepcopy(_TOML_CACHE[key])
+    data = _parse_toml(path, src)
+    if key is not None and _file_identity(path) == ident:  # unchanged while it was read
+        if len(_TOML_CACHE) >= _TOML_CACHE_MAX:
+            _TOML_CACHE.clear()
+        _TOML_CACHE[key] = copy.deepcopy(data)
+    return data
+
+
+def _parse_toml(path: Path, src: str) -> dict:
+    from .errors import InputError, short_path
+    from .reader import read_input
+
     try:
         raw = read_input(path, max_bytes=MAX_SCENARIO_BYTES)
     except InputError as exc:
