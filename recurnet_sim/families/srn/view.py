@@ -334,7 +334,7 @@ class SequenceErrorPanel(CurvePanel):
                           "good" if prof[lo] < 0.8 * np.mean(np.delete(prof, lo)) else "dim"))
         step = max(1, math.ceil(W_ / 40))
         x_labels = [(float(t), sym[t], PHASE_TONES[int(ph[t]) % len(PHASE_TONES)]) for t in range(t0, T, step)]
-        curves = [("error per step", xs, L[trial, t0:], "energy")]
+        curves = [("error per step", xs, L[trial, t0:], "text")]
         for k, n in enumerate(names):
             if np.isfinite(prof[k]) and len(names) <= 4:
                 curves.append((f"mean at {n}", xs, np.full(W_, prof[k]), PHASE_TONES[k % len(PHASE_TONES)]))
