@@ -224,6 +224,7 @@ def test_headless_viewer_draws_the_default_layout(ring, monkeypatch):
         first = pygame.surfarray.array3d(v.draw()).copy()
         assert first.std() > 5
         v.running = True
+        v.speed = 1  # a tick a frame (a scenario without [view] steps_per_frame gets a slow lesson pace)
         ticks = sum(v.update() for _ in range(5))
         assert ticks >= 1 and sim.tick == ticks
         expected = np.roll([1.0, -1.0, -1.0], ticks)
