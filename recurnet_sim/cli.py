@@ -171,8 +171,12 @@ def _run(args) -> int:
         _run_with_progress(sim)
     elapsed = time.perf_counter() - t0
     results = sim.results()
-    for r in results:
+    for b, r in enumerate(results):
         r.elapsed_s = round(elapsed, 6)
+        # the honest outcome (stored / reversed / mixture / spurious ...): a family's summary gives
+        # it; one without a summary gets the Model default, so every --json has the field
+        if "outcome" not in r.extra:
+            r.extra["outcome"] = sim.model.outcome(b)
     if args.trace:
         sim.trace().save(args.trace)
     if args.save_weights:
@@ -320,13 +324,11 @@ def format_summary(sim, results, elapsed: float) -> str:
         reason = r.stop_reason.replace("_", " ")
         if r.cycle_period:
             reason += f" of period {r.cycle_period}"
-        rec = "none"
-        if r.recalled is not None:
-            rec = r.recalled + (" (reversed)" if r.recalled_reversed else "")
-            rec += f", overlap {r.overlaps.get(r.recalled, 0.0):+.3f}"
         head = f"  trial {r.trial}: " if len(results) > 1 else "  "
-        recalled = f"; recalled: {rec}" if model.pattern_names else ""
-        lines.append(f"{head}stopped: {reason} after {r.steps} step(s); final {label} {r.final_energy:.4g}{recalled}")
+        lines.append(f"{head}stopped: {reason} after {r.steps} step(s); final {label} {r.final_energy:.4g}")
+        outcome = (r.extra or {}).get("outcome")
+        if outcome:  # the same label the window shows (recurnet_sim.outcome)
+            lines.append(" " * len(head) + f"outcome: {outcome.get('label') or outcome.get('kind')}")
         extra = _format_extra(r.extra, sim.family.summary_hidden if sim.family else (), indent=len(head))
         if extra:
             lines.append(" " * len(head) + extra)
@@ -355,7 +357,7 @@ def _format_extra(extra: dict, hidden=(), indent: int = 2, width: int = 100) -> 
     leaves out the ``hidden`` ones (shown elsewhere in the summary, or only useful in JSON)."""
     parts = []
     for k, v in extra.items():
-        if k in hidden or v is None:
+        if k in hidden or k == "outcome" or v is None:
             continue
         if isinstance(v, bool):
             text = "yes" if v else "no"

@@ -174,6 +174,19 @@ class Model:
         k = np.argmax(np.abs(m), axis=1)
         return [(self.pattern_names[j], bool(m[b, j] < 0)) for b, j in enumerate(k)]
 
+    #: index of each trial's target pattern (the cue's source), shape (batch,), or None when the
+    #: scenario has no target; :meth:`outcome` says whether it was reached
+    target: np.ndarray | None = None
+
+    def outcome(self, trial: int = 0) -> dict[str, Any]:
+        """What trial ``trial``'s state *is*, honestly (:mod:`recurnet_sim.outcome`): kind
+        (stored / reversed / mixture / spurious, or the family's own), a one-line label, success
+        (target reached; None without a target), the nearest stored pattern and its Hamming
+        distance, and the wrong units. The window, the text summary and ``--json`` all show it.
+        Default: binary units compared with ``patterns`` over every unit."""
+        from .outcome import default_outcome
+        return default_outcome(self, trial)
+
     #: named unit ranges of a layered network (``{"x": slice(0, 120), "y": slice(120, 127)}``);
     #: empty for a single layer
     layers: dict[str, slice] = {}

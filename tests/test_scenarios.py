@@ -42,7 +42,7 @@ def test_list_and_validate(capsys):
 def test_run_summary_and_shipped_name(capsys):
     code, out, err = run_cli(capsys, "run", "hopfield_letters", "--headless")
     assert code == 0
-    assert "fixed point" in out and "recalled: A" in out
+    assert "fixed point" in out and "outcome: recalled A" in out
 
 
 def test_no_display_note(capsys, monkeypatch):

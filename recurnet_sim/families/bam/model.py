@@ -399,6 +399,11 @@ class BAM(Model):
         """
         return 0.5 * (self.overlaps_x() + self.overlaps_y())
 
+    def outcome(self, trial: int = 0) -> dict[str, Any]:
+        """The letter layer classified, the code layer decoded (:func:`.outcome.bam_outcome`)."""
+        from .outcome import bam_outcome
+        return bam_outcome(self, trial)
+
     def recalled_pairs(self) -> list[dict[str, Any]]:
         """Per trial: the best pair on each side and whether both sides agree on it."""
         mx, my = self.overlaps_x(), self.overlaps_y()

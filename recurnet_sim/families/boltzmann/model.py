@@ -716,6 +716,11 @@ class BoltzmannMachine(Model):
         self.state[rows, self._pattern_units()] = self.patterns[k]
         self._state_changed(rows)
 
+    def outcome(self, trial: int = 0) -> dict[str, Any]:
+        """Stored / spurious, or a completion judged on its free units (:mod:`.outcome`)."""
+        from .outcome import boltzmann_outcome
+        return boltzmann_outcome(self, trial)
+
     # ----- parameters ---------------------------------------------------------------------------
     def set_parameters(self, weights: np.ndarray, biases: np.ndarray) -> None:
         """Replace weights (masked to the topology, symmetrised) and biases."""
@@ -1554,6 +1559,8 @@ def _initial_state(model: BoltzmannMachine, init: dict, rngs, first_trial: int =
     model.clamped[...] = False
     if clamp.size:
         model.clamped[:, units[clamp]] = True
+    # the cued pattern is the target of a pattern start or a completion (not of a mixture start)
+    model.target = idx.copy() if idx is not None and (kind == "pattern" or clamp.size) else None
 
 
 def _equilibrium(model: BoltzmannMachine) -> tuple[np.ndarray, float, float]:

@@ -139,6 +139,11 @@ class ModernHopfieldModel(Model):
             out.append((self.pattern_names[int(p.argmax())], False) if kind == "single pattern" else (None, False))
         return out
 
+    def outcome(self, trial: int = 0):
+        """Single stored pattern, metastable or global average (:func:`.outcome.modern_outcome`)."""
+        from .outcome import modern_outcome
+        return modern_outcome(self, trial)
+
     def flip(self, units, rows=None) -> None:
         """Flip = change the sign of the given units (exact for +-1 values)."""
         rows = slice(None) if rows is None else rows

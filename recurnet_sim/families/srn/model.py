@@ -526,6 +526,16 @@ class SRNModel(Model):
     def tick_unit(self) -> str:
         return "epoch" if self.mode == "train" else "step"
 
+    def output_names(self) -> tuple[str, ...]:
+        """What each output unit encodes (the task's names: letter features, symbols, bits), for
+        bar labels instead of y0, y1, ..."""
+        return tuple(self.task.output_names)
+
+    def outcome(self, trial: int = 0) -> dict[str, Any]:
+        """Decoded outputs against the targets, accuracy and solved (:mod:`.outcome`)."""
+        from .outcome import srn_outcome
+        return srn_outcome(self, trial)
+
     def current_target(self, trial: int = 0) -> np.ndarray | None:
         """The task's target for the output shown now, (n_out,): the last step of the sequence
         after a training epoch, the step just run in run mode; None in free mode (no target)."""
