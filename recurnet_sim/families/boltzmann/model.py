@@ -36,6 +36,7 @@ tick, through :func:`train`):
 from __future__ import annotations
 
 import math
+import operator
 import pathlib
 import threading
 from typing import Any, Callable, Iterator, Sequence
@@ -232,44 +233,137 @@ def _exact_margin(wg, bg, srow, i, thr):  # pragma: no cover - compiled
     return 0.0
 
 
-@njit(parallel=True)
-def _heat_bath_kernel(s, wg, bg, free, keys, thr, bound, lo, hi, flips):  # pragma: no cover - compiled
-    """Compiled heat-bath sweep, one chain per thread iteration (the same decisions as the numpy
-    sweep: same probe order, same thresholds, exact near ties). Fields are kept per chain and
-    updated by one row of couplings when a unit changes."""
-    B, N = s.shape
-    for b in prange(B):
+@njit
+def _sweep_chain(s, wg, bg, free, keys, thr, bound, lo, hi, b, h, order):  # pragma: no cover - compiled
+    """Compiled heat-bath sweep of chain b (the same decisions as the numpy sweep: same probe
+    order, same thresholds, exact near ties). Its fields are kept and updated by one row of
+    couplings when a unit changes. ``h``, ``order``: scratch rows (N,). Returns the units changed."""
+    N = s.shape[1]
+    nf = 0
+    if N <= 48:  # insertion sort of the free units by key, ties by index (stable, as numpy's)
+        for i in range(N):
+            if free[b, i]:
+                key = keys[b, i]
+                p = nf
+                while p > 0 and keys[b, order[p - 1]] > key:
+                    order[p] = order[p - 1]
+                    p -= 1
+                order[p] = i
+                nf += 1
+    else:
         k = np.empty(N)
-        nf = 0
         for i in range(N):
             if free[b, i]:
                 k[i] = keys[b, i]
                 nf += 1
             else:
                 k[i] = 2.0
-        order = np.argsort(k, kind="mergesort")  # stable, as the numpy sweep's
-        h = bg.copy()
-        for j in range(N):
-            sj = s[b, j]
-            if sj != 0.0:
-                for q in range(N):
-                    h[q] += sj * wg[j, q]
-        count = 0
-        for t in range(nf):
-            i = order[t]
-            old = s[b, i]
-            d = h[i] - thr[b, t]
-            if bound[i] > 0.0 and abs(d) <= bound[i]:
-                d = _exact_margin(wg, bg, s[b], i, thr[b, t])
-            on = old > lo
-            if (on and d < 0.0) or ((not on) and d > 0.0):
-                new = lo if on else hi
-                s[b, i] = new
-                delta = new - old
-                for q in range(N):
-                    h[q] += delta * wg[i, q]
-                count += 1
-        flips[b] = count
+        order[:] = np.argsort(k, kind="mergesort")
+    if N > 48:
+        h = np.empty(N)  # fresh: LLVM then knows it aliases nothing and vectorises the row updates
+    for q in range(N):
+        h[q] = bg[q]
+    for j in range(N):
+        sj = s[b, j]
+        if sj != 0.0:
+            for q in range(N):
+                h[q] += sj * wg[j, q]
+    count = 0
+    for t in range(nf):
+        i = order[t]
+        old = s[b, i]
+        d = h[i] - thr[b, t]
+        if bound[i] > 0.0 and abs(d) <= bound[i]:
+            d = _exact_margin(wg, bg, s[b], i, thr[b, t])
+        on = old > lo
+        if (on and d < 0.0) or ((not on) and d > 0.0):
+            new = lo if on else hi
+            s[b, i] = new
+            delta = new - old
+            for q in range(N):
+                h[q] += delta * wg[i, q]
+            count += 1
+    return count
+
+
+@njit(parallel=True)
+def _heat_bath_parallel(s, wg, bg, free, keys, thr, bound, lo, hi, flips):  # pragma: no cover - compiled
+    h = np.empty(s.shape)
+    order = np.empty(s.shape, dtype=np.int64)
+    for b in prange(s.shape[0]):
+        flips[b] = _sweep_chain(s, wg, bg, free, keys, thr, bound, lo, hi, b, h[b], order[b])
+
+
+@njit
+def _heat_bath_serial(s, wg, bg, free, keys, thr, bound, lo, hi, flips):  # pragma: no cover - compiled
+    h = np.empty(s.shape[1])
+    order = np.empty(s.shape[1], dtype=np.int64)
+    for b in range(s.shape[0]):
+        flips[b] = _sweep_chain(s, wg, bg, free, keys, thr, bound, lo, hi, b, h, order)
+
+
+# Below this many multiply-adds per sweep a second thread costs more to wake (and, on a busy
+# machine, to wait for) than it saves; chains are independent, so either loop gives the same numbers.
+_PARALLEL_WORK = 1 << 22
+
+
+def _next_double_intrinsic():
+    """numba intrinsic ``next_double(fn_address, state_address)``: one call of a numpy bit
+    generator's ``next_double`` (what ``Generator.random`` calls per float64), so a compiled loop
+    draws each chain's own stream without a Python call per chain."""
+    from llvmlite import ir
+    from numba.core import types
+    from numba.extending import intrinsic
+
+    @intrinsic
+    def next_double(typingctx, fn, state):
+        def codegen(context, builder, signature, args):
+            vp = ir.IntType(8).as_pointer()
+            fnty = ir.FunctionType(ir.DoubleType(), [vp])
+            f = builder.inttoptr(args[0], fnty.as_pointer())
+            return builder.call(f, [builder.inttoptr(args[1], vp)])
+        return types.float64(types.uint64, types.uint64), codegen
+
+    return next_double
+
+
+_next_double = None  # the intrinsic, set before the first compiled draw
+
+
+@njit
+def _draw_kernel(out, states, fn):  # pragma: no cover - compiled
+    """``out[i] = Generator(states[i]).random(out.shape[1])``, drawn through the bit generators'
+    C ``next_double`` in the same order as ``Generator.random``."""
+    for i in range(out.shape[0]):
+        a = states[i]
+        for k in range(out.shape[1]):
+            out[i, k] = _next_double(fn, a)
+
+
+class _RngPointers:
+    """The C state addresses of a list of Generators (looked up once per list of generators)."""
+
+    def __init__(self, rngs):
+        import ctypes
+
+        self.rngs = tuple(rngs)
+        self.fn = None
+        fns, states = set(), []
+        for g in self.rngs:
+            if type(g) is not np.random.Generator:
+                return
+            c = g.bit_generator.ctypes
+            fns.add(ctypes.cast(c.next_double, ctypes.c_void_p).value)
+            states.append(c.state_address)
+        if len(fns) == 1:  # one kind of bit generator: one function to call
+            self.fn = np.uint64(fns.pop())
+            self.states = np.array(states, dtype=np.uint64)
+
+    def __reduce__(self):  # addresses mean nothing in another process: a copy matches nothing
+        return (_RngPointers, ((),))
+
+    def matches(self, rngs) -> bool:
+        return len(rngs) == len(self.rngs) and all(map(operator.is_, rngs, self.rngs))
 
 
 def heat_bath_sweep(s: np.ndarray, weights: np.ndarray, biases: np.ndarray, free: np.ndarray,
@@ -301,8 +395,8 @@ def heat_bath_sweep(s: np.ndarray, weights: np.ndarray, biases: np.ndarray, free
     * Each probe's margin ``gap - threshold`` is kept; a chain with a margin inside the error
       bound is swept again probe by probe with the exact rule (rare: ~1e-14 per probe at T > 0).
 
-    ``kernel = "compiled"``: the numba kernel ``_heat_bath_kernel``, one chain per iteration of a
-    parallel loop, with per-chain fields updated when a unit changes. ``trace`` (a list per chain)
+    ``kernel = "compiled"``: the numba kernel ``_sweep_chain``, one chain per iteration of a
+    (parallel, for big batches) loop, with per-chain fields updated when a unit changes. ``trace`` (a list per chain)
     takes the probe-by-probe path and records every probe.
 
     Every number of chain b is computed by operations on chain b alone, so a batch reproduces
@@ -361,7 +455,8 @@ def heat_bath_sweep(s: np.ndarray, weights: np.ndarray, biases: np.ndarray, free
         return flips
     if kernel == "compiled":
         flips = np.zeros(B, dtype=np.int64)
-        _heat_bath_kernel(s, np.ascontiguousarray(wg), bg, np.ascontiguousarray(free),
+        run = _heat_bath_parallel if B * N * N >= _PARALLEL_WORK else _heat_bath_serial
+        run(s, np.ascontiguousarray(wg), bg, np.ascontiguousarray(free),
                           np.ascontiguousarray(order_keys), np.ascontiguousarray(thr_bt), bound, lo, hi, flips)
         return flips
     # Chains with fewer free units than `steps` probe a dummy unit N (zero weights, never read)
@@ -644,9 +739,7 @@ class BoltzmannMachine(Model):
         rows = np.flatnonzero(active)
         if rows.size == 0:
             return flips
-        draws = np.empty((rows.size, 2 * N))
-        for i, b in enumerate(rows):
-            rngs[b].random(out=draws[i])  # the same numbers as rngs[b].random(2 * N)
+        draws = self._draw(rngs, rows, 2 * N)
         whole = rows.size == B
         s = self.state if whole else self.state[rows]
         free = ~(self.clamped if whole else self.clamped[rows])
@@ -664,6 +757,25 @@ class BoltzmannMachine(Model):
             self.state[rows] = s
         flips[rows] = f
         return flips
+
+    def _draw(self, rngs, rows: np.ndarray, n: int) -> np.ndarray:
+        """``rngs[b].random(n)`` for each b in ``rows``, shape (len(rows), n): a Python loop (numpy
+        kernel), or one compiled loop calling each generator's C ``next_double`` (the same
+        numbers; a Python call per chain was half the sweep with 30,000 chains)."""
+        global _next_double
+        out = np.empty((rows.size, n))
+        if self.kernel == "compiled" and rows.size >= 8:
+            ptr = getattr(self, "_rng_pointers", None)
+            if ptr is None or not ptr.matches(rngs):
+                ptr = self._rng_pointers = _RngPointers(rngs)
+            if ptr.fn is not None:
+                if _next_double is None:
+                    _next_double = _next_double_intrinsic()
+                _draw_kernel(out, ptr.states[rows], ptr.fn)
+                return out
+        for i, b in enumerate(rows):
+            rngs[b].random(out=out[i])  # the same numbers as rngs[b].random(n)
+        return out
 
     def unit_updates(self, trial: int = 0) -> tuple[UnitUpdate, ...]:
         """Every probe of trial ``trial``'s last sweep in order (unit, before, after, local field h_i,
