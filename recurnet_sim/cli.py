@@ -58,7 +58,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     att = sub.add_parser("attractors", help="enumerate the state space of a small network (N <= 20)")
     att.add_argument("file")
-    att.add_argument("--schedule", choices=("sync", "async"), default="sync")
+    att.add_argument("--schedule", choices=("sync", "async"), default=None,
+                     help="update schedule analysed (default: the scenario's own, as the window's attractor view)")
     att.add_argument("--json", action="store_true")
     att.add_argument("--graphml", metavar="OUT.graphml")
     att.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY.PATH=VALUE")
@@ -447,13 +448,25 @@ def cmd_attractors(args) -> int:
     sc = load(resolve_shipped(args.file), args.overrides)
     check_int64(sc)
     sim = build_simulation(sc, trials=1)
-    report = analyze_model(sim.model, args.schedule, family=sim.family)
+    schedule, why = args.schedule, "--schedule"
+    if schedule is None:
+        # the scenario's own schedule (hopfield_tiny: asynchronous), the one its run and the
+        # window's attractor view use; --schedule still overrides
+        from .viewspec import layout_for
+        schedule, why = layout_for(sim.family, sim.model).attractor_schedule(sim.model), "the scenario's schedule"
+        rule = sim.model.update_rule
+        if rule:
+            why += f" ({rule})"
+    report = analyze_model(sim.model, schedule, family=sim.family)
     if args.graphml:
         report.write_graphml(args.graphml)  # through the atomic writer
     if args.json:
-        json.dump(_strict_json(report.to_dict()), sys.stdout, default=_json_default, allow_nan=False)
+        out = report.to_dict()
+        out["schedule_from"] = why
+        json.dump(_strict_json(out), sys.stdout, default=_json_default, allow_nan=False)
         sys.stdout.write("\n")
     else:
+        print(f"schedule: {'asynchronous' if schedule == 'async' else 'synchronous'} updates, from {why}")
         print(report.to_table())
         if args.graphml:
             print(f"graph written to {args.graphml}")

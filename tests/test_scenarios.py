@@ -187,6 +187,20 @@ def test_attractors_command(tmp_path, capsys):
     assert code == 1 and "20" in err and "Traceback" not in err
 
 
+def test_attractors_default_to_the_scenarios_schedule(capsys):
+    """hopfield_tiny runs asynchronously (random order): recurnet attractors analyses that by
+    default (its 10 fixed points), says so, and --schedule sync still gives the synchronous graph."""
+    code, out, err = run_cli(capsys, "attractors", "hopfield_tiny", "--json")
+    d = json.loads(out)
+    assert code == 0 and d["schedule"] == "async" and "scenario's schedule" in d["schedule_from"]
+    assert len(d["attractors"]) == 10 and all(a["period"] == 1 for a in d["attractors"])
+    code, out, err = run_cli(capsys, "attractors", "hopfield_tiny")
+    assert out.startswith("schedule: asynchronous updates, from the scenario's schedule (random)")
+    code, out, err = run_cli(capsys, "attractors", "hopfield_tiny", "--schedule", "sync", "--json")
+    d = json.loads(out)
+    assert d["schedule"] == "sync" and d["schedule_from"] == "--schedule" and len(d["attractors"]) > 10
+
+
 @pytest.mark.parametrize("path", SCENARIOS, ids=[p.stem for p in SCENARIOS])
 def test_hostile_overrides_never_give_a_traceback(path, capsys):
     """Any value of the wrong type or out of range, for any key of any shipped scenario, gives a
