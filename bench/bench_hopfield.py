@@ -7,6 +7,12 @@ every unit and computes its field as W[i] @ s, one cue at a time. Final states m
 Then synchronous retrieval of a batch of cues is reported as a fraction of this machine's measured
 matrix-multiply rate (the sweep is one (B, N) x (N, N) product plus elementwise work).
 
+Then (issue 13) the compiled kernels, each as a ratio against a baseline timed in the same run
+(medians of interleaved repeats): one asynchronous sweep of one cue at N = 1000 and 2500 against a
+minimal numba event-driven sweep (the floor) and against our numpy path; one synchronous sweep
+against a float32 GEMV; Hebbian storage (W1: N = 1000, P = 100; W2: N = 2500, P = 250) against a
+plain float32 GEMM; and the engine's tick against model.step.
+
 Run:  python bench/bench_hopfield.py   (BLAS is pinned to one thread: on a shared 2-core machine
 OpenBLAS's second thread only adds contention for these sizes; set OPENBLAS_NUM_THREADS to change it)
 """
@@ -114,5 +120,134 @@ def main() -> None:
     print(f"  achieved: {flops / t_sync / 1e9:.1f} GFLOP/s = {flops / t_sync / gemm_rate:.0%} of the float32 matmul rate")
 
 
+
+# ----- issue 13: compiled kernels ------------------------------------------------------------------
+def _median_interleaved(fns: dict, repeat: int, setup=None) -> dict:
+    """Median seconds of each function, the functions called in turn ``repeat`` times (so drifts
+    of a shared machine hit them alike); ``setup(name)`` runs untimed before each call."""
+    times = {k: [] for k in fns}
+    for _ in range(repeat):
+        for k, fn in fns.items():
+            if setup is not None:
+                setup(k)
+            t0 = time.perf_counter()
+            fn()
+            times[k].append(time.perf_counter() - t0)
+    return {k: float(np.median(v)) for k, v in times.items()}
+
+
+def _floor_kernel():
+    """The compiled floor: the event-driven asynchronous sweep, nothing else (one trial, float32
+    fields, a random order given), hand-written in numba."""
+    from recurnet_sim.kernels import load_numba
+    nb = load_numba()
+
+    @nb.njit(cache=False)
+    def sweep(s, h, cT, order):
+        n = 0
+        for i in order:
+            if h[i] * s[i] < 0:
+                d = np.float32(-2.0 * s[i])
+                s[i] = -s[i]
+                for j in range(h.shape[0]):
+                    h[j] += d * cT[i, j]
+                n += 1
+        return n
+    return sweep
+
+
+def issue13() -> None:
+    rng = np.random.default_rng(SEED)
+    floor = _floor_kernel()
+    print("\nCompiled kernels (issue 13): ratios from this run (medians of interleaved repeats)")
+    for n_units, p_pats in ((1000, 100), (2500, 250)):
+        xi = random_patterns(p_pats, n_units, rng)
+        c, scale = hebbian(xi, np.float32)
+        cue = flip_fraction(xi[:1], NOISE, rng)
+        models = {k: HopfieldModel(c, scale, patterns=xi, state=cue, schedule="random", symmetric=True,
+                                   integer=True, kernel=k) for k in ("compiled", "numpy")}
+        order = np.random.default_rng(1).permutation(n_units)
+        s_f, h_f = cue[0].astype(np.float32), np.zeros(n_units, np.float32)
+        W32 = models["compiled"]._couplingT
+        floor(s_f.copy(), (cue[0].astype(np.float32) @ W32), W32, order)  # compile
+        for m in models.values():
+            m.step(trial_rngs(0, 1), np.ones(1, bool))  # compile / warm
+
+        def setup(k):
+            if k in models:
+                models[k].set_state(cue)
+            else:
+                s_f[:] = cue[0]
+                h_f[:] = s_f @ W32
+        rngs, one = trial_rngs(0, 1), np.ones(1, bool)
+        fns = {"floor": lambda: floor(s_f, h_f, W32, order),
+               "compiled": lambda: models["compiled"].step(rngs, one),
+               "numpy": lambda: models["numpy"].step(rngs, one)}
+        t = _median_interleaved(fns, 41 if n_units == 1000 else 21, setup)
+        print(f"  async sweep, one cue, N={n_units} ({NOISE:.0%} flipped, random order, model.step): "
+              f"floor {t['floor'] * 1e3:.3f} ms, compiled {t['compiled'] * 1e3:.3f} ms, numpy "
+              f"{t['numpy'] * 1e3:.3f} ms -> compiled = {t['compiled'] / t['floor']:.2f}x the floor, "
+              f"{t['numpy'] / t['compiled']:.1f}x faster than the numpy path")
+        if n_units == 1000:
+            # the engine's tick (perturb -> update -> record energy, flips, overlaps) vs model.step
+            from recurnet_sim.recorders import default_recorders
+            sims = {}
+
+            def mk_sim():
+                m = HopfieldModel(c, scale, patterns=xi, state=cue, schedule="random", symmetric=True,
+                                  integer=True, kernel="compiled")
+                sims["s"] = Simulation(m, trial_rngs(0, 1), StopConditions(max_steps=10**6, fixed_point=False,
+                                                                          cycle=False),
+                                       recorders=default_recorders(True, True, True, True, 0))
+            mk_sim()
+            sims["s"].step()
+            te = _median_interleaved({"engine": lambda: sims["s"].step(),
+                                      "step": fns["compiled"]}, 41,
+                                     lambda k: mk_sim() if k == "engine" else setup("compiled"))
+            print(f"    through the engine (Simulation.step, default recorders): {te['engine'] * 1e3:.3f} ms = "
+                  f"{te['engine'] / te['step']:.2f}x model.step")
+            # synchronous: from the cue (about 10 % change: columns added), and from a random state
+            # (half change: one float32 GEMV), against a float32 GEMV
+            sync = HopfieldModel(c, scale, patterns=xi, state=cue, schedule="synchronous", symmetric=True,
+                                 integer=True, kernel="compiled")
+            sync_np = HopfieldModel(c, scale, patterns=xi, state=cue, schedule="synchronous", symmetric=True,
+                                    integer=True, kernel="numpy")
+            rand = np.where(rng.random((1, n_units)) < 0.5, -1, 1)
+            v32 = cue[0].astype(np.float32)
+            for m in (sync, sync_np):
+                m.step(trial_rngs(0, 1), np.ones(1, bool))
+            for label, start in (("from the cue", cue), ("from a random state", rand)):
+                ts = _median_interleaved({"gemv": lambda: v32 @ W32,
+                                          "compiled": lambda: sync.step(rngs, one),
+                                          "numpy": lambda: sync_np.step(rngs, one)}, 41,
+                                         lambda k: (sync if k == "compiled" else sync_np).set_state(start)
+                                         if k != "gemv" else None)
+                print(f"  sync sweep, one cue, N={n_units}, {label}: compiled {ts['compiled'] * 1e3:.3f} ms = "
+                      f"{ts['compiled'] / ts['gemv']:.2f}x a float32 GEMV ({ts['gemv'] * 1e3:.3f} ms); numpy path "
+                      f"{ts['numpy'] / ts['gemv']:.2f}x")
+    # Hebbian storage: learn + build the model, against a plain GEMM of the patterns
+    from recurnet_sim.families.hopfield.model import learn
+    for name, (n_units, p_pats) in (("W1", (1000, 100)), ("W2", (2500, 250))):
+        xi = random_patterns(p_pats, n_units, rng)
+        x32, x64 = xi.astype(np.float32), xi.astype(np.float64)
+
+        def store():
+            cc, sc = learn("hebbian", xi)
+            return HopfieldModel(cc, sc, patterns=xi, state=xi[:1], symmetric=True, integer=True,
+                                 max_row_sum=float(p_pats) * n_units)
+
+        def store_old():  # before issue 13: float64 GEMM, then the model's float32 copy and row sums
+            cc, sc = hebbian(xi)
+            return HopfieldModel(cc, sc, patterns=xi, state=xi[:1], symmetric=True, integer=True)
+        store()
+        ts = _median_interleaved({"gemm32": lambda: x32.T @ x32, "gemm64": lambda: x64.T @ x64,
+                                  "ours": store, "before": store_old}, 9)
+        print(f"  Hebbian storage {name} (N={n_units}, P={p_pats}, learn + model): {ts['ours'] * 1e3:.1f} ms = "
+              f"{ts['ours'] / ts['gemm32']:.2f}x a float32 GEMM ({ts['gemm32'] * 1e3:.1f} ms), "
+              f"{ts['ours'] / ts['gemm64']:.2f}x a float64 GEMM; the float64 path of before: "
+              f"{ts['before'] / ts['gemm32']:.2f}x")
+
+
 if __name__ == "__main__":
     main()
+    issue13()

@@ -213,3 +213,18 @@ def njit(fn: Callable | None = None, **options):
         return LazyKernel(f, dict(options))
 
     return wrap(fn) if fn is not None else wrap
+
+
+def njit_pair(fn: Callable, **options) -> tuple[LazyKernel, LazyKernel]:
+    """(parallel, serial) kernels of one function: ``prange`` spreads the batch over threads in
+    the first and is a plain loop in the second, for batches too small to pay for waking the
+    threads (on a busy machine that costs milliseconds). The serial twin is a copy named
+    ``<name>_serial`` so numba caches the two apart. Store both in the module's globals."""
+    import types
+
+    twin = types.FunctionType(fn.__code__, fn.__globals__, fn.__name__ + "_serial", fn.__defaults__,
+                              fn.__closure__)
+    twin.__qualname__ = fn.__qualname__ + "_serial"
+    options.setdefault("cache", True)
+    return LazyKernel(fn, {**options, "parallel": True}), LazyKernel(twin, {**options, "parallel": False})
+

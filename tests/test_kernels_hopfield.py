@@ -80,9 +80,9 @@ def test_glauber_visits_too_close_to_call_are_decided_by_numpy(monkeypatch, rule
               theta=0.0, per_trial=False)
     ref = trajectory(make("numpy", **kw), 9, ticks=8)
     calls = []
-    real = sweeps.glauber_sweep
+    real = sweeps.pick("glauber_sweep", 3)
     monkeypatch.setattr(sweeps, "MARGIN", 0.3)
-    monkeypatch.setattr(sweeps, "glauber_sweep", lambda *a: (calls.append(1), real(*a))[1])
+    monkeypatch.setattr(sweeps, "glauber_sweep_serial", lambda *a: (calls.append(1), real(*a))[1])
     assert same(ref, trajectory(make("compiled", **kw), 9, ticks=8))
     assert len(calls) > 3 * 8  # resumed many times, not one call per sweep
 

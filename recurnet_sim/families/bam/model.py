@@ -290,7 +290,7 @@ class BAM(Model):
         elif self._exact and self._compiled():
             from ..hopfield import sweeps
             out = np.zeros(rows.size, dtype=np.int64)
-            sweeps.bam_async_sweep(rows.astype(np.int64), self.state, self._full, self.clamped,
+            sweeps.pick("bam_async_sweep", rows.size)(rows.astype(np.int64), self.state, self._full, self.clamped,
                                    order.astype(np.int64), out)
             flips[rows] = out
         else:

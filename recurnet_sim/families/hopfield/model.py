@@ -534,8 +534,8 @@ class HopfieldModel(ScheduledUnits, Model):
         use_order = order is not None
         order = order.astype(np.int64, copy=False) if use_order else np.zeros((R, 0), dtype=np.int64)
         if draws is None:
-            sweeps.async_sweep(rows, self.state, self._field, self._theta_c, self.clamped, cT, self.per_trial,
-                               order, use_order, lo, hi, dval, flips)
+            sweeps.pick("async_sweep", R)(rows, self.state, self._field, self._theta_c, self.clamped, cT,
+                                          self.per_trial, order, use_order, lo, hi, dval, flips)
             return flips
         gain = (1.0 if lo == -1 else 0.5) * self.scale / self.temperature
         gain_v = np.array([gain], dtype=self._dtype)  # numpy multiplies a float32 field in float32 too
@@ -547,8 +547,9 @@ class HopfieldModel(ScheduledUnits, Model):
         while todo.size:
             sub = rows[todo]
             st, fo, pe, ph, fl = start[todo], forced[todo], pending[todo], pending_h[todo], flips[todo]
-            sweeps.glauber_sweep(sub, self.state, self._field, self._theta_c, self.clamped, cT, self.per_trial,
-                                 order[todo], draws[todo], gain_v, lo, hi, dval, st, fo, fl, pe, ph, sweeps.MARGIN)
+            kern = sweeps.pick("glauber_sweep", todo.size)
+            kern(sub, self.state, self._field, self._theta_c, self.clamped, cT, self.per_trial, order[todo], draws[todo],
+                 gain_v, lo, hi, dval, st, fo, fl, pe, ph, sweeps.MARGIN)
             flips[todo], start[todo] = fl, st
             left = pe >= 0
             if not left.any():
@@ -570,10 +571,12 @@ class HopfieldModel(ScheduledUnits, Model):
         R = rows.size
         s_new = np.empty((R, self.n_units), dtype=self._dtype)
         changed = np.zeros(R, dtype=np.int64)
-        sweeps.sync_update(rows, self.state, self._field, self._theta_c, self.clamped, lo, hi, s_new, changed)
+        sweeps.pick("sync_update", R)(rows, self.state, self._field, self._theta_c, self.clamped, lo, hi, s_new,
+                                      changed)
         if self.exact_integer and 8 * int(changed.max()) <= self.n_units:
             if changed.any():
-                sweeps.sync_apply_incremental(rows, self.state, self._field, cT, self.per_trial, s_new, dval)
+                sweeps.pick("sync_apply_incremental", R)(rows, self.state, self._field, cT, self.per_trial,
+                                                         s_new, dval)
             return changed
         whole = R == self.batch_size
         self.state[rows] = s_new

@@ -21,15 +21,14 @@ import math
 
 import numpy as np
 
-from ...kernels import njit, prange
+from ...kernels import njit_pair, prange
 
 #: Glauber: |u - p| below this (absolute) is decided by numpy's own tanh (see the module text);
 #: 2**-16 is over 200 float32 ulps of p, far beyond the error of any tanh implementation
 MARGIN = 2.0 ** -16
 
 
-@njit(parallel=True)
-def async_sweep(rows, state, field, theta, clamped, coupling_t, per_trial, order, use_order, lo, hi, dval, flips):
+def _async_sweep(rows, state, field, theta, clamped, coupling_t, per_trial, order, use_order, lo, hi, dval, flips):
     """One deterministic asynchronous sweep (Hopfield 1982) of trials ``rows``, in place.
 
     Parameters
@@ -72,8 +71,7 @@ def async_sweep(rows, state, field, theta, clamped, coupling_t, per_trial, order
         flips[r] = n
 
 
-@njit(parallel=True)
-def glauber_sweep(rows, state, field, theta, clamped, coupling_t, per_trial, order, draws, gain, lo, hi, dval,
+def _glauber_sweep(rows, state, field, theta, clamped, coupling_t, per_trial, order, draws, gain, lo, hi, dval,
                   start, forced, flips, pending, pending_h, margin):
     """One Glauber sweep (Glauber 1963) of trials ``rows`` in ``order``, in place, resumable.
 
@@ -124,8 +122,7 @@ def glauber_sweep(rows, state, field, theta, clamped, coupling_t, per_trial, ord
         flips[r] += n
 
 
-@njit(parallel=True)
-def sync_update(rows, state, field, theta, clamped, lo, hi, s_new, changed):
+def _sync_update(rows, state, field, theta, clamped, lo, hi, s_new, changed):
     """The threshold half of a synchronous update (Little 1974) of trials ``rows``, in place:
     s_i <- hi if h_i > 0, lo if h_i < 0, unchanged at h_i = 0 or clamped. Writes the new states
     of the swept rows to ``s_new`` (R, N) in the field's dtype (the GEMM that rebuilds the fields
@@ -150,8 +147,7 @@ def sync_update(rows, state, field, theta, clamped, lo, hi, s_new, changed):
         changed[r] = c
 
 
-@njit(parallel=True)
-def sync_apply_incremental(rows, state, field, coupling_t, per_trial, s_new, dval):
+def _sync_apply_incremental(rows, state, field, coupling_t, per_trial, s_new, dval):
     """Write ``s_new`` into the states of ``rows`` and correct their fields by one column of W per
     changed unit: exact for integer couplings (every partial sum is an integer below 2**24), so
     it equals rebuilding the fields from scratch when few units changed."""
@@ -169,8 +165,7 @@ def sync_apply_incremental(rows, state, field, coupling_t, per_trial, s_new, dva
                     field[b, j] += d * coupling_t[g, i, j]
 
 
-@njit(parallel=True)
-def bam_async_sweep(rows, state, full, clamped, order, flips):
+def _bam_async_sweep(rows, state, full, clamped, order, flips):
     """One asynchronous BAM sweep (Kosko 1988) over all units of trials ``rows``, in place: unit
     u = order[r, t] takes sign(sum_j full[u, j] s_j), keeping its value at a zero net input or
     when clamped. The net input is summed in index order from the current state, as the caller's
@@ -196,3 +191,20 @@ def bam_async_sweep(rows, state, full, clamped, order, flips):
                 state[b, u] = new
                 c += 1
         flips[r] = c
+
+
+# (parallel, serial) twins: the parallel one only pays off for a batch of several trials
+async_sweep, async_sweep_serial = njit_pair(_async_sweep)
+glauber_sweep, glauber_sweep_serial = njit_pair(_glauber_sweep)
+sync_update, sync_update_serial = njit_pair(_sync_update)
+sync_apply_incremental, sync_apply_incremental_serial = njit_pair(_sync_apply_incremental)
+bam_async_sweep, bam_async_sweep_serial = njit_pair(_bam_async_sweep)
+
+#: batches below this many swept trials run the serial twin
+PARALLEL_MIN_TRIALS = 4
+
+
+def pick(name: str, n_trials: int):
+    """Kernel ``name`` for a batch of ``n_trials`` swept trials: the parallel one, or its serial
+    twin (``name_serial``) for a small batch."""
+    return globals()[name if n_trials >= PARALLEL_MIN_TRIALS else name + "_serial"]
