@@ -489,7 +489,7 @@ class HopfieldModel(ScheduledUnits, Model):
         if not stochastic:
             # A sweep of a trial whose units are all aligned with their fields changes nothing:
             # skip it (and draw nothing from its rng, so a batch matches single runs).
-            moving = self._would_change(rows).any(axis=1)
+            moving = self._moving(rows, compiled)
             stable, rows = rows[~moving], rows[moving]
             if tracing and self.schedule == Schedule.SEQUENTIAL:
                 self._trace_stable(stable)  # the fixed order visits every unit, changing none
@@ -512,16 +512,32 @@ class HopfieldModel(ScheduledUnits, Model):
     def _compiled(self) -> bool:
         if self.kernel != "compiled":
             return False
-        from ...kernels import numba_available
-        if not numba_available():
-            self.kernel = "numpy"  # noted once on stderr by kernels.load_numba
-            return False
+        if self._kargs is None:
+            from ...kernels import numba_available
+            if not numba_available():
+                self.kernel = "numpy"  # noted once on stderr by kernels.load_numba
+                return False
         return True
 
+    _kargs = None
+
     def _kernel_args(self):
-        lo, hi = self.unit_values
-        cT = self._couplingT if self.per_trial else self._couplingT[None]
-        return lo, hi, cT, np.array([hi - lo], dtype=self._dtype)
+        if self._kargs is None:  # the couplings never change after construction
+            lo, hi = self.unit_values
+            cT = self._couplingT if self.per_trial else self._couplingT[None]
+            self._kargs = lo, hi, cT, np.array([hi - lo], dtype=self._dtype)
+        return self._kargs
+
+    def _moving(self, rows: np.ndarray, compiled: bool) -> np.ndarray:
+        """Per trial of ``rows``: whether a deterministic sweep would change a unit."""
+        if not compiled:
+            return self._would_change(rows).any(axis=1)
+        from . import sweeps
+        lo, hi, _, _ = self._kernel_args()
+        out = np.zeros(rows.size, dtype=bool)
+        sweeps.pick("any_disagree", rows.size)(rows.astype(np.int64), self.state, self._field, self._theta_c,
+                                               self.clamped, lo, hi, out)
+        return out
 
     def _async_compiled(self, rows: np.ndarray, order: np.ndarray | None, draws: np.ndarray | None) -> np.ndarray:
         """:meth:`_async_events` by the compiled kernels: the same states, fields and flips."""

@@ -165,6 +165,23 @@ def _sync_apply_incremental(rows, state, field, coupling_t, per_trial, s_new, dv
                     field[b, j] += d * coupling_t[g, i, j]
 
 
+def _any_disagree(rows, state, field, theta, clamped, lo, hi, out):
+    """out[r]: whether some unclamped unit of trial rows[r] disagrees with its field (h > 0 at lo,
+    h < 0 at hi): the compiled twin of HopfieldModel._would_change(rows).any(axis=1)."""
+    N = state.shape[1]
+    for r in prange(rows.shape[0]):
+        b = rows[r]
+        hit = False
+        for i in range(N):
+            if not clamped[b, i]:
+                h = field[b, i] - theta[b, i]
+                s = state[b, i]
+                if (h > 0 and s == lo) or (h < 0 and s == hi):
+                    hit = True
+                    break
+        out[r] = hit
+
+
 def _bam_async_sweep(rows, state, full, clamped, order, flips):
     """One asynchronous BAM sweep (Kosko 1988) over all units of trials ``rows``, in place: unit
     u = order[r, t] takes sign(sum_j full[u, j] s_j), keeping its value at a zero net input or
@@ -199,6 +216,7 @@ glauber_sweep, glauber_sweep_serial = njit_pair(_glauber_sweep)
 sync_update, sync_update_serial = njit_pair(_sync_update)
 sync_apply_incremental, sync_apply_incremental_serial = njit_pair(_sync_apply_incremental)
 bam_async_sweep, bam_async_sweep_serial = njit_pair(_bam_async_sweep)
+any_disagree, any_disagree_serial = njit_pair(_any_disagree)
 
 #: batches below this many swept trials run the serial twin
 PARALLEL_MIN_TRIALS = 4
