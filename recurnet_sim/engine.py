@@ -499,6 +499,7 @@ class Simulation:
         recalled = model.recalled(overlaps)
         final_E = model.energy()
         extra_fn = self.family.summary if self.family is not None else None
+        names = model.pattern_names
         out = []
         for b in range(model.batch_size):
             steps = int(self.stop_tick[b]) if not self.active[b] else self.tick
@@ -520,7 +521,7 @@ class Simulation:
                 cycle_period=int(self.cycle_period[b]) if self.stop_reason[b] == CYCLE else None,
                 energy=energy,
                 final_energy=float(final_E[b]),
-                overlaps={n: float(overlaps[b, j]) for j, n in enumerate(model.pattern_names)},
+                overlaps=dict(zip(names, overlaps[b].tolist())),  # tolist: the same floats, one C call
                 recalled=name,
                 recalled_reversed=rev,
                 elapsed_s=round(self.elapsed_s, 6),
