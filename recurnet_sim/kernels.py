@@ -41,6 +41,16 @@ KERNELS = ("numpy", "compiled")
 DEFAULT = "compiled"
 ENV_VAR = "RECURNET_KERNEL"
 
+#: "compiled" starts on the numpy kernels and switches to numba once this process has spent this
+#: many seconds in them (:func:`numpy_time`): numba's first use in a process costs 1-2 s even with a
+#: warm cache (its imports and type registries), more than a short run takes in numpy. Both give
+#: the same bits, so switching mid-run changes nothing but speed. ``RECURNET_KERNEL=compiled``
+#: compiles from the first call (tests).
+COMPILE_AFTER_S = 1.0
+
+_numpy_seconds = 0.0
+_warm = False  # a compiled kernel already ran in this process: numba's start-up is paid
+
 _numba: Any = None  # the numba module once imported; False when it is missing
 _noted = False
 
@@ -92,6 +102,20 @@ def kernel_for(cfg_or_name=None) -> str:
     if name == "compiled" and not numba_available():
         return "numpy"
     return name
+
+
+def worth_compiling() -> bool:
+    """Whether a family running under "compiled" should call its numba kernels now: once numba is
+    warm in this process, once the numpy kernels have taken :data:`COMPILE_AFTER_S`, or always
+    with ``RECURNET_KERNEL=compiled``."""
+    return _warm or _numpy_seconds >= COMPILE_AFTER_S or os.environ.get(ENV_VAR, "").strip() == "compiled"
+
+
+def numpy_time(seconds: float) -> None:
+    """Count time a family spent in numpy kernels that "compiled" could have run (see
+    :func:`worth_compiling`)."""
+    global _numpy_seconds
+    _numpy_seconds += seconds
 
 
 def numba_available() -> bool:
@@ -180,6 +204,8 @@ class LazyKernel:
                 raise RuntimeError(f"{self.__name__}: numba is not available; use the numpy kernel "
                                    f"(kernel_for() returns 'numpy' then)")
             _materialize(self.py_func.__globals__, nb)
+            global _warm
+            _warm = True
         return self._compiled
 
     def _build(self, nb):

@@ -21,6 +21,12 @@ from recurnet_sim.seeding import trial_rngs
 SCHEDULES = ("sequential", "random", "glauber", "synchronous")
 
 
+@pytest.fixture(autouse=True)
+def compile_small_nets(monkeypatch):
+    """Runs here are short: compile from the first sweep (the default starts on numpy)."""
+    monkeypatch.setattr(kernels, "COMPILE_AFTER_S", 0.0)
+
+
 def make(kernel, *, seed, n, p, rule, schedule, T, batch, binary, clamp, theta, per_trial):
     g = np.random.default_rng(seed)
     if per_trial:
@@ -144,6 +150,33 @@ def test_without_numba_compiled_falls_back_to_numpy_with_one_note(monkeypatch, c
     assert same(ref, trajectory(m, 1)) and m.kernel == "numpy"
     err = capsys.readouterr().err
     assert err.count("numba is not available") == 1 and len(err.strip().splitlines()) == 1
+
+
+def test_compiled_starts_on_numpy_until_the_run_pays_for_numba(monkeypatch):
+    monkeypatch.setattr(kernels, "COMPILE_AFTER_S", 1.0)
+    monkeypatch.setattr(kernels, "_numpy_seconds", 0.0)
+    monkeypatch.setattr(kernels, "_warm", False)
+    monkeypatch.delenv(kernels.ENV_VAR, raising=False)
+    assert not kernels.worth_compiling()
+    kernels.numpy_time(0.6)
+    assert not kernels.worth_compiling()
+    kernels.numpy_time(0.6)
+    assert kernels.worth_compiling()
+    monkeypatch.setattr(kernels, "_numpy_seconds", 0.0)
+    monkeypatch.setenv(kernels.ENV_VAR, "compiled")
+    assert kernels.worth_compiling()
+
+
+def test_switching_kernels_mid_run_changes_nothing():
+    kw = dict(seed=8, n=40, p=3, rule="storkey", schedule="glauber", T=0.5, batch=3, binary=False, clamp=True,
+              theta=0.0, per_trial=False)
+    ref, mixed = make("numpy", **kw), make("numpy", **kw)
+    r1, r2 = trial_rngs(2, 3), trial_rngs(2, 3)
+    for t in range(8):
+        mixed.kernel = ("numpy", "compiled")[t % 2]
+        ref.step(r1, np.ones(3, bool))
+        mixed.step(r2, np.ones(3, bool))
+        assert np.array_equal(ref.state, mixed.state) and np.array_equal(ref._field, mixed._field)
 
 
 def test_read_only_package_caches_in_the_user_cache_dir(monkeypatch, tmp_path):

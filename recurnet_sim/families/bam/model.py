@@ -287,20 +287,26 @@ class BAM(Model):
         order = np.stack([rngs[b].permutation(n) for b in rows])
         if self.trace_units:
             flips[rows] = self._async_traced(rows, order)
-        elif self._exact and self._compiled():
+        elif self._exact and self._compiled():  # (numba once the process has run long enough: kernels.py)
             from ..hopfield import sweeps
             out = np.zeros(rows.size, dtype=np.int64)
             sweeps.pick("bam_async_sweep", rows.size)(rows.astype(np.int64), self.state, self._full, self.clamped,
                                    order.astype(np.int64), out)
             flips[rows] = out
         else:
+            import time
+            t0 = time.perf_counter()
             flips[rows] = self._async_numpy(rows, order)
+            if self.kernel == "compiled" and self._exact:
+                from ...kernels import numpy_time
+                numpy_time(time.perf_counter() - t0)
         self.last_direction = ASYNC
         return flips
 
     def _compiled(self) -> bool:
-        if self.kernel != "compiled":
-            return False
+        from ...kernels import worth_compiling
+        if self.kernel != "compiled" or not worth_compiling():
+            return False  # numpy until a run is long enough to pay numba's start-up (same bits)
         from ...kernels import numba_available
         if not numba_available():
             self.kernel = "numpy"  # noted once on stderr by kernels.load_numba

@@ -19,6 +19,7 @@ Learning rules live here as functions: :func:`hebbian`, :func:`storkey`, :func:`
 """
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Sequence
 
@@ -473,6 +474,17 @@ class HopfieldModel(ScheduledUnits, Model):
 
         The random numbers are drawn here, from each trial's own generator, whichever kernel then
         applies them (``self.kernel``): the compiled and the numpy sweeps give the same bits."""
+        compiled = self._compiled() and not (self.trace_units and self.schedule != Schedule.SYNCHRONOUS)
+        if compiled or self.kernel != "compiled":
+            return self._step(rngs, active, compiled)
+        from ...kernels import numpy_time
+        t0 = time.perf_counter()
+        try:
+            return self._step(rngs, active, False)
+        finally:  # "compiled" switches to numba once the numpy sweeps have cost more than its start-up
+            numpy_time(time.perf_counter() - t0)
+
+    def _step(self, rngs, active, compiled: bool) -> np.ndarray:
         B, N = self.state.shape
         flips = np.zeros(B, dtype=int)
         rows = np.flatnonzero(active)
@@ -481,7 +493,6 @@ class HopfieldModel(ScheduledUnits, Model):
             self._visits = {}
         if rows.size == 0:
             return flips
-        compiled = self._compiled() and not tracing
         stochastic = self.schedule == Schedule.GLAUBER and self.temperature > 0
         if self.schedule == Schedule.SYNCHRONOUS:
             flips[rows] = self._sync_compiled(rows) if compiled else self._sync(rows)
@@ -510,8 +521,9 @@ class HopfieldModel(ScheduledUnits, Model):
 
     # ----- compiled kernels (sweeps.py; the numpy methods below are the reference) ------------
     def _compiled(self) -> bool:
-        if self.kernel != "compiled":
-            return False
+        from ...kernels import worth_compiling
+        if self.kernel != "compiled" or not worth_compiling():
+            return False  # numpy until a run is long enough to pay numba's start-up (same bits)
         if self._kargs is None:
             from ...kernels import numba_available
             if not numba_available():
