@@ -3,8 +3,11 @@
 Every family's ``[dynamics]`` table has the key ``dynamics.kernel = "compiled" | "numpy"``
 (:data:`recurnet_sim.spec.KERNEL_FIELD`, default ``"compiled"``); the environment variable
 ``RECURNET_KERNEL=numpy|compiled`` overrides it for a whole process (tests run both). Both kernels
-draw the same random numbers from each trial's ``numpy.random.Generator`` and give bit-identical
-states, so the choice changes speed only.
+draw the same random numbers from each trial's ``numpy.random.Generator``. In the unit-based
+families (Hopfield, BAM, Boltzmann) they give bit-identical states, so the choice changes speed
+only. The simple recurrent networks' compiled training epoch sums in index order where numpy's
+BLAS blocks, so it agrees to ~1e-14 relative per epoch, not bit for bit (many epochs of chaotic
+training amplify that); its fixed order gives the same bits on every machine.
 
 Compiled kernels are plain Python functions decorated with :func:`njit`: nothing imports numba
 until a compiled kernel is first called (``import recurnet_sim`` stays light). ``cache=True`` is the

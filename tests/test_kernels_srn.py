@@ -162,9 +162,9 @@ def test_a_cell_without_a_kernel_trains_on_numpy_bit_for_bit():
     np.testing.assert_array_equal(r0.hidden, r1.hidden)
 
 
-def test_training_defaults_to_numpy_and_the_environment_selects_compiled(monkeypatch):
-    """Unnamed, training runs numpy (the golden record's numbers); RECURNET_KERNEL=compiled switches
-    it; a kernel the caller names wins over the environment."""
+def test_bptt_defaults_to_numpy_and_the_environment_selects_compiled(monkeypatch):
+    """bptt.train_epoch unnamed runs the numpy reference; RECURNET_KERNEL=compiled switches it; a
+    kernel the caller names (as the model does) wins."""
     monkeypatch.delenv("RECURNET_KERNEL", raising=False)
     assert bptt.selected_kernel() == "numpy"
     monkeypatch.setenv("RECURNET_KERNEL", "compiled")
@@ -172,6 +172,66 @@ def test_training_defaults_to_numpy_and_the_environment_selects_compiled(monkeyp
     assert bptt.selected_kernel("numpy") == "numpy"
     with pytest.raises(ValueError, match="kernel"):
         bptt.selected_kernel("fast")
+
+
+def _kernel_calls(monkeypatch):
+    """Count the compiled epochs run (kernels.train_epoch, wrapped)."""
+    calls = []
+    real = K.train_epoch
+
+    def spy(*a, **kw):
+        calls.append(1)
+        return real(*a, **kw)
+
+    monkeypatch.setattr(K, "train_epoch", spy)
+    return calls
+
+
+@pytest.mark.parametrize("key,env,want", [(None, None, "compiled"), ("numpy", None, "numpy"),
+                                          ("compiled", None, "compiled"), ("compiled", "numpy", "numpy"),
+                                          ("numpy", "compiled", "compiled")])
+def test_the_scenario_key_selects_the_training_kernel(monkeypatch, key, env, want):
+    """dynamics.kernel (default "compiled") picks the family's training epoch, RECURNET_KERNEL
+    overriding it as in every family: through load_scenario, the named path is the one that runs
+    (the compiled epoch is called exactly once per trained epoch, or never), and both train."""
+    from recurnet_sim.paths import scenarios_dir
+    from recurnet_sim.scenario import load_scenario
+
+    if env is None:
+        monkeypatch.delenv("RECURNET_KERNEL", raising=False)
+    else:
+        monkeypatch.setenv("RECURNET_KERNEL", env)
+    calls = _kernel_calls(monkeypatch)
+    over = ["task.length=60", "stop.max_steps=2", "training.pretrain_epochs=0"]
+    if key is not None:
+        over.append(f"dynamics.kernel={key}")
+    sim = load_scenario(scenarios_dir() / "elman_temporal_xor.toml", overrides=over, trials=1)
+    assert sim.model.kernel == want
+    sim.run()
+    assert len(calls) == (sim.model.epoch_ if want == "compiled" else 0) and sim.model.epoch_ == 2
+
+
+def test_recurnet_run_trains_on_either_kernel_to_the_same_loss(monkeypatch, capsys):
+    """``recurnet run --set dynamics.kernel=...``: both kernels train temporal XOR (300 steps, 5
+    epochs) to the same losses within 1e-9, and the compiled one is what ran by default."""
+    import json
+
+    from recurnet_sim.cli import main
+    from recurnet_sim.paths import scenarios_dir
+
+    monkeypatch.delenv("RECURNET_KERNEL", raising=False)
+    calls = _kernel_calls(monkeypatch)
+    out = {}
+    for key in ("numpy", "compiled"):
+        n0 = len(calls)
+        code = main(["run", str(scenarios_dir() / "elman_temporal_xor.toml"), "--headless", "--json",
+                     "--set", "task.length=300", "--set", "stop.max_steps=5", "--set", "training.pretrain_epochs=0",
+                     "--set", f"dynamics.kernel={key}"])
+        assert code == 0
+        out[key] = json.loads(capsys.readouterr().out)
+        assert (len(calls) > n0) == (key == "compiled")
+    e0, e1 = out["numpy"]["energy"], out["compiled"]["energy"]
+    np.testing.assert_allclose(np.asarray(e1, float), np.asarray(e0, float), rtol=1e-9)
 
 
 def test_several_epochs_of_learning_agree():

@@ -586,14 +586,16 @@ class EpochResult:
 
 
 def selected_kernel(kernel: str | None = None) -> str:
-    """The kernel a training epoch runs on: ``kernel`` when the caller names one, else
-    ``RECURNET_KERNEL`` when it is set, else numpy; "compiled" becomes "numpy" without numba
-    (:func:`recurnet_sim.kernels.kernel_for`).
+    """The kernel a training epoch runs on: ``kernel`` when the caller names one (the model names
+    its ``dynamics.kernel``, default "compiled", with ``RECURNET_KERNEL`` overriding it, as in every
+    family), else ``RECURNET_KERNEL`` when it is set, else numpy (this module is the numpy
+    reference); "compiled" becomes "numpy" without numba (:func:`recurnet_sim.kernels.kernel_for`).
 
-    Unlike the unit-update families, whose compiled kernels are bit-identical to numpy and the
-    default, training here defaults to numpy: the compiled epoch agrees to ~1e-12 relative, not
-    bit for bit (see :mod:`.kernels`), and many epochs of SGD on a chaotic task (temporal XOR)
-    grow that into different weights, so the golden record (1e-9) holds for numpy only."""
+    Unlike the unit-update families, whose compiled kernels are bit-identical to numpy, the
+    compiled epoch agrees with this path to ~1e-14 relative per epoch, not bit for bit (see
+    :mod:`.kernels`): it sums in index order where BLAS blocks. That order is fixed, so the
+    compiled epoch gives the same bits on every machine, which BLAS does not promise; many epochs
+    of SGD on a chaotic task (temporal XOR) amplify the per-epoch difference between the two."""
     import os
 
     from ... import kernels as K
@@ -604,7 +606,7 @@ def selected_kernel(kernel: str | None = None) -> str:
         return K.kernel_for(None)
     if kernel not in K.KERNELS:
         raise ValueError(f"kernel must be one of {K.KERNELS}, got {kernel!r}")
-    # named by the caller (the tests compare both): it wins over the environment
+    # named by the caller (the model resolved the environment already; tests compare both)
     return "compiled" if kernel == "compiled" and K.numba_available() else "numpy"
 
 
@@ -736,9 +738,10 @@ def train_epoch(
         ``tcfg.optimizer == "adam"`` (``velocity`` then holds the first moments, see :func:`adam`).
     kernel : {"numpy", "compiled"}, optional
         ``compiled`` runs the whole epoch as one numba call (:mod:`.kernels`) for a cell with a
-        :meth:`~.cells.Cell.kernel`; it agrees with this numpy path to about 1e-12 relative per
+        :meth:`~.cells.Cell.kernel`; it agrees with this numpy path to about 1e-14 relative per
         epoch (not bit for bit: see :mod:`.kernels`). Default: :func:`selected_kernel` (numpy
-        unless ``RECURNET_KERNEL`` says otherwise).
+        unless ``RECURNET_KERNEL`` says otherwise; :class:`~.model.SRNModel`, the family's
+        training, names its ``dynamics.kernel``, default "compiled").
     """
     if selected_kernel(kernel) == "compiled":
         ck = cfg.cell.kernel()

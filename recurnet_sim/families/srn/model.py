@@ -188,7 +188,9 @@ class SRNModel(Model):
         free_input: str = "output",
         tol: float = 1e-6,
         round_decimals: int = 8,
+        kernel: str | None = None,
     ):
+        from ...kernels import requested
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
         if type(self).network_type != Model.network_type and cfg.kind != self.network_type:
@@ -198,6 +200,9 @@ class SRNModel(Model):
         self.cfg = cfg
         self.train_cfg = train_cfg or TrainConfig()
         self.mode = mode
+        # the training epoch's kernel (dynamics.kernel, RECURNET_KERNEL overriding; default compiled):
+        # numba is looked for at the first compiled epoch (bptt.selected_kernel), not here
+        self.kernel = requested(kernel)
         self.free_input = free_input
         self.tol = float(tol)
         self.round_decimals = int(round_decimals)
@@ -329,6 +334,7 @@ class SRNModel(Model):
             res = train_epoch(
                 self.cfg, self.train_cfg, self.params_, self.velocity_,
                 task.inputs, task.targets, task.mask, task.reset, active=active, moments=self.moments_,
+                kernel=self.kernel,
             )
         self.epoch_ += 1
         self._check_divergence(res.loss, before, active)
@@ -705,6 +711,11 @@ def scenario_tables_for(kind: str) -> dict:
                             "one-hot argmax, or held fixed", choices=FREE_INPUTS),
         "tol": Field("float", 1e-6, "a unit (or weight, in train) 'changed' if it moved more than this", min=0),
         "round_decimals": Field("int", 8, "decimals of the state compared by cycle detection", min=1, max=15),
+        # the common key (spec.KERNEL_FIELD), with what it means here: not bit for bit
+        "kernel": Field("str", "compiled", "training epoch: compiled (numba, cached after the first run; numpy "
+                        "when numba is missing; sums in index order, the same on every machine) or numpy (the "
+                        "reference, BLAS); one epoch agrees to ~1e-14 relative, many epochs of chaotic training "
+                        "can amplify that", choices=("numpy", "compiled")),
     }
     initial = {
         "weights": Field("str", None, "load trained weights from this .npz (relative to the scenario)",
@@ -854,7 +865,7 @@ def build_model(kind: str, cfg: dict, batch_size: int, rngs, base_dir, cls=None)
             f"{free_input!r} feeds the {scfg.n_out} outputs back into {scfg.n_in} inputs; use 'fixed' for this task",
         )
     model = (cls or SRNModel)(scfg, params, task, tcfg, mode="train", free_input=free_input, tol=dyn["tol"],
-                              round_decimals=dyn["round_decimals"])
+                              round_decimals=dyn["round_decimals"], kernel=dyn.get("kernel"))
     if not tr["pretrain_epochs"]:
         _enter_dynamics(model, dyn["mode"])
     # else: the model stays in train mode until the family's train step (pretraining) finishes
