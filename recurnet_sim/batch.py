@@ -11,7 +11,7 @@
 * ``summary.csv``  one row per grid point: n, mean, std and a 95% confidence interval of each metric
   (Student t for numbers; Wilson score for true/false and for the fraction of each category);
 * ``meta.json``    package version, experiment file and hashes, base seed, times, counts;
-* ``METRIC.png``   each metric against the x key, one line per value of the other grid keys,
+* ``METRIC.png``, ``METRIC.svg``   each metric against the x key, one line per value of the other grid keys,
   error bars = the 95% interval (matplotlib, Agg backend);
 * ``results.parquet`` with ``--export parquet`` (when pyarrow is installed).
 
@@ -607,14 +607,39 @@ def results_rows(exp: Experiment, done: dict[int, dict]) -> tuple[list[str], lis
 
 
 def _pretty(exp: Experiment, key: str) -> str:
-    """Axis label of grid key ``key``: a derived key's own label, else the key itself."""
+    """Axis or legend name of grid key (or metric) ``key``: the experiment's own label
+    (``experiment.labels``), else a derived key's label, else the key's last part in words
+    (``dynamics.schedule`` -> ``schedule``), never the raw dotted path."""
+    if key in exp.labels:
+        return exp.labels[key]
     d = derived_keys(exp.family).get(key)
-    return (d.label or d.name) if d is not None else key
+    if d is not None:
+        return d.label or d.name
+    return key.rsplit(".", 1)[-1].replace("_", " ")
+
+
+#: (marker, dash style) of the k-th series: identical series stay visible as different markers
+#: and dashes (each drawn smaller and hollow-or-filled on top of the one before)
+SERIES_STYLES = (("o", "-"), ("s", "--"), ("^", "-."), ("D", ":"), ("v", (0, (6, 2, 1, 2))), ("P", (0, (2, 1))),
+                 ("X", (0, (8, 3))), ("*", (0, (1, 3))))
+
+#: resolution of the PNG plots (an SVG of each is written beside it)
+PLOT_DPI = 200
+
+
+def _empty_panel(summary: list[dict], name: str, cat) -> bool:
+    """A panel with nothing to show: every mean NaN, or a category that no trial ever ended in."""
+    means = [row[f"{name}_mean"] for row in summary]
+    finite = [v for v in means if not math.isnan(v)]
+    return not finite or (cat is not None and all(v == 0 for v in finite))
 
 
 def write_plots(exp: Experiment, summary: list[dict], out: Path, columns) -> list[Path]:
-    """One PNG per metric: mean against ``exp.x``, one line per combination of the other grid keys,
-    error bars = 95% interval. A categorical metric gets one panel per category."""
+    """One figure per metric, as ``METRIC.png`` (200 dpi) and ``METRIC.svg`` (text kept as text): the
+    mean against ``exp.x``, one series per combination of the other grid keys (its own marker and
+    dash, so equal series do not hide each other), error bars = 95% interval. A categorical metric
+    gets one panel per category that occurred. Axis and legend names come from the experiment's
+    labels (:func:`_pretty`)."""
     import matplotlib
 
     matplotlib.use("Agg", force=True)
@@ -631,55 +656,68 @@ def write_plots(exp: Experiment, summary: list[dict], out: Path, columns) -> lis
     for name, m, cat in columns:
         by_metric.setdefault(m, []).append((name, cat))
     paths = []
+    style = {"svg.fonttype": "none", "svg.hashsalt": "recurnet", "font.size": 10}
     for m, panels in by_metric.items():
-        fig, axes = plt.subplots(1, len(panels), figsize=(5.2 * len(panels), 3.8), squeeze=False)
-        for ax, (name, cat) in zip(axes[0], panels):
-            lines: dict[tuple, list[dict]] = {}
-            for row in summary:
-                lines.setdefault(tuple(row[k] for k in others), []).append(row)
-            ref_labelled = mark_labelled = False
-            for key, rows in lines.items():
-                rows = sorted(rows, key=lambda r: xs.index(r[x]))
-                px = [pos[r[x]] for r in rows]
-                mean = [r[f"{name}_mean"] for r in rows]
-                lo = [max(0.0, r[f"{name}_mean"] - r[f"{name}_ci_low"]) if not math.isnan(r[f"{name}_ci_low"]) else 0.0
-                      for r in rows]
-                hi = [max(0.0, r[f"{name}_ci_high"] - r[f"{name}_mean"]) if not math.isnan(r[f"{name}_ci_high"]) else 0.0
-                      for r in rows]
-                label = ", ".join(f"{k}={v}" for k, v in zip(others, key)) or None
-                bars = ax.errorbar(px, mean, yerr=[lo, hi], marker="o", ms=3.5, capsize=2.5, lw=1.3, label=label)
-                ref = exp.references.get(m)
-                if ref is not None and cat is None:
-                    # the exact value the sampled mean should reach, in the same colour
-                    ax.plot(px, [r[f"{ref}_mean"] for r in rows], ls="--", lw=1.0, color=bars.lines[0].get_color(),
-                            label=None if ref_labelled else f"{ref} (dashed)")
-                    ref_labelled = True
-                mark = exp.markers.get(m)
-                if mark is not None:
-                    # a value on the x axis (a predicted capacity): one dotted line, in the line's colour
-                    xm = [r[f"{mark}_mean"] for r in rows if not math.isnan(r[f"{mark}_mean"])]
-                    if xm:
-                        ax.axvline(sum(xm) / len(xm), ls=":", lw=1.2, color=bars.lines[0].get_color(),
-                                   label=None if mark_labelled else f"{mark} (dotted)")
-                        mark_labelled = True
-            if geometric:
-                ax.set_xscale("log")  # a geometric grid ({log = true} range) on a log axis
-            if not numeric_x:
-                ax.set_xticks(list(pos.values()), [str(v) for v in xs])
-            ax.set_xlabel(_pretty(exp, x))
-            spec = BUILTIN_METRICS.get(m)
-            ax.set_ylabel(f"fraction {cat}" if cat is not None else (
-                "fraction of trials" if spec and spec.kind == "bool" else m))
-            ax.set_title(name, fontsize=10)
-            ax.grid(alpha=0.3)
-            if (others and len(lines) > 1) or m in exp.references or m in exp.markers:
-                ax.legend(fontsize=7)
-        fig.suptitle(f"{exp.name}: {m} ({exp.trials} trials per point, 95% CI)", fontsize=10)
-        fig.tight_layout()
-        p = out / f"{_safe(m)}.png"
-        write_file(p, lambda fh: fig.savefig(fh, format="png", dpi=110, metadata={"Software": None}))
-        plt.close(fig)
-        paths.append(p)
+        shown = [(name, cat) for name, cat in panels if not _empty_panel(summary, name, cat)] or panels[:1]
+        metric = _pretty(exp, m)
+        with matplotlib.rc_context(style):
+            fig, axes = plt.subplots(1, len(shown), figsize=(5.6 * len(shown), 4.2), squeeze=False)
+            for ax, (name, cat) in zip(axes[0], shown):
+                lines: dict[tuple, list[dict]] = {}
+                for row in summary:
+                    lines.setdefault(tuple(row[k] for k in others), []).append(row)
+                ref_labelled = mark_labelled = False
+                for k_line, (key, rows) in enumerate(lines.items()):
+                    rows = sorted(rows, key=lambda r: xs.index(r[x]))
+                    px = [pos[r[x]] for r in rows]
+                    mean = [r[f"{name}_mean"] for r in rows]
+                    lo = [max(0.0, r[f"{name}_mean"] - r[f"{name}_ci_low"]) if not math.isnan(r[f"{name}_ci_low"])
+                          else 0.0 for r in rows]
+                    hi = [max(0.0, r[f"{name}_ci_high"] - r[f"{name}_mean"]) if not math.isnan(r[f"{name}_ci_high"])
+                          else 0.0 for r in rows]
+                    label = ", ".join(f"{_pretty(exp, k)} = {v}" for k, v in zip(others, key)) or None
+                    marker, dash = SERIES_STYLES[k_line % len(SERIES_STYLES)]
+                    ms = max(3.0, 7.0 - 1.0 * k_line)
+                    bars = ax.errorbar(px, mean, yerr=[lo, hi], marker=marker, ms=ms, ls=dash, capsize=2.5, lw=1.4,
+                                       mfc="none" if k_line % 2 else None, mew=1.3, label=label,
+                                       zorder=2 + k_line)
+                    ref = exp.references.get(m)
+                    if ref is not None and cat is None:
+                        # the exact value the sampled mean should reach, in the same colour
+                        ax.plot(px, [r[f"{ref}_mean"] for r in rows], ls="--", lw=1.0, color=bars.lines[0].get_color(),
+                                label=None if ref_labelled else f"{_pretty(exp, ref)} (dashed)")
+                        ref_labelled = True
+                    mark = exp.markers.get(m)
+                    if mark is not None:
+                        # a value on the x axis (a predicted capacity): one dotted line, in the line's colour
+                        xm = [r[f"{mark}_mean"] for r in rows if not math.isnan(r[f"{mark}_mean"])]
+                        if xm:
+                            ax.axvline(sum(xm) / len(xm), ls=":", lw=1.2, color=bars.lines[0].get_color(),
+                                       label=None if mark_labelled else f"{_pretty(exp, mark)} (dotted)")
+                            mark_labelled = True
+                if geometric:
+                    ax.set_xscale("log")  # a geometric grid ({log = true} range) on a log axis
+                if not numeric_x:
+                    ax.set_xticks(list(pos.values()), [str(v) for v in xs])
+                ax.set_xlabel(_pretty(exp, x))
+                spec = BUILTIN_METRICS.get(m)
+                if cat is not None:
+                    ax.set_ylabel(f"fraction of trials: {str(cat).replace('_', ' ')}")
+                    ax.set_title(f"{metric}: {str(cat).replace('_', ' ')}", fontsize=11)
+                else:
+                    ax.set_ylabel(f"fraction of trials: {metric}" if spec and spec.kind == "bool" else metric)
+                    ax.set_title(metric, fontsize=11)
+                ax.grid(alpha=0.3)
+                if (others and len(lines) > 1) or m in exp.references or m in exp.markers:
+                    ax.legend(fontsize=8)
+            fig.suptitle(f"{exp.name}: {metric} ({exp.trials} trials per point, 95% CI)", fontsize=11)
+            fig.tight_layout()
+            for ext, kw in (("png", {"dpi": PLOT_DPI, "metadata": {"Software": None}}),
+                            ("svg", {"metadata": {"Date": None}})):
+                p = out / f"{_safe(m)}.{ext}"
+                write_file(p, lambda fh: fig.savefig(fh, format=ext, **kw))
+                paths.append(p)
+            plt.close(fig)
     return paths
 
 
@@ -1005,7 +1043,7 @@ def run_experiment(exp: Experiment | str | Path, out: str | Path | None = None, 
     resuming_store = resume and os.path.lexists(out / STORE)
     if out.is_dir():
         # refuse a file recurnet did not write now (before anything is written), not after the sweep
-        names = list(EXPORTS) + ([f"{_safe(m)}.png" for m in exp.metrics] if plots else [])
+        names = list(EXPORTS) + ([f"{_safe(m)}.{ext}" for m in exp.metrics for ext in ("png", "svg")] if plots else [])
         names += (["results.parquet"] if export else []) + [LOCK] + ([] if resuming_store else [STORE])
         if os.path.lexists(out / LOCK):
             RunLock(out).acquire().release()  # a run in progress here: say so first, in one line

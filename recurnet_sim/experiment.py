@@ -240,6 +240,9 @@ def experiment_table() -> Table:
                          "the marker metric, a value on the x axis, as a vertical dotted line per plotted line "
                          "(e.g. a predicted capacity); trials where it is empty (NaN) draw none",
                          table=Table({}, "Plot markers.", open=True)),
+        "labels": Field("table", None, "grid key or metric = the name its plot axes and legends use (e.g. "
+                        "\"dynamics.schedule\" = \"update schedule\"); default: a derived key's own label, else "
+                        "the key's last part in words", table=Table({}, "Plot labels.", open=True)),
     }, "What to run.")
     return Table({
         "experiment": Field("table", None, "what to run", table=exp),
@@ -301,6 +304,8 @@ class Experiment:
     common_seeds: bool = False
     references: dict = field(default_factory=dict)
     markers: dict = field(default_factory=dict)
+    #: grid key or metric -> its name on plot axes and legends (``experiment.labels``)
+    labels: dict = field(default_factory=dict)
 
     def seed_point(self, i: int) -> int:
         """Point whose seeds point ``i`` uses: ``i``, or 0 with ``common_seeds``."""
@@ -739,6 +744,13 @@ def parse_experiment(raw: dict, source: str = "experiment", path: Path | None = 
             raise ScenarioError([ValidationError(f"experiment.{key}.{m}", "must pair two metrics listed in "
                                                  f"experiment.metrics ({', '.join(metrics)}); {val!r} is not one",
                                                  source)], source)
+    labels = dict(ex["labels"] or {})
+    named = set(grid) | set(metrics)
+    for k, v in labels.items():
+        if k not in named or not isinstance(v, str) or not v.strip():
+            why = (f"must be a grid key or a metric ({', '.join(sorted(named))})" if k not in named
+                   else "must be a non-empty string")
+            raise ScenarioError([ValidationError(f"experiment.labels.{k}", why, source)], source)
     name = ex["name"] or (path.stem if path is not None else "experiment")
     spec = {"family": family, "base": base_data, "seed": ex["seed"], "trials": ex["trials"], "group": ex["group"],
             "metrics": metrics, "success_threshold": ex["success_threshold"], "set": set_flat, "grid": grid,
@@ -746,7 +758,7 @@ def parse_experiment(raw: dict, source: str = "experiment", path: Path | None = 
     spec_hash = hashlib.sha256(json.dumps(spec, sort_keys=True, default=str).encode()).hexdigest()
     return Experiment(path, name, ex["description"], family, base_path, base_data, ex["seed"], ex["trials"],
                       ex["group"], metrics, ex["success_threshold"], set_flat, grid, x, points, scenarios,
-                      spec_hash, file_hash, ex["common_seeds"], refs, marks)
+                      spec_hash, file_hash, ex["common_seeds"], refs, marks, labels)
 
 
 def _dedupe(errors: list[ValidationError]) -> list[ValidationError]:
