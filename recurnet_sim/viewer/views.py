@@ -374,7 +374,13 @@ class StateView:
             r = fonts.text(surf, it.text, (x, y), 15, W.DIM, anchor="bottomleft")
             x = r.right + 12
         pygame.draw.rect(surf, W.CLAMP, (x, y - 12, 12, 12), 2)
-        fonts.text(surf, "clamped", (x + 16, y), 15, W.DIM, anchor="bottomleft")
+        r = fonts.text(surf, "clamped", (x + 16, y), 15, W.DIM, anchor="bottomleft")
+        if getattr(self, "_outcome", None) and self._outcome.get("wrong_units"):
+            # the red outlines drawn by draw_outcome
+            x = r.right + 12
+            pygame.draw.rect(surf, W.verdict_colour(False), (x, y - 12, 12, 12), 2)
+            fonts.text(surf, f"wrong vs target {self._outcome.get('target')}", (x + 16, y), 15, W.DIM,
+                       anchor="bottomleft")
         x = self.rect.right - 10
         for it in (i for i in items if i.side == "right"):
             r = fonts.text(surf, it.text, (x, y), 15, W.DIM, anchor="bottomright")
