@@ -867,3 +867,25 @@ def test_resume_at_max_steps_gives_more_steps_and_running_never_stands_beside_a_
         assert sim.tick == 3 and "more" in v._message[0]
     finally:
         v.close()
+
+
+def test_a_flip_after_the_net_settled_wakes_it_but_a_users_pause_stays():
+    sim = load_scenario(LETTERS, {"view.steps_per_frame": 1})
+    v = Viewer(sim, size=(1100, 720), headless=True, play=True)
+    try:
+        for _ in range(20):
+            v.update()
+        assert sim.done and not v.running  # settled in a fixed point: the viewer paused itself
+        settled = sim.tick
+        v.flip_unit(4)
+        v.flip_unit(5)
+        assert v.running  # the class sees the dynamics answer the push
+        for _ in range(20):
+            v.update()
+        assert sim.done and sim.tick > settled and sim.stop_reason[0] == "fixed_point"
+        pump(v, key(pygame.K_SPACE), key(pygame.K_SPACE))  # the user's own pause ...
+        v.running = False
+        v.flip_unit(4)
+        assert not v.running  # ... is kept: a flip only wakes a run that paused itself
+    finally:
+        v.close()

@@ -137,6 +137,7 @@ class Viewer:
         self.watch = str(cfg.get("watch") or "")
         self._start_paused = self.lesson or bool(cfg.get("paused", False))
         self.running = (not self._start_paused) if play is None else bool(play)
+        self._paused_by_stop = False  # paused because every trial stopped (not by the user)
         spf = cfg.get("steps_per_frame")
         if spf is None:  # a lesson pace: a few ticks a second, not 60
             spf = min(SPEEDS, key=lambda v: abs(v - LESSON_TICKS_PER_S / self.fps_cap))
@@ -399,6 +400,11 @@ class Viewer:
         if was_done and self.sim.stop.max_steps <= self.sim.tick:
             # woken at max steps: it goes on only when the user resumes (Space gives it more steps)
             self.running = False
+        elif was_done and self._paused_by_stop and not self.sim.done:
+            # the run had settled and paused itself: a perturbation wakes it, so the class sees the
+            # dynamics answer the push without a second key (a user's own pause stays a pause)
+            self.running = True
+        self._paused_by_stop = False
         self.view_layout.on_tick(self.model)
         return True
 
@@ -407,6 +413,7 @@ class Viewer:
 
     def toggle_run(self) -> None:
         self.running = not self.running
+        self._paused_by_stop = False
         if self.running:
             self._extend_if_at_max_steps()
 
@@ -810,6 +817,7 @@ class Viewer:
                 break
         if self.sim.done and not self.sim.training_pending:
             self.running = False
+            self._paused_by_stop = True
         return done
 
     def _replay_pending(self) -> bool:
