@@ -124,18 +124,6 @@ def _act_grad(kind, h):
 
 
 @njit(cache=True, error_model="numpy", inline="always")
-def _logaddexp0(z):
-    # np.logaddexp(0, z), numpy's branch structure
-    if z == 0.0:
-        return 0.6931471805599453
-    if z != z:
-        return z
-    if z > 0.0:
-        return z + np.log1p(np.exp(-z))
-    return np.log1p(np.exp(z))
-
-
-@njit(cache=True, error_model="numpy", inline="always")
 def _output(kind, z, y):
     """y = g(z) for one step (cells.output_fn)."""
     O = z.shape[0]
@@ -202,13 +190,16 @@ def _transpose_into(th, off, rows, cols, wk, woff):
 def _gemv_t(wk, woff, rows, v, n, out, ooff):
     """out[ooff:ooff+rows] = W v for W stored transposed at wk[woff:] ((n, rows)); sums over the
     columns k in ascending order."""
+    # views indexed by the loop counter alone: an offset index (out[ooff + j]) keeps numba's
+    # negative-index wraparound in the loop and LLVM does not vectorise it (5-7x slower)
+    o = out[ooff:ooff + rows]
     for j in range(rows):
-        out[ooff + j] = 0.0
+        o[j] = 0.0
     for k in range(n):
         vk = v[k]
-        base = woff + k * rows
+        w = wk[woff + k * rows:woff + (k + 1) * rows]
         for j in range(rows):
-            out[ooff + j] += wk[base + j] * vk
+            o[j] += w[j] * vk
 
 
 # ======================================================================================
@@ -230,17 +221,17 @@ def _affine_pre(ip, wk, x, c, a):
         a[j] = 0.0
     for k in range(I):
         xk = x[k]
-        base = k * H
+        w = wk[k * H:(k + 1) * H]
         for j in range(H):
-            a[j] += wk[base + j] * xk
-    base = I * H
+            a[j] += w[j] * xk
+    w = wk[I * H:(I + 1) * H]
     for j in range(H):
-        a[j] += wk[base + j]
+        a[j] += w[j]
     for k in range(C):
         ck = c[k]
-        base = (I + 1 + k) * H
+        w = wk[(I + 1 + k) * H:(I + 2 + k) * H]
         for j in range(H):
-            a[j] += wk[base + j] * ck
+            a[j] += w[j] * ck
 
 
 @njit(cache=True, error_model="numpy", inline="always")
@@ -250,12 +241,13 @@ def _affine_grads(ip, x, c, da, g):
     K = I + 1 + C
     for j in range(H):
         dj = da[j]
-        base = j * K
+        gx = g[j * K:j * K + I]
         for k in range(I):
-            g[base + k] += dj * x[k]
-        g[base + I] += dj
+            gx[k] += dj * x[k]
+        g[j * K + I] += dj
+        gc = g[j * K + I + 1:(j + 1) * K]
         for k in range(C):
-            g[base + I + 1 + k] += dj * c[k]
+            gc[k] += dj * c[k]
 
 
 @njit(cache=True, error_model="numpy", inline="always")
@@ -267,9 +259,9 @@ def _affine_dc(th, ip, da, scale, dcn, dc):
         dc[k] = 0.0
     for j in range(H):
         dj = da[j]
-        base = j * K + I + 1
+        w = th[j * K + I + 1:(j + 1) * K]
         for k in range(C):
-            dc[k] += th[base + k] * dj
+            dc[k] += w[k] * dj
     if scale != 0.0:
         for k in range(C):
             dc[k] = scale * dcn[k] + dc[k]
@@ -349,7 +341,7 @@ def jordan_bwd(th, ip, fp, wk, x, c, d, h, cache, dcn, dh, dc, g):
 
 # ======================================================================================
 # LSTM: groups W_xg (4H, I) | W_hg (4H, H) | b_g (4H) [| w_ci | w_cf | w_co (H each)]
-# ints: (peepholes,); cache: i, f, g, o, c (5H); work: W_xg^T, W_hg^T, ax, ah, da (4H each)
+# ints: (peepholes,); cache: i, f, g, o, c, tanh c (6H); work: W_xg^T, W_hg^T, ax, ah, da (4H each)
 # ======================================================================================
 @njit(cache=True, error_model="numpy", inline="always")
 def lstm_prep(th, ip, fp, wk):
@@ -388,7 +380,9 @@ def lstm_fwd(th, ip, fp, wk, x, c, d, cn, h, cache):
             o = _gate(ao + th[po + 2 * H + j] * cc)
         else:
             o = _gate(ao)
-        hh = o * np.tanh(cc)
+        tc = np.tanh(cc)
+        hh = o * tc
+        cache[5 * H + j] = tc  # kept for the backward step: one libm tanh fewer per unit there
         cache[j] = i
         cache[H + j] = f
         cache[2 * H + j] = gg
@@ -411,7 +405,7 @@ def lstm_bwd(th, ip, fp, wk, x, c, d, h, cache, dcn, dh, dc, g):
         i, f, gg, o, cc = cache[j], cache[H + j], cache[2 * H + j], cache[3 * H + j], cache[4 * H + j]
         cp = c[H + j]
         dhj = dh[j] + dcn[j]
-        tc = np.tanh(cc)
+        tc = cache[5 * H + j]
         da_o = dhj * tc * (o * (1.0 - o))
         dcj = dcn[H + j] + dhj * o * (1.0 - tc * tc)
         if peep:
@@ -434,13 +428,15 @@ def lstm_bwd(th, ip, fp, wk, x, c, d, h, cache, dcn, dh, dc, g):
         dc[j] = 0.0
     for r in range(G4):
         dr = da[r]
-        bx = r * I
+        gx = g[r * I:(r + 1) * I]
         for k in range(I):
-            g[bx + k] += dr * x[k]
+            gx[k] += dr * x[k]
         bh = G4 * I + r * H
+        gh = g[bh:bh + H]
+        w = th[bh:bh + H]
         for k in range(H):
-            g[bh + k] += dr * c[k]
-            dc[k] += th[bh + k] * dr
+            gh[k] += dr * c[k]
+            dc[k] += w[k] * dr
         g[bo + r] += dr
 
 
@@ -503,9 +499,9 @@ def gru_bwd(th, ip, fp, wk, x, c, d, h, cache, dcn, dh, dc, g):
         drh[j] = 0.0
     for r in range(H):  # d(r h) = U_c^T da_c
         dr = da[2 * H + r]
-        base = uc + r * H
+        w = th[uc + r * H:uc + (r + 1) * H]
         for k in range(H):
-            drh[k] += th[base + k] * dr
+            drh[k] += w[k] * dr
     for j in range(H):
         r = cache[H + j]
         da[H + j] = drh[j] * c[j] * (r * (1.0 - r))
@@ -514,9 +510,9 @@ def gru_bwd(th, ip, fp, wk, x, c, d, h, cache, dcn, dh, dc, g):
     rh = cache[3 * H:4 * H]
     for r in range(G3):
         dr = da[r]
-        bx = r * I
+        gx = g[r * I:(r + 1) * I]
         for k in range(I):
-            g[bx + k] += dr * x[k]
+            gx[k] += dr * x[k]
         g[bo + r] += dr
     dzr = wk[w0 + G3 + H:w0 + G3 + 2 * H]  # W_hg[:2H]^T da_zr, summed apart (numpy adds it last)
     for k in range(H):
@@ -524,14 +520,17 @@ def gru_bwd(th, ip, fp, wk, x, c, d, h, cache, dcn, dh, dc, g):
     for r in range(2 * H):
         dr = da[r]
         bh = G3 * I + r * H
+        gh = g[bh:bh + H]
+        w = th[bh:bh + H]
         for k in range(H):
-            g[bh + k] += dr * c[k]
-            dzr[k] += th[bh + k] * dr
+            gh[k] += dr * c[k]
+            dzr[k] += w[k] * dr
     for r in range(H):
         dr = da[2 * H + r]
         bh = uc + r * H
+        gh = g[bh:bh + H]
         for k in range(H):
-            g[bh + k] += dr * rh[k]
+            gh[k] += dr * rh[k]
     for k in range(H):
         dc[k] = dc[k] + dzr[k]
 
@@ -550,7 +549,7 @@ def jordan_kernel(cell) -> CellKernel:
 
 def lstm_kernel(cell) -> CellKernel:
     H, I = cell.n_hidden, cell.n_in
-    return CellKernel("lstm", lstm_prep, lstm_fwd, lstm_bwd, 5 * H, 4 * H * (I + H) + 3 * 4 * H,
+    return CellKernel("lstm", lstm_prep, lstm_fwd, lstm_bwd, 6 * H, 4 * H * (I + H) + 3 * 4 * H,
                       (int(cell.peepholes),))
 
 
@@ -663,14 +662,30 @@ def _epoch_template(theta, vel, sec, tcount, X, D, mask, ones_mask, reset, has_r
                     continue
                 t = start + i
                 _readout(th, H, O, Hw[i], Z)
-                _output(OUT, Z, Y)
                 d = D[b, t]
                 ls = 0.0
+                if loss_ce and OUT == 0:
+                    # sigmoid and log(1 + e^z) from one exp(-|z|): numpy's formulas for both
+                    # (cells.sigmoid, np.logaddexp(0, z)), so the same values, one libm call fewer
+                    for o in range(O):
+                        zo = Z[o]
+                        if zo != zo:
+                            Y[o] = zo
+                            ls += zo
+                            continue
+                        e = np.exp(-abs(zo))
+                        Y[o] = 1.0 / (1.0 + e) if zo >= 0 else e / (1.0 + e)
+                        if zo == 0.0:
+                            sp = 0.6931471805599453
+                        elif zo > 0.0:
+                            sp = zo + np.log1p(e)
+                        else:
+                            sp = np.log1p(e)
+                        ls += sp - d[o] * zo
+                else:
+                    _output(OUT, Z, Y)
                 if loss_ce:
-                    if OUT == 0:
-                        for o in range(O):
-                            ls += _logaddexp0(Z[o]) - d[o] * Z[o]
-                    else:
+                    if OUT != 0:  # sigmoid: its loss summed above
                         zm = Z[0]
                         for o in range(1, O):
                             if Z[o] > zm or Z[o] != Z[o]:
@@ -711,8 +726,10 @@ def _epoch_template(theta, vel, sec, tcount, X, D, mask, ones_mask, reset, has_r
                 for o in range(O):
                     r = ro + o * (H + 1)
                     dzo = dZ[i, o]
+                    gr = grad[r:r + H]
+                    hw = Hw[i]
                     for k in range(H):
-                        grad[r + k] += dzo * Hw[i, k]
+                        gr[k] += dzo * hw[k]
                     grad[r + H] += dzo
             for k in range(C):
                 dc[k] = 0.0
