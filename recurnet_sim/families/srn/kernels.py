@@ -92,16 +92,44 @@ def _sigmoid(x):
     return e / (1.0 + e)
 
 
+# tanh without a libm call, so that a loop of them vectorises (libm's scalar tanh cost ~11 ns a
+# call here, ~160 of them per LSTM step; this one ~1.3 ns in a loop) and gives the same bits on
+# every machine. tanh|x| = -expm1(-2|x|) / (expm1(-2|x|) + 2), expm1(y) = 2^k expm1(r) + (2^k - 1)
+# with y = k ln 2 + r (Cody & Waite's two-part ln 2), |r| <= ln 2 / 2, expm1(r) by its Taylor
+# series to r^14 (truncation < 1e-18); no cancellation near 0 (k = 0 there). Measured against
+# numpy's tanh over normal(0, 3), [-25, 25] and 1e-300..1e-3: at most 2 ulp apart.
+_POW2 = np.array([2.0 ** k for k in range(-64, 1)])
+_INV_LN2 = 1.4426950408889634
+_LN2_HI = 6.93147180369123816490e-01
+_LN2_LO = 1.90821492927058770002e-10
+_E2, _E3, _E4, _E5, _E6, _E7, _E8 = 1 / 2, 1 / 6, 1 / 24, 1 / 120, 1 / 720, 1 / 5040, 1 / 40320
+_E9, _E10, _E11, _E12, _E13, _E14 = 1 / 362880, 1 / 3628800, 1 / 39916800, 1 / 479001600, 1 / 6227020800, 1 / 87178291200
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def _tanh(x):
+    ax = abs(x)
+    y = -2.0 * ax if ax < 20.0 else -40.0  # tanh rounds to 1 beyond 19.1; NaN takes this branch too
+    kf = np.floor(y * _INV_LN2 + 0.5)
+    r = (y - kf * _LN2_HI) - kf * _LN2_LO
+    p = r + r * r * (_E2 + r * (_E3 + r * (_E4 + r * (_E5 + r * (_E6 + r * (_E7 + r * (_E8 + r * (
+        _E9 + r * (_E10 + r * (_E11 + r * (_E12 + r * (_E13 + r * _E14))))))))))))
+    s = _POW2[int(kf) + 64]
+    em = s * p + (s - 1.0)
+    t = np.copysign(abs(em) / (em + 2.0), x)
+    return t if x == x else x
+
+
 @njit(cache=True, error_model="numpy", inline="always")
 def _gate(x):
     # cells._gate: (1 + tanh(x / 2)) / 2 in numpy's order of operations
-    return (np.tanh(0.5 * x) + 1.0) * 0.5
+    return (_tanh(0.5 * x) + 1.0) * 0.5
 
 
 @njit(cache=True, error_model="numpy", inline="always")
 def _act(kind, a):
     if kind == 0:
-        return np.tanh(a)
+        return _tanh(a)
     if kind == 1:
         return _sigmoid(a)
     if kind == 2:
@@ -354,7 +382,9 @@ def lstm_prep(th, ip, fp, wk):
 @njit(cache=True, error_model="numpy", inline="always")
 def lstm_fwd(th, ip, fp, wk, x, c, d, cn, h, cache):
     """Hochreiter & Schmidhuber (1997) with a forget gate (Gers et al. 2000) and optional
-    peepholes (Gers & Schmidhuber 2000); see :class:`~.cells.LSTMCell`."""
+    peepholes (Gers & Schmidhuber 2000); see :class:`~.cells.LSTMCell`. Whole gate vectors at a
+    time: the four pre-activations in one loop, then each nonlinearity over its vector (loops
+    that vectorise), then the cell."""
     I, H = ip[0], ip[1]
     peep = ip[8]
     G4 = 4 * H
@@ -363,34 +393,44 @@ def lstm_fwd(th, ip, fp, wk, x, c, d, cn, h, cache):
     _gemv_t(wk, G4 * I, G4, c, H, wk, wa + G4)       # ah = W_hg h_{t-1}
     bo = G4 * (I + H)
     po = bo + G4
+    ax = wk[wa:wa + G4]
+    ah = wk[wa + G4:wa + 2 * G4]
+    b = th[bo:bo + G4]
+    for j in range(G4):
+        ax[j] = ax[j] + ah[j] + b[j]
+    cp = c[H:2 * H]
+    if peep:
+        wci = th[po:po + H]
+        wcf = th[po + H:po + 2 * H]
+        for j in range(H):
+            ax[j] = ax[j] + wci[j] * cp[j]
+            ax[H + j] = ax[H + j] + wcf[j] * cp[j]
+    ig = cache[0:H]
+    fg = cache[H:2 * H]
+    gg = cache[2 * H:3 * H]
+    og = cache[3 * H:4 * H]
+    cc = cache[4 * H:5 * H]
+    tc = cache[5 * H:6 * H]  # tanh(c_t), kept for the backward step
+    for j in range(2 * H):
+        cache[j] = _gate(ax[j])
     for j in range(H):
-        cp = c[H + j]
-        ai = wk[wa + j] + wk[wa + G4 + j] + th[bo + j]
-        af = wk[wa + H + j] + wk[wa + G4 + H + j] + th[bo + H + j]
-        ag = wk[wa + 2 * H + j] + wk[wa + G4 + 2 * H + j] + th[bo + 2 * H + j]
-        ao = wk[wa + 3 * H + j] + wk[wa + G4 + 3 * H + j] + th[bo + 3 * H + j]
-        if peep:
-            ai = ai + th[po + j] * cp
-            af = af + th[po + H + j] * cp
-        i = _gate(ai)
-        f = _gate(af)
-        gg = np.tanh(ag)
-        cc = f * cp + i * gg
-        if peep:
-            o = _gate(ao + th[po + 2 * H + j] * cc)
-        else:
-            o = _gate(ao)
-        tc = np.tanh(cc)
-        hh = o * tc
-        cache[5 * H + j] = tc  # kept for the backward step: one libm tanh fewer per unit there
-        cache[j] = i
-        cache[H + j] = f
-        cache[2 * H + j] = gg
-        cache[3 * H + j] = o
-        cache[4 * H + j] = cc
+        gg[j] = _tanh(ax[2 * H + j])
+    for j in range(H):
+        cc[j] = fg[j] * cp[j] + ig[j] * gg[j]
+    for j in range(H):
+        tc[j] = _tanh(cc[j])
+    if peep:
+        wco = th[po + 2 * H:po + 3 * H]
+        for j in range(H):
+            og[j] = _gate(ax[3 * H + j] + wco[j] * cc[j])
+    else:
+        for j in range(H):
+            og[j] = _gate(ax[3 * H + j])
+    for j in range(H):
+        hh = og[j] * tc[j]
         h[j] = hh
         cn[j] = hh
-        cn[H + j] = cc
+        cn[H + j] = cc[j]
 
 
 @njit(cache=True, error_model="numpy", inline="always")
@@ -463,21 +503,24 @@ def gru_fwd(th, ip, fp, wk, x, c, d, cn, h, cache):
     _gemv_t(wk, 0, G3, x, I, wk, wa)                    # ax = W_xg x (+ b_g below)
     _gemv_t(wk, G3 * I, 2 * H, c, H, wk, wa + G3)        # ah = U_zr h_{t-1}
     rh = cache[3 * H:4 * H]
+    ax = wk[wa:wa + G3]
+    ah = wk[wa + G3:wa + G3 + 2 * H]
+    b = th[bo:bo + G3]
     for j in range(G3):
-        wk[wa + j] = wk[wa + j] + th[bo + j]
+        ax[j] = ax[j] + b[j]
+    for j in range(2 * H):  # z and r, one vector
+        cache[j] = _gate(ax[j] + ah[j])
     for j in range(H):
-        z = _gate(wk[wa + j] + wk[wa + G3 + j])
-        r = _gate(wk[wa + H + j] + wk[wa + G3 + H + j])
-        cache[j] = z
-        cache[H + j] = r
-        rh[j] = r * c[j]
+        rh[j] = cache[H + j] * c[j]
     ac = wa + G3 + 2 * H
     _gemv_t(wk, G3 * I + 2 * H * H, H, rh, H, wk, ac)   # U_c (r h_{t-1})
+    acv = wk[ac:ac + H]
+    gg = cache[2 * H:3 * H]
     for j in range(H):
-        gg = np.tanh(wk[wa + 2 * H + j] + wk[ac + j])
+        gg[j] = _tanh(ax[2 * H + j] + acv[j])
+    for j in range(H):
         z = cache[j]
-        cache[2 * H + j] = gg
-        hh = z * c[j] + (1.0 - z) * gg
+        hh = z * c[j] + (1.0 - z) * gg[j]
         h[j] = hh
         cn[j] = hh
 
