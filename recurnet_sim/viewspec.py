@@ -269,7 +269,7 @@ class Curves:
     ----------
     title, xlabel, ylabel : str
     curves : list of (label, xs, ys, tone)
-        The first curve is drawn thick, the others thinner; each is named in the legend.
+        Drawn as ``styles`` says; each is named in the legend (an empty label: not named).
     lines : list of (text, tone)
         Up to two lines of text under the title (the claim, in numbers).
     marks : list of (x, text, tone)
@@ -280,6 +280,9 @@ class Curves:
         Category labels under the x axis (e.g. the letter each step predicts), drawn when they fit.
     note : str, optional
         Shown instead of the plot (why there is no data).
+    styles : tuple of {"thick", "line", "faint"}
+        Per curve, how it is drawn (default: the first thick, the others lines): ``"faint"`` for
+        raw data behind the series that carries the claim. A NaN in a curve breaks its line.
     """
 
     title: str
@@ -291,6 +294,11 @@ class Curves:
     y_range: tuple[float, float] | None = None
     x_labels: list[tuple[float, str, str]] = field(default_factory=list)
     note: str | None = None
+    styles: tuple[str, ...] = ()
+
+    def style(self, k: int) -> str:
+        """How curve ``k`` is drawn."""
+        return self.styles[k] if k < len(self.styles) else ("thick" if k == 0 else "line")
 
     @property
     def n_points(self) -> int:
@@ -349,6 +357,49 @@ class HistogramPanel(Panel):
     placement = "side"
 
     def data(self, model: "Model", trial: int) -> Histogram:
+        raise NotImplementedError
+
+
+@dataclass
+class Table:
+    """The content of a :class:`TablePanel`: a small table drawn as data, one row per case, with
+    an optional bar per row (a share such as "% correct") drawn in column ``bar_column``.
+
+    Parameters
+    ----------
+    title : str
+    columns : tuple of str
+        Column headers.
+    rows : list of list of (text, tone)
+        One cell per column (tone: a theme colour name).
+    bars : list of float or None
+        Per row, a fraction 0..1 drawn as a bar in ``bar_column`` (None: no bar in that row).
+    bar_column : int, optional
+        The column the bars are drawn in (the cell's text is drawn beside the bar).
+    bar_tones : list of str
+        Per row, the bar's tone (default ``"energy"``).
+    lines : list of (text, tone)
+        Up to two lines under the title (the claim, in words and numbers).
+    note : str, optional
+        Shown instead of the table (why there is no data yet).
+    """
+
+    title: str
+    columns: tuple[str, ...] = ()
+    rows: list[list[tuple[str, str]]] = field(default_factory=list)
+    bars: list[float | None] = field(default_factory=list)
+    bar_column: int | None = None
+    bar_tones: list[str] = field(default_factory=list)
+    lines: list[tuple[str, str]] = field(default_factory=list)
+    note: str | None = None
+
+
+class TablePanel(Panel):
+    """A small table of results. Subclasses implement :meth:`data`."""
+
+    placement = "side"
+
+    def data(self, model: "Model", trial: int) -> Table:
         raise NotImplementedError
 
 
@@ -646,7 +697,7 @@ def layout_for(family, model: "Model") -> ViewLayout:
 __all__ = [
     "Block", "Link", "LegendItem", "OverlapBars", "UnitBars", "Panel", "HeatmapPanel", "LogPlot",
     "LogPlotPanel", "Scatter", "ScatterPanel", "Curves", "CurvePanel", "Histogram", "HistogramPanel",
-    "OverlapTracePanel", "CycleReplay", "GraphHints", "ViewLayout", "default_layout", "layout_for", "value_legend",
+    "Table", "TablePanel", "OverlapTracePanel", "CycleReplay", "GraphHints", "ViewLayout", "default_layout", "layout_for", "value_legend",
     "near_square", "unit_grid", "unit_names",
 ]
 

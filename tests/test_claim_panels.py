@@ -17,7 +17,7 @@ pygame = pytest.importorskip("pygame")
 
 from recurnet_sim import load_scenario  # noqa: E402
 from recurnet_sim.viewer import Viewer  # noqa: E402
-from recurnet_sim.viewspec import Curves, Histogram, LogPlot, Scatter  # noqa: E402
+from recurnet_sim.viewspec import Curves, Histogram, LogPlot, Scatter, Table  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 SCENARIOS = sorted(p.stem for p in (ROOT / "scenarios").glob("*.toml"))
@@ -77,6 +77,9 @@ def _check_content(data) -> None:
     elif isinstance(data, Scatter):
         assert data.note is None, data.note
         assert np.asarray(data.path).shape[0] >= 2 or np.asarray(data.points).shape[0] >= 1
+    elif isinstance(data, Table):
+        assert data.note is None, data.note
+        assert data.rows and len(data.bars) == len(data.rows)
     elif isinstance(data, LogPlot):
         assert data.note is None, data.note
         assert np.isfinite(np.asarray(data.ys, float)).sum() >= 2
@@ -158,6 +161,16 @@ def test_temporal_xor_error_dips_on_every_third_bit():
         d = v.view_layout.main.data(v.model, 0)
         assert prof[2] < 0.5 * min(prof[0], prof[1]), prof
         assert d.curves[0][2].size == 36 and "xor" in d.lines[0][0]
+        assert d.style(0) == "faint"  # the raw per-step error, behind the claim
+        # the prominent series: every step at the mean error of its position in the triple
+        thick = {lab: y[np.isfinite(y)] for k, (lab, _, y, _) in enumerate(d.curves) if d.style(k) == "thick"}
+        assert set(thick) == {"mean at random 1", "mean at random 2", "mean at xor"}
+        for k, name in enumerate(("random 1", "random 2", "xor")):
+            assert thick[f"mean at {name}"].size >= 2 * 11 and np.allclose(thick[f"mean at {name}"], prof[k])
+        # ... which is the mean of the raw error over the steps at that position
+        L = np.asarray(v.model.loss_per_step_)[0]
+        ph = np.asarray(v.model.task.phase[0])[: L.size]
+        assert np.isclose(L[ph == 2].mean(), prof[2])
     finally:
         v.close()
 
@@ -171,6 +184,11 @@ def test_letters_error_is_low_on_vowels_and_named_per_letter():
         assert vowel < 0.5 * cons
         assert d.lines[1][0].startswith("per letter: b")
         assert {t for _, t, _ in d.x_labels} <= set("bdgaiu")
+        thick = {lab: y[np.isfinite(y)] for k, (lab, _, y, _) in enumerate(d.curves) if d.style(k) == "thick"}
+        assert set(thick) == {"mean of its letter: consonant", "mean of its letter: vowel"}
+        assert thick["mean of its letter: vowel"].max() < 0.5 * thick["mean of its letter: consonant"].min()
+        # each step at its own letter's mean: b, d, g differ (the consonants are not one level)
+        assert len(np.unique(np.round(thick["mean of its letter: consonant"], 9))) >= 2
     finally:
         v.close()
 
@@ -199,5 +217,34 @@ def test_gradient_flow_shows_vanishing_and_exploding_regimes_and_clipping():
         assert ends["linear, ρ = 0.5"] < 1e-6 and ends["linear, ρ = 1.5"] > 1e3, ends
         assert "clipping" in d.lines[1][0]
         assert v.claim_rect.w > v.state_view.rect.w * 0.5  # the gradient panel is the big plot
+    finally:
+        v.close()
+
+
+def test_encoder_panel_tabulates_the_hidden_codes_and_correct_completions():
+    sim = load_scenario(ROOT / "scenarios" / "boltzmann_encoder.toml", overrides={"view.steps_per_frame": 1})
+    v = Viewer(sim, size=SIZE, headless=True)
+    try:
+        main = v.view_layout.main
+        assert main.data(v.model, 0).note  # nothing claimed before training (the training curve shows)
+        untrained = main.sample(v.model)  # the same sampling on the untrained machine
+        while v.sim.training_pending:
+            v._step()
+        assert sim.training_history[-1]["solved"]
+        _tick(v, 30)
+        d = main.data(v.model, 0)
+        _check_content(d)
+        assert main.samplings == 2  # sampled once after training, not per tick or per frame
+        assert [row[0][0].split()[0] for row in d.rows] == ["e1", "e2", "e3", "e4"]
+        codes = [row[1][0].split()[0] for row in d.rows]
+        assert all(len(c) == 2 and set(c) <= set("01") for c in codes)
+        assert len(set(codes)) == 4 and "4 different codes" in d.lines[0][0]  # one code per pattern
+        right = np.array([r["right"] for r in main.result]) / main.CHAINS
+        assert np.allclose(d.bars, right) and right.mean() > 0.6, right
+        assert np.mean([r["right"] for r in untrained]) / main.CHAINS < 0.25  # V2 right by chance only
+        assert f"{right.mean():.0%} of 200 sampled completions right" in d.lines[1][0]
+        # the run's own trials, beside the samples: V2 right exactly when the outcome says so
+        for b, row in enumerate(d.rows):
+            assert row[3][0].endswith("right") == bool(v.model.outcome(b)["success"])
     finally:
         v.close()

@@ -16,7 +16,7 @@ import numpy as np
 import pygame
 
 from ..viewspec import (Block as BlockSpec, CurvePanel, GraphHints, HeatmapPanel, HistogramPanel, LogPlotPanel,
-                        OverlapBars, ScatterPanel, UnitBars, ViewLayout)
+                        OverlapBars, ScatterPanel, TablePanel, UnitBars, ViewLayout)
 from . import widgets as W
 from .widgets import Fonts
 
@@ -32,7 +32,8 @@ TONES = {"accent": W.ACCENT, "energy": W.ENERGY, "temp": W.TEMP, "good": W.GOOD,
          "faint": W.FAINT, "text": W.TEXT}
 
 __all__ = ["MAX_CELL", "Block", "StateView", "GraphView", "AttractorView", "attractor_view_available",
-           "layout_row", "arrow", "bar_rows", "draw_bars", "draw_curves", "draw_histogram"]
+           "layout_row", "arrow", "bar_rows", "draw_bars", "draw_curves", "draw_histogram",
+           "draw_table"]
 
 
 # ----- helpers ------------------------------------------------------------------------------------
@@ -300,6 +301,8 @@ class StateView:
             draw_curves(surf, r, fonts, panel.data(self.model, trial))
         elif isinstance(panel, HistogramPanel):
             draw_histogram(surf, r, fonts, panel.data(self.model, trial))
+        elif isinstance(panel, TablePanel):
+            draw_table(surf, r, fonts, panel.data(self.model, trial))
 
     def draw_header(self, surf, fonts) -> None:
         lines = self.spec.header(self.model)
@@ -490,10 +493,10 @@ def _head(surf, rect, fonts, title, lines) -> tuple[pygame.Rect, int]:
     """Panel background, title and up to two text lines; returns (inner rect, y below them)."""
     inner = W.panel(surf, rect)
     fonts.text(surf, title, (inner.x, inner.y), 17, W.DIM, max_width=inner.w)
-    y = inner.y + 19
+    y = inner.y + fonts.height(17)
     for text, tone in lines[:2]:
         fonts.text(surf, text, (inner.x, y), 16, TONES.get(tone, W.DIM), max_width=inner.w)
-        y += 18
+        y += fonts.height(16)
     return inner, y
 
 
@@ -506,11 +509,19 @@ def draw_curves(surf, rect, fonts, d) -> pygame.Rect | None:
     if d.note:
         fonts.text(surf, d.note, inner.center, 16, W.FAINT, anchor="center", max_width=inner.w)
         return None
-    bottom = 34 if d.x_labels else 30
-    area = pygame.Rect(inner.x + 52, y + 6, inner.w - 56, inner.bottom - y - 6 - bottom)
+    bottom = 2 * fonts.height(15) + fonts.px(4 if d.x_labels else 0)  # tick labels and the axis name
+    left = fonts.px(52)
+    curves = [(lab, np.asarray(x, float), np.asarray(v, float), tone) for lab, x, v, tone in d.curves]
+    # the legend gets rows of its own above the plot, so no curve runs under its text
+    named = [(lab, TONES.get(tone, W.ENERGY)) for lab, _, _, tone in curves if lab]
+    legend = _legend_rows(fonts, named, inner.w - left)[:3] if named else []
+    leg_h = len(legend) * fonts.height(15)
+    area = pygame.Rect(inner.x + left, y + fonts.px(6) + leg_h, inner.w - left - fonts.px(4),
+                       inner.bottom - y - fonts.px(6) - leg_h - bottom)
     if area.w < 40 or area.h < 30:
         return None
-    curves = [(lab, np.asarray(x, float), np.asarray(v, float), tone) for lab, x, v, tone in d.curves]
+    if legend:
+        draw_legend(surf, fonts, legend, area.x, y + fonts.px(3), area.w)
     allx = np.concatenate([c[1] for c in curves] + [np.asarray([m[0] for m in d.marks], float)]) if curves else np.zeros(0)
     ally = np.concatenate([c[2][np.isfinite(c[2])] for c in curves]) if curves else np.zeros(0)
     if allx.size == 0 or ally.size == 0:
@@ -560,22 +571,54 @@ def draw_curves(surf, rect, fonts, d) -> pygame.Rect | None:
         for yy in range(area.y, area.bottom, 8):  # dashed
             pygame.draw.line(surf, col, (xx, yy), (xx, min(yy + 4, area.bottom - 1)))
         fonts.text(surf, text, (min(xx, area.right - 4), area.bottom - 4), 15, col, anchor="bottomright")
-    for k, (label, xs, ys, tone) in reversed(list(enumerate(curves))):
+    order = sorted(range(len(curves)), key=lambda k: {"faint": 0, "line": 1, "thick": 2}.get(d.style(k), 1))
+    for k in order:  # faint raw data under the lines, the claim's thick series on top
+        _, xs, ys, tone = curves[k]
+        st = d.style(k)
+        col = TONES.get(tone, W.ENERGY)
+        if st == "faint":
+            col = W.blend(W.BG, col, 0.45)
+        wd = {"thick": fonts.px(5), "line": 2, "faint": 1}.get(st, 2)
         ok = np.isfinite(ys)
-        if ok.any():
-            W._polyline(surf, area, px(xs[ok]), py(ys[ok]), TONES.get(tone, W.ENERGY), 3 if k == 0 else 2)
-    named = [(label, TONES.get(tone, W.ENERGY)) for label, _, _, tone in curves if label]
-    if named:  # the legend on a box of its own, so curves never run through its text
-        wmax = min(area.w // 2, max(fonts.font(15).size(t)[0] for t, _ in named))
-        box = pygame.Rect(area.right - wmax - 36, area.y + 2, wmax + 34, 17 * len(named) + 4)
-        pygame.draw.rect(surf, W.PANEL, box)
-        pygame.draw.rect(surf, W.PANEL_EDGE, box, 1)
-        ly = area.y + 4
-        for label, col in named:
-            r = fonts.text(surf, label, (area.right - 6, ly), 15, col, anchor="topright", max_width=area.w // 2)
-            pygame.draw.line(surf, col, (r.x - 22, ly + 7), (r.x - 6, ly + 7), 2)
-            ly += 17
+        # a NaN breaks the line: draw each finite run on its own
+        for run in np.split(np.arange(len(ys)), np.flatnonzero(np.diff(ok.astype(int)) != 0) + 1):
+            if run.size and ok[run[0]]:
+                if run.size == 1:
+                    pygame.draw.circle(surf, col, (int(px(xs[run[0]])), int(py(ys[run[0]]))), max(1, wd // 2))
+                elif st == "thick" and run.size == 2:  # a level over one step: a flat bar
+                    x_a, x_b = (int(v) for v in px(xs[run]))
+                    y_m = int(py(ys[run[0]]))
+                    pygame.draw.rect(surf, col, (x_a, y_m - wd // 2, max(1, x_b - x_a), wd))
+                else:
+                    W._polyline(surf, area, px(xs[run]), py(ys[run]), col, max(1, wd))
     return area
+
+
+def _legend_rows(fonts, items, width: int) -> list[list[tuple[str, tuple, int]]]:
+    """Legend items (text, colour) flowed into rows of ``width`` pixels: [(text, colour, x offset)]."""
+    sw, pad = fonts.px(18), fonts.px(14)
+    rows, cur, x = [], [], 0
+    for text, col in items:
+        w = sw + fonts.px(4) + fonts.font(15).size(text)[0]
+        if cur and x + w > width:
+            rows.append(cur)
+            cur, x = [], 0
+        cur.append((text, col, x))
+        x += w + pad
+    if cur:
+        rows.append(cur)
+    return rows
+
+
+def draw_legend(surf, fonts, rows, x0: int, y0: int, max_w: int) -> None:
+    """Draw legend rows from :func:`_legend_rows` at (x0, y0): a line swatch, then the text."""
+    sw, lh = fonts.px(18), fonts.height(15)
+    for r, row in enumerate(rows):
+        y = y0 + r * lh
+        for text, col, dx in row:
+            x = x0 + dx
+            pygame.draw.line(surf, col, (x, y + lh // 2), (x + sw, y + lh // 2), max(2, fonts.px(3)))
+            fonts.text(surf, text, (x + sw + fonts.px(4), y), 15, col, max_width=max(10, x0 + max_w - x - sw))
 
 
 def draw_histogram(surf, rect, fonts, d) -> pygame.Rect | None:
@@ -590,16 +633,19 @@ def draw_histogram(surf, rect, fonts, d) -> pygame.Rect | None:
     vals = np.asarray(d.values, float)
     ref = None if d.reference is None else np.asarray(d.reference, float)
     n = vals.size
-    area = pygame.Rect(inner.x + 52, y + 6 + (18 if d.legend else 0), inner.w - 56,
-                       inner.bottom - y - 6 - (18 if d.legend else 0) - 34)
+    leg = fonts.height(15) + fonts.px(3) if d.legend else 0
+    left = fonts.px(52)
+    area = pygame.Rect(inner.x + left, y + fonts.px(6) + leg, inner.w - left - fonts.px(4),
+                       inner.bottom - y - fonts.px(6) - leg - 2 * fonts.height(15) - fonts.px(4))
     if n == 0 or area.w < 40 or area.h < 30:
         return None
     if d.legend:
         x = area.x
         for text, tone in d.legend:
             col = TONES.get(tone, W.DIM)
-            pygame.draw.rect(surf, col, (x, area.y - 16, 12, 12))
-            x = fonts.text(surf, text, (x + 16, area.y - 17), 15, W.DIM).right + 14
+            sq = fonts.px(12)
+            pygame.draw.rect(surf, col, (x, area.y - leg + (fonts.height(15) - sq) // 2, sq, sq))
+            x = fonts.text(surf, text, (x + sq + fonts.px(4), area.y - leg), 15, W.DIM).right + fonts.px(14)
     top = float(np.nanmax(np.concatenate([vals[np.isfinite(vals)], [0.0]] +
                                          ([ref[np.isfinite(ref)]] if ref is not None else []))))
     top = top * 1.1 if top > 0 else 1.0
@@ -633,6 +679,69 @@ def draw_histogram(surf, rect, fonts, d) -> pygame.Rect | None:
         lab = pygame.transform.rotate(fonts.render(d.ylabel, 15, W.DIM), 90)
         if lab.get_height() <= area.h:
             surf.blit(lab, lab.get_rect(midleft=(inner.x - 5, area.centery)))
+    return area
+
+
+def draw_table(surf, rect, fonts, d) -> pygame.Rect | None:
+    """A :class:`~recurnet_sim.viewspec.Table`: headers, one row per case in the cells' tones, and
+    a bar per row in ``bar_column``. The text size is the largest (of a few, at most twice the
+    panel text) at which every column fits the width and every row the height. Returns the table
+    area."""
+    if rect.w < 120 or rect.h < 90:
+        return None
+    inner, y = _head(surf, rect, fonts, d.title, d.lines)
+    if d.note:
+        fonts.text(surf, d.note, inner.center, 16, W.FAINT, anchor="center", max_width=inner.w)
+        return None
+    if not d.rows:
+        return None
+    area = pygame.Rect(inner.x, y + fonts.px(6), inner.w, inner.bottom - y - fonts.px(6))
+    ncol = len(d.columns)
+    bar_w0 = 60  # the bar's width at the reference size, beside its cell's text
+    gap0 = 14
+    for size in (30, 26, 22, 19, 16, 15):
+        f = fonts.font(size)
+        widths = [max([f.size(d.columns[c])[0]] + [f.size(r[c][0])[0] for r in d.rows if c < len(r)])
+                  for c in range(ncol)]
+        if d.bar_column is not None and d.bar_column < ncol:
+            widths[d.bar_column] += fonts.px(bar_w0 * size / 16) + fonts.px(6)
+        row_h = int(fonts.height(size) * 1.35)
+        if sum(widths) + fonts.px(gap0) * (ncol - 1) <= area.w and row_h * (len(d.rows) + 1) <= area.h:
+            break
+    room = area.w - fonts.px(gap0) * (ncol - 1)
+    if sum(widths) > room:  # even the smallest text is too wide: narrower columns, texts cut
+        widths = [max(1, int(wc * room / sum(widths))) for wc in widths]
+    spare = max(0, area.w - sum(widths) - fonts.px(gap0) * (ncol - 1))
+    gap = fonts.px(gap0) + spare // max(1, ncol)  # spread the spare width between the columns
+    row_h = max(row_h, min(int(fonts.height(size) * 2.2), area.h // (len(d.rows) + 1)))
+    xs, x = [], area.x
+    for wc in widths:
+        xs.append(x)
+        x += wc + gap
+    yy = area.y
+    for c, head in enumerate(d.columns):
+        fonts.text(surf, head, (xs[c], yy), size, W.DIM, max_width=min(widths[c] + gap - fonts.px(4), area.right - xs[c]))
+    yy += row_h
+    pygame.draw.line(surf, W.PANEL_EDGE, (area.x, yy - (row_h - fonts.height(size)) // 2),
+                     (area.right - 1, yy - (row_h - fonts.height(size)) // 2))
+    bar_w = fonts.px(bar_w0 * size / 16)
+    for k, row in enumerate(d.rows):
+        if yy + fonts.height(size) > area.bottom:
+            break
+        for c, (text, tone) in enumerate(row[:ncol]):
+            x = xs[c]
+            if c == d.bar_column and k < len(d.bars) and d.bars[k] is not None:
+                frac = float(np.clip(d.bars[k], 0.0, 1.0))
+                h = fonts.height(size) - fonts.px(6)
+                box = pygame.Rect(x, yy + fonts.px(3), bar_w, h)
+                pygame.draw.rect(surf, W.BG, box)
+                tone_k = d.bar_tones[k] if k < len(d.bar_tones) else "energy"
+                if frac > 0:
+                    pygame.draw.rect(surf, TONES.get(tone_k, W.ENERGY), (box.x, box.y, max(1, int(frac * box.w)), box.h))
+                pygame.draw.rect(surf, W.PANEL_EDGE, box, 1)
+                x = box.right + fonts.px(6)
+            fonts.text(surf, text, (x, yy), size, TONES.get(tone, W.TEXT), max_width=min(xs[c] + widths[c] + gap - fonts.px(4), area.right) - x)
+        yy += row_h
     return area
 
 

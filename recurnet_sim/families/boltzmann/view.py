@@ -4,18 +4,20 @@ hidden units beside them in their own colours, since their code is not a pattern
 
 The main panel is the scenario's claim: for a small machine without stored patterns (the
 sampling scenarios) the histogram of the states the chains visit against the exact Boltzmann
-distribution p(s) = exp(-E(s)/T) / Z, with their total-variation distance; for a machine with
-patterns (the encoder, the RBM, annealing out of a spurious state) the overlap with each pattern
-over the ticks.
+distribution p(s) = exp(-E(s)/T) / Z, with their total-variation distance; for an encoder, once it
+has learned, each input pattern's completion through the hidden units (the code they use and how
+often V2 comes out right); for another machine with patterns (the RBM, annealing out of a spurious
+state) the overlap with each pattern over the ticks.
 """
 from __future__ import annotations
 
 import math
+from collections import Counter
 
 import numpy as np
 
-from ...viewspec import (Block, GraphHints, Histogram, HistogramPanel, LegendItem, OverlapTracePanel, ViewLayout,
-                         near_square, unit_grid, value_legend)
+from ...viewspec import (Block, GraphHints, Histogram, HistogramPanel, LegendItem, OverlapTracePanel, Table, TablePanel,
+                         ViewLayout, near_square, unit_grid, value_legend)
 
 #: Up to this many units the exact distribution is enumerated (2^12 = 4096 states).
 EXACT_MAX_UNITS = 12
@@ -115,6 +117,120 @@ class SampleHistogram(HistogramPanel):
                          xlabel="state (units 0..N-1 as bits), most probable first", ylabel="probability")
 
 
+class EncoderPanel(TablePanel):
+    """The n-h-n encoder's claim (Ackley, Hinton & Sejnowski 1985): with V1 clamped to each input
+    pattern e_k, V2 is completed through the h hidden units alone (there are no V1-V2 weights), so
+    the hidden units must have invented a code, a different one for each pattern. Once training is
+    over the panel anneals :attr:`CHAINS` completions per pattern with the run's own schedule (V2
+    and the hidden units free, from random states; a generator of its own, so the run is not
+    touched) and tabulates, per pattern, the hidden codes the completions ended in and the share
+    whose V2 is exactly the pattern's V2 (as the outcome label judges a
+    completion: every free visible unit right); beside it the run's own trial with that cue. The
+    table is sampled again only when the weights change."""
+
+    CHAINS = 50  # sampled completions per pattern
+    SETTLE = 4  # sweeps at the schedule's final temperature after the annealing
+
+    def __init__(self):
+        self._key = None
+        self.result: dict | None = None  # per pattern: codes (Counter), v2 (Counter), right, n
+        self.samplings = 0  # how often the table was sampled (tests)
+
+    def _temps(self, model) -> list[float]:
+        an = getattr(self.sim, "anneal", None)
+        total = getattr(an, "total_ticks", None)
+        if an is not None and total:
+            temps = [float(an.temperature_at(t)) for t in range(int(total))]
+            return temps + [float(an.temperature_at(int(total)))] * self.SETTLE
+        return [float(model.temperature)] * 20
+
+    def on_tick(self, model) -> None:
+        if self.sim is not None and self.sim.training_pending:
+            return  # not learned yet: the live training curve is shown
+        key = (model.weights.tobytes(), model.biases.tobytes())
+        if key == self._key:
+            return
+        self._key = key
+        self.result = self.sample(model)
+
+    def on_reset(self) -> None:
+        self._key = None
+
+    def sample(self, model) -> list[dict]:
+        """Per pattern k: ``codes`` and ``v2`` (Counters of bit strings over the completions),
+        ``right`` (how many showed V2 = the pattern's V2 exactly) and ``n``."""
+        from .model import _run_chains
+
+        self.samplings += 1
+        n = len(model.visible) // 2
+        lo, hi = model.unit_values
+        hid = np.asarray(model.hidden, dtype=int)
+        rng = np.random.default_rng(1985)
+        temps = self._temps(model)
+        out = []
+        for k, pat in enumerate(np.asarray(model.patterns, dtype=float)):
+            s = model.random_state(rng, self.CHAINS)
+            s[:, :n] = pat[:n]
+            free = np.ones_like(s, dtype=bool)
+            free[:, :n] = False
+            _run_chains(model, s, free, temps, rng)
+            codes = Counter(_bits(row, hi) for row in s[:, hid])
+            v2 = Counter(_bits(row, hi) for row in s[:, n:2 * n])
+            right = int((s[:, n:2 * n] == pat[n:2 * n]).all(axis=1).sum())
+            out.append({"codes": codes, "v2": v2, "right": right, "n": self.CHAINS})
+        return out
+
+    def data(self, model, trial: int) -> Table:
+        n = len(model.visible) // 2
+        nh = len(model.hidden)
+        title = f"{n}-{nh}-{n} encoder: V2 completed from V1 through the {nh} hidden units"
+        if self.result is None:
+            return Table(title, note="not trained yet: the completions are sampled once training is over")
+        hi = model.unit_values[1]
+        names = list(model.pattern_names)
+        pats = np.asarray(model.patterns, dtype=float)
+        target = None if getattr(model, "target", None) is None else np.asarray(model.target)
+        sim = self.sim
+        rows, bars, tones, top = [], [], [], []
+        for k, r in enumerate(self.result):
+            code, c_n = r["codes"].most_common(1)[0]
+            top.append(code)
+            codes = "  ".join(f"{c} {m / r['n']:.0%}" for c, m in r["codes"].most_common(2))
+            frac = r["right"] / r["n"]
+            ok = frac >= 0.9
+            live = ("-", "dim")
+            if target is not None and (target == k).any():
+                b = int(np.flatnonzero(target == k)[0])
+                st = model.state[b]
+                done = sim is None or not sim.active[b]
+                right = bool((st[n:2 * n] == pats[k, n:2 * n]).all())
+                word = ("right" if right else "wrong") if done else "settling"
+                live = (f"{_bits(st[model.hidden], hi)}  {_bits(st[n:2 * n], hi)}  {word}",
+                        ("good" if right else "warn") if done else "dim")
+            rows.append([(f"{names[k]}  {_bits(pats[k, :n], hi)}", "text"), (codes, "accent"),
+                         (f"{r['right']}/{r['n']}", "good" if ok else "warn"), live])
+            bars.append(frac)
+            tones.append("good" if ok else "warn")
+        distinct = len(set(top)) == len(top)
+        total = sum(r["right"] for r in self.result) / sum(r["n"] for r in self.result)
+        code_text = "  ".join(f"{names[k]}->{c}" for k, c in enumerate(top))
+        if distinct:
+            l1 = (f"{len(top)} patterns, {len(set(top))} different codes: {code_text}", "good")
+        else:
+            shared = [c for c, m in Counter(top).items() if m > 1]
+            l1 = (f"codes not all different ({', '.join(shared)} shared): {code_text}", "warn")
+        temps = self._temps(model)
+        l2 = (f"{total:.0%} of {sum(r['n'] for r in self.result)} sampled completions right "
+              f"(annealed T {temps[0]:g} -> {temps[-1]:g} as in the run)", "good" if total >= 0.9 else "warn")
+        return Table(title, columns=("V1 clamped", f"hidden code ({' '.join('h%d' % (j + 1) for j in range(nh))})",
+                                     "V2 right", "this run: h, V2"),
+                     rows=rows, bars=bars, bar_column=2, bar_tones=tones, lines=[l1, l2])
+
+
+def _bits(v, hi) -> str:
+    return "".join("1" if x == hi else "0" for x in np.asarray(v))
+
+
 def layout(model) -> ViewLayout:
     """The Boltzmann view: a visible block and, when the machine has hidden units, a hidden block
     with as many rows as the visible one; the claim's main panel (see the module docstring)."""
@@ -141,7 +257,9 @@ def layout(model) -> ViewLayout:
         hshape = (rows, math.ceil(nh / rows))
         blocks.append(Block("hidden", f"hidden ({nh})", unit_grid(nv, nh, hshape), palette="hidden"))
         legend.append(LegendItem("hidden on/off", ("hidden_on", "hidden_off"), side="right"))
-    if len(model.pattern_names):
+    if encoder and len(model.pattern_names):
+        main = EncoderPanel()
+    elif len(model.pattern_names):
         main = OverlapTracePanel("overlap m of the visible units with each pattern" if nh else
                                  "overlap m with the stored patterns")
     else:

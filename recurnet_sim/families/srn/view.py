@@ -298,9 +298,11 @@ def target_symbols(task, trial: int) -> list[str]:
 class SequenceErrorPanel(CurvePanel):
     """Elman's (1990) figures: the error at each step of the task sequence after the last epoch,
     labelled with the symbol the net had to predict and coloured by the task's phase (temporal
-    XOR: which bit of the triple; letters: consonant or vowel), with the mean error per phase and
-    per symbol — the dip on every third (XOR) bit, the low error on predictable vowels. Updated
-    each epoch (the net trains as ticks)."""
+    XOR: which bit of the triple; letters: consonant or vowel). The claim is the thick series:
+    each step drawn at the mean error of its position in the period (XOR: the dip on every third
+    bit) or of the letter it predicts (letters: low on the predictable vowels), coloured by phase;
+    the raw error of each step is drawn faint behind it. Updated each epoch (the net trains as
+    ticks)."""
 
     during_training = True
     WINDOW = 36  # steps of the sequence drawn (the last ones of the epoch)
@@ -319,9 +321,8 @@ class SequenceErrorPanel(CurvePanel):
         xs = np.arange(t0, T, dtype=float)
         prof = model.loss_profile()[trial]
         names = list(task.phase_names)
-        lines = [(" · ".join(f"{n} {v:.3f}" for n, v in zip(names, prof) if np.isfinite(v))
-                  + f"  (mean error per {'position' if len(names) > 2 else 'kind'}, epoch {int(model.epoch_)})",
-                  "accent")]
+        lines = [("mean error: " + " · ".join(f"{n} {v:.3f}" for n, v in zip(names, prof) if np.isfinite(v))
+                  + f"  (epoch {int(model.epoch_)})", "accent")]
         if task.name == "letters":
             per = {}
             for c, v in zip(sym, L[trial]):
@@ -334,12 +335,41 @@ class SequenceErrorPanel(CurvePanel):
                           "good" if prof[lo] < 0.8 * np.mean(np.delete(prof, lo)) else "dim"))
         step = max(1, math.ceil(W_ / 40))
         x_labels = [(float(t), sym[t], PHASE_TONES[int(ph[t]) % len(PHASE_TONES)]) for t in range(t0, T, step)]
-        curves = [("error per step", xs, L[trial, t0:], "text")]
-        for k, n in enumerate(names):
-            if np.isfinite(prof[k]) and len(names) <= 4:
-                curves.append((f"mean at {n}", xs, np.full(W_, prof[k]), PHASE_TONES[k % len(PHASE_TONES)]))
+        # The claim, drawn thick: each step at the mean error of its position in the period
+        # (temporal XOR: bit 1, 2, 3 of the triple) or of the letter it predicts (letters), as a
+        # short bar per step, one colour per phase; the raw error of each step faint behind it.
+        level = self.levels(model, trial)
+        curves = [("error at each step", xs, L[trial, t0:], "text")]
+        styles = ["faint"]
+        many = len(names) > len(PHASE_TONES)
+        for k, n in enumerate(names if not many else ["position"]):
+            steps = [t for t in range(t0, T) if many or int(ph[t]) == k]
+            if not steps or not np.isfinite([level[t] for t in steps]).any():
+                continue
+            sx = np.array([[t - 0.42, t + 0.42, t + 0.5] for t in steps], float).ravel()
+            sy = np.array([[level[t], level[t], np.nan] for t in steps], float).ravel()
+            what = "mean of its letter" if task.name == "letters" else "mean at"
+            curves.append((f"{what}: {n}" if task.name == "letters" else f"{what} {n}", sx, sy,
+                           "accent" if many else PHASE_TONES[k % len(PHASE_TONES)]))
+            styles.append("thick")
         return Curves(title, curves, xlabel="step of the sequence (label: the target it predicts)", ylabel="error",
-                      lines=lines, x_labels=x_labels)
+                      lines=lines, x_labels=x_labels, styles=tuple(styles))
+
+    @staticmethod
+    def levels(model, trial: int) -> np.ndarray:
+        """Per step of the last epoch, (T,): the mean error of that step's position in the period
+        (the task's phase), or for the letter task of the letter the step predicts."""
+        task = model.task
+        L = np.asarray(model.loss_per_step_)[trial]
+        if task.name == "letters":
+            sym = np.array(target_symbols(task, trial))
+            out = np.empty(len(L))
+            for c in set(sym.tolist()):
+                out[sym == c] = L[sym == c].mean()
+            return out
+        ph = np.asarray(task.phase[trial])[: len(L)]
+        prof = model.loss_profile()[trial]
+        return np.asarray(prof, float)[ph]
 
 
 def lyapunov_exponent(model, trial: int) -> float:
