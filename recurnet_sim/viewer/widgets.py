@@ -545,8 +545,8 @@ def log_plot(surf: pygame.Surface, rect: pygame.Rect, fonts: Fonts, title: str, 
     labelled ``1``, ``1e-5``, ...), with both axes labelled, a dashed reference line at y = 1 and up
     to two text ``lines`` (text, colour) under the title. Zeros and non-finite values are drawn at
     the bottom of the axis. ``curves`` (xs, ys, colour, label) are drawn thinner under the main
-    curve, on the same axes; with them (or a ``label``) a legend names each curve in the plot's
-    top-right corner. Returns the plotting area (None when the panel is too small)."""
+    curve, on the same axes; with them (or a ``label``) a legend names each curve in rows of its own
+    above the plot. Returns the plotting area (None when the panel is too small)."""
     inner = panel(surf, rect)
     fonts.text(surf, title, (inner.x, inner.y), 16, DIM, max_width=inner.w)
     y = inner.y + fonts.height(16)
@@ -557,9 +557,32 @@ def log_plot(surf: pygame.Surface, rect: pygame.Rect, fonts: Fonts, title: str, 
         fonts.text(surf, note, inner.center, 15, FAINT, anchor="center", max_width=inner.w)
         return None
     left, bottom = fonts.px(50), 2 * fonts.height(15)
-    area = pygame.Rect(inner.x + left, y + 6, inner.w - left - 4, inner.bottom - y - 6 - bottom)
+    # the legend gets rows of its own above the plot (as the curve plots'), so no curve runs
+    # through its text: (text, colour, x offset) per item, flowed into at most 3 rows
+    named = [(t, c) for t, c in [(label or "", color)] + [(t, c) for _, _, c, t in curves] if t] \
+        if (curves or label) else []
+    sw, lh = fonts.px(18), fonts.height(15)
+    legend, cur, lx = [], [], 0
+    for text, c in named:
+        wi = sw + fonts.px(4) + fonts.font(15).size(text)[0]
+        if cur and lx + wi > inner.w - left:
+            legend.append(cur)
+            cur, lx = [], 0
+        cur.append((text, c, lx))
+        lx += wi + fonts.px(14)
+    legend = (legend + [cur])[:3] if cur else legend[:3]
+    y_leg = y + fonts.px(3)
+    y += len(legend) * lh
+    area = pygame.Rect(inner.x + left, y + fonts.px(6), inner.w - left - fonts.px(4),
+                       inner.bottom - y - fonts.px(6) - bottom)
     if area.w < 30 or area.h < 30:
         return None
+    for r, row in enumerate(legend):
+        for text, c, dx in row:
+            x = area.x + dx
+            yy = y_leg + r * lh
+            pygame.draw.line(surf, c, (x, yy + lh // 2), (x + sw, yy + lh // 2), max(2, fonts.px(3)))
+            fonts.text(surf, text, (x + sw + fonts.px(4), yy), 15, c, max_width=max(10, area.right - x - sw))
     xs = np.asarray(xs, dtype=float)
     ys = np.asarray(ys, dtype=float)
     ok = np.isfinite(ys) & (ys > 0)
@@ -614,13 +637,4 @@ def log_plot(surf: pygame.Surface, rect: pygame.Rect, fonts: Fonts, title: str, 
             _polyline(surf, area, px(cx), py(np.maximum(ce, e_lo)), c, 1)
     e = np.where(ok, np.log10(np.where(ok, ys, 1.0)), e_lo)
     _polyline(surf, area, px(xs), py(np.maximum(e, e_lo)), color, 2)
-    if curves or label:
-        ly_ = area.y + 3
-        for text, c in [(label or "", color)] + [(t, c) for _, _, c, t in curves]:
-            if not text:
-                continue
-            r = fonts.text(surf, text, (area.right - 4, ly_), 15, c, anchor="topright", max_width=area.w - 30)
-            pygame.draw.line(surf, c, (area.right - 26 - (r.w if r else 0), ly_ + 8),
-                             (area.right - 10 - (r.w if r else 0), ly_ + 8), 2)
-            ly_ += 16
     return area
