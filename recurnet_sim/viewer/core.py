@@ -198,42 +198,38 @@ class Viewer:
         top += cap_h
         self.status_rect = pygame.Rect(0, h - bottom, w, bottom)
         gap = f.px(8)
-        side = int(min(f.px(460), max(f.px(260), 0.34 * w)))
-        side = min(side, int(0.45 * w))
-        self.main_rect = pygame.Rect(gap, top + 4, w - side - 2 * gap - 4, h - top - bottom - 12)
-        px = self.main_rect.right + gap
         ph = h - top - bottom - 12
+        # The state on the left; on the right one column stacked top down: the family's claim
+        # (ViewLayout.main) as the big plot when it declares one, the energy/loss plot, the bars.
+        main = self.view_layout.main
         n_rows = max(3, bar_rows(self.view_layout.bars, self.model))
-        head = f.height(17) + f.height(15) + f.px(20)
-        bars_h = int(min(0.55 * ph, max(f.px(150), (f.height(16) + 4) * n_rows + head)))
-        self.plot_rect = pygame.Rect(px, top + 4, w - px - gap, ph - bars_h - gap)
-        self.bars_rect = pygame.Rect(px, self.plot_rect.bottom + gap, w - px - gap, ph - self.plot_rect.h - gap)
-        self.claim_rect = pygame.Rect(0, 0, 0, 0)
-        if self.view_layout.main is not None:
-            self._layout_main(w, top, ph, gap)
+        if main is None:  # the energy/loss plot is the big plot, the bars under it
+            side = min(int(min(f.px(460), max(f.px(260), 0.34 * w))), int(0.45 * w))
+            head = f.height(17) + f.height(15) + f.px(20)
+            bars_h = int(min(0.55 * ph, max(f.px(150), (f.height(16) + 4) * n_rows + head)))
+            plot_h = None  # what is left
+        else:  # a wider column: the claim on top, the energy/loss strip and the bars below it
+            side = int(min(0.5 * w, max(f.px(320), 0.42 * w)))
+            bars_h = int(min(0.32 * ph, max(f.px(130), (f.height(16) + 4) * min(n_rows, 8) + f.height(17) + f.px(24))))
+            if isinstance(self.view_layout.bars, OverlapBars) and not len(self.model.pattern_names):
+                bars_h = 0  # nothing to compare with: the claim gets the room
+            plot_h = int(max(f.px(110), 0.2 * ph)) if self.view_layout.energy_plot else 0
+        self.main_rect = pygame.Rect(gap, top + 4, w - side - 2 * gap - 4, ph)
+        px = self.main_rect.right + gap
+        cw = w - px - gap
+        rest = ph - (bars_h + gap if bars_h else 0) - (plot_h + gap if plot_h else 0)
+        claim_h = 0 if main is None else rest
+        plot_h = rest if plot_h is None else plot_h
+        y = top + 4
+        self.claim_rect = pygame.Rect(px, y, cw, claim_h) if claim_h else pygame.Rect(0, 0, 0, 0)
+        y += claim_h + gap if claim_h else 0
+        self.plot_rect = pygame.Rect(px, y, cw, plot_h)
+        self.bars_rect = pygame.Rect(px, top + 4 + ph - bars_h, cw, bars_h)
         self.state_view.max_cell = max(4, int(round(self._max_cell * f.scale)))  # cells grow with the window
         self.state_view.layout(self.main_rect)
         if self.graph_view is not None:
             self.graph_view.layout(self.main_rect)
         self._centers_key = None
-
-    def _layout_main(self, w: int, top: int, ph: int, gap: int) -> None:
-        """A family that declares its claim as the main panel (``ViewLayout.main``) gets a wider
-        right column: the main panel on top (the big plot), the energy/loss strip and the bars
-        below it (no bars when there is nothing to compare with)."""
-        f = self.fonts
-        side = int(min(0.5 * w, max(f.px(320), 0.42 * w)))
-        self.main_rect = pygame.Rect(gap, top + 4, w - side - 2 * gap - 4, ph)
-        px = self.main_rect.right + gap
-        n_rows = max(3, bar_rows(self.view_layout.bars, self.model))
-        bars_h = int(min(0.32 * ph, max(f.px(130), (f.height(16) + 4) * min(n_rows, 8) + f.height(17) + f.px(24))))
-        if isinstance(self.view_layout.bars, OverlapBars) and not len(self.model.pattern_names):
-            bars_h = 0  # nothing to compare with: the claim gets the room
-        plot_h = int(max(f.px(110), 0.2 * ph)) if self.view_layout.energy_plot else 0
-        main_h = ph - (bars_h + gap if bars_h else 0) - (plot_h + gap if plot_h else 0)
-        self.claim_rect = pygame.Rect(px, top + 4, w - px - gap, main_h)
-        self.plot_rect = pygame.Rect(px, self.claim_rect.bottom + gap, w - px - gap, plot_h)
-        self.bars_rect = pygame.Rect(px, top + 4 + ph - bars_h, w - px - gap, bars_h)
 
     def resize(self, size) -> None:
         self.screen = pygame.display.get_surface() or pygame.display.set_mode(size, pygame.RESIZABLE)
