@@ -473,8 +473,8 @@ class OverlapTracePanel(CurvePanel):
             if T in R and T - 1 in R and T - p in R:
                 d1 = int((R[T][trial] != R[T - 1][trial]).sum())
                 dp = int((R[T][trial] != R[T - p][trial]).sum())
-                lines.append((f"s(t+1) differs from s(t) in {d1} units; s(t+{p}) = s(t)"
-                              + ("" if dp == 0 else f" ({dp} differ)") + ": the state keeps alternating", "warn"))
+                lines.append((f"{d1} units differ at t+1; s(t+{p}) = s(t)"
+                              + ("" if dp == 0 else f" ({dp} differ)") + ": alternating", "warn"))
             else:
                 lines.append((f"the state repeats every {p} ticks", "warn"))
         return Curves(self.title, curves, xlabel=model.tick_unit, ylabel="overlap m",

@@ -226,6 +226,7 @@ class Viewer:
         self.plot_rect = pygame.Rect(px, y, cw, plot_h)
         self.bars_rect = pygame.Rect(px, top + 4 + ph - bars_h, cw, bars_h)
         self.state_view.max_cell = max(4, int(round(self._max_cell * f.scale)))  # cells grow with the window
+        self.state_view.scale = f.scale
         self.state_view.layout(self.main_rect)
         if self.graph_view is not None:
             self.graph_view.layout(self.main_rect)

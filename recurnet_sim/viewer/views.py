@@ -161,6 +161,9 @@ class StateView:
     LAYER_GAP = 2
     #: the largest cell of a layered view (layers are long rows)
     LAYER_MAX_CELL = 32
+    #: the text scale of the window (the viewer sets it): the room kept for captions, the outcome
+    #: line and the legend grows with the text
+    scale = 1.0
 
     def __init__(self, model, layout: ViewLayout, max_cell: int = MAX_CELL):
         self.model = model
@@ -181,12 +184,14 @@ class StateView:
             top = pygame.Rect(rect.x + 20, rect.y + 10, rect.w - 130, int(rect.h * 0.58) if panels else rect.h - 44)
             self._layout_layers(top)
         else:
-            # header lines need room above the blocks; arrows need room between them
-            top_off = 50 if spec.header(self.model) else 10
-            h = int(rect.h * 0.58) if panels else rect.h - top_off - 34  # the bottom 34 px: legend
+            # header lines need room above the blocks, and so does a replayed cycle's caption; below
+            # them the outcome line and the legend; arrows need room between the blocks
+            s = self.scale
+            top_off = int((50 if spec.header(self.model) else 10) * s) + int(20 * s)
+            h = int(rect.h * 0.58) if panels else rect.h - top_off - int(58 * s)
             top = pygame.Rect(rect.x + 10, rect.y + top_off, rect.w - 20, h)
             gap = max(90, min(200, rect.w // 5)) if spec.links else 40
-            layout_row(self.blocks, top, gap, max_cell=self.max_cell)
+            layout_row(self.blocks, top, gap, label_h=int(22 * s), max_cell=self.max_cell)
         if panels:
             self._layout_panels(rect, top)
 
@@ -252,7 +257,7 @@ class StateView:
         self.draw_header(surf, fonts)
         if caption:
             top = min(b.rect.y for b in self.blocks)
-            fonts.text(surf, caption, (self.rect.centerx, max(self.rect.y + 2, top - 24)), 17, W.WARN,
+            fonts.text(surf, caption, (self.rect.centerx, max(self.rect.y + 2, top - fonts.height(17) - 6)), 17, W.WARN,
                        anchor="midbottom", max_width=self.rect.w - 20)
         for panel, r in zip(self.spec.panels, self.panel_rects):
             self.draw_panel(surf, fonts, panel, r, trial)

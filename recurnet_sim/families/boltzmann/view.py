@@ -183,7 +183,7 @@ class EncoderPanel(TablePanel):
     def data(self, model, trial: int) -> Table:
         n = len(model.visible) // 2
         nh = len(model.hidden)
-        title = f"{n}-{nh}-{n} encoder: V2 completed from V1 through the {nh} hidden units"
+        title = f"{n}-{nh}-{n} encoder: V1 -> hidden code -> V2 (no V1-V2 weights)"
         if self.result is None:
             return Table(title, note="not trained yet: the completions are sampled once training is over")
         hi = model.unit_values[1]
@@ -195,7 +195,7 @@ class EncoderPanel(TablePanel):
         for k, r in enumerate(self.result):
             code, c_n = r["codes"].most_common(1)[0]
             top.append(code)
-            codes = "  ".join(f"{c} {m / r['n']:.0%}" for c, m in r["codes"].most_common(2))
+            codes = ", ".join(f"{c} {m / r['n']:.0%}" for c, m in r["codes"].most_common(2))
             frac = r["right"] / r["n"]
             ok = frac >= 0.9
             live = ("-", "dim")
@@ -205,25 +205,25 @@ class EncoderPanel(TablePanel):
                 done = sim is None or not sim.active[b]
                 right = bool((st[n:2 * n] == pats[k, n:2 * n]).all())
                 word = ("right" if right else "wrong") if done else "settling"
-                live = (f"{_bits(st[model.hidden], hi)}  {_bits(st[n:2 * n], hi)}  {word}",
+                live = (f"{_bits(st[model.hidden], hi)} {_bits(st[n:2 * n], hi)} {word}",
                         ("good" if right else "warn") if done else "dim")
-            rows.append([(f"{names[k]}  {_bits(pats[k, :n], hi)}", "text"), (codes, "accent"),
+            rows.append([(f"{names[k]} {_bits(pats[k, :n], hi)}", "text"), (codes, "accent"),
                          (f"{r['right']}/{r['n']}", "good" if ok else "warn"), live])
             bars.append(frac)
             tones.append("good" if ok else "warn")
         distinct = len(set(top)) == len(top)
         total = sum(r["right"] for r in self.result) / sum(r["n"] for r in self.result)
-        code_text = "  ".join(f"{names[k]}->{c}" for k, c in enumerate(top))
+        code_text = " ".join(f"{names[k]}->{c}" for k, c in enumerate(top))
         if distinct:
-            l1 = (f"{len(top)} patterns, {len(set(top))} different codes: {code_text}", "good")
+            l1 = (f"{len(top)} patterns, {len(set(top))} different codes (h1 h2): {code_text}", "good")
         else:
             shared = [c for c, m in Counter(top).items() if m > 1]
             l1 = (f"codes not all different ({', '.join(shared)} shared): {code_text}", "warn")
         temps = self._temps(model)
         l2 = (f"{total:.0%} of {sum(r['n'] for r in self.result)} sampled completions right "
-              f"(annealed T {temps[0]:g} -> {temps[-1]:g} as in the run)", "good" if total >= 0.9 else "warn")
-        return Table(title, columns=("V1 clamped", f"hidden code ({' '.join('h%d' % (j + 1) for j in range(nh))})",
-                                     "V2 right", "this run: h, V2"),
+              f"(T {temps[0]:g} -> {temps[-1]:g}, as the run)", "good" if total >= 0.9 else "warn")
+        return Table(title, columns=("V1 clamped", "hidden code",
+                                     "V2 right", "this run"),
                      rows=rows, bars=bars, bar_column=2, bar_tones=tones, lines=[l1, l2])
 
 

@@ -515,12 +515,13 @@ class GradientRegimesPanel(LogPlotPanel):
         gmax = float(np.asarray(model.grad_norm_max_)[trial])
         clip = model.train_cfg.clip
         grow = next((y[-1] for rho, _, y in reg if rho > 1), None)
-        top = f"linear ρ = 1.5 at lag {len(reg[-1][2]) - 1}: ×{grow:.2g}; " if grow is not None else ""
+        if grow is not None:
+            d.lines[0] = (d.lines[0][0] + f"; linear ρ = 1.5: ×{grow:.2g} at lag {len(reg[-1][2]) - 1}", d.lines[0][1])
         if clip:
-            clip_line = (f"{top}clipped to |g| ≤ {clip:g} (direction kept); this run's max |g| {gmax:.3g}"
+            clip_line = (f"clipped to |g| ≤ {clip:g} (direction kept); max |g| {gmax:.3g}"
                          + (" > cap: clipped" if gmax > clip else " (under the cap)"), "good")
         else:
-            clip_line = (f"{top}no clipping here (max |g| {gmax:.3g}); try --set training.clip=1", "warn")
+            clip_line = (f"no clipping (max |g| {gmax:.3g}); try --set training.clip=1", "warn")
         d.lines = d.lines[:1] + [clip_line]
         d.title = "gradient flow: " + d.title
         return d
@@ -595,7 +596,10 @@ def layout(model) -> ViewLayout:
         copy = Link("output", "context", "y + mu c" if mu is None else f"y + {mu:g} c", highlight=True)
     out = L["output"]
     if model.patterns is None or len(model.pattern_names) == 0:
-        bars = UnitBars(out, unit_names("y", out.stop - out.start), "output units (green tick = target)")
+        what = "output units (fed back: no target)" if _mode(model) == "free" else "output units (green tick = target)"
+        n_out = out.stop - out.start
+        names = tuple(model.output_names())  # what each output unit encodes (a letter feature, a symbol)
+        bars = UnitBars(out, names if len(names) == n_out else unit_names("y", n_out), what)
     else:
         bars = OverlapBars()
     links = [Link("input", "hidden"), Link("context", "hidden"), Link("hidden", "output"), copy]
