@@ -36,6 +36,10 @@ column is the same code in both rows and shows the machine's noise)::
     after                                  0.029     0.031      0.082 (0.005)
 
 The last table (issue 13) times the compiled (numba) epoch against the numpy path in the same run.
+One run after the vectorised loops and the libm-free tanh (loaded 2-core machine, this day; B = 1):
+temporal XOR T=3000 H=2 full BPTT 0.67 ms per epoch (numpy/compiled 12.1; the goal is 0.5 ms),
+Elman one-step 0.91 ms (125x), H=32 full BPTT 5.1 ms (3.9x); BPTT(12;12) at H=32 against
+torch.nn.RNN: compiled/torch 0.04 (XOR) and 0.03 (Reber).
 
 Run:  python bench/bench_srn.py [--repeats 5]
 """
