@@ -11,6 +11,7 @@ rectangles.
 from __future__ import annotations
 
 import math
+import re
 
 import numpy as np
 import pygame
@@ -125,7 +126,12 @@ class Block:
                     pygame.draw.rect(surf, W.CLAMP, (self.rect.x + c * self.cell, self.rect.y + r * self.cell,
                                                      self.cell, self.cell), wd)
         if fonts is not None and self.label:
-            fonts.text(surf, self.label, (self.rect.x, self.rect.y - 4), 17, W.DIM, anchor="bottomleft")
+            # a label wider than its block stays inside the state view (``limit``: its right edge)
+            x = self.rect.x
+            limit = getattr(self, "limit", None)
+            if limit is not None:
+                x = max(0, min(x, limit - fonts.font(17).size(self.label)[0]))
+            fonts.text(surf, self.label, (x, self.rect.y - 4), 17, W.DIM, anchor="bottomleft")
 
 
 def layout_row(blocks: list[Block], rect: pygame.Rect, gap: int, label_h: int = 22, max_cell: int = MAX_CELL) -> int:
@@ -181,7 +187,10 @@ class StateView:
         spec = self.spec
         panels = bool(spec.panels)
         if spec.arrangement == "layers":
-            top = pygame.Rect(rect.x + 20, rect.y + 10, rect.w - 130, int(rect.h * 0.58) if panels else rect.h - 44)
+            # the right margin holds the recurrent copy's route and its label (text that grows)
+            longest = max([len(ln.label) for ln in spec.links] + [0])
+            margin = 50 + int(max(80, 8.5 * longest) * self.scale)
+            top = pygame.Rect(rect.x + 20, rect.y + 10, rect.w - margin, int(rect.h * 0.58) if panels else rect.h - 44)
             self._layout_layers(top)
         else:
             # header lines need room above the blocks, and so does a replayed cycle's caption; below
@@ -194,6 +203,8 @@ class StateView:
             layout_row(self.blocks, top, gap, label_h=int(22 * s), max_cell=self.max_cell)
         if panels:
             self._layout_panels(rect, top)
+        for b in self.blocks:
+            b.limit = rect.right - 4
 
     def _layout_layers(self, top: pygame.Rect) -> None:
         rows = [[self._by_name[n] for n in row] for row in self.spec.rows]
@@ -370,7 +381,7 @@ class StateView:
             arrow(surf, col, (xr, d.centery), (d.right + 4, d.centery), width)
             if ln.label:
                 fonts.text(surf, ln.label, (xr + 6, (s.centery + d.centery) // 2), 16, col if lit else W.DIM,
-                           anchor="midleft")
+                           anchor="midleft", max_width=max(20, self.rect.right - xr - 8))
 
     def legend(self, surf, fonts) -> None:
         x, y = self.rect.x + 10, self.rect.bottom - 10
@@ -418,6 +429,8 @@ class StateView:
             cw = max(1, min(r.w // T_show, 48))
             if T_show < T:
                 caption += f" ({T_show} shown)"
+            if fonts.font(17).size(caption)[0] > r.w:  # a narrow strip: the asides go first
+                caption = " ".join(re.sub(r"\([^)]*\)", "", caption).split())
             fonts.text(surf, caption, (r.x, r.y - 6), 17, W.DIM, anchor="bottomleft", max_width=r.w)
             ch = max(1, r.h // H)
             big = pygame.transform.scale(small, (T_show * cw, H * ch))

@@ -434,8 +434,7 @@ class FreeRunPanel(ScatterPanel):
     def data(self, model, trial: int) -> Scatter:
         title = "free run: hidden state h(t), PCA plane of the steps run"
         lam = self.lyapunov(model, trial)
-        lam_line = ((f"largest Lyapunov exponent λ = {lam:+.3f} per step: "
-                     + ("nearby states converge (stable)" if lam < 0 else "nearby states diverge (chaos)")
+        lam_line = ((f"largest Lyapunov exponent λ = {lam:+.3f}/step: " + ("stable" if lam < 0 else "chaotic")
                      if lam is not None else "Lyapunov exponent unavailable"), "accent" if lam is not None else "dim")
         if len(self.history) < 3:
             return Scatter(title, lines=[lam_line], note="run a few steps (Space) to draw the trajectory")
