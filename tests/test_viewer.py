@@ -439,6 +439,14 @@ def test_bam_layout_lights_the_next_pass():
     assert xy.shape == (m.n_units, 2) and (xy[m.layers["y"], 0] == 1.0).all()  # Y on the right
 
 
+def test_bam_async_header_reads_as_words_not_the_direction_code():
+    # bam_async's last pass was printed from its code "x<->y" as "X< -> Y"
+    sim, L = _layout("bam_async")
+    sim.step()
+    lines = L.header(sim.model)
+    assert lines == ["async sweep over X and Y"] and not any("<" in t for t in lines)
+
+
 def test_boltzmann_layout_has_a_hidden_block_with_its_own_palette():
     sim, L = _layout("boltzmann_encoder", {"training.cycles": 1})
     vis, hid = L.blocks

@@ -8,13 +8,15 @@ from ...viewspec import Block, GraphHints, Link, OverlapBars, OverlapTracePanel,
 from .model import ASYNC, BACKWARD, FORWARD
 
 _NEXT = {FORWARD: "next pass: X -> Y", BACKWARD: "next pass: Y -> X", ASYNC: "async sweep over X and Y"}
+#: the pass just done, as read ("x<->y" is an async sweep, not an arrow to print as it is spelt)
+_LAST = {FORWARD: "X -> Y", BACKWARD: "Y -> X", ASYNC: "async sweep over X and Y"}
 
 
 def _header(model) -> list[str]:
     nxt, last = model.direction, model.last_direction
     lines = [_NEXT.get(nxt, f"direction {nxt}")]
-    if last:
-        lines.append(f"last pass: {last.replace('->', ' -> ').upper()}")
+    if last and not (last == ASYNC and nxt == ASYNC):  # an async run: every pass is the same sweep
+        lines.append(f"last pass: {_LAST.get(last, last)}")
     return lines
 
 
