@@ -31,6 +31,7 @@ by the necessary condition |D_1| + |D_2| + |D_3| <= N.
 """
 from __future__ import annotations
 
+import weakref
 from typing import Any, Sequence
 
 import numpy as np
@@ -52,11 +53,85 @@ def empty(label: str, kind: str = "none", success: bool | None = None, **extra) 
 def as_pm1(values: np.ndarray, lo: float) -> np.ndarray:
     """0/1 (``lo == 0``) or +-1 unit values as +-1 int8 (the mixtures are formed on +-1 images)."""
     v = np.asarray(values)
-    return np.where(v > (0.5 if lo == 0 else 0), 1, -1).astype(np.int8)
+    out = (v > (0.5 if lo == 0 else 0)).astype(np.int8)
+    out *= 2
+    out -= 1
+    return out
 
 
-def find_mixture(s: np.ndarray, xi: np.ndarray, max_pairs: int = MAX_MIXTURE_PAIRS
-                 ) -> tuple[tuple[tuple[int, int], ...] | None, bool]:
+class PatternRows:
+    """A model's patterns (P, N) in its unit values, seen as +-1 rows without converting all of
+    them: indexing maps just the rows asked for (:func:`as_pm1`), :meth:`rows` is the float copy
+    for distances, made once per pattern array and cached (a model replaces its patterns, never
+    edits them in place)."""
+
+    def __init__(self, raw: np.ndarray, lo: float):
+        self.raw, self.lo = raw, lo
+        self.shape = raw.shape
+
+    def __getitem__(self, key) -> np.ndarray:
+        return as_pm1(self.raw[key], self.lo)
+
+    def full(self) -> np.ndarray:
+        return as_pm1(self.raw, self.lo)
+
+    def rows(self) -> np.ndarray:
+        lo = self.lo
+        return _derived(self.raw, ("rows", float(lo)),
+                        lambda a: as_pm1(a, lo).astype(np.float32 if a.shape[-1] < 2**24 else np.float64))
+
+
+def _derived(xi: np.ndarray, tag, make) -> np.ndarray:
+    """``make(xi)``, cached per pattern array (a model replaces its patterns, never edits them in
+    place), so an outcome per trial does not convert all P x N values again. A view (trial b of
+    (B, P, N) patterns) is keyed by its base array and its place in it."""
+    base = xi
+    while isinstance(base.base, np.ndarray):
+        base = base.base
+    key = (id(base), xi.__array_interface__["data"][0], xi.shape, xi.strides, str(xi.dtype), tag)
+    hit = _CACHE.get(key)
+    if hit is not None and hit[0]() is base:
+        return hit[1]
+    out = make(xi)
+    while len(_CACHE) >= 64:
+        _CACHE.pop(next(iter(_CACHE)))
+    try:  # the entry goes when the patterns do
+        _CACHE[key] = (weakref.ref(base, lambda _r, key=key: _CACHE.pop(key, None)), out)
+    except TypeError:  # pragma: no cover - an array without weak references: no cache
+        pass
+    return out
+
+
+#: (id(base), address, shape, strides, dtype, tag) -> (weak reference to the base, derived array)
+_CACHE: dict[tuple, tuple[Any, np.ndarray]] = {}
+
+
+def _pm1_rows(xi) -> np.ndarray:
+    """float copy of +-1 patterns (P, N) (cached): ``xi @ s`` is then one GEMV, exact (its values
+    are integers below 2**24)."""
+    if isinstance(xi, PatternRows):
+        return xi.rows()
+    return _derived(xi, "rows", lambda a: a.astype(np.float32 if a.shape[-1] < 2**24 else np.float64))
+
+
+def distances(s: np.ndarray, xi: np.ndarray) -> np.ndarray:
+    """Hamming distance of +-1 state ``s`` (N,) to each +-1 pattern of ``xi`` (P, N), shape (P,),
+    from one exact product: d = (N - xi . s) / 2."""
+    N = xi.shape[-1]
+    rows = _pm1_rows(xi)
+    dots = rows @ s.astype(rows.dtype)
+    return ((N - np.rint(dots).astype(np.int64)) // 2).astype(np.int64)
+
+
+def _disagreement_bits(s: np.ndarray, xi: np.ndarray, cand: np.ndarray, lo: int, hi: int) -> np.ndarray:
+    """Disagreement sets D_c of candidates ``cand`` (pattern c // 2, reversed when c is odd) on units
+    lo..hi-1, packed: shape (len(cand), ceil((hi - lo) / 8)) uint8."""
+    D = (xi[cand // 2, lo:hi] != s[None, lo:hi]) ^ (cand % 2 == 1)[:, None]
+    return np.packbits(D, axis=1)
+
+
+def find_mixture(s: np.ndarray, xi: np.ndarray, max_pairs: int = MAX_MIXTURE_PAIRS,
+                 dist: np.ndarray | None = None) -> tuple[tuple[tuple[int, int], ...] | None, bool]:
     """The symmetric 3-mixture ``sign(e1 xi_a + e2 xi_b + e3 xi_c)`` that equals ``s`` exactly.
 
     Parameters
@@ -64,13 +139,116 @@ def find_mixture(s: np.ndarray, xi: np.ndarray, max_pairs: int = MAX_MIXTURE_PAI
     s : ndarray, shape (N,), values +-1
     xi : ndarray, shape (P, N), values +-1
     max_pairs : candidate pairs tested at most
+    dist : ndarray of int, shape (P,), optional
+        Hamming distance of ``s`` to each pattern, when the caller has it (:func:`distances`).
 
     Returns
     -------
     ((pattern, sign) x 3, sorted by pattern) or None, and whether the search was complete. When
     several triples give ``s`` (correlated patterns), the one nearest to ``s`` (fewest disagreements
     in total) wins.
+
+    Notes
+    -----
+    Candidates c (a pattern or its reverse) are sorted by |D_c|; a triple x < y < k of sorted
+    positions needs |D_x| + |D_y| + |D_k| <= N, hence |D_x| + 2 |D_y| <= N: a state within a few
+    bits of one pattern only pairs that pattern with the others, a state far from all of them has
+    no pair at all. Disjointness is tested first on the first 64 units (one 64-bit AND per pair:
+    two random sets of ~N/2 units survive it with probability (3/4)^64), then on every unit for
+    the survivors; all of it vectorised. The result is the same triple the pair-by-pair search
+    gives (the least total disagreement, then the first in sorted order); when the candidate
+    pairs exceed ``max_pairs`` the capped pair-by-pair search runs as before.
     """
+    P, N = xi.shape
+    if P < 3:
+        return None, True
+    s = np.asarray(s, dtype=np.int8)
+    if not isinstance(xi, PatternRows):
+        xi = np.asarray(xi, dtype=np.int8)
+    dist = distances(s, xi) if dist is None else np.asarray(dist, dtype=np.int64)
+    size = np.empty(2 * P, dtype=np.int64)
+    size[0::2] = dist
+    size[1::2] = N - dist
+    cand = np.flatnonzero(size > 0)  # an empty D_c is s itself (stored / reversed)
+    if cand.size < 3:
+        return None, True
+    order = cand[np.argsort(size[cand], kind="stable")]
+    d = size[order]
+    n = order.size
+    if 3 * int(d[0]) > N:  # even the three nearest candidates disagree on more than N units
+        return None, True
+    hi = np.searchsorted(d, N - int(d[0]) - d, side="right")
+    if int(np.maximum(hi - np.arange(n) - 1, 0).sum()) > max_pairs:
+        return _find_mixture_capped(s, xi.full() if isinstance(xi, PatternRows) else xi, max_pairs)
+    pat = order // 2
+    nx = int(np.searchsorted(d, N // 3, side="right"))          # 3 |D_x| <= N
+    ny = int(np.searchsorted(d, (N - int(d[0])) // 2, side="right"))  # |D_x| + 2 |D_y| <= N
+    if nx == 0 or ny < 2:
+        return None, True
+    W = min(N, 64)
+    w0 = np.zeros((n, 8), dtype=np.uint8)
+    w0[:, :(W + 7) // 8] = _disagreement_bits(s, xi, order, 0, W)
+    w0 = w0.view(np.uint64)[:, 0]
+
+    def disjoint(a: np.ndarray, b: np.ndarray, c: np.ndarray | None = None) -> np.ndarray:
+        """Exact: D_a and D_b (and D_c) share no unit beyond the first 64 (those were tested)."""
+        if N <= 64 or a.size == 0:
+            return np.ones(a.size, dtype=bool)
+        need = np.unique(np.concatenate([a, b] if c is None else [a, b, c]))
+        F = _disagreement_bits(s, xi, order[need], 64, N)
+        A, B = F[np.searchsorted(need, a)], F[np.searchsorted(need, b)]
+        if c is None:
+            return ~(A & B).any(axis=1)
+        C = F[np.searchsorted(need, c)]
+        return ~((A & B) | ((A | B) & C)).any(axis=1)
+
+    # pairs x < y (sorted positions), in row-major order
+    px_l, py_l = [], []
+    ys = np.arange(ny)
+    step = max(1, (1 << 20) // ny)
+    for x0 in range(0, nx, step):
+        xs = np.arange(x0, min(nx, x0 + step))
+        m = ((ys[None, :] > xs[:, None]) & (d[xs][:, None] + 2 * d[None, :ny] <= N)
+             & (pat[xs][:, None] != pat[None, :ny]) & ((w0[xs][:, None] & w0[None, :ny]) == 0))
+        a, b = np.nonzero(m)
+        px_l.append(xs[a])
+        py_l.append(b)
+    px, py = np.concatenate(px_l), np.concatenate(py_l)
+    keep = disjoint(px, py)
+    px, py = px[keep], py[keep]
+    if px.size == 0:
+        return None, True
+    kmax = np.searchsorted(d, N - d[px] - d[py], side="right")
+    nk = int(kmax.max())
+    ks = np.arange(nk)
+    hits_p, hits_k = [], []
+    step = max(1, (1 << 20) // max(nk, 1))
+    for p0 in range(0, px.size, step):
+        sl = slice(p0, p0 + step)
+        x, y, km = px[sl], py[sl], kmax[sl]
+        m = ((ks[None, :] > y[:, None]) & (ks[None, :] < km[:, None]) & (pat[None, :nk] != pat[x][:, None])
+             & (pat[None, :nk] != pat[y][:, None]) & (((w0[x] | w0[y])[:, None] & w0[None, :nk]) == 0))
+        a, b = np.nonzero(m)
+        hits_p.append(a + p0)
+        hits_k.append(b)
+    hp, hk = np.concatenate(hits_p), np.concatenate(hits_k)
+    keep = disjoint(px[hp], py[hp], hk)
+    hp, hk = hp[keep], hk[keep]
+    if hp.size == 0:
+        return None, True
+    x, y = px[hp], py[hp]
+    cost = d[x] + d[y] + d[hk]
+    best = np.lexsort((hk, y, x, cost))[0]
+    trip = (int(x[best]), int(y[best]), int(hk[best]))
+    comps = sorted((int(order[c] // 2), 1 if order[c] % 2 == 0 else -1) for c in trip)
+    return tuple(comps), True
+
+
+def _find_mixture_capped(s: np.ndarray, xi: np.ndarray, max_pairs: int = MAX_MIXTURE_PAIRS
+                         ) -> tuple[tuple[tuple[int, int], ...] | None, bool]:
+    """:func:`find_mixture` pair by pair, testing at most ``max_pairs`` candidate pairs (the
+    search before issue 13, kept for the case where the pairs exceed the cap: the same pairs are
+    tested, so the same labels come out, "checked only in part" included)."""
     P, N = xi.shape
     if P < 3:
         return None, True
@@ -142,12 +320,13 @@ def classify(s: np.ndarray, xi: np.ndarray, names: Sequence[str], target: int | 
         The model's unit index of each of the N compared units (for ``wrong_units``); default 0..N-1.
     """
     s = np.asarray(s, dtype=np.int8)
-    xi = np.asarray(xi, dtype=np.int8)
+    if not isinstance(xi, PatternRows):
+        xi = np.asarray(xi, dtype=np.int8)
     P, N = xi.shape
     units = np.arange(N) if units is None else np.asarray(units)
     if P == 0:
         return empty("no stored patterns to compare with")
-    diff = (xi != s[None, :]).sum(axis=1)                       # Hamming distance to each pattern
+    diff = distances(s, xi)                                      # Hamming distance to each pattern
     rev = N - diff                                               # ... to each reverse
     j_f, j_r = int(np.argmin(diff)), int(np.argmin(rev))
     nearest_rev = bool(rev[j_r] < diff[j_f])
@@ -159,7 +338,7 @@ def classify(s: np.ndarray, xi: np.ndarray, names: Sequence[str], target: int | 
         out["kind"] = "reversed" if nearest_rev else "stored"
         out["label"] = f"reversed {names[j]} (every unit flipped)" if nearest_rev else f"stored pattern {names[j]}"
     else:
-        mix, complete = find_mixture(s, xi)
+        mix, complete = find_mixture(s, xi, dist=diff)
         if mix is not None:
             parts = [("-" if e < 0 else "") + str(names[k]) for k, e in mix]
             out.update(kind="mixture", mixture=parts,
@@ -202,7 +381,7 @@ def default_outcome(model, b: int) -> dict[str, Any]:
         return empty("no stored patterns to compare with")
     lo = model.unit_values[0]
     target = None if model.target is None else int(np.asarray(model.target)[b])
-    return classify(as_pm1(model.state[b], lo), as_pm1(xi, lo), model.pattern_names, target)
+    return classify(as_pm1(model.state[b], lo), PatternRows(xi, lo), model.pattern_names, target)
 
 
 def summary_line(o: dict[str, Any] | None) -> str:

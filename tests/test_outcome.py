@@ -219,3 +219,57 @@ def test_window_summary_and_json_agree(capsys, monkeypatch):
         v.close()
     assert shown and shown[-1] == o
     assert notes and notes[-1] == o["label"].split(";")[0]
+
+
+def test_vectorised_mixture_search_finds_the_same_triple_as_the_pair_by_pair_search():
+    """find_mixture (size bound, 64-unit pre-test, vectorised) returns exactly what the pair-by-pair
+    search returns, ties included, on random and correlated patterns, N on both sides of 64, for
+    mixtures, mixtures with a bit flipped, states near a pattern and random states; and, with the
+    pair cap reached, the same partial answer."""
+    from recurnet_sim.outcome import _find_mixture_capped
+
+    rng = np.random.default_rng(5)
+    found = 0
+    for trial in range(800):
+        N = int(rng.choice([9, 20, 64, 65, 130, 300]))
+        P = int(rng.integers(3, 16))
+        bias = float(rng.choice([0.5, 0.7, 0.85]))  # correlated sets give many (tied) mixtures
+        xi = np.where(rng.random((P, N)) < bias, 1, -1).astype(np.int8)
+        a, b, c = rng.choice(P, 3, replace=False)
+        e = rng.choice([-1, 1], 3)
+        kind = trial % 4
+        if kind < 2:
+            s = np.sign(e[0] * xi[a].astype(int) + e[1] * xi[b] + e[2] * xi[c]).astype(np.int8)
+            if kind == 1:
+                s[rng.integers(N)] *= -1
+        elif kind == 2:
+            s = xi[a].copy()
+            s[rng.choice(N, int(rng.integers(1, 4)), replace=False)] *= -1
+        else:
+            s = np.where(rng.random(N) < bias, 1, -1).astype(np.int8)
+        got = find_mixture(s, xi)
+        assert got == _find_mixture_capped(s, xi), (trial, N, P)
+        found += got[0] is not None
+        if trial % 8 == 0:
+            cap = int(rng.integers(3, 60))
+            assert find_mixture(s, xi, cap) == _find_mixture_capped(s, xi, cap)
+    assert found > 200
+
+
+def test_outcome_of_a_big_net_names_its_mixture_and_its_near_miss():
+    """N = 1000, P = 100: a 3-mixture is found exactly (past the 64-unit pre-test), and one bit from
+    a stored pattern is spurious at distance 1, through Model.outcome's cached pattern rows."""
+    from recurnet_sim.families.hopfield.model import HopfieldModel, hebbian
+
+    xi = patterns(P=100, N=1000, seed=2)
+    c, scale = hebbian(xi)
+    s = np.sign(xi[7].astype(int) - xi[40] + xi[93]).astype(np.int8)
+    near = xi[12].copy()
+    near[500] *= -1
+    m = HopfieldModel(c, scale, patterns=xi, state=np.stack([s, near]), symmetric=True, integer=True)
+    names = m.pattern_names
+    o = m.outcome(0)
+    assert o["kind"] == "mixture" and o["mixture"] == [names[7], "-" + names[40], names[93]]
+    o = m.outcome(1)
+    assert (o["kind"], o["nearest"], o["distance"]) == ("spurious", names[12], 1)
+    assert m.outcome(1) == o  # the second call (cached rows) says the same
