@@ -784,6 +784,24 @@ def test_layout_text_is_neither_cut_nor_overlapping(name, size):
         v.close()
 
 
+def test_a_task_met_is_green_in_the_status_line_not_warning_orange():
+    # jordan_sequence stops on its loss condition once solved: "stop condition met" was drawn in WARN
+    from recurnet_sim.viewer import widgets as Wd
+
+    sim = load_scenario(ROOT / "scenarios" / "jordan_sequence.toml", {"view.paused": True})
+    v = Viewer(sim, size=(1100, 720), headless=True)
+    try:
+        sim.run()
+        assert sim.stop_reason[0] == "condition"  # the loss fell below stop.energy_below: the aim
+        for theme in Wd.THEMES:
+            v.set_theme(theme, quiet=True)
+            assert v._stop_colour() == Wd.GOOD != Wd.WARN
+        assert Wd.THEMES["contrast"]["FAILURE"] != Wd.THEMES["dark"]["FAILURE"]  # each theme has its red
+    finally:
+        v.set_theme("dark", quiet=True)
+        v.close()
+
+
 def test_text_colours_have_at_least_4_5_to_1_contrast_in_both_themes():
     from recurnet_sim.viewer import widgets as Wd
 

@@ -829,6 +829,16 @@ class Viewer:
             return f"cycle of period {int(self.sim.cycle_period[b])}"
         return STOP_TEXT.get(reason, reason)
 
+    def _stop_colour(self):
+        """The stop reason's colour: the outcome's verdict when it has one (a task met is green, a
+        target missed red, whatever the stop), else green for the stops a scenario aims at (a fixed
+        point, its own stop condition: e.g. the loss below ``stop.energy_below``) and orange for the
+        others (max steps, a cycle, divergence)."""
+        o = self.state_view.outcome(self.trial) if self.state_view is not None else None
+        if o and o.get("success") is not None:
+            return W.verdict_colour(o["success"])
+        return W.GOOD if self.sim.stop_reason[self.trial] in ("fixed_point", "condition") else W.WARN
+
     def _series(self, name: str, maxlen: int = 3000):
         rec = self.sim.recorder(name)
         if rec is None or not rec.rows:
@@ -1019,7 +1029,7 @@ class Viewer:
             parts.append((f"{m.tick_unit} {sim.tick}", W.TEXT, 0))
             parts.append((f"changed {int(sim.last_flips[b])}", W.DIM, 3))
             if not sim.active[b]:
-                parts.append((self._stop_text(), W.GOOD if sim.stop_reason[b] == "fixed_point" else W.WARN, 0))
+                parts.append((self._stop_text(), self._stop_colour(), 0))
         if self.running and not sim.done:
             parts.append(("RUNNING", W.GOOD, 0))
         elif not self.running:

@@ -60,15 +60,15 @@ LUT_HIDDEN = make_lut(HID_NEG, (110, 84, 150), HID_POS)
 THEMES = {
     "dark": dict(BG=BG, PANEL=PANEL, PANEL_EDGE=PANEL_EDGE, TEXT=TEXT, DIM=DIM, FAINT=FAINT, ACCENT=ACCENT,
                  NEG=NEG, ZERO=ZERO, POS=POS, HID_NEG=HID_NEG, HID_POS=HID_POS, CLAMP=CLAMP, ENERGY=ENERGY,
-                 TEMP=TEMP, GOOD=GOOD, WARN=WARN),
+                 TEMP=TEMP, GOOD=GOOD, WARN=WARN, FAILURE=FAILURE),
     "contrast": dict(BG=(0, 0, 0), PANEL=(0, 0, 0), PANEL_EDGE=(150, 150, 150), TEXT=(255, 255, 255),
                      DIM=(230, 230, 230), FAINT=(200, 200, 200), ACCENT=(255, 214, 0), NEG=(0, 36, 150),
                      ZERO=(90, 90, 90), POS=(255, 255, 255), HID_NEG=(40, 0, 70), HID_POS=(225, 170, 255),
                      CLAMP=(0, 255, 140), ENERGY=(80, 200, 255), TEMP=(255, 90, 70), GOOD=(60, 255, 100),
-                     WARN=(255, 140, 40)),
+                     WARN=(255, 140, 40), FAILURE=(255, 70, 110)),
 }
 #: the names of the text colours (the contrast test reads them)
-TEXT_COLOURS = ("TEXT", "DIM", "FAINT", "ACCENT", "ENERGY", "TEMP", "GOOD", "WARN", "POS", "CLAMP")
+TEXT_COLOURS = ("TEXT", "DIM", "FAINT", "ACCENT", "ENERGY", "TEMP", "GOOD", "WARN", "FAILURE", "POS", "CLAMP")
 theme = "dark"
 
 
