@@ -325,7 +325,8 @@ def format_summary(sim, results, elapsed: float) -> str:
         reason = r.stop_reason.replace("_", " ")
         if r.cycle_period:
             reason += f" of period {r.cycle_period}"
-        head = f"  trial {r.trial}: " if len(results) > 1 else "  "
+        # counted from 1 as the window counts them ("trial 1/3"); --json keeps the 0-based index
+        head = f"  trial {r.trial + 1}: " if len(results) > 1 else "  "
         lines.append(f"{head}stopped: {reason} after {r.steps} step(s); final {label} {r.final_energy:.4g}")
         outcome = (r.extra or {}).get("outcome")
         if outcome:  # the same label the window shows (recurnet_sim.outcome)

@@ -54,7 +54,7 @@ def test_text_summary_names_the_divergence(capsys):
     code = main(["run", "elman_letters", "--headless", "--set", "training.lr=50", "--set", "network.activation=relu"])
     out, _ = capsys.readouterr()
     assert code == 0
-    assert "trial 0: stopped: diverged after 1 step(s)" in out and "diverged_at_epoch 1" in out
+    assert "trial 1: stopped: diverged after 1 step(s)" in out and "diverged_at_epoch 1" in out
 
 
 def test_tanh_saturation_is_reported_not_silent(capsys):

@@ -221,6 +221,18 @@ def test_window_summary_and_json_agree(capsys, monkeypatch):
     assert notes and notes[-1] == o["label"].split(";")[0]
 
 
+def test_text_summary_counts_trials_from_1_as_the_window_does(capsys):
+    # the window says "trial 1/3"; the summary said "trial 0:" for the same trial
+    from recurnet_sim.cli import main
+
+    assert main(["run", "jordan_sequence", "--headless"]) == 0
+    out = capsys.readouterr().out
+    assert "  trial 1: stopped" in out and "  trial 2: stopped" in out and "trial 0:" not in out
+    assert main(["run", "jordan_sequence", "--headless", "--json"]) == 0
+    d = json.loads(capsys.readouterr().out)
+    assert [t["trial"] for t in d["trials"]] == [0, 1]  # --json keeps its 0-based index
+
+
 def test_vectorised_mixture_search_finds_the_same_triple_as_the_pair_by_pair_search():
     """find_mixture (size bound, 64-unit pre-test, vectorised) returns exactly what the pair-by-pair
     search returns, ties included, on random and correlated patterns, N on both sides of 64, for
