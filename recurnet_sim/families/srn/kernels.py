@@ -28,7 +28,8 @@ Agreement with numpy: the same arithmetic in the same association, but matrix-ve
 here sum in ascending index order while numpy's (BLAS) may block or pair them, so results are not
 bit-identical: they agree to about 1e-15 relative per step and 1e-15 to 1e-14 relative per epoch
 (tests/test_kernels_srn.py checks states, losses, gradients and trained weights to 1e-11).
-``fastmath`` is off: no reassociation, no fused multiply-add contraction. The index order is
+``fastmath`` is off: no reassociation, no fused multiply-add contraction. tanh is this module's
+own (:func:`_tanh`, within 2 ulp of libm's), so that loops of it vectorise. The index order is
 fixed, so the compiled epoch is deterministic and the same on every machine (BLAS's blocking
 depends on the library, its version and the CPU): the reason it is the family's default
 (``dynamics.kernel = "compiled"``), numpy the reference.
@@ -441,29 +442,39 @@ def lstm_bwd(th, ip, fp, wk, x, c, d, h, cache, dcn, dh, dc, g):
     da = wk[G4 * (I + H) + 2 * G4:G4 * (I + H) + 3 * G4]
     bo = G4 * (I + H)
     po = bo + G4
+    # whole vectors, views indexed by the loop counter (they vectorise); numpy's expressions
+    ig, fg, gg, og = cache[0:H], cache[H:2 * H], cache[2 * H:3 * H], cache[3 * H:4 * H]
+    cc, tc = cache[4 * H:5 * H], cache[5 * H:6 * H]
+    cp = c[H:2 * H]
+    dcc = dcn[H:2 * H]
+    di, df, dg, do = da[0:H], da[H:2 * H], da[2 * H:3 * H], da[3 * H:4 * H]
+    dcj = dc[H:2 * H]  # dL/dc_{t-1} (written last), dL/dc_t meanwhile
     for j in range(H):
-        i, f, gg, o, cc = cache[j], cache[H + j], cache[2 * H + j], cache[3 * H + j], cache[4 * H + j]
-        cp = c[H + j]
         dhj = dh[j] + dcn[j]
-        tc = cache[5 * H + j]
-        da_o = dhj * tc * (o * (1.0 - o))
-        dcj = dcn[H + j] + dhj * o * (1.0 - tc * tc)
-        if peep:
-            dcj = dcj + da_o * th[po + 2 * H + j]
-        da_f = dcj * cp * (f * (1.0 - f))
-        da_i = dcj * gg * (i * (1.0 - i))
-        da_g = dcj * i * (1.0 - gg * gg)
-        dcp = dcj * f
-        if peep:
-            dcp = dcp + da_i * th[po + j] + da_f * th[po + H + j]
-            g[po + j] += da_i * cp
-            g[po + H + j] += da_f * cp
-            g[po + 2 * H + j] += da_o * cc
-        da[j] = da_i
-        da[H + j] = da_f
-        da[2 * H + j] = da_g
-        da[3 * H + j] = da_o
-        dc[H + j] = dcp
+        o = og[j]
+        do[j] = dhj * tc[j] * (o * (1.0 - o))
+        dcj[j] = dcc[j] + dhj * o * (1.0 - tc[j] * tc[j])
+    if peep:
+        wco = th[po + 2 * H:po + 3 * H]
+        for j in range(H):
+            dcj[j] = dcj[j] + do[j] * wco[j]
+    for j in range(H):
+        f = fg[j]
+        i = ig[j]
+        gv = gg[j]
+        dj = dcj[j]
+        df[j] = dj * cp[j] * (f * (1.0 - f))
+        di[j] = dj * gv * (i * (1.0 - i))
+        dg[j] = dj * i * (1.0 - gv * gv)
+        dcj[j] = dj * f
+    if peep:
+        wci, wcf = th[po:po + H], th[po + H:po + 2 * H]
+        gci, gcf, gco = g[po:po + H], g[po + H:po + 2 * H], g[po + 2 * H:po + 3 * H]
+        for j in range(H):
+            dcj[j] = dcj[j] + di[j] * wci[j] + df[j] * wcf[j]
+            gci[j] += di[j] * cp[j]
+            gcf[j] += df[j] * cp[j]
+            gco[j] += do[j] * cc[j]
     for j in range(H):
         dc[j] = 0.0
     for r in range(G4):
