@@ -88,7 +88,7 @@ def _derived(xi: np.ndarray, tag, make) -> np.ndarray:
     base = xi
     while isinstance(base.base, np.ndarray):
         base = base.base
-    key = (id(base), xi.__array_interface__["data"][0], xi.shape, xi.strides, str(xi.dtype), tag)
+    key = (id(base), xi.__array_interface__["data"][0], xi.shape, xi.strides, xi.dtype.char, tag)
     hit = _CACHE.get(key)
     if hit is not None and hit[0]() is base:
         return hit[1]
