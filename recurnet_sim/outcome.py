@@ -194,7 +194,10 @@ def find_mixture(s: np.ndarray, xi: np.ndarray, max_pairs: int = MAX_MIXTURE_PAI
         """Exact: D_a and D_b (and D_c) share no unit beyond the first 64 (those were tested)."""
         if N <= 64 or a.size == 0:
             return np.ones(a.size, dtype=bool)
-        need = np.unique(np.concatenate([a, b] if c is None else [a, b, c]))
+        mark = np.zeros(n, dtype=bool)  # not np.unique: it imports numpy.ma (5 ms at start-up)
+        for idx in (a, b) if c is None else (a, b, c):
+            mark[idx] = True
+        need = np.flatnonzero(mark)
         F = _disagreement_bits(s, xi, order[need], 64, N)
         A, B = F[np.searchsorted(need, a)], F[np.searchsorted(need, b)]
         if c is None:
