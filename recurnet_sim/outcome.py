@@ -359,10 +359,8 @@ def classify(s: np.ndarray, xi: np.ndarray, names: Sequence[str], target: int | 
                    wrong_units=units[wrong].astype(int).tolist(), success=n_wrong == 0)
         if n_wrong == 0:
             out["label"] = f"recalled {names[t]}"
-        elif out["kind"] == "spurious" and j == t and not nearest_rev:
-            out["label"] += ", the target: not reached"
-        else:
-            out["label"] += f"; target {names[t]} not reached ({n_wrong} wrong bit{'s' * (n_wrong != 1)})"
+        else:  # one form in every family: "target A not reached: 47 wrong bits"
+            out["label"] += f"; target {names[t]} not reached: {n_wrong} wrong bit{'s' * (n_wrong != 1)}"
     return out
 
 

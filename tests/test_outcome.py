@@ -107,6 +107,19 @@ def test_target_reached_and_wrong_bits():
     assert o["kind"] == "stored" and o["success"] is False and "target p2 not reached" in o["label"]
 
 
+def test_a_missed_target_reads_the_same_in_every_family():
+    # was "..., the target: not reached" / "(47 wrong bits)" / "(25 wrong in X, 1 in the code)" /
+    # "wrong: the free units show e3, not the cued e1 (2 of 4 wrong)"
+    import re
+
+    form = re.compile(r"target \S+ not reached: \d+ wrong (bits?|signs?)\b")
+    for name in ("hopfield_load_hebbian", "hopfield_overloaded", "bam_overloaded", "boltzmann_encoder"):
+        o = finished(name).model.outcome(0)
+        assert o["success"] is False and form.search(o["label"]), (name, o["label"])
+        assert f"not reached: {o['wrong_bits']} wrong" in o["label"]
+        assert "the target: not reached" not in o["label"] and "(" + str(o["wrong_bits"]) + " wrong" not in o["label"]
+
+
 # ----- per family ----------------------------------------------------------------------------
 def test_hopfield_outcomes_of_shipped_scenarios():
     o = finished("hopfield_letters").model.outcome(0)

@@ -59,8 +59,8 @@ def bam_outcome(model, b: int) -> dict[str, Any]:
         if n_wrong == 0:
             out["label"] = f"recalled pair {names[t]} (letter {names[t]}, code decodes to {names[t]})"
         else:
-            out["label"] += (f"; target {names[t]} not reached ({int(wx.sum())} wrong in X, "
-                             f"{int(wy.sum())} in the code)")
+            out["label"] += (f"; target {names[t]} not reached: {n_wrong} wrong bit{'s' * (n_wrong != 1)} "
+                             f"({int(wx.sum())} in X, {int(wy.sum())} in the code)")
     return out
 
 

@@ -42,12 +42,10 @@ def boltzmann_outcome(model, b: int) -> dict[str, Any]:
     n_free = int(free.sum())
     if n_wrong == 0:
         out.update(kind="correct", label=f"completed {names[t]} correctly (all {n_free} free units right)")
-    elif len(shows) == 1:
-        out.update(kind="wrong", label=f"wrong: the free units show {names[shows[0]]}, not the cued {names[t]} "
-                                       f"({n_wrong} of {n_free} wrong)")
-    else:
-        out.update(kind="wrong", label=f"wrong: {n_wrong} of {n_free} free units differ from the cued {names[t]} "
-                                       f"(they show no stored pattern)")
+    else:  # the form of every family: "target A not reached: 2 wrong bits ..."
+        shown = f"they show {names[shows[0]]}" if len(shows) == 1 else "they show no stored pattern"
+        out.update(kind="wrong", label=f"target {names[t]} not reached: {n_wrong} wrong bit{'s' * (n_wrong != 1)} "
+                                       f"of the {n_free} free units ({shown})")
     return out
 
 

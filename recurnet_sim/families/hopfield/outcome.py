@@ -58,7 +58,7 @@ def modern_outcome(model, b: int) -> dict[str, Any]:
         if reached:
             out["label"] = f"recalled {names[t]}"
         else:
-            out["label"] += f"; target {names[t]} not reached ({n_wrong} wrong sign{'s' * (n_wrong != 1)})"
+            out["label"] += f"; target {names[t]} not reached: {n_wrong} wrong sign{'s' * (n_wrong != 1)}"
     return out
 
 
