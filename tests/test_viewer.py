@@ -784,6 +784,42 @@ def test_layout_text_is_neither_cut_nor_overlapping(name, size):
         v.close()
 
 
+def test_a_replayed_cycle_shows_each_state_with_its_own_bars_and_outcome(monkeypatch):
+    # hopfield_letters_sync alternates between its 2-cycle's states; the bars and outcome looked
+    # frozen. They follow the state drawn, and the caption says why their values do not change:
+    # the 42 flipping units are where the patterns agree, so their flips cancel in every overlap
+    from recurnet_sim.viewer import core
+
+    sim = load_scenario(ROOT / "scenarios" / "hopfield_letters_sync.toml", {"view.paused": True})
+    v = Viewer(sim, size=(1100, 720), headless=True)
+    seen = []
+    real = core.draw_bars
+    monkeypatch.setattr(core, "draw_bars", lambda s, r, f, spec, m, b, ov: (
+        seen.append((m.state[b].copy(), np.asarray(ov)[b].copy(), v.state_view.outcome(b)["wrong_units"])),
+        real(s, r, f, spec, m, b, ov)))
+    try:
+        while not sim.done:
+            v.single_step()
+        assert sim.stop_reason[0] == "cycle" and sim.cycle_period[0] == 2
+        captions = []
+        for _ in range(2):
+            v._replay_phase += 1
+            v.fonts.drawn = []
+            v.draw()
+            captions += [t for _, t in v.fonts.drawn if t.startswith("cycle of period 2 (found")]
+        assert sorted(c.split(",")[0] for c in captions) == ["cycle of period 2 (found at tick 3): state 1 of 2",
+                                                             "cycle of period 2 (found at tick 3): state 2 of 2"]
+        assert all("42 units flip next; every overlap is the same in each state" in c for c in captions)
+        (s1, ov1, w1), (s2, ov2, w2) = seen[-2:]
+        assert (s1 != s2).sum() == 42
+        m = sim.model
+        # the bars are the displayed state's own overlaps, and equal because they are
+        assert np.allclose(ov1, m.overlaps_of(np.repeat(s1[None], m.batch_size, 0))[0]) and np.allclose(ov1, ov2)
+        assert w1 != w2  # the wrong units outlined on the grid follow the state shown
+    finally:
+        v.close()
+
+
 def test_a_task_met_is_green_in_the_status_line_not_warning_orange():
     # jordan_sequence stops on its loss condition once solved: "stop condition met" was drawn in WARN
     from recurnet_sim.viewer import widgets as Wd

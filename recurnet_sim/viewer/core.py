@@ -862,7 +862,7 @@ class Viewer:
         if replay is None:  # a trial stopped in a cycle keeps showing its states in turn
             replay, k, p = self.view_layout.replay.state(self.sim, b, self._replay_phase)
             if replay is not None:
-                cycle_caption = f"cycle of period {p} (found at tick {self.sim.tick}): replaying its states, {k + 1} of {p}"
+                cycle_caption = self._cycle_caption(k, p)
         saved = None
         if replay is not None and not self.show_graph:
             # draw the tick as far as it is replayed: the views read model.state, so the row is
@@ -887,6 +887,29 @@ class Viewer:
         if self.show_help:
             W.help_overlay(s, self.fonts, unavailable=self.unavailable())
         return s
+
+    def _cycle_caption(self, k: int, p: int) -> str:
+        """The caption of a replayed cycle, state k of p: how many units the next state changes,
+        and, when every state of the cycle has the same overlaps (a synchronous 2-cycle whose
+        flipping units are where the patterns agree: their flips cancel in every overlap), that
+        the bars and the outcome are the same for each state on purpose, not frozen."""
+        sim, b = self.sim, self.trial
+        key = (b, int(sim.tick), p, id(self.view_layout.replay.states.get(int(sim.tick))))  # a reset re-records
+        if getattr(self, "_cycle_key", None) != key:
+            T = int(sim.tick)
+            full = [self.view_layout.replay.states[T - p + j] for j in range(p)]  # (batch, n_units) each
+            states = [st[b] for st in full]
+            same = None
+            ov = [self.model.overlaps_of(st) for st in full] if len(self.model.pattern_names) else []
+            if ov and all(o is not None for o in ov):
+                same = all(np.allclose(o[b], ov[0][b]) for o in ov)
+            flips = [int(np.count_nonzero(states[j] != states[(j + 1) % p])) for j in range(p)]
+            self._cycle_key, self._cycle_info = key, (same, flips)
+        same, flips = self._cycle_info
+        text = f"cycle of period {p} (found at tick {sim.tick}): state {k + 1} of {p}, {flips[k]} units flip next"
+        if same:
+            text += "; every overlap is the same in each state"
+        return text
 
     def _draw_title(self, s) -> None:
         r = self.title_rect
