@@ -794,7 +794,7 @@ def test_a_replayed_cycle_shows_each_state_with_its_own_bars_and_outcome(monkeyp
     v = Viewer(sim, size=(1100, 720), headless=True)
     seen = []
     real = core.draw_bars
-    monkeypatch.setattr(core, "draw_bars", lambda s, r, f, spec, m, b, ov: (
+    monkeypatch.setattr(core, "draw_bars", lambda s, r, f, spec, m, b, ov, **k: (
         seen.append((m.state[b].copy(), np.asarray(ov)[b].copy(), v.state_view.outcome(b)["wrong_units"])),
         real(s, r, f, spec, m, b, ov)))
     try:
@@ -816,6 +816,29 @@ def test_a_replayed_cycle_shows_each_state_with_its_own_bars_and_outcome(monkeyp
         # the bars are the displayed state's own overlaps, and equal because they are
         assert np.allclose(ov1, m.overlaps_of(np.repeat(s1[None], m.batch_size, 0))[0]) and np.allclose(ov1, ov2)
         assert w1 != w2  # the wrong units outlined on the grid follow the state shown
+    finally:
+        v.close()
+
+
+def test_no_outcome_verdict_while_training_is_pending():
+    # boltzmann_encoder's untrained net said "completed e1 correctly" in green during training
+    sim = load_scenario(ROOT / "scenarios" / "boltzmann_encoder.toml", {"view.paused": True, "training.cycles": 3})
+    v = Viewer(sim, size=(1100, 720), headless=True)
+    try:
+        assert sim.training_pending
+        v.single_step()
+        v.fonts.drawn = []
+        v.draw()
+        texts = [t for _, t in v.fonts.drawn]
+        line = [t for t in texts if t.startswith("outcome: ")]
+        assert line and line[0].startswith("outcome: training, ") and "no result until it ends" in line[0]
+        assert not any("correctly" in t or "not reached" in t for t in texts)
+        assert v.state_view.outcome(0)["success"] is None
+        while sim.training_pending:
+            v.single_step()
+        v.draw()
+        o = v.state_view.outcome(0)
+        assert o == sim.model.outcome(0) and o["success"] is not None  # judged once trained
     finally:
         v.close()
 

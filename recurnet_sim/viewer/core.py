@@ -858,6 +858,10 @@ class Viewer:
         self._draw_captions(s)
         replay = self.replay_state() if self._replay_pending() else None
         m, b = self.model, self.trial
+        tr = self.sim.training if self.sim.training_pending else None
+        self.state_view.pending = (None if tr is None else
+                                   f"training, {tr.unit} {len(self.sim.training_history)}/{tr.total}: "
+                                   f"no result until it ends")
         cycle_caption = None
         if replay is None:  # a trial stopped in a cycle keeps showing its states in turn
             replay, k, p = self.view_layout.replay.state(self.sim, b, self._replay_phase)
@@ -1040,7 +1044,8 @@ class Viewer:
             ov = rec.last() if rec is not None and rec.rows else None
             if self.sim.marks and rec is not None and rec.ticks and self.sim.marks[-1][0] >= rec.ticks[-1]:
                 ov = self.sim.marks[-1][1].get("overlaps", ov)
-        draw_bars(s, self.bars_rect, self.fonts, self.view_layout.bars, self.model, self.trial, ov)
+        draw_bars(s, self.bars_rect, self.fonts, self.view_layout.bars, self.model, self.trial, ov,
+                  outcome=self.state_view.outcome(self.trial))
 
     def _draw_status(self, s, now) -> None:
         sim, m, b = self.sim, self.model, self.trial

@@ -274,8 +274,15 @@ class StateView:
             self.draw_panel(surf, fonts, panel, r, trial)
         self.legend(surf, fonts)
 
+    #: set by the viewer while the scenario's training runs: the outcome line says so instead of
+    #: judging the untrained net (a completion "correct" by chance is no success)
+    pending: str | None = None
+
     def outcome(self, trial: int) -> dict:
-        """``model.outcome(trial)``, recomputed only when the trial's state changed."""
+        """``model.outcome(trial)``, recomputed only when the trial's state changed; while
+        training is pending, a note saying so (no verdict)."""
+        if self.pending:
+            return {"kind": "pending", "label": self.pending, "success": None}
         m = self.model
         key = (trial, m.state[trial].tobytes(), m.clamped[trial].tobytes())
         if getattr(self, "_outcome_key", None) != key:
@@ -764,10 +771,12 @@ def draw_table(surf, rect, fonts, d) -> pygame.Rect | None:
 
 
 # ----- the bar panel --------------------------------------------------------------------------------
-def draw_bars(surf, rect, fonts, bars, model, trial: int, overlaps: np.ndarray | None = None) -> None:
+def draw_bars(surf, rect, fonts, bars, model, trial: int, overlaps: np.ndarray | None = None,
+              outcome: dict | None = None) -> None:
     """The right-hand bar panel as ``bars`` declares it (see :mod:`recurnet_sim.viewspec`).
 
-    ``overlaps`` is the recorder's last row, shape (batch, n_patterns), when there is one."""
+    ``overlaps`` is the recorder's last row, shape (batch, n_patterns), when there is one;
+    ``outcome`` the outcome the state view shows (default ``model.outcome(trial)``)."""
     b = trial
     if isinstance(bars, UnitBars):
         y = np.asarray(model.state[b, bars.units], dtype=float)
@@ -787,7 +796,7 @@ def draw_bars(surf, rect, fonts, bars, model, trial: int, overlaps: np.ndarray |
     if hl is not None:
         # What the state is, from the model's honest outcome (stored / reversed / mixture /
         # spurious with its distance): the largest bar alone is only the nearest pattern.
-        o = model.outcome(b)
+        o = model.outcome(b) if outcome is None else outcome
         note = str(o.get("label") or o.get("kind") or "").split(";")[0] or None
     W.overlap_bars(surf, rect, fonts, title, model.pattern_names, vals, hl, note=note)
 
