@@ -123,10 +123,32 @@ def flip_costs(tab: Tables, m: np.ndarray, xiT_units: np.ndarray, s_units: np.nd
     ``EXP_TIE`` of their scale (a tie keeps the unit).
     """
     idx = m + tab.offset
-    D = float(tab.half_sum[idx].sum()) + 0.5 * s_units * (xiT_units.astype(np.float64) @ tab.diff[idx])
+    # asarray: the float64 copy of xi^T the model keeps passes through without a copy (same values,
+    # same layout, so the same product as converting an int8 one)
+    D = float(tab.half_sum[idx].sum()) + 0.5 * s_units * (np.asarray(xiT_units, dtype=np.float64) @ tab.diff[idx])
     if tab.scale is not None:
         D = np.where(np.abs(D) <= EXP_TIE * float(tab.scale[idx].sum()), 0.0, D)
     return D
+
+
+class _Looks:
+    """:func:`flip_costs` split in two: the lookups from the overlaps m (O(P), made once per flip)
+    and the (K, P) product per window of units. The same operations in the same order as
+    :func:`flip_costs`, so the same floats."""
+
+    __slots__ = ("base", "diff", "tie")
+
+    def __init__(self, tab: Tables, m: np.ndarray):
+        idx = m + tab.offset
+        self.base = float(tab.half_sum[idx].sum())
+        self.diff = tab.diff[idx]
+        self.tie = None if tab.scale is None else EXP_TIE * float(tab.scale[idx].sum())
+
+    def costs(self, xiT_units: np.ndarray, s_units: np.ndarray) -> np.ndarray:
+        D = self.base + 0.5 * s_units * (xiT_units @ self.diff)
+        if self.tie is not None:
+            D = np.where(np.abs(D) <= self.tie, 0.0, D)
+        return D
 
 
 def flip_costs_batch(tab: Tables, m: np.ndarray, xiT: np.ndarray, s: np.ndarray) -> np.ndarray:
@@ -135,7 +157,8 @@ def flip_costs_batch(tab: Tables, m: np.ndarray, xiT: np.ndarray, s: np.ndarray)
     idx = np.asarray(m, dtype=np.int64) + tab.offset
     w = tab.diff[idx]
     base = tab.half_sum[idx].sum(axis=1, keepdims=True)
-    proj = w @ xiT.T.astype(np.float64) if xiT.ndim == 2 else np.einsum("knp,kp->kn", xiT.astype(np.float64), w)
+    xf = np.asarray(xiT, dtype=np.float64)  # no copy for the model's float64 xi^T
+    proj = w @ xf.T if xiT.ndim == 2 else np.einsum("knp,kp->kn", xf, w)
     D = base + 0.5 * s * proj
     if tab.scale is not None:
         D = np.where(np.abs(D) <= EXP_TIE * tab.scale[idx].sum(axis=1, keepdims=True), 0.0, D)
@@ -194,6 +217,9 @@ class DenseHopfieldModel(ScheduledUnits, Model):
         xs = self.patterns if xi.ndim == 2 else (self.patterns if self.per_trial else self.patterns[0])
         # xi^T rows are what one unit contributes to every overlap: contiguous per unit
         self._xiT = np.ascontiguousarray(np.swapaxes(xs, -1, -2))  # (N, P) or (B, N, P)
+        # the same +-1 values in float64, made once: every cost is a float64 product with them
+        # (converting the int8 matrix per look cost more than the product itself at large P)
+        self._xiT_f = self._xiT.astype(np.float64)
         self._xi_pm = self.patterns.astype(np.float64)
         self.pattern_names = list(pattern_names) or [f"p{k + 1}" for k in range(xi.shape[-2])]
         self.schedule = Schedule(schedule)
@@ -210,11 +236,15 @@ class DenseHopfieldModel(ScheduledUnits, Model):
     def _xiT_of(self, b: int) -> np.ndarray:
         return self._xiT[b] if self.per_trial else self._xiT
 
+    def _xiT_f_of(self, b: int) -> np.ndarray:
+        return self._xiT_f[b] if self.per_trial else self._xiT_f
+
     def _overlaps_from_scratch(self, rows) -> np.ndarray:
-        s = self.state[rows].astype(np.int64)
         if self.per_trial:
+            s = self.state[rows].astype(np.int64)
             return np.einsum("bnp,bn->bp", self._xiT[rows].astype(np.int64), s)
-        return s @ self._xiT.astype(np.int64)
+        # a float64 product of +-1 values: every partial sum is an integer of size <= N, exact
+        return np.rint(self.state[rows].astype(np.float64) @ self._xiT_f).astype(np.int64)
 
     def _state_changed(self, rows) -> None:
         self._m[rows] = self._overlaps_from_scratch(rows)
@@ -232,7 +262,7 @@ class DenseHopfieldModel(ScheduledUnits, Model):
     def flip_costs(self, rows=None) -> np.ndarray:
         """D (len(rows), N): the energy change of flipping each unit alone (O(N P) per trial)."""
         rows = np.arange(self.batch_size) if rows is None else np.asarray(rows)
-        xiT = self._xiT[rows] if self.per_trial else self._xiT
+        xiT = self._xiT_f[rows] if self.per_trial else self._xiT_f
         return flip_costs_batch(self._tab, self._m[rows], xiT, self.state[rows].astype(np.float64))
 
     def _would_change(self, rows) -> np.ndarray:
@@ -279,15 +309,19 @@ class DenseHopfieldModel(ScheduledUnits, Model):
         """
         N = self.n_units
         xiT = self._xiT_of(b)
+        xiT_f = self._xiT_f_of(b)
         m = self._m[b]
         s = self.state[b]
         clamped = self.clamped[b]
         anyclamp = bool(clamped.any())
         tab = self._tab
         pos, K, flips = 0, window, 0
+        looks = None  # what flip_costs looks up from the overlaps: fixed until the next flip
         while pos < N:
             units = order[pos:pos + K]
-            D = flip_costs(tab, m, xiT[units], s[units].astype(np.float64))
+            if looks is None:
+                looks = _Looks(tab, m)
+            D = looks.costs(xiT_f[units], s[units].astype(np.float64))
             if draws is None:
                 mis = D < 0
             else:
@@ -304,6 +338,7 @@ class DenseHopfieldModel(ScheduledUnits, Model):
             u = int(units[j])
             s[u] = -s[u]
             m += 2 * int(s[u]) * xiT[u]
+            looks = None
             flips += 1
             pos += j + 1
             K = window
@@ -338,9 +373,10 @@ class DenseHopfieldModel(ScheduledUnits, Model):
     def pattern_stable(self, b: int, k: int) -> bool:
         """Whether stored pattern k of trial b is a fixed point (no unit lowers E by flipping)."""
         xiT = self._xiT_of(b)
-        x = xiT[:, k].astype(np.int64)
-        m = x @ xiT.astype(np.int64)
-        return bool((flip_costs(self._tab, m, xiT, x.astype(np.float64)) >= 0).all())
+        xf = self._xiT_f_of(b)
+        x = xf[:, k]
+        m = np.rint(x @ xf).astype(np.int64)  # integers of size <= N: exact in float64
+        return bool((flip_costs(self._tab, m, xf, x) >= 0).all())
 
 
 # ---------------------------------------------------------------------------------------------
