@@ -251,3 +251,66 @@ def test_bam_compiled_and_traced_sweeps_match_numpy():
                 assert m.unit_updates(1) == ()
         runs.append(states)
     assert same(runs[0], runs[1]) and same(runs[0], runs[2])
+
+
+def same_state(x, y) -> bool:
+    """Equal bit-generator states (dicts holding ints and arrays)."""
+    if isinstance(x, dict):
+        return x.keys() == y.keys() and all(same_state(x[k], y[k]) for k in x)
+    return bool(np.array_equal(x, y))
+
+
+@pytest.mark.parametrize("bitgen", [np.random.PCG64, np.random.Philox, np.random.MT19937, np.random.SFC64])
+def test_compiled_permutation_draws_numpys_numbers_and_leaves_the_same_generator_state(bitgen):
+    """The compiled draw of the visit order (sweeps._permute_into: numpy's Fisher-Yates with
+    random_interval) against Generator.permutation, then random: 200 seeds x 7 sizes per bit
+    generator, from fresh generators and from ones holding a buffered 32-bit half (PCG64 keeps
+    it in its state), comparing the generators' whole state afterwards."""
+    sweeps.load_intrinsics()
+    for seed in range(200):
+        for n in (1, 2, 3, 17, 256, 1000, 1025):
+            a, b = (np.random.Generator(bitgen(seed)) for _ in range(2))
+            if seed % 3:  # odd numbers of 32-bit draws first: a half-used 64-bit output is buffered
+                a.integers(7, size=seed % 5, dtype=np.uint32), b.integers(7, size=seed % 5, dtype=np.uint32)
+            ptr = sweeps.RngPointers([a])
+            assert ptr.ok
+            order, u = np.empty((1, n), np.int64), np.empty((1, n if seed % 2 else 0))
+            sweeps.draw_orders(np.zeros(1, np.int64), ptr.states, ptr.fn32, ptr.fndbl, order, u)
+            assert np.array_equal(order[0], b.permutation(n)), (seed, n)
+            if seed % 2:
+                assert np.array_equal(u[0], b.random(n)), (seed, n)
+            assert same_state(a.bit_generator.state, b.bit_generator.state), (seed, n)
+
+
+def test_trials_sharing_a_generator_draw_in_python_and_match_numpy():
+    """One Generator object for every trial cannot be drawn from in a parallel loop: the step falls
+    back to numpy's draws (in trial order) and still gives the numpy kernel's bits."""
+    kw = dict(seed=3, n=30, p=3, rule="hebbian", schedule="random", T=0.0, batch=4, binary=False, clamp=False,
+              theta=0.0, per_trial=False)
+    runs = []
+    for kernel in ("numpy", "compiled"):
+        m, g = make(kernel, **kw), np.random.default_rng(11)
+        assert not sweeps.RngPointers([g] * 4).ok
+        runs.append([(m.step([g] * 4, np.ones(4, bool)).copy(), m.state.copy()) for _ in range(4)])
+    assert all(np.array_equal(x, y) for ra, rb in zip(*runs) for x, y in zip(ra, rb))
+
+
+@pytest.mark.parametrize("schedule,T", [("sequential", 0.0), ("random", 0.0), ("glauber", 0.0), ("glauber", 0.5)])
+def test_the_one_call_tick_equals_the_numpy_tick_at_n_1000(schedule, T):
+    """N = 1000, P = 100, three 10 %-flipped cues (the benchmark's net): the one-call tick
+    (sweeps.async_step, or the compiled draws + Glauber sweep) and the numpy path agree in every
+    state, flip count and generator state over a few ticks."""
+    g = np.random.default_rng(4)
+    xi = np.where(g.random((100, 1000)) < 0.5, -1, 1).astype(np.int8)
+    c, scale = hebbian(xi, np.float32)
+    cue = np.where(g.random((3, 1000)) < 0.1, -xi[:3], xi[:3])
+    out = []
+    for kernel in ("numpy", "compiled"):
+        m = HopfieldModel(c, scale, patterns=xi, state=cue, schedule=schedule, temperature=T, symmetric=True,
+                          integer=True, kernel=kernel)
+        rngs = trial_rngs(8, 3)
+        out.append([(m.step(rngs, np.ones(3, bool)).copy(), m.state.copy()) for _ in range(3)]
+                   + [[r.bit_generator.state for r in rngs]])
+    assert all(
+        np.array_equal(x, y) for ra, rb in zip(out[0][:-1], out[1][:-1]) for x, y in zip(ra, rb))
+    assert all(map(same_state, out[0][-1], out[1][-1]))

@@ -253,6 +253,9 @@ def rational_coupling(coupling: np.ndarray, max_denominator: int = 64, max_integ
     return None
 
 
+_NO_STATES = np.zeros(1, dtype=np.uint64)  # the sequential schedule draws nothing
+
+
 class ScheduledUnits:
     """What a unit-update schedule (:class:`~recurnet_sim.model.Schedule`, attribute ``schedule``)
     tells the engine, for the classic and the dense binary nets alike."""
@@ -474,6 +477,10 @@ class HopfieldModel(ScheduledUnits, Model):
 
         The random numbers are drawn here, from each trial's own generator, whichever kernel then
         applies them (``self.kernel``): the compiled and the numpy sweeps give the same bits."""
+        if self._ready and not self.trace_units:
+            flips = self._fused_step(rngs, active)
+            if flips is not None:
+                return flips
         compiled = self._compiled() and not (self.trace_units and self.schedule != Schedule.SYNCHRONOUS)
         if compiled or self.kernel != "compiled":
             return self._step(rngs, active, compiled)
@@ -506,11 +513,14 @@ class HopfieldModel(ScheduledUnits, Model):
                 self._trace_stable(stable)  # the fixed order visits every unit, changing none
             if rows.size == 0:
                 return flips
-        if self.schedule == Schedule.SEQUENTIAL:
-            order = None
+        if compiled and self.schedule != Schedule.SEQUENTIAL and self._pointers(rngs) is not None:
+            order, u = self._draw_compiled(rows, N, stochastic)  # the same numbers, one compiled loop
         else:
-            order = np.stack([rngs[b].permutation(N) for b in rows])
-        u = np.stack([rngs[b].random(N) for b in rows]) if stochastic else None
+            if self.schedule == Schedule.SEQUENTIAL:
+                order = None
+            else:
+                order = np.stack([rngs[b].permutation(N) for b in rows])
+            u = np.stack([rngs[b].random(N) for b in rows]) if stochastic else None
         if tracing:
             flips[rows] = self._async_traced(rows, order, u)
         elif compiled:
@@ -529,9 +539,67 @@ class HopfieldModel(ScheduledUnits, Model):
             if not numba_available():
                 self.kernel = "numpy"  # noted once on stderr by kernels.load_numba
                 return False
+        self._ready = True
         return True
 
     _kargs = None
+    _ready = False  # the compiled kernels run from now on (worth_compiling only ever turns true)
+    _rng_ptr = None
+
+    def _pointers(self, rngs):
+        """The C draw functions and states of ``rngs`` (:class:`.sweeps.RngPointers`), or None when
+        they cannot be drawn from in compiled code (then numpy draws, the same numbers)."""
+        ptr = self._rng_ptr
+        if ptr is None or not ptr.matches(rngs):
+            from . import sweeps
+            sweeps.load_intrinsics()
+            ptr = self._rng_ptr = sweeps.RngPointers(rngs)
+        return ptr if ptr.ok else None
+
+    def _draw_compiled(self, rows: np.ndarray, N: int, stochastic: bool):
+        """(order (R, N) int64, uniforms (R, N) or None): ``rngs[b].permutation(N)`` then, when
+        ``stochastic``, ``rngs[b].random(N)`` for each b of ``rows``, drawn in one compiled loop."""
+        from . import sweeps
+        ptr = self._rng_ptr
+        R = rows.size
+        order = np.empty((R, N), dtype=np.int64)
+        u = np.empty((R, N if stochastic else 0))
+        sweeps.draw_orders(rows.astype(np.int64), ptr.states, ptr.fn32, ptr.fndbl, order, u)
+        return order, (u if stochastic else None)
+
+    def _fused_step(self, rngs, active):
+        """A deterministic asynchronous tick (sequential, random, Glauber at T = 0) in one compiled
+        call: the skip of settled trials, each trial's permutation from its own generator and the
+        sweep (:func:`.sweeps._async_step`); the same bits as :meth:`_step`. None when it does not
+        apply (synchronous, stochastic, an ``active`` that is not a (B,) bool array, generators the
+        compiled loop cannot draw from): then :meth:`_step` runs."""
+        sched = self.schedule
+        if sched == Schedule.SYNCHRONOUS or (sched == Schedule.GLAUBER and self.temperature > 0):
+            return None
+        B = self.state.shape[0]
+        if type(active) is not np.ndarray or active.dtype != np.bool_ or active.shape != (B,):
+            return None
+        use_order = sched != Schedule.SEQUENTIAL
+        if use_order:
+            ptr = self._pointers(rngs)
+            if ptr is None:
+                return None
+            fn32, states = ptr.fn32, ptr.states
+        else:
+            fn32, states = np.uint64(0), _NO_STATES
+        lo, hi, cT, dval = self._kernel_args()
+        flips = np.zeros(B, dtype=np.int64)
+        kern = self._fused_kernels[B >= 4]
+        if kern is None:
+            from . import sweeps
+            sweeps.load_intrinsics()  # compiled into the kernel even when the schedule draws nothing
+            kern = sweeps.pick("async_step", B)
+            self._fused_kernels = (kern, None) if B < 4 else (None, kern)
+        kern(active, self.state, self._field, self._theta_c, self.clamped, cT, self.per_trial, use_order, lo, hi,
+             dval, fn32, states, flips)
+        return flips
+
+    _fused_kernels = (None, None)
 
     def _kernel_args(self):
         if self._kargs is None:  # the couplings never change after construction

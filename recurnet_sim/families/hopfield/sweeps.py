@@ -18,14 +18,196 @@ Nothing here imports numba: :func:`recurnet_sim.kernels.njit` compiles on the fi
 from __future__ import annotations
 
 import math
+import operator
 
 import numpy as np
 
-from ...kernels import njit_pair, prange
+from ...kernels import njit, njit_pair, prange
 
 #: Glauber: |u - p| below this (absolute) is decided by numpy's own tanh (see the module text);
 #: 2**-16 is over 200 float32 ulps of p, far beyond the error of any tanh implementation
 MARGIN = 2.0 ** -16
+
+
+def _next_uint32_intrinsic():
+    """numba intrinsic ``next_uint32(fn_address, state_address)``: one call of a numpy bit
+    generator's C ``next_uint32`` (the function ``Generator.permutation`` draws from; PCG64 keeps
+    the unused half of a 64-bit output in its own state, so this call sees it too)."""
+    from llvmlite import ir
+    from numba.core import types
+    from numba.extending import intrinsic
+
+    @intrinsic
+    def next_uint32(typingctx, fn, state):
+        def codegen(context, builder, signature, args):
+            vp = ir.IntType(8).as_pointer()
+            fnty = ir.FunctionType(ir.IntType(32), [vp])
+            f = builder.inttoptr(args[0], fnty.as_pointer())
+            return builder.call(f, [builder.inttoptr(args[1], vp)])
+        return types.uint32(types.uint64, types.uint64), codegen
+
+    return next_uint32
+
+
+def _next_double_intrinsic():
+    """numba intrinsic ``next_double(fn_address, state_address)``: the bit generator's C
+    ``next_double``, one float64 of ``Generator.random``."""
+    from llvmlite import ir
+    from numba.core import types
+    from numba.extending import intrinsic
+
+    @intrinsic
+    def next_double(typingctx, fn, state):
+        def codegen(context, builder, signature, args):
+            vp = ir.IntType(8).as_pointer()
+            fnty = ir.FunctionType(ir.DoubleType(), [vp])
+            f = builder.inttoptr(args[0], fnty.as_pointer())
+            return builder.call(f, [builder.inttoptr(args[1], vp)])
+        return types.float64(types.uint64, types.uint64), codegen
+
+    return next_double
+
+
+# the intrinsics, set by load_intrinsics() before the first kernel that draws is compiled
+_next_uint32 = None
+_next_double = None
+
+
+def load_intrinsics() -> None:
+    """Create the draw intrinsics (imports numba): call before the first drawing kernel."""
+    global _next_uint32, _next_double
+    if _next_uint32 is None:
+        _next_uint32, _next_double = _next_uint32_intrinsic(), _next_double_intrinsic()
+
+
+class RngPointers:
+    """The C ``next_uint32`` / ``next_double`` functions and state addresses of a list of
+    Generators, so a compiled loop draws each trial's own stream (looked up once per list).
+
+    ``ok`` is False (draw in Python instead) unless every generator is a plain
+    ``numpy.random.Generator`` over one kind of bit generator, each with its own state: trials
+    sharing a generator would race in a parallel loop."""
+
+    def __init__(self, rngs):
+        import ctypes
+
+        self.rngs = tuple(rngs)
+        self.ok = False
+        f32, fd, states = set(), set(), []
+        for g in self.rngs:
+            if type(g) is not np.random.Generator:
+                return
+            c = g.bit_generator.ctypes
+            f32.add(ctypes.cast(c.next_uint32, ctypes.c_void_p).value)
+            fd.add(ctypes.cast(c.next_double, ctypes.c_void_p).value)
+            states.append(c.state_address)
+        if len(f32) == 1 and len(fd) == 1 and len(set(states)) == len(states):
+            self.fn32, self.fndbl = np.uint64(f32.pop()), np.uint64(fd.pop())
+            self.states = np.array(states, dtype=np.uint64)
+            self.ok = True
+
+    def __reduce__(self):  # addresses mean nothing in another process: a copy matches nothing
+        return (RngPointers, ((),))
+
+    def matches(self, rngs) -> bool:
+        return len(rngs) == len(self.rngs) and all(map(operator.is_, rngs, self.rngs))
+
+
+def _permute_into(out, fn, a):
+    """``out[:] = Generator.permutation(len(out))`` of the generator whose C state is at ``a``:
+    numpy's algorithm (``_shuffle_raw`` over ``arange``): for i = n-1 .. 1, j = random_interval(i)
+    (next_uint32 masked to the smallest 2^k - 1 >= i, redrawn while > i), swap out[i], out[j].
+    tests/test_kernels_hopfield.py checks it against numpy over many seeds, sizes and the
+    generator's state afterwards."""
+    n = out.shape[0]
+    for i in range(n):
+        out[i] = i
+    for i in range(n - 1, 0, -1):
+        mask = i
+        mask |= mask >> 1
+        mask |= mask >> 2
+        mask |= mask >> 4
+        mask |= mask >> 8
+        mask |= mask >> 16
+        while True:
+            v = np.int64(_next_uint32(fn, a)) & mask
+            if v <= i:
+                break
+        t = out[v]
+        out[v] = out[i]
+        out[i] = t
+
+
+def _sweep_row(b, g, state, field, theta, clamped, coupling_t, order, use_order, lo, hi, dval):
+    """One deterministic asynchronous sweep of trial b (see :func:`_async_sweep`); returns its flips."""
+    N = state.shape[1]
+    n = 0
+    for p in range(N):
+        i = order[p] if use_order else p
+        h = field[b, i] - theta[b, i]
+        s = state[b, i]
+        # non-short-circuit tests: the sign of h is a coin toss from unit to unit, a branch on it
+        # alone is mispredicted half the time; a disagreement (the only taken branch) is rare
+        up = (h > 0) & (s == lo)
+        if not ((up | ((h < 0) & (s == hi))) & (not clamped[b, i])):
+            continue  # agrees with its field, a tie h = 0 (keeps its value), or clamped
+        if up:
+            state[b, i] = hi
+            d = dval[0]
+        else:
+            state[b, i] = lo
+            d = -dval[0]
+        for j in range(N):
+            field[b, j] += d * coupling_t[g, i, j]
+        n += 1
+    return n
+
+
+def _row_disagrees(b, state, field, theta, clamped, lo, hi):
+    """Whether some unclamped unit of trial b disagrees with its field (h > 0 at lo, h < 0 at hi)."""
+    for i in range(state.shape[1]):
+        h = field[b, i] - theta[b, i]
+        s = state[b, i]
+        if (((h > 0) & (s == lo)) | ((h < 0) & (s == hi))) & (not clamped[b, i]):  # see _sweep_row
+            return True
+    return False
+
+
+def _async_step(active, state, field, theta, clamped, coupling_t, per_trial, use_order, lo, hi, dval, fn32,
+                rng_states, flips):
+    """A whole deterministic asynchronous tick (HopfieldModel._step for the sequential, random and
+    T = 0 Glauber schedules) in one call: per active trial b, skip it when no unit disagrees with
+    its field (drawing nothing), else draw its visit order from its own generator (C state at
+    rng_states[b], numpy's permutation algorithm: :func:`_permute_into`) when ``use_order``, and
+    sweep. flips : int64 (B,) out (0 for skipped trials). Other parameters as :func:`_async_sweep`."""
+    B = state.shape[0]
+    N = state.shape[1]
+    for b in prange(B):
+        if not active[b] or not _row_disagrees(b, state, field, theta, clamped, lo, hi):
+            continue
+        order = np.empty(N if use_order else 0, dtype=np.int64)
+        if use_order:
+            _permute_into(order, fn32, rng_states[b])
+        g = np.int64(b) if per_trial else np.int64(0)  # (a prange index may be unsigned)
+        flips[b] = _sweep_row(b, g, state, field, theta, clamped, coupling_t, order, use_order, lo, hi, dval)
+
+
+@njit
+def draw_orders(rows, rng_states, fn32, fndbl, order, draws):  # pragma: no cover - compiled
+    """Per swept trial r (generator rng_states[rows[r]]): ``order[r] = permutation(N)`` when order
+    has N columns, then ``draws[r] = random(N)`` when draws has columns: the numbers numpy's
+    ``rngs[b].permutation(N)`` and ``rngs[b].random(N)`` give, in that order."""
+    for r in range(rows.shape[0]):
+        a = rng_states[rows[r]]
+        if order.shape[1] > 0:
+            _permute_into(order[r], fn32, a)
+        for k in range(draws.shape[1]):
+            draws[r, k] = _next_double(fndbl, a)
+
+
+_permute_into = njit(_permute_into)
+_sweep_row = njit(_sweep_row)
+_row_disagrees = njit(_row_disagrees)
 
 
 def _async_sweep(rows, state, field, theta, clamped, coupling_t, per_trial, order, use_order, lo, hi, dval, flips):
@@ -46,29 +228,10 @@ def _async_sweep(rows, state, field, theta, clamped, coupling_t, per_trial, orde
     flips : int64 (R,)                  out: units changed per trial
     """
     R = rows.shape[0]
-    N = state.shape[1]
     for r in prange(R):
         b = rows[r]
         g = b if per_trial else 0
-        n = 0
-        for p in range(N):
-            i = order[r, p] if use_order else p
-            if clamped[b, i]:
-                continue
-            h = field[b, i] - theta[b, i]
-            s = state[b, i]
-            if h > 0 and s == lo:
-                state[b, i] = hi
-                d = dval[0]
-            elif h < 0 and s == hi:
-                state[b, i] = lo
-                d = -dval[0]
-            else:
-                continue  # agrees with its field, or a tie h = 0 (keeps its value)
-            for j in range(N):
-                field[b, j] += d * coupling_t[g, i, j]
-            n += 1
-        flips[r] = n
+        flips[r] = _sweep_row(b, g, state, field, theta, clamped, coupling_t, order[r], use_order, lo, hi, dval)
 
 
 def _glauber_sweep(rows, state, field, theta, clamped, coupling_t, per_trial, order, draws, gain, lo, hi, dval,
@@ -212,6 +375,7 @@ def _bam_async_sweep(rows, state, full, clamped, order, flips):
 
 # (parallel, serial) twins: the parallel one only pays off for a batch of several trials
 async_sweep, async_sweep_serial = njit_pair(_async_sweep)
+async_step, async_step_serial = njit_pair(_async_step)
 glauber_sweep, glauber_sweep_serial = njit_pair(_glauber_sweep)
 sync_update, sync_update_serial = njit_pair(_sync_update)
 sync_apply_incremental, sync_apply_incremental_serial = njit_pair(_sync_apply_incremental)
