@@ -165,3 +165,29 @@ def test_bulk_trial_generators_equal_one_seed_sequence_per_trial(seed, first, n)
         assert np.array_equal(a.random(3), b.random(3))
     assert fast[-1].bit_generator.seed_seq.spawn_key == (seeding.TRIAL_KEY, first + n - 1)
     assert fast[0].spawn(1)[0].random() == plain[0].spawn(1)[0].random()
+
+
+@pytest.mark.parametrize("N", [49, 100, 257])
+def test_compiled_probe_order_is_numpys_stable_sort_with_tied_and_extreme_keys(N):
+    """The compiled sweep orders the probes of a chain of more than 48 units by a bucket sort;
+    numpy's reference by a stable argsort. With keys that tie (few distinct values), sit at 0 and
+    just below 1, and clamped units, T = 0 and integer weights (each decision depends on the order
+    of the probes before it), one sweep gives the same states under both kernels."""
+    rng = np.random.default_rng(N)
+    B = 24
+    w = np.triu(rng.integers(-2, 3, (N, N)).astype(float), 1)
+    w = w + w.T
+    b = rng.integers(-1, 2, N).astype(float)
+    keys = rng.integers(0, 7, (B, N)) / 7.0
+    keys[: B // 2] = rng.random((B // 2, N))
+    keys[::3, ::5] = 0.0
+    keys[1::3, ::4] = 1.0 - 2.0 ** -53
+    free = rng.random((B, N)) > 0.15
+    s0 = (rng.random((B, N)) < 0.5).astype(float)
+    out = []
+    for kernel in ("numpy", "compiled"):
+        s = s0.copy()
+        f = bz.heat_bath_sweep(s, w, b, free, 0.0, keys, np.zeros((B, N)), kernel=kernel)
+        out.append((s, f))
+    assert np.array_equal(out[0][0], out[1][0]) and np.array_equal(out[0][1], out[1][1])
+    assert not np.array_equal(out[0][0], s0)
