@@ -148,6 +148,10 @@ class Panel:
     during_training = False
     #: The simulation the panel belongs to (set by :meth:`bind`; None for a model shown alone).
     sim = None
+    #: Set by the viewer while it replays tick ``replaying`` unit by unit (the model then holds
+    #: the replayed state, not the tick's end): a panel with a history draws its ticks before that
+    #: one plus the model's present state as that tick's point. None: no replay.
+    replaying: int | None = None
 
     def bind(self, sim) -> None:
         """Called once by the viewer with the simulation shown, so a panel can read its clock,
@@ -452,6 +456,11 @@ class OverlapTracePanel(CurvePanel):
             return Curves(self.title, note="no stored patterns")
         M = np.stack([r[trial] for r in self.rows])  # (n, P)
         xs = np.asarray(self.ticks, dtype=float)
+        if self.replaying is not None:  # a tick replayed unit by unit: it ends at the state shown
+            keep = xs < self.replaying
+            live = np.asarray(model.overlaps(), dtype=float)[trial]
+            M = np.vstack([M[keep], live[None]])
+            xs = np.append(xs[keep], float(self.replaying))
         now = M[-1]
         order = list(np.argsort(-np.abs(now), kind="stable")[: self.SHOW])
         tgt = None if self.target is None else self.target(model, trial)

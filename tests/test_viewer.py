@@ -728,6 +728,71 @@ def W_ACCENT():
     return widgets.ACCENT
 
 
+@pytest.mark.parametrize("name", ["hopfield_letters", "bam_async"])
+def test_during_a_unit_replay_the_plots_end_at_the_replayed_state(name, monkeypatch):
+    # the overlap trace and the energy plot showed the end of the sweep (m(A) = +1.00, E -80)
+    # while the grid, bars and status showed the replayed state (m(A) +0.55, E -20.33)
+    from recurnet_sim.viewer import core
+
+    sim = load_scenario(ROOT / "scenarios" / f"{name}.toml", {"view.paused": True})
+    v = Viewer(sim, size=(1100, 720), headless=True)
+    plots = []
+    real = core.W.line_plot
+    monkeypatch.setattr(core.W, "line_plot", lambda s, r, f, title, xs, ys, *a, **k: (
+        plots.append((np.asarray(xs, float).copy(), np.asarray(ys, float).copy())), real(s, r, f, title, xs, ys, *a, **k)))
+    try:
+        for _ in range(5):  # tick 1 traced, its first 5 unit updates replayed
+            v.unit_step()
+        assert v._replay_pending()
+        m, b = sim.model, v.trial
+        shown = v.replay_state()
+        e_shown = v._replay["e0"] + sum(u.delta_energy for u in v._replay["updates"][: v._replay["k"]])
+        plots.clear()
+        v.draw()
+        xs, ys = plots[-1]
+        end = np.asarray(sim.recorder("energy").rows[-1], float).reshape(-1)[b]
+        assert xs[-1] == sim.tick and xs[-2] == sim.tick - 1 and np.isclose(ys[-1], e_shown) and ys[-1] != end
+        saved = m.state[b].copy()
+        m.state[b] = shown
+        want = np.asarray(m.overlaps(), float)[b]
+        m.state[b] = saved
+        main = v.view_layout.main
+        main.replaying = sim.tick
+        m.state[b] = shown
+        d = main.data(m, b)
+        m.state[b] = saved
+        main.replaying = None
+        assert all(c[1][-1] == sim.tick and np.isclose(c[2][-1], want[m.pattern_names.index(c[0].split(" ")[0])])
+                   for c in d.curves)
+        k0 = int(np.argmax(np.abs(want)))
+        assert d.lines[0][0].startswith(f"now: m({m.pattern_names[k0]}) = {want[k0]:+.2f}")
+        v.single_step()  # N finishes the replayed tick
+        plots.clear()
+        v.draw()
+        assert not v._replay_pending() and np.isclose(plots[-1][1][-1], np.asarray(sim.recorder("energy").rows[-1], float).reshape(-1)[b])
+    finally:
+        v.close()
+
+
+@pytest.mark.parametrize("size", [(1100, 720), (1920, 1080)])
+def test_the_h_de_tag_of_a_top_row_unit_stays_off_the_grid_label(size):
+    sim = load_scenario(LETTERS, {"view.paused": True})
+    v = Viewer(sim, size=size, headless=True)
+    try:
+        v.unit_step()
+        blk = v.state_view.blocks[0]
+        ups = v._replay["updates"]
+        first_row = [int(u) for u in blk.units[0] if u >= 0]
+        v._replay["k"] = 1 + next(i for i, u in enumerate(ups) if u.unit in first_row)
+        v.fonts.drawn = []
+        v.draw()
+        tag = [r for r, t in v.fonts.drawn if t.startswith("h ") and "dE" in t]
+        others = [(r, t) for r, t in v.fonts.drawn if not (t.startswith("h ") and "dE" in t)]
+        assert tag and not [t for r, t in others if r.colliderect(tag[0].inflate(4, 4))], others
+    finally:
+        v.close()
+
+
 def test_unit_rates_step_units_and_speed_is_said_in_units():
     from recurnet_sim.engine import Simulation
 

@@ -881,10 +881,14 @@ class Viewer:
                 self._draw_cursor(s)
                 self._draw_replay(s)
             self._draw_bars(s, live=saved is not None)
+            # the claim panel too: during a unit replay it ends at the replayed state
+            main = self.view_layout.main
+            if main is not None:
+                main.replaying = int(self._replay["tick"]) if self._replay_pending() else None
+            self._draw_main(s)
         finally:
             if saved is not None:
                 m.state[b] = saved
-        self._draw_main(s)
         self._draw_plot(s)
         if self.show_status:
             self._draw_status(s, now)
@@ -969,9 +973,15 @@ class Viewer:
             img = f.render(tag, 16, W.TEXT)
             box = img.get_rect()
             box.inflate_ip(f.px(10), f.px(6))
+            # above the ring while that stays on the grid (above the top row sit the block's label
+            # and the captions), else below it, else (a short grid) beside it
             box.midbottom = (ring.centerx, ring.top - f.px(2))
-            if box.top < self.main_rect.top:
+            if box.top < blk.rect.top:
                 box.midtop = (ring.centerx, ring.bottom + f.px(2))
+                if box.bottom > blk.rect.bottom:
+                    box.midleft = (ring.right + f.px(4), ring.centery)
+                    if box.right > self.main_rect.right:
+                        box.midright = (ring.left - f.px(4), ring.centery)
             box.clamp_ip(self.main_rect)
             pygame.draw.rect(s, W.PANEL, box, border_radius=4)
             pygame.draw.rect(s, W.ACCENT, box, 1, border_radius=4)
@@ -1025,6 +1035,14 @@ class Viewer:
         xs, ys = self._series("energy")
         if xs is None:
             xs, ys = np.array([self.sim.tick], float), np.asarray(self.model.energy(), float)[[self.trial]]
+        if self._replay_pending() and xs is not None:
+            # a tick replayed unit by unit: the ticks before it, then the energy of the state shown
+            # (the energy before the tick plus the replayed updates' dE), not the tick's end value
+            r = self._replay
+            t = float(r["tick"])
+            e = r["e0"] + sum(u.delta_energy for u in r["updates"][: r["k"]])
+            keep = xs < t
+            xs, ys = np.append(xs[keep], t), np.append(ys[keep], e)
         xt, yt = self._series("temperature")
         show_t = yt is not None and self._temperature_reason() is None and (np.ptp(yt) > 0 or yt[-1] > 0)
         marks = [(t, v) for t, v in self._marks("energy") if xs[0] <= t <= xs[-1]]
