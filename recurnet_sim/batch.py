@@ -644,6 +644,7 @@ def write_plots(exp: Experiment, summary: list[dict], out: Path, columns) -> lis
 
     matplotlib.use("Agg", force=True)
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
 
     x = exp.x
     others = [k for k in exp.grid_keys if k != x]
@@ -697,6 +698,9 @@ def write_plots(exp: Experiment, summary: list[dict], out: Path, columns) -> lis
                             mark_labelled = True
                 if geometric:
                     ax.set_xscale("log")  # a geometric grid ({log = true} range) on a log axis
+                    # plain decimal tick labels (0.01, 1, 100): the default 10^k labels are mathtext,
+                    # parsed again for every renderer (layout, PNG, SVG), a third of the plotting time
+                    ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(_log_tick))
                 if not numeric_x:
                     ax.set_xticks(list(pos.values()), [str(v) for v in xs])
                 ax.set_xlabel(_pretty(exp, x))
@@ -719,6 +723,11 @@ def write_plots(exp: Experiment, summary: list[dict], out: Path, columns) -> lis
                 paths.append(p)
             plt.close(fig)
     return paths
+
+
+def _log_tick(v: float, _pos=None) -> str:
+    """A decade of a log axis as a plain number: 0.001, 0.1, 1, 10, 1000 (1e-05, 1e+06 beyond)."""
+    return f"{v:g}"
 
 
 def _safe(name: str) -> str:
