@@ -12,12 +12,17 @@ layout of :class:`.bptt.FlatParams`) and the cell's constants::
 
     prep(th, ip, fp, wk)                                   once per window: e.g. transposed weights
     fwd(th, ip, fp, wk, x, c, d, c_next, h, cache)         one step forward
-    bwd(th, ip, fp, wk, x, c, d, h, cache, dc_next, dh, dc, g)   its vector-Jacobian product
+    bwd(th, ip, fp, wk, x, c, d, h, cache, dc_next, dh, dc, dstep, g)   its vector-Jacobian product
+    wgrad(th, ip, fp, wk, X_b, C_b, start, n, DSTEP, g)    optional, once per window after bwd
 
 ``ip`` holds ``[I, H, C, O, G, n_cache, output, n_work, *cell.ints]`` and ``fp``
 ``[context_init, *cell.floats]``; ``cache`` is the step's row of ``n_cache`` floats whose first
 ``G H`` entries are the gate activations (recorded as the epoch's ``gates``); ``bwd`` writes
-dL/dcarry_t into ``dc`` and adds the step's parameter gradient into ``g``. A cell whose ``kernel()``
+dL/dcarry_t into ``dc`` and adds the step's parameter gradient into ``g``, or keeps what the weight
+gradient needs in its ``dstep`` row (``n_step`` floats, row i of the window's ``DSTEP``) and leaves
+the weight gradient to ``wgrad``, which adds it for the window's n steps from ``start`` at once (one
+pass over the gradient per window, not per step; X_b, C_b: the trial's inputs and carries) in the
+order the per-step sum would, so the same bits. A cell whose ``kernel()``
 returns None (the default) trains on the numpy path. The epoch driver is written once
 (:func:`_epoch_template`) and specialised per cell by binding its three functions as globals, so
 each cell's compiled epoch is cached on disk (``cache=True``) like any module-level function; a
@@ -69,6 +74,11 @@ class CellKernel:
         Size of the scratch vector ``wk`` (transposed weights, temporaries).
     ints, floats : tuple
         The cell's constants, appended to ``ip`` and ``fp``.
+    wgrad : numba dispatcher, optional
+        Adds the window's weight gradient from the rows ``bwd`` kept (see the module docstring);
+        None: ``bwd`` adds it step by step.
+    n_step : int
+        Floats ``bwd`` may keep per step for ``wgrad`` (its ``dstep`` row).
     """
 
     name: str
@@ -79,6 +89,8 @@ class CellKernel:
     n_work: int
     ints: tuple = ()
     floats: tuple = ()
+    wgrad: Any = None
+    n_step: int = 0
 
 
 # ======================================================================================
@@ -224,11 +236,25 @@ def _gemv_t(wk, woff, rows, v, n, out, ooff):
     o = out[ooff:ooff + rows]
     for j in range(rows):
         o[j] = 0.0
-    for k in range(n):
+    # four columns per pass over o: ((o + w0 v0) + w1 v1) + ... is the same association as four
+    # passes (the same bits), with a quarter of the loads and stores of o
+    k = 0
+    while k + 4 <= n:
+        v0, v1, v2, v3 = v[k], v[k + 1], v[k + 2], v[k + 3]
+        b0 = woff + k * rows
+        w0 = wk[b0:b0 + rows]
+        w1 = wk[b0 + rows:b0 + 2 * rows]
+        w2 = wk[b0 + 2 * rows:b0 + 3 * rows]
+        w3 = wk[b0 + 3 * rows:b0 + 4 * rows]
+        for j in range(rows):
+            o[j] = (((o[j] + w0[j] * v0) + w1[j] * v1) + w2[j] * v2) + w3[j] * v3
+        k += 4
+    while k < n:
         vk = v[k]
         w = wk[woff + k * rows:woff + (k + 1) * rows]
         for j in range(rows):
             o[j] += w[j] * vk
+        k += 1
 
 
 # ======================================================================================
@@ -308,7 +334,7 @@ def elman_fwd(th, ip, fp, wk, x, c, d, cn, h, cache):
 
 
 @njit(cache=True, error_model="numpy", inline="always")
-def elman_bwd(th, ip, fp, wk, x, c, d, h, cache, dcn, dh, dc, g):
+def elman_bwd(th, ip, fp, wk, x, c, d, h, cache, dcn, dh, dc, dstep, g):
     """da_t = f'(a_t) (dL/dh_t + dL/dc_{t+1}); dL/dc_t = W_hh^T da_t."""
     I, H, C = ip[0], ip[1], ip[2]
     act = ip[8]
@@ -341,7 +367,7 @@ def jordan_fwd(th, ip, fp, wk, x, c, d, cn, h, cache):
 
 
 @njit(cache=True, error_model="numpy", inline="always")
-def jordan_bwd(th, ip, fp, wk, x, c, d, h, cache, dcn, dh, dc, g):
+def jordan_bwd(th, ip, fp, wk, x, c, d, h, cache, dcn, dh, dc, dstep, g):
     I, H, C, O = ip[0], ip[1], ip[2], ip[3]
     act, forced = ip[8], ip[9]
     mu = fp[1]
@@ -435,11 +461,11 @@ def lstm_fwd(th, ip, fp, wk, x, c, d, cn, h, cache):
 
 
 @njit(cache=True, error_model="numpy", inline="always")
-def lstm_bwd(th, ip, fp, wk, x, c, d, h, cache, dcn, dh, dc, g):
+def lstm_bwd(th, ip, fp, wk, x, c, d, h, cache, dcn, dh, dc, dstep, g):
     I, H = ip[0], ip[1]
     peep = ip[8]
     G4 = 4 * H
-    da = wk[G4 * (I + H) + 2 * G4:G4 * (I + H) + 3 * G4]
+    da = dstep[0:G4]  # the gate pre-activations' gradient, kept for lstm_wgrad
     bo = G4 * (I + H)
     po = bo + G4
     # whole vectors, views indexed by the loop counter (they vectorise); numpy's expressions
@@ -475,20 +501,74 @@ def lstm_bwd(th, ip, fp, wk, x, c, d, h, cache, dcn, dh, dc, g):
             gci[j] += di[j] * cp[j]
             gcf[j] += df[j] * cp[j]
             gco[j] += do[j] * cc[j]
+    # dL/dh_{t-1} = W_hg^T da, rows in ascending order; four rows per pass over dc (the same
+    # association as one row a pass, so the same bits, a quarter of the loads and stores of dc)
+    dh0 = dc[0:H]
     for j in range(H):
-        dc[j] = 0.0
-    for r in range(G4):
-        dr = da[r]
-        gx = g[r * I:(r + 1) * I]
-        for k in range(I):
-            gx[k] += dr * x[k]
+        dh0[j] = 0.0
+    r = 0
+    while r + 4 <= G4:
+        d0, d1, d2, d3 = da[r], da[r + 1], da[r + 2], da[r + 3]
         bh = G4 * I + r * H
-        gh = g[bh:bh + H]
+        w0 = th[bh:bh + H]
+        w1 = th[bh + H:bh + 2 * H]
+        w2 = th[bh + 2 * H:bh + 3 * H]
+        w3 = th[bh + 3 * H:bh + 4 * H]
+        for k in range(H):
+            dh0[k] = (((dh0[k] + w0[k] * d0) + w1[k] * d1) + w2[k] * d2) + w3[k] * d3
+        r += 4
+    while r < G4:
+        dr = da[r]
+        bh = G4 * I + r * H
         w = th[bh:bh + H]
         for k in range(H):
-            gh[k] += dr * c[k]
-            dc[k] += w[k] * dr
-        g[bo + r] += dr
+            dh0[k] += w[k] * dr
+        r += 1
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def lstm_wgrad(th, ip, fp, wk, Xb, Cb, start, n, DA, g):
+    """The window's gradient of W_xg, W_hg and b_g: sum over its steps, latest first, of
+    da_t [x_t, h_{t-1}, 1]^T (da_t the rows lstm_bwd kept in DA). Each entry receives the steps in
+    the order a per-step accumulation gives them (t descending), so the same bits; one pass over
+    the gradient per window instead of one per step, four steps per pass."""
+    I, H = ip[0], ip[1]
+    G4 = 4 * H
+    bo = G4 * (I + H)
+    for r in range(G4):
+        gx = g[r * I:(r + 1) * I]
+        gh = g[G4 * I + r * H:G4 * I + (r + 1) * H]
+        sb = g[bo + r]
+        i = n - 1
+        while i >= 3:
+            t = start + i
+            d0, d1, d2, d3 = DA[i, r], DA[i - 1, r], DA[i - 2, r], DA[i - 3, r]
+            x0, x1, x2, x3 = Xb[t], Xb[t - 1], Xb[t - 2], Xb[t - 3]
+            for k in range(I):
+                gx[k] = (((gx[k] + d0 * x0[k]) + d1 * x1[k]) + d2 * x2[k]) + d3 * x3[k]
+            c0, c1, c2, c3 = Cb[t], Cb[t - 1], Cb[t - 2], Cb[t - 3]
+            for k in range(H):
+                gh[k] = (((gh[k] + d0 * c0[k]) + d1 * c1[k]) + d2 * c2[k]) + d3 * c3[k]
+            sb = (((sb + d0) + d1) + d2) + d3
+            i -= 4
+        while i >= 0:
+            t = start + i
+            d0 = DA[i, r]
+            x0 = Xb[t]
+            for k in range(I):
+                gx[k] += d0 * x0[k]
+            c0 = Cb[t]
+            for k in range(H):
+                gh[k] += d0 * c0[k]
+            sb += d0
+            i -= 1
+        g[bo + r] = sb
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def no_wgrad(th, ip, fp, wk, Xb, Cb, start, n, DA, g):
+    """For a cell whose backward step adds its whole gradient itself."""
+    return
 
 
 # ======================================================================================
@@ -537,7 +617,7 @@ def gru_fwd(th, ip, fp, wk, x, c, d, cn, h, cache):
 
 
 @njit(cache=True, error_model="numpy", inline="always")
-def gru_bwd(th, ip, fp, wk, x, c, d, h, cache, dcn, dh, dc, g):
+def gru_bwd(th, ip, fp, wk, x, c, d, h, cache, dcn, dh, dc, dstep, g):
     I, H = ip[0], ip[1]
     G3 = 3 * H
     w0 = G3 * (I + H) + G3 + 3 * H
@@ -604,7 +684,7 @@ def jordan_kernel(cell) -> CellKernel:
 def lstm_kernel(cell) -> CellKernel:
     H, I = cell.n_hidden, cell.n_in
     return CellKernel("lstm", lstm_prep, lstm_fwd, lstm_bwd, 6 * H, 4 * H * (I + H) + 3 * 4 * H,
-                      (int(cell.peepholes),))
+                      (int(cell.peepholes),), wgrad=lstm_wgrad, n_step=4 * H)
 
 
 def gru_kernel(cell) -> CellKernel:
@@ -617,7 +697,7 @@ def gru_kernel(cell) -> CellKernel:
 # ======================================================================================
 def _epoch_template(theta, vel, sec, tcount, X, D, mask, ones_mask, reset, has_reset, c0, active,
                     ip, fp, h, hp, through, loss_ce, lr, mom, clip, use_adam, b1, b2, eps,
-                    ctx, hid, outs, loss_ps, gates, after, stats, grad_out):
+                    ctx, hid, outs, loss_ps, gates, after, stats, grad_out, n_step):
     """One epoch of BPTT(h; h') over every trial, in place: :func:`.bptt.train_epoch`'s numpy
     path step for step (its docstring is the specification). ``_prep``, ``_fwd``, ``_bwd`` are
     the cell's functions, bound as globals of each specialised copy."""
@@ -645,6 +725,7 @@ def _epoch_template(theta, vel, sec, tcount, X, D, mask, ones_mask, reset, has_r
             w += 1
     Hw = np.empty((hmax, H))
     cache = np.empty((hmax, max(NC, 1)))
+    DS = np.empty((hmax, max(n_step, 1)))
     Z = np.empty(O)
     Y = np.empty(O)
     dZ = np.zeros((hmax, O))
@@ -795,15 +876,16 @@ def _epoch_template(theta, vel, sec, tcount, X, D, mask, ones_mask, reset, has_r
                         s += dZ[i, o] * th[ro + o * (H + 1) + k]
                     dH[k] = s
                 if through:
-                    _bwd(th, ip, fp, wk, X[b, t], ctx[b, t], D[b, t], Hw[i], cache[i], dc, dH, dcp, grad)
+                    _bwd(th, ip, fp, wk, X[b, t], ctx[b, t], D[b, t], Hw[i], cache[i], dc, dH, dcp, DS[i], grad)
                 else:
-                    _bwd(th, ip, fp, wk, X[b, t], ctx[b, t], D[b, t], Hw[i], cache[i], zero, dH, dcp, grad)
+                    _bwd(th, ip, fp, wk, X[b, t], ctx[b, t], D[b, t], Hw[i], cache[i], zero, dH, dcp, DS[i], grad)
                 if has_reset and reset[b, t]:
                     for k in range(C):
                         dcp[k] = 0.0
                 tmp = dc
                 dc = dcp
                 dcp = tmp
+            _wgrad(th, ip, fp, wk, X[b], ctx[b], start, n, DS, grad)
             # ---- clip the norm (Pascanu et al. 2013), then SGD with momentum or Adam
             g2 = 0.0
             for q in range(P):
@@ -866,13 +948,14 @@ def _driver(ck: CellKernel):
     if fn is not None:
         return fn
     g = dict(_epoch_template.__globals__)
-    g.update(_prep=ck.prep, _fwd=ck.fwd, _bwd=ck.bwd)
+    wg = no_wgrad if ck.wgrad is None else ck.wgrad
+    g.update(_prep=ck.prep, _fwd=ck.fwd, _bwd=ck.bwd, _wgrad=wg)
     name = f"_epoch_{ck.name}"
     py = types.FunctionType(_epoch_template.__code__, g, name)
     py.__qualname__ = name
     py.__module__ = __name__
     py.__doc__ = _epoch_template.__doc__
-    ours = all(getattr(f, "py_func", f).__module__ == __name__ for f in (ck.prep, ck.fwd, ck.bwd))
+    ours = all(getattr(f, "py_func", f).__module__ == __name__ for f in (ck.prep, ck.fwd, ck.bwd, wg))
     fn = njit(cache=ours, error_model="numpy")(py)
     _DRIVERS[ck.name] = fn
     return fn
@@ -924,7 +1007,7 @@ def train_epoch(cfg, tcfg, ck: CellKernel, params, velocity, X, D, mask=None, re
         mask_a, ones_mask, reset_a, has_reset, np.ascontiguousarray(c0, dtype=float), act, ip, fpar,
         int(h), int(hp), bool(through), cfg.loss_kind == "cross_entropy", float(tcfg.lr), float(tcfg.momentum),
         clip, use_adam, float(tcfg.beta1), float(tcfg.beta2), float(tcfg.eps),
-        ctx, hid, outs, loss_ps, gates, after, stats, gout)
+        ctx, hid, outs, loss_ps, gates, after, stats, gout, int(ck.n_step))
     fp_.unpack(theta, params)
     fp_.unpack(vel, velocity)
     if use_adam:
