@@ -149,8 +149,10 @@ def _sweep_row(b, g, state, field, theta, clamped, coupling_t, order, use_order,
         # non-short-circuit tests: the sign of h is a coin toss from unit to unit, a branch on it
         # alone is mispredicted half the time; a disagreement (the only taken branch) is rare
         up = (h > 0) & (s == lo)
-        if not ((up | ((h < 0) & (s == hi))) & (not clamped[b, i])):
-            continue  # agrees with its field, a tie h = 0 (keeps its value), or clamped
+        if not (up | ((h < 0) & (s == hi))):
+            continue  # agrees with its field, or a tie h = 0 (keeps its value)
+        if clamped[b, i]:  # looked up only for the (few) disagreeing units
+            continue
         if up:
             state[b, i] = hi
             d = dval[0]
