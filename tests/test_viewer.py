@@ -824,19 +824,30 @@ def _overlaps(texts, region):
     return bad
 
 
-@pytest.mark.parametrize("size", [(800, 600), (3840, 2160)])
-@pytest.mark.parametrize("name", ["hopfield_letters", "hopfield_overloaded", "bam_async"])
-def test_layout_text_is_neither_cut_nor_overlapping(name, size):
+@pytest.mark.parametrize("zoom", [1.0, 1.5])
+@pytest.mark.parametrize("size", [(800, 600), (1280, 720), (1920, 1080), (3840, 2160)])
+@pytest.mark.parametrize("name", ["hopfield_letters", "hopfield_overloaded", "bam_async", "bam_overloaded"])
+def test_layout_text_is_neither_cut_nor_overlapping(name, size, zoom):
+    # the state view too: its header lines, block labels, the outcome line and the legend (with
+    # 'wrong vs target A') overlapped at 1920 x 1080 and Z 150 %
     sim = load_scenario(ROOT / "scenarios" / f"{name}.toml")
     v = Viewer(sim, size=size, headless=True)
     try:
+        if zoom != 1.0:
+            v.set_zoom(+1 if zoom == 1.25 else +2)
+            assert v.zoom == zoom
         v.flip_unit(3)
+        if name.startswith("bam"):
+            v.single_step()  # a second header line ('last pass')
         v.say("a message that is long enough to need the whole second row of the status bar " * 2)
         texts = _texts(v)
         screen = v.screen.get_rect()
         assert all(screen.contains(r) for r, _ in texts)
-        for region in (v.title_rect, v.caption_rect, v.status_rect, v.bars_rect):
+        assert any(t.startswith("outcome: ") for r, t in texts if v.main_rect.contains(r))
+        for region in (v.title_rect, v.caption_rect, v.status_rect, v.bars_rect, v.main_rect):
             assert _overlaps(texts, region) == [], region
+        if zoom != 1.0:
+            return
         shown = v.status_shown
         assert any(t.startswith(v.model.tick_unit) for t in shown) and "PAUSED" in shown
         big = v.fonts.font(17).get_height()

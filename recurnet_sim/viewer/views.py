@@ -197,7 +197,9 @@ class StateView:
             # them the outcome line and the legend; arrows need room between the blocks
             s = self.scale
             top_off = int((50 if spec.header(self.model) else 10) * s) + int(20 * s)
-            h = int(rect.h * 0.58) if panels else rect.h - top_off - int(58 * s)
+            # below: the outcome line and the legend, in as many rows as it needs at this width
+            below = int(40 * s) + self.legend_height(W.Fonts(s), rect.w - int(20 * s))
+            h = int(rect.h * 0.58) if panels else rect.h - top_off - below
             top = pygame.Rect(rect.x + 10, rect.y + top_off, rect.w - 20, h)
             gap = max(90, min(200, rect.w // 5)) if spec.links else 40
             layout_row(self.blocks, top, gap, label_h=int(22 * s), max_cell=self.max_cell)
@@ -330,10 +332,11 @@ class StateView:
     def draw_header(self, surf, fonts) -> None:
         lines = self.spec.header(self.model)
         x = self.rect.centerx
-        for k, text in enumerate(lines):
+        y = self.rect.y + fonts.px(10)
+        for k, text in enumerate(lines):  # line under line at the text's own height (it scales)
             size, col = (19, W.ACCENT) if k == 0 else (16, W.DIM)
-            y = self.rect.y + 10 + (0 if k == 0 else 20 + 18 * (k - 1))
-            fonts.text(surf, text, (x, y), size, col, anchor="midtop")
+            fonts.text(surf, text, (x, y), size, col, anchor="midtop", max_width=self.rect.w - fonts.px(20))
+            y += fonts.height(size)
 
     def draw_links(self, surf, fonts) -> None:
         if not self.spec.links:
@@ -390,30 +393,71 @@ class StateView:
                 fonts.text(surf, ln.label, (xr + 6, (s.centery + d.centery) // 2), 16, col if lit else W.DIM,
                            anchor="midleft", max_width=max(20, self.rect.right - xr - 8))
 
-    def legend(self, surf, fonts) -> None:
-        x, y = self.rect.x + 10, self.rect.bottom - 10
+    def _legend_items(self, wrong_target) -> tuple[list, list]:
+        """(left items, right items) of the legend as (swatch colours, outline?, text)."""
         items = self.spec.legend
-        for it in (i for i in items if i.side != "right"):
-            for sw in it.swatches:
-                pygame.draw.rect(surf, SWATCHES[sw], (x, y - 12, 12, 12))
-                x += 16
-            r = fonts.text(surf, it.text, (x, y), 15, W.DIM, anchor="bottomleft")
-            x = r.right + 12
-        pygame.draw.rect(surf, W.CLAMP, (x, y - 12, 12, 12), 2)
-        r = fonts.text(surf, "clamped", (x + 16, y), 15, W.DIM, anchor="bottomleft")
-        if getattr(self, "_outcome", None) and self._outcome.get("wrong_units"):
-            # the red outlines drawn by draw_outcome
-            x = r.right + 12
-            pygame.draw.rect(surf, W.verdict_colour(False), (x, y - 12, 12, 12), 2)
-            fonts.text(surf, f"wrong vs target {self._outcome.get('target')}", (x + 16, y), 15, W.DIM,
-                       anchor="bottomleft")
-        x = self.rect.right - 10
-        for it in (i for i in items if i.side == "right"):
-            r = fonts.text(surf, it.text, (x, y), 15, W.DIM, anchor="bottomright")
-            n = len(it.swatches)
-            for k, sw in enumerate(it.swatches):
-                pygame.draw.rect(surf, SWATCHES[sw], (r.x - 18 - 16 * (n - 1 - k), y - 12, 12, 12))
-            x = r.x - 18 - 16 * (n - 1) - 12
+        left = [([SWATCHES[sw] for sw in it.swatches], False, it.text) for it in items if it.side != "right"]
+        left.append(([W.CLAMP], True, "clamped"))
+        if wrong_target is not None:  # the red outlines drawn by draw_outcome
+            left.append(([W.verdict_colour(False)], True, f"wrong vs target {wrong_target}"))
+        right = [([SWATCHES[sw] for sw in it.swatches], False, it.text) for it in items if it.side == "right"]
+        return left, right
+
+    def _legend_rows(self, fonts, wrong_target, width: int) -> list[tuple[list, list]]:
+        """The legend flowed into rows that fit ``width``, bottom row first: each row (left
+        items, right items) with the width of each item (swatches, gap, text)."""
+        sw, gap = fonts.px(16), fonts.px(12)
+
+        def w(item):
+            return sw * len(item[0]) + fonts.font(15).size(item[2])[0]
+
+        left, right = self._legend_items(wrong_target)
+        rows, cur, used = [], [], 0
+        for it in left:
+            iw = w(it)
+            if cur and used + gap + iw > width:
+                rows.append((cur, []))
+                cur, used = [], 0
+            cur.append((it, iw))
+            used += iw + (gap if len(cur) > 1 else 0)
+        rows.append((cur, []))
+        rw = sum(w(it) for it in right) + gap * max(0, len(right) - 1)
+        if right:
+            if used + gap * 3 + rw <= width:
+                rows[-1] = (cur, [(it, w(it)) for it in right])
+            else:
+                rows.append(([], [(it, w(it)) for it in right]))
+        return rows[::-1] if len(rows) > 1 else rows
+
+    def legend_height(self, fonts, width: int) -> int:
+        """Height the legend takes at ``width`` (a target's 'wrong vs' entry counted in)."""
+        names = list(self.model.pattern_names)
+        target = max(names, key=len) if names else None
+        return len(self._legend_rows(fonts, target, width)) * fonts.height(15)
+
+    def legend(self, surf, fonts) -> None:
+        o = getattr(self, "_outcome", None)
+        target = o.get("target") if o and o.get("wrong_units") else None
+        rows = self._legend_rows(fonts, target, self.rect.w - fonts.px(20))
+        box, sw = fonts.px(12), fonts.px(16)
+        y = self.rect.bottom - fonts.px(10)
+        for left, right in rows:  # bottom row first
+            x = self.rect.x + fonts.px(10)
+            for (cols, outline, text), _ in left:
+                for c in cols:
+                    pygame.draw.rect(surf, c, (x, y - box, box, box), max(2, fonts.px(2)) if outline else 0)
+                    x += sw
+                r = fonts.text(surf, text, (x, y), 15, W.DIM, anchor="bottomleft")
+                x = r.right + fonts.px(12)
+            x = self.rect.right - fonts.px(10)
+            for (cols, outline, text), _ in right[::-1]:
+                r = fonts.text(surf, text, (x, y), 15, W.DIM, anchor="bottomright")
+                x = r.x - fonts.px(4)
+                for c in cols[::-1]:
+                    x -= sw
+                    pygame.draw.rect(surf, c, (x, y - box, box, box))
+                x -= fonts.px(12)
+            y -= fonts.height(15)
 
     # ----- panels ---------------------------------------------------------------------------------
     def draw_heatmap(self, surf, fonts, panel: HeatmapPanel, r: pygame.Rect, trial: int) -> None:
