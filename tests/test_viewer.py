@@ -281,6 +281,25 @@ schedule = "synchronous"
 """
 
 
+@pytest.mark.parametrize("size", [(1100, 720), (800, 600), (1920, 1080)])
+def test_attractor_labels_do_not_collide(size):
+    # hopfield_tiny at 1100 x 720: "mix(-p1,+p2,+p3) basin 50" sat on "mix(+p1,+p2,-p3) basin 22"
+    pytest.importorskip("recurnet_sim.analysis.attractors")
+    v = Viewer(load_scenario(ROOT / "scenarios" / "hopfield_tiny.toml", {"view.paused": True}), size=size, headless=True)
+    try:
+        v.handle_key(pygame.K_g)
+        v.handle_key(pygame.K_g)
+        assert type(v.graph_view).__name__ == "AttractorView"
+        texts = _texts(v)
+        labels = [(r, t) for r, t in texts if "  basin " in t]
+        hidden = [t for _, t in texts if "hidden (no free room)" in t]
+        n = len(v.graph_view.report.attractors)
+        assert len(labels) + (int(hidden[0].split()[0]) if hidden else 0) == n and len(labels) >= min(n, 4)
+        assert _overlaps(texts, v.graph_view.rect) == []
+    finally:
+        v.close()
+
+
 def test_g_cycles_through_unit_graph_and_attractor_graph_on_small_nets(tmp_path):
     pytest.importorskip("recurnet_sim.analysis.attractors")
     path = tmp_path / "small.toml"

@@ -1099,6 +1099,31 @@ class AttractorView:
         a = self.report.attractor_of(code)
         return None if a is None else f"a{a}"
 
+    def _draw_labels(self, surf, fonts, labels) -> None:
+        """Attractor labels without collisions: the biggest basins first, each below its disc, else
+        above, right or left of it; a label that fits nowhere free is left out (and counted)."""
+        r = self.rect
+        taken = [pygame.Rect(r.x, r.y, r.w, fonts.px(8) + fonts.height(17) + fonts.height(15))]  # the title lines
+        hidden = 0
+        for _, text, p, rad in sorted(labels, key=lambda t: -t[0]):
+            w, h = fonts.font(15).size(text)
+            g = fonts.px(4)
+            tries = [dict(midtop=(p[0], p[1] + rad + g)), dict(midbottom=(p[0], p[1] - rad - g)),
+                     dict(midleft=(p[0] + rad + g, p[1])), dict(midright=(p[0] - rad - g, p[1])),
+                     dict(midtop=(p[0], p[1] + rad + g + h)), dict(midbottom=(p[0], p[1] - rad - g - h))]
+            for t in tries:
+                box = pygame.Rect(0, 0, w, h)
+                setattr(box, *next(iter(t.items())))
+                if r.contains(box) and box.collidelist(taken) < 0:
+                    taken.append(box.inflate(fonts.px(6), 2))
+                    fonts.text(surf, text, box.topleft, 15, W.TEXT)
+                    break
+            else:
+                hidden += 1
+        if hidden:
+            fonts.text(surf, f"{hidden} attractor label{'s' * (hidden != 1)} hidden (no free room)",
+                       (r.right - fonts.px(12), r.bottom - fonts.px(8)), 15, W.FAINT, anchor="bottomright")
+
     def draw(self, surf, fonts: Fonts, trial: int) -> None:
         r = self.rect
         pygame.draw.rect(surf, W.BG, r)
@@ -1107,6 +1132,7 @@ class AttractorView:
         for a, b in G.edges:
             pygame.draw.aaline(surf, W.FAINT, xy[idx[a]], xy[idx[b]])
         cur = self.current_node(trial)
+        labels = []
         for n in self.nodes:
             d = G.nodes[n]
             col = palette[int(d.get("cluster", 0)) % len(palette)]
@@ -1115,15 +1141,15 @@ class AttractorView:
                 rad = self.disc_radius(d.get("size", 10))
                 pygame.draw.circle(surf, col, p, rad)
                 pygame.draw.circle(surf, W.TEXT, p, rad, 1)
-                fonts.text(surf, f"{d.get('label', '')}  basin {d.get('basin_size', 0)}", (p[0], p[1] + rad + 16), 15,
-                           W.TEXT, anchor="midtop")
+                labels.append((d.get("basin_size", 0), f"{d.get('label', '')}  basin {d.get('basin_size', 0)}", p, rad))
             else:
                 pygame.draw.circle(surf, W.blend(W.BG, col, 0.55), p, 3)
+        self._draw_labels(surf, fonts, labels)
         if cur is not None:
             p = xy[idx[cur]]
             pygame.draw.circle(surf, W.CLAMP, p, 9 if cur.startswith("s") else 32, 3)
         rep = self.report
         fonts.text(surf, f"attractor graph ({self.schedule}): {len(rep.attractors)} attractors of 2^{rep.n_units} states",
-                   (r.x + 12, r.y + 8), 17, W.DIM, max_width=r.w - 24)
+                   (r.x + 12, r.y + fonts.px(8)), 17, W.DIM, max_width=r.w - 24)
         fonts.text(surf, "large = attractor (size ~ basin), dots = basin states, green ring = current state; "
-                   "G: back", (r.x + 12, r.y + 26), 15, W.FAINT, max_width=r.w - 24)
+                   "G: back", (r.x + 12, r.y + fonts.px(8) + fonts.height(17)), 15, W.FAINT, max_width=r.w - 24)
