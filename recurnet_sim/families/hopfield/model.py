@@ -595,11 +595,14 @@ class HopfieldModel(ScheduledUnits, Model):
             sweeps.load_intrinsics()  # compiled into the kernel even when the schedule draws nothing
             kern = sweeps.pick("async_step", B)
             self._fused_kernels = (kern, None) if B < 4 else (None, kern)
+        if self._use_theta is None:  # thresholds are fixed at construction
+            self._use_theta = bool(self._theta_c.any())
         kern(active, self.state, self._field, self._theta_c, self.clamped, cT, self.per_trial, use_order, lo, hi,
-             dval, fn32, states, flips)
+             dval, self._use_theta, fn32, states, flips)
         return flips
 
     _fused_kernels = (None, None)
+    _use_theta = None
 
     def _kernel_args(self):
         if self._kargs is None:  # the couplings never change after construction

@@ -138,13 +138,14 @@ def _permute_into(out, fn, a):
         out[i] = t
 
 
-def _sweep_row(b, g, state, field, theta, clamped, coupling_t, order, use_order, lo, hi, dval):
-    """One deterministic asynchronous sweep of trial b (see :func:`_async_sweep`); returns its flips."""
+def _sweep_row(b, g, state, field, theta, clamped, coupling_t, order, use_order, lo, hi, dval, use_theta):
+    """One deterministic asynchronous sweep of trial b (see :func:`_async_sweep`); returns its flips.
+    ``use_theta`` False: every threshold is 0 (h - 0 is h: the load is skipped)."""
     N = state.shape[1]
     n = 0
     for p in range(N):
         i = order[p] if use_order else p
-        h = field[b, i] - theta[b, i]
+        h = field[b, i] - theta[b, i] if use_theta else field[b, i]
         s = state[b, i]
         # non-short-circuit tests: the sign of h is a coin toss from unit to unit, a branch on it
         # alone is mispredicted half the time; a disagreement (the only taken branch) is rare
@@ -175,13 +176,14 @@ def _row_disagrees(b, state, field, theta, clamped, lo, hi):
     return False
 
 
-def _async_step(active, state, field, theta, clamped, coupling_t, per_trial, use_order, lo, hi, dval, fn32,
-                rng_states, flips):
+def _async_step(active, state, field, theta, clamped, coupling_t, per_trial, use_order, lo, hi, dval, use_theta,
+                fn32, rng_states, flips):
     """A whole deterministic asynchronous tick (HopfieldModel._step for the sequential, random and
     T = 0 Glauber schedules) in one call: per active trial b, skip it when no unit disagrees with
     its field (drawing nothing), else draw its visit order from its own generator (C state at
     rng_states[b], numpy's permutation algorithm: :func:`_permute_into`) when ``use_order``, and
-    sweep. flips : int64 (B,) out (0 for skipped trials). Other parameters as :func:`_async_sweep`."""
+    sweep. use_theta : False when every threshold is 0. flips : int64 (B,) out (0 for skipped
+    trials). Other parameters as :func:`_async_sweep`."""
     B = state.shape[0]
     N = state.shape[1]
     for b in prange(B):
@@ -191,7 +193,8 @@ def _async_step(active, state, field, theta, clamped, coupling_t, per_trial, use
         if use_order:
             _permute_into(order, fn32, rng_states[b])
         g = np.int64(b) if per_trial else np.int64(0)  # (a prange index may be unsigned)
-        flips[b] = _sweep_row(b, g, state, field, theta, clamped, coupling_t, order, use_order, lo, hi, dval)
+        flips[b] = _sweep_row(b, g, state, field, theta, clamped, coupling_t, order, use_order, lo, hi, dval,
+                              use_theta)
 
 
 @njit
@@ -233,7 +236,8 @@ def _async_sweep(rows, state, field, theta, clamped, coupling_t, per_trial, orde
     for r in prange(R):
         b = rows[r]
         g = b if per_trial else 0
-        flips[r] = _sweep_row(b, g, state, field, theta, clamped, coupling_t, order[r], use_order, lo, hi, dval)
+        flips[r] = _sweep_row(b, g, state, field, theta, clamped, coupling_t, order[r], use_order, lo, hi, dval,
+                              True)
 
 
 def _glauber_sweep(rows, state, field, theta, clamped, coupling_t, per_trial, order, draws, gain, lo, hi, dval,
