@@ -133,6 +133,14 @@ def test_hopfield_outcomes_of_shipped_scenarios():
     assert o["kind"] == "spurious" and o["success"] is False and o["target"] == "A"
 
 
+def test_hopfield_glauber_caption_says_what_the_anneal_ends_in():
+    # the caption promised "a memory or its reverse; one bar reaches +-1": it ends in the A+M+V mixture
+    o = finished("hopfield_glauber").model.outcome(0)
+    assert o["kind"] == "mixture" and sorted(n.lstrip("-") for n in o["mixture"]) == ["A", "M", "V"]
+    text = (ROOT / "scenarios" / "hopfield_glauber.toml").read_text()
+    assert "mixture of A, M and V" in text and "one bar reaches" not in text
+
+
 def test_hopfield_mixture_of_letters_is_named():
     m = scenario("hopfield_letters").model
     xi = m.patterns.astype(int)

@@ -938,6 +938,23 @@ def test_no_outcome_verdict_while_training_is_pending():
         v.close()
 
 
+def test_a_temperature_held_before_an_anneal_is_not_called_constant():
+    # hopfield_glauber holds T = 0.6 for 20 sweeps, then anneals to 0: "T 0.6 (constant)" was wrong
+    sim = load_scenario(ROOT / "scenarios" / "hopfield_glauber.toml", {"view.paused": True})
+    v = Viewer(sim, size=(1100, 720), headless=True)
+    try:
+        for _ in range(3):
+            v.single_step()
+        texts = [t for _, t in _texts(v)]
+        assert "T 0.6 (until sweep 20, then annealed to 0)" in texts and not any("(constant)" in t for t in texts)
+        while sim.tick < 90 and not sim.done:
+            v.single_step()
+        texts = [t for _, t in _texts(v)]
+        assert not any("then annealed" in t for t in texts)  # at T = 0 for good: nothing ahead
+    finally:
+        v.close()
+
+
 def test_a_task_met_is_green_in_the_status_line_not_warning_orange():
     # jordan_sequence stops on its loss condition once solved: "stop condition met" was drawn in WARN
     from recurnet_sim.viewer import widgets as Wd

@@ -896,6 +896,22 @@ class Viewer:
             W.help_overlay(s, self.fonts, unavailable=self.unavailable())
         return s
 
+    def _anneal_ahead(self) -> str | None:
+        """While the anneal schedule holds T and will change it later: when and to what (the plot
+        said "T 0.6 (constant)" for hopfield_glauber's first 20 sweeps of T = 0.6 before it falls to 0).
+        None when no change is ahead."""
+        a, t = self.sim.anneal, int(self.sim.tick)
+        if a is None:
+            return None
+        now = float(a.temperature_at(t))
+        end = sum(int(n) for _, n in a.steps)
+        for j in range(t + 1, min(end, t + 100_000) + 1):
+            if float(a.temperature_at(j)) != now:
+                last = a.final_temperature
+                to = f" to {last:g}" if last is not None else ""
+                return f"until {self.model.tick_unit} {j}, then annealed{to}"
+        return None
+
     def _cycle_caption(self, k: int, p: int) -> str:
         """The caption of a replayed cycle, state k of p: how many units the next state changes,
         and, when every state of the cycle has the same overlaps (a synchronous 2-cycle whose
@@ -1048,7 +1064,7 @@ class Viewer:
         marks = [(t, v) for t, v in self._marks("energy") if xs[0] <= t <= xs[-1]]
         W.line_plot(s, self.plot_rect, self.fonts, f"{label} at each {self.model.tick_unit}", xs, ys, W.ENERGY,
                     xt if show_t else None, yt if show_t else None, "T", W.TEMP, xlabel=self.model.tick_unit,
-                    marks=marks)
+                    marks=marks, note2=self._anneal_ahead())
 
     def _draw_bars(self, s, live: bool = False) -> None:
         """The bar panel from the recorded overlaps of this tick, or after a perturbation the

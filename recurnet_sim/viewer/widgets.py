@@ -250,12 +250,14 @@ def nice_ticks(lo: float, hi: float, n: int = 4) -> list[float]:
 def line_plot(surf: pygame.Surface, rect: pygame.Rect, fonts: Fonts, title: str, xs: np.ndarray, ys: np.ndarray,
               color=ENERGY, xs2: np.ndarray | None = None, ys2: np.ndarray | None = None, label2: str = "T",
               color2=TEMP, xlabel: str = "tick", marks: Sequence[tuple[float, float]] = (),
-              mark_label: str = "after a perturbation") -> pygame.Rect | None:
+              mark_label: str = "after a perturbation", note2: str | None = None) -> pygame.Rect | None:
     """A time plot with axes, round tick values, the x axis named ``xlabel`` and the current
     value; an optional second series (e.g. temperature) shares the time axis and gets its own scale
     on the right (a constant one is only named: "T 0.6 (constant)"). ``marks`` (x, y) are drawn as
     rings joined to the recorded value of their tick by a thin line: the value right after a
-    perturbation, beside (not instead of) what the tick recorded. Returns the plotting area."""
+    perturbation, beside (not instead of) what the tick recorded. ``note2`` replaces "constant" for
+    a second series constant so far that will change (an anneal schedule still ahead). Returns the
+    plotting area."""
     inner = panel(surf, rect)
     k = fonts.scale
     xs = np.asarray(xs, dtype=float)
@@ -271,7 +273,7 @@ def line_plot(surf: pygame.Surface, rect: pygame.Rect, fonts: Fonts, title: str,
         xs2 = np.asarray(xs2, dtype=float)
         f2 = np.isfinite(ys2)
         constant = not f2.any() or np.ptp(ys2[f2]) < 1e-12
-        t2 = f"{label2} {fmt(ys2[-1])}" + (" (constant)" if constant else "")
+        t2 = f"{label2} {fmt(ys2[-1])}" + ((f" ({note2})" if note2 else " (constant)") if constant else "")
         r2 = fonts.text(surf, t2, (val.x - fonts.px(14), inner.y + fonts.px(2)), 16, color2, anchor="topright")
         right_w = inner.right - r2.x
         second = not constant
