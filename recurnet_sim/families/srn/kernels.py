@@ -396,7 +396,8 @@ def jordan_bwd(th, ip, fp, wk, x, c, d, h, cache, dcn, dh, dc, dstep, g):
 
 # ======================================================================================
 # LSTM: groups W_xg (4H, I) | W_hg (4H, H) | b_g (4H) [| w_ci | w_cf | w_co (H each)]
-# ints: (peepholes,); cache: i, f, g, o, c, tanh c (6H); work: W_xg^T, W_hg^T, ax, ah, da (4H each)
+# ints: (peepholes,); cache: i, f, g, o, c, tanh c (6H); work: W_xg^T, W_hg^T, ax, ah, (unused) (4H each),
+# the window's gradient transposed ((I + H + 1) 4H); dstep: da (4H)
 # ======================================================================================
 @njit(cache=True, error_model="numpy", inline="always")
 def lstm_prep(th, ip, fp, wk):
@@ -528,41 +529,58 @@ def lstm_bwd(th, ip, fp, wk, x, c, d, h, cache, dcn, dh, dc, dstep, g):
 
 @njit(cache=True, error_model="numpy", inline="always")
 def lstm_wgrad(th, ip, fp, wk, Xb, Cb, start, n, DA, g):
-    """The window's gradient of W_xg, W_hg and b_g: sum over its steps, latest first, of
-    da_t [x_t, h_{t-1}, 1]^T (da_t the rows lstm_bwd kept in DA). Each entry receives the steps in
-    the order a per-step accumulation gives them (t descending), so the same bits; one pass over
-    the gradient per window instead of one per step, four steps per pass."""
+    """The window's gradient of W_xg, W_hg and b_g: the sum over its steps, latest first, of
+    da_t [x_t, h_{t-1}, 1]^T (da_t: the rows lstm_bwd kept in DA), as a small GEMM into a
+    transposed scratch (K = I + H + 1, 4H) so that the inner loop runs over the 4H gates,
+    contiguous, four steps per pass; then added to g. Each entry receives the steps in the order
+    the per-step sum gave them (t descending, from 0), so the same bits; one pass over the
+    gradient per window instead of one per step."""
     I, H = ip[0], ip[1]
     G4 = 4 * H
+    K1 = I + H + 1
+    w0 = G4 * (I + H) + 3 * G4
+    GT = wk[w0:w0 + K1 * G4]
+    for q in range(K1 * G4):
+        GT[q] = 0.0
+    i = n - 1
+    while i >= 3:
+        t = start + i
+        D0, D1, D2, D3 = DA[i], DA[i - 1], DA[i - 2], DA[i - 3]
+        x0, x1, x2, x3 = Xb[t], Xb[t - 1], Xb[t - 2], Xb[t - 3]
+        c0, c1, c2, c3 = Cb[t], Cb[t - 1], Cb[t - 2], Cb[t - 3]
+        for k in range(I + H):
+            if k < I:
+                a0, a1, a2, a3 = x0[k], x1[k], x2[k], x3[k]
+            else:
+                a0, a1, a2, a3 = c0[k - I], c1[k - I], c2[k - I], c3[k - I]
+            gt = GT[k * G4:(k + 1) * G4]
+            for r in range(G4):
+                gt[r] = (((gt[r] + D0[r] * a0) + D1[r] * a1) + D2[r] * a2) + D3[r] * a3
+        gt = GT[(I + H) * G4:K1 * G4]
+        for r in range(G4):
+            gt[r] = (((gt[r] + D0[r]) + D1[r]) + D2[r]) + D3[r]
+        i -= 4
+    while i >= 0:
+        t = start + i
+        D0 = DA[i]
+        x0 = Xb[t]
+        c0 = Cb[t]
+        for k in range(I + H):
+            a0 = x0[k] if k < I else c0[k - I]
+            gt = GT[k * G4:(k + 1) * G4]
+            for r in range(G4):
+                gt[r] += D0[r] * a0
+        gt = GT[(I + H) * G4:K1 * G4]
+        for r in range(G4):
+            gt[r] += D0[r]
+        i -= 1
     bo = G4 * (I + H)
     for r in range(G4):
-        gx = g[r * I:(r + 1) * I]
-        gh = g[G4 * I + r * H:G4 * I + (r + 1) * H]
-        sb = g[bo + r]
-        i = n - 1
-        while i >= 3:
-            t = start + i
-            d0, d1, d2, d3 = DA[i, r], DA[i - 1, r], DA[i - 2, r], DA[i - 3, r]
-            x0, x1, x2, x3 = Xb[t], Xb[t - 1], Xb[t - 2], Xb[t - 3]
-            for k in range(I):
-                gx[k] = (((gx[k] + d0 * x0[k]) + d1 * x1[k]) + d2 * x2[k]) + d3 * x3[k]
-            c0, c1, c2, c3 = Cb[t], Cb[t - 1], Cb[t - 2], Cb[t - 3]
-            for k in range(H):
-                gh[k] = (((gh[k] + d0 * c0[k]) + d1 * c1[k]) + d2 * c2[k]) + d3 * c3[k]
-            sb = (((sb + d0) + d1) + d2) + d3
-            i -= 4
-        while i >= 0:
-            t = start + i
-            d0 = DA[i, r]
-            x0 = Xb[t]
-            for k in range(I):
-                gx[k] += d0 * x0[k]
-            c0 = Cb[t]
-            for k in range(H):
-                gh[k] += d0 * c0[k]
-            sb += d0
-            i -= 1
-        g[bo + r] = sb
+        for k in range(I):
+            g[r * I + k] += GT[k * G4 + r]
+        for k in range(H):
+            g[G4 * I + r * H + k] += GT[(I + k) * G4 + r]
+        g[bo + r] += GT[(I + H) * G4 + r]
 
 
 @njit(cache=True, error_model="numpy", inline="always")
@@ -683,7 +701,7 @@ def jordan_kernel(cell) -> CellKernel:
 
 def lstm_kernel(cell) -> CellKernel:
     H, I = cell.n_hidden, cell.n_in
-    return CellKernel("lstm", lstm_prep, lstm_fwd, lstm_bwd, 6 * H, 4 * H * (I + H) + 3 * 4 * H,
+    return CellKernel("lstm", lstm_prep, lstm_fwd, lstm_bwd, 6 * H, 4 * H * (I + H) + 3 * 4 * H + 4 * H * (I + H + 1),
                       (int(cell.peepholes),), wgrad=lstm_wgrad, n_step=4 * H)
 
 
