@@ -220,7 +220,8 @@ class Simulation:
         # per trial: every remembered state key -> the last tick it was seen (insertion order =
         # age, so the oldest is forgotten first if the memory cap is reached)
         self._history: list[dict[bytes, int]] = [{} for _ in range(B)]
-        self._history_bytes = np.zeros(B, dtype=np.int64)
+        self._history_bytes = [0] * B  # Python ints: updated every tick, one trial at a time
+        self._history_cap = CYCLE_MEMORY_BYTES // max(1, B)  # each trial's share of the cap
         # per trial, once the memory cap made it forget states: the smallest window of remembered
         # ticks since (every period up to it was checked; 0: nothing forgotten, all up to max_steps)
         self._window = np.zeros(B, dtype=np.int64)
@@ -364,27 +365,34 @@ class Simulation:
         if self._training_pending:
             self.train()
         active = self.active
-        if not active.any():
+        # the active trials' indices (nonzero: a tenth of the cost of active.any() on a small batch;
+        # this runs every tick, next to a sweep of a few microseconds)
+        act = active.nonzero()[0]
+        if not act.size:
             return False
         t0 = time.perf_counter()
         model = self.model
-        # 1. perturb
+        # 1. perturb (the perturbation wakes only active trials: act stays the active set)
         if self.scheduled:
             for p in self.scheduled.get(self.tick, ()):
-                p.apply(self, np.flatnonzero(active))
-                self._wake(np.flatnonzero(active))
+                p.apply(self, act)
+                self._wake(act)
         # 2. anneal
         if self.anneal is not None:
             model.temperature = float(self.anneal.temperature_at(self.tick))
         # 3. update
         flips = np.asarray(model.step(self.rngs, active))
-        self.last_flips = np.where(active, flips, 0)
+        if act.size == active.size and flips.shape == active.shape:
+            # every trial ran: np.where(active, flips, 0) would be a copy of flips, same dtype
+            self.last_flips = flips.copy()
+        else:
+            self.last_flips = np.where(active, flips, 0)
         self.tick += 1
         # 4. record
         for r in self.recorders:
             r.record(self)
         # 5. stop
-        self._check_stop()
+        self._check_stop(act)
         self.elapsed_s += time.perf_counter() - t0
         return True
 
@@ -420,8 +428,13 @@ class Simulation:
         else:
             self._history_bytes[b] += len(key) + 64  # key + a dict entry, roughly
         hist[key] = self.tick
-        cap = CYCLE_MEMORY_BYTES // max(1, self.model.batch_size)
-        while self._history_bytes[b] > cap and len(hist) > max(2, self.stop.cycle_memory):
+        if self._history_bytes[b] > self._history_cap:
+            self._forget(b)
+
+    def _forget(self, b: int) -> None:
+        """Forget trial b's oldest states until its keys fit its share of the memory cap."""
+        hist = self._history[b]
+        while self._history_bytes[b] > self._history_cap and len(hist) > max(2, self.stop.cycle_memory):
             old = next(iter(hist))
             del hist[old]
             self._history_bytes[b] -= len(old) + 64
@@ -431,48 +444,65 @@ class Simulation:
     def _state_keys(self, idx) -> list[bytes]:
         return self.model.state_keys(idx)
 
-    def _check_stop(self) -> None:
+    def _check_stop(self, act: np.ndarray | None = None) -> None:
+        """The stop phase. ``act``: the trials active during this tick's update (what
+        ``self.active.nonzero()[0]`` gives; recomputed here only after a trial stopped).
+
+        This runs every tick beside sweeps of a few microseconds, so it avoids numpy calls whose
+        fixed cost is the whole work on a small batch (``ndarray.any()``, boolean masks of size 1):
+        ``nonzero`` and Python ints instead, the same decisions."""
         stop = self.stop
         model = self.model
-        act = self.active.nonzero()[0]
-        may_settle = self.tick >= stop.min_steps and self.tick > self.last_perturbation_tick
+        tick = self.tick
+        if act is None:
+            act = self.active.nonzero()[0]
+        may_settle = tick >= stop.min_steps and tick > self.last_perturbation_tick
         if self.anneal is not None:
             total = getattr(self.anneal, "total_ticks", None)
-            if total is None or self.tick < total:
+            if total is None or tick < total:
                 may_settle = False
         # A trial whose numbers ran away (Model.diverged) stops first, before any other reason
         # could be read off its (meaningless) state.
         div = np.asarray(model.diverged(), dtype=bool)
-        if div.any():
+        if div.nonzero()[0].size:
             self._stop(act[div[act]], DIVERGED)
             act = self.active.nonzero()[0]
         deterministic = bool(model.deterministic)
-        if may_settle and stop.fixed_point and bool(model.settles):
-            fp = act[self.last_flips[act] == 0]
-            if fp.size:
+        if may_settle and stop.fixed_point and act.size and bool(model.settles):
+            lf = self.last_flips
+            if lf.size == 1:  # one trial (active): a Python comparison, no mask
+                fp = act if lf.item() == 0 else None
+            else:
+                fp = (lf == 0).nonzero()[0] if act.size == lf.size else act[(lf[act] == 0).nonzero()[0]]
+            if fp is not None and fp.size:
                 self._stop(fp, FIXED_POINT)
                 act = self.active.nonzero()[0]
-        if stop.cycle:
+        if stop.cycle and act.size:
+            history = self._history
             if deterministic:
                 keys = self._state_keys(act)
-                for b, k in zip(act, keys):
+                cycled = False
+                for b, k in zip(act.tolist(), keys):
+                    hist = history[b]
                     if may_settle:
-                        t = self._history[b].get(k)
-                        if t is not None and self.tick - t >= 2:
-                            self.cycle_period[b] = self.tick - t
+                        t = hist.get(k)
+                        if t is not None and tick - t >= 2:
+                            self.cycle_period[b] = tick - t
                             self._stop(np.array([b]), CYCLE)
+                            cycled = True
                     self._remember(b, k)
+                if cycled:
+                    act = self.active.nonzero()[0]
             else:
-                for b in act:
-                    if self._history[b]:
-                        self._history[b].clear()
+                for b in act.tolist():
+                    if history[b]:
+                        history[b].clear()
                         self._history_bytes[b] = 0
-            act = self.active.nonzero()[0]
         if may_settle and stop.condition is not None and act.size:
             hit = np.asarray(stop.condition(self), dtype=bool)
             self._stop(act[hit[act]], CONDITION)
             act = self.active.nonzero()[0]
-        if self.tick >= stop.max_steps:
+        if tick >= stop.max_steps:
             self._stop(act, MAX_STEPS)
 
     def _stop(self, idx: np.ndarray, reason: str) -> None:

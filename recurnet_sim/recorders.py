@@ -7,6 +7,7 @@ Each recorder keeps one row per recorded tick with the batch axis second: ``(n_r
 from __future__ import annotations
 
 import json
+from math import copysign
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -208,9 +209,29 @@ class TemperatureRecorder(Recorder):
     """Temperature per tick, shape (n, batch) (the same for every trial)."""
 
     name = "temperature"
+    _row: np.ndarray | None = None
+    _T = 0.0
+
+    def reset(self) -> None:
+        super().reset()
+        self._row = None  # the last row recorded: read-only, shared by the ticks at its temperature
 
     def read(self, sim):
         return np.full(sim.model.batch_size, float(sim.model.temperature))
+
+    def record(self, sim: "Simulation") -> None:
+        # The temperature rarely changes: consecutive ticks at the same temperature share one
+        # read-only row instead of building an array per tick (the rows and data() are the same).
+        if self.wants(sim.tick):
+            T = float(sim.model.temperature)
+            row, B = self._row, sim.model.batch_size
+            # a new row unless T is the same float (NaN never is; 0.0 and -0.0 keep their sign)
+            if row is None or row.shape[0] != B or T != self._T or (T == 0 and copysign(1, T) != copysign(1, self._T)):
+                row = np.full(B, T)
+                row.flags.writeable = False
+                self._row, self._T = row, T
+            self.ticks.append(sim.tick)
+            self.rows.append(row)
 
 
 class StateRecorder(Recorder):
