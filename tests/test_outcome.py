@@ -141,6 +141,17 @@ def test_hopfield_glauber_caption_says_what_the_anneal_ends_in():
     assert "mixture of A, M and V" in text and "one bar reaches" not in text
 
 
+def test_hopfield_lattice_caption_agrees_with_its_outcome():
+    # the caption said "repaired patch by patch"; the run ends spurious, 11 bits from V
+    sim = scenario("hopfield_lattice")
+    before = sim.model.outcome(0)["wrong_bits"]
+    sim.run()
+    o = sim.model.outcome(0)
+    assert (before, o["kind"], o["nearest"], o["wrong_bits"]) == (18, "spurious", "V", 11)
+    text = (ROOT / "scenarios" / "hopfield_lattice.toml").read_text()
+    assert "freezes 11 bits from V" in text and "repaired patch by patch" not in text
+
+
 def test_hopfield_mixture_of_letters_is_named():
     m = scenario("hopfield_letters").model
     xi = m.patterns.astype(int)
