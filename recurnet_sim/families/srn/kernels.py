@@ -744,6 +744,7 @@ def _epoch_template(theta, vel, sec, tcount, X, D, mask, ones_mask, reset, has_r
     Hw = np.empty((hmax, H))
     cache = np.empty((hmax, max(NC, 1)))
     DS = np.empty((hmax, max(n_step, 1)))
+    WyT = np.empty(H * O)
     Z = np.empty(O)
     Y = np.empty(O)
     dZ = np.zeros((hmax, O))
@@ -774,6 +775,9 @@ def _epoch_template(theta, vel, sec, tcount, X, D, mask, ones_mask, reset, has_r
             off = lo - start
             w += 1
             _prep(th, ip, fp, wk)
+            for o in range(O):
+                for k in range(H):
+                    WyT[k * O + o] = th[ro + o * (H + 1) + k]
             # ---- forward from the carry stored at the window's start (held constant)
             for k in range(C):
                 cur[k] = ctx[b, start, k]
@@ -814,9 +818,21 @@ def _epoch_template(theta, vel, sec, tcount, X, D, mask, ones_mask, reset, has_r
                         dZ[i, o] = 0.0
                     continue
                 t = start + i
-                _readout(th, H, O, Hw[i], Z)
+                # z = W_hy h + b_y as axpys over W_hy^T (the O sums side by side, each in
+                # ascending k as _readout sums it: the same bits)
+                hw = Hw[i]
+                for o in range(O):
+                    Z[o] = 0.0
+                for k in range(H):
+                    hk = hw[k]
+                    wy = WyT[k * O:(k + 1) * O]
+                    for o in range(O):
+                        Z[o] += wy[o] * hk
+                for o in range(O):
+                    Z[o] = Z[o] + th[ro + o * (H + 1) + H]
                 d = D[b, t]
                 ls = 0.0
+                lse = 0.0
                 if loss_ce and OUT == 0:
                     # sigmoid and log(1 + e^z) from one exp(-|z|): numpy's formulas for both
                     # (cells.sigmoid, np.logaddexp(0, z)), so the same values, one libm call fewer
@@ -835,18 +851,33 @@ def _epoch_template(theta, vel, sec, tcount, X, D, mask, ones_mask, reset, has_r
                         else:
                             sp = np.log1p(e)
                         ls += sp - d[o] * zo
+                elif loss_ce and OUT == 1:
+                    # softmax and its log-sum-exp from the same exps (_output's softmax, and
+                    # the sum the log-sum-exp below takes: the same values, O libm calls fewer)
+                    zm = Z[0]
+                    for o in range(1, O):
+                        if Z[o] > zm or Z[o] != Z[o]:
+                            zm = Z[o]
+                    se = 0.0
+                    for o in range(O):
+                        Y[o] = np.exp(Z[o] - zm)
+                        se += Y[o]
+                    for o in range(O):
+                        Y[o] = Y[o] / se
+                    lse = zm + np.log(se)
                 else:
                     _output(OUT, Z, Y)
                 if loss_ce:
                     if OUT != 0:  # sigmoid: its loss summed above
-                        zm = Z[0]
-                        for o in range(1, O):
-                            if Z[o] > zm or Z[o] != Z[o]:
-                                zm = Z[o]
-                        se = 0.0
-                        for o in range(O):
-                            se += np.exp(Z[o] - zm)
-                        lse = zm + np.log(se)
+                        if OUT == 2:  # a linear output (softmax took its log-sum-exp above)
+                            zm = Z[0]
+                            for o in range(1, O):
+                                if Z[o] > zm or Z[o] != Z[o]:
+                                    zm = Z[o]
+                            se = 0.0
+                            for o in range(O):
+                                se += np.exp(Z[o] - zm)
+                            lse = zm + np.log(se)
                         sd = 0.0
                         sdz = 0.0
                         for o in range(O):
@@ -888,11 +919,14 @@ def _epoch_template(theta, vel, sec, tcount, X, D, mask, ones_mask, reset, has_r
                 dc[k] = 0.0
             for i in range(n - 1, -1, -1):
                 t = start + i
+                # dL/dh = W_hy^T dz, rows in ascending order, as axpys (the same sums)
                 for k in range(H):
-                    s = 0.0
-                    for o in range(O):
-                        s += dZ[i, o] * th[ro + o * (H + 1) + k]
-                    dH[k] = s
+                    dH[k] = 0.0
+                for o in range(O):
+                    dzo = dZ[i, o]
+                    wy = th[ro + o * (H + 1):ro + o * (H + 1) + H]
+                    for k in range(H):
+                        dH[k] += dzo * wy[k]
                 if through:
                     _bwd(th, ip, fp, wk, X[b, t], ctx[b, t], D[b, t], Hw[i], cache[i], dc, dH, dcp, DS[i], grad)
                 else:
