@@ -1,8 +1,14 @@
-"""Benchmark: the classic Hopfield capacity sweep through the batch runner, and the speed-up
-over running the same trials one at a time through ``recurnet run``.
+"""Benchmark: the shipped capacity experiment and the classic Hopfield capacity sweep through the
+batch runner, and the speed-up over running the same trials one at a time through ``recurnet run``.
 
-    python bench/bench_batch.py [--workers 2] [--sample 6] [--out DIR]
+    python bench/bench_batch.py [--workers 2] [--sample 6] [--out DIR] [--skip-classic]
 
+0. Runs the shipped ``hopfield_capacity`` experiment as shipped (N = 100, 98 points x 20 trials,
+   dense rules up to 16 000 patterns) three ways in this run: ``--workers`` processes (the goal:
+   <= 25 s on 2 workers), the same with ``RECURNET_KERNEL=numpy`` (baseline: no numba in the
+   workers) and one worker process (baseline: no parallelism). The previous commit's code is not
+   available in-process, so these are the baselines; each is a whole ``recurnet batch`` process
+   (start-up, workers, plots included) and the ratios are what to compare on a shared machine.
 1. Runs ``scenarios/experiments/hopfield_capacity.toml`` restricted to its classic part with
    ``--set`` (:data:`CLASSIC`: N = 1000, loads 0.02-0.30, Hebb / Storkey / pseudo-inverse, 50
    trials a point: the sweep this benchmark has always timed; the shipped experiment now also
@@ -39,7 +45,26 @@ def main(argv=None) -> int:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--sample", type=int, default=6, help="single runs timed for the one-at-a-time estimate")
     ap.add_argument("--out", help="keep the batch results here (default: a temporary directory)")
+    ap.add_argument("--skip-classic", action="store_true", help="only the shipped experiment (step 0)")
     args = ap.parse_args(argv)
+
+    shipped = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for label, workers, env in ((f"{args.workers} workers", args.workers, {}),
+                                    (f"{args.workers} workers, numpy kernel", args.workers, {"RECURNET_KERNEL": "numpy"}),
+                                    ("1 worker", 1, {})):
+            out = Path(tmp) / f"shipped{len(shipped)}"
+            t0 = time.perf_counter()
+            subprocess.run([sys.executable, "-m", "recurnet_sim", "batch", str(EXP), "--out", str(out),
+                            "--workers", str(workers)], check=True, stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL, env={**os.environ, **env})
+            shipped[label] = time.perf_counter() - t0
+    first = next(iter(shipped.values()))
+    print("hopfield_capacity as shipped (98 points x 20 trials, N = 100), whole recurnet batch process:")
+    for label, t in shipped.items():
+        print(f"  {label}: {t:.1f} s ({t / first:.2f}x the first)")
+    if args.skip_classic:
+        return 0
 
     from recurnet_sim.experiment import _flatten, load_experiment, point_data
 
