@@ -416,3 +416,56 @@ def test_cycle_memory_cap_is_reported_when_it_forgets(monkeypatch):
     sim.reset()
     r = sim.run()
     assert r.stop_reason == CYCLE and r.cycle_period == n and "cycle_checked_up_to_period" not in r.extra
+
+
+class _Steps:
+    """An annealing schedule given as one temperature per tick (the last one held)."""
+
+    def __init__(self, temps):
+        self.temps = temps
+        self.total_ticks = len(temps)
+
+    def temperature_at(self, tick):
+        return self.temps[min(tick, len(self.temps) - 1)]
+
+
+def test_temperature_rows_are_each_ticks_temperature_when_rows_are_shared():
+    """The temperature recorder shares one row between ticks at the same temperature: every tick
+    still reads its own temperature (anneal steps, a viewer command between ticks), rows shared
+    by equal temperatures cannot be written through, and the trace is the per-tick values."""
+    m = small_sim(B=3, schedule="glauber").model
+    sim = Simulation(m, trial_rngs(0, 3), StopConditions(max_steps=8, fixed_point=False, cycle=False),
+                     anneal=_Steps([2.0, 2.0, 1.0, 1.0, 0.5]))
+    sim.run_steps(5)
+    sim.anneal = None  # from here on the temperature is the viewer's, set between ticks 5 and 6
+    sim.apply(SetTemperature(0.25))
+    sim.run()
+    rec = sim.recorder("temperature")
+    expected = [2.0, 2.0, 2.0, 1.0, 1.0, 0.5, 0.25, 0.25, 0.25]  # tick 0 at the schedule's start
+    assert rec.ticks == list(range(9))
+    assert np.array_equal(sim.trace()["temperature"], np.tile(np.array(expected)[:, None], (1, 3)))
+    with pytest.raises(ValueError):
+        rec.rows[1][0] = 9.0
+    assert rec.rows[1] is rec.rows[2] and rec.rows[2] is not rec.rows[3]
+
+
+def test_one_trial_stops_as_it_does_inside_a_batch():
+    """The stop phase decides a batch of one with Python scalars and a bigger batch with index
+    arrays: each trial of a batch stops at the tick, for the reason, with the energies it has
+    when run alone (fixed points after min_steps, cycles of the synchronous rule, max_steps)."""
+    rng = np.random.default_rng(7)
+    xi = random_patterns(6, 80, rng)
+    c, s = hebbian(xi)
+    cues = np.vstack([-xi[0], rng.choice([-1, 1], size=(3, 80))]).astype(np.int8)
+    for schedule, stop in (("sequential", dict(max_steps=30, min_steps=3)),
+                           ("synchronous", dict(max_steps=30)), ("sequential", dict(max_steps=2))):
+        def run(rows):
+            m = HopfieldModel(c, s, patterns=xi, state=cues[rows], schedule=schedule)
+            return Simulation(m, trial_rngs(0, len(rows)), StopConditions(**stop)).run()
+        batch = run(list(range(4)))
+        for b in range(4):
+            one = run([b])
+            got = batch[b]
+            assert (got.steps, got.stop_reason, got.cycle_period, got.energy) == \
+                   (one.steps, one.stop_reason, one.cycle_period, one.energy), (schedule, stop, b)
+        assert {r.stop_reason for r in batch} >= ({MAX_STEPS} if stop["max_steps"] == 2 else {FIXED_POINT})
