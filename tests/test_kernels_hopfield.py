@@ -263,7 +263,8 @@ def same_state(x, y) -> bool:
 @pytest.mark.parametrize("bitgen", [np.random.PCG64, np.random.Philox, np.random.MT19937, np.random.SFC64])
 def test_compiled_permutation_draws_numpys_numbers_and_leaves_the_same_generator_state(bitgen):
     """The compiled draw of the visit order (sweeps._permute_into: numpy's Fisher-Yates with
-    random_interval) against Generator.permutation, then random: 200 seeds x 7 sizes per bit
+    random_interval; for PCG64 with numpy's PCG64 step inline, sweeps._permute_pcg64) against
+    Generator.permutation, then random: 200 seeds x 7 sizes per bit
     generator, from fresh generators and from ones holding a buffered 32-bit half (PCG64 keeps
     it in its state), comparing the generators' whole state afterwards."""
     sweeps.load_intrinsics()
@@ -274,6 +275,8 @@ def test_compiled_permutation_draws_numpys_numbers_and_leaves_the_same_generator
                 a.integers(7, size=seed % 5, dtype=np.uint32), b.integers(7, size=seed % 5, dtype=np.uint32)
             ptr = sweeps.RngPointers([a])
             assert ptr.ok
+            # PCG64 (every trial generator) is drawn inline, the others through their C next_uint32
+            assert (ptr.fn32 == 0) == (bitgen is np.random.PCG64 and sys.byteorder == "little")
             order, u = np.empty((1, n), np.int64), np.empty((1, n if seed % 2 else 0))
             sweeps.draw_orders(np.zeros(1, np.int64), ptr.states, ptr.fn32, ptr.fndbl, order, u)
             assert np.array_equal(order[0], b.permutation(n)), (seed, n)

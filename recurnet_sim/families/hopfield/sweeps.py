@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 import operator
+import sys
 
 import numpy as np
 
@@ -68,16 +69,95 @@ def _next_double_intrinsic():
     return next_double
 
 
+#: numpy's PCG64 multiplier (PCG_DEFAULT_MULTIPLIER_128, pcg64.h)
+_PCG64_MULT = (2549297995355413924 << 64) + 4865540595714422341
+
+
+def _memory_intrinsics():
+    """numba intrinsics on raw addresses: load_u64(a), load_u32(a), store_u32(a, v), and
+    pcg64_next64(a): numpy's PCG64 step on the pcg64_random_t at a (128-bit state then increment:
+    state = state * MULT + inc, output XSL-RR of the new state: rotr64(hi ^ lo, state >> 122)),
+    so a compiled loop draws PCG64 without a call per number. Used only after
+    :func:`_inline_pcg64_works` checked it against numpy's own C code in this process."""
+    from llvmlite import ir
+    from numba.core import types
+    from numba.extending import intrinsic
+
+    i32, i64, i128 = ir.IntType(32), ir.IntType(64), ir.IntType(128)
+
+    @intrinsic
+    def load_u64(typingctx, a):
+        def codegen(context, builder, signature, args):
+            return builder.load(builder.inttoptr(args[0], i64.as_pointer()), align=8)
+        return types.uint64(types.uint64), codegen
+
+    @intrinsic
+    def load_u32(typingctx, a):
+        def codegen(context, builder, signature, args):
+            return builder.load(builder.inttoptr(args[0], i32.as_pointer()), align=4)
+        return types.uint32(types.uint64), codegen
+
+    @intrinsic
+    def store_u32(typingctx, a, v):
+        def codegen(context, builder, signature, args):
+            builder.store(args[1], builder.inttoptr(args[0], i32.as_pointer()), align=4)
+            return context.get_dummy_value()
+        return types.void(types.uint64, types.uint32), codegen
+
+    @intrinsic
+    def pcg64_next64(typingctx, a):
+        def codegen(context, builder, signature, args):
+            p = builder.inttoptr(args[0], i128.as_pointer())
+            state = builder.load(p, align=8)
+            inc = builder.load(builder.gep(p, [ir.Constant(i32, 1)]), align=8)
+            new = builder.add(builder.mul(state, ir.Constant(i128, _PCG64_MULT)), inc)
+            builder.store(new, p, align=8)
+            x = builder.xor(builder.trunc(builder.lshr(new, ir.Constant(i128, 64)), i64), builder.trunc(new, i64))
+            rot = builder.trunc(builder.lshr(new, ir.Constant(i128, 122)), i64)
+            left = builder.and_(builder.neg(rot), ir.Constant(i64, 63))
+            return builder.or_(builder.lshr(x, rot), builder.shl(x, left))
+        return types.uint64(types.uint64), codegen
+
+    return load_u64, load_u32, store_u32, pcg64_next64
+
+
 # the intrinsics, set by load_intrinsics() before the first kernel that draws is compiled
 _next_uint32 = None
 _next_double = None
+_load_u64 = _load_u32 = _store_u32 = _pcg64_next64 = None
 
 
 def load_intrinsics() -> None:
     """Create the draw intrinsics (imports numba): call before the first drawing kernel."""
-    global _next_uint32, _next_double
+    global _next_uint32, _next_double, _load_u64, _load_u32, _store_u32, _pcg64_next64
     if _next_uint32 is None:
         _next_uint32, _next_double = _next_uint32_intrinsic(), _next_double_intrinsic()
+        _load_u64, _load_u32, _store_u32, _pcg64_next64 = _memory_intrinsics()
+
+
+_inline_ok = None
+
+
+def _inline_pcg64_works() -> bool:
+    """Whether the inline PCG64 draw (fn32 = 0 in the kernels) gives numpy's permutations and
+    leaves numpy's state in this process (numpy's struct layout: pcg64_state = {pcg64_random_t *,
+    int has_uint32, uint32 uinteger}, pcg64_random_t = {uint128 state, inc}, little-endian), checked
+    once on scratch generators; otherwise every draw calls the C next_uint32."""
+    global _inline_ok
+    if _inline_ok is None:
+        ok = sys.byteorder == "little"
+        for seed, n, pre in ((1, 1000, 0), (2, 3, 1), (3, 517, 3), (4, 2, 0)):
+            if not ok:
+                break
+            a, b = np.random.Generator(np.random.PCG64(seed)), np.random.Generator(np.random.PCG64(seed))
+            a.integers(9, size=pre, dtype=np.uint32), b.integers(9, size=pre, dtype=np.uint32)
+            order = np.empty((1, n), dtype=np.int64)
+            states = np.array([a.bit_generator.ctypes.state_address], dtype=np.uint64)
+            draw_orders(np.zeros(1, dtype=np.int64), states, np.uint64(0), np.uint64(0), order,
+                        np.empty((1, 0)))
+            ok = np.array_equal(order[0], b.permutation(n)) and a.bit_generator.state == b.bit_generator.state
+        _inline_ok = bool(ok)
+    return _inline_ok
 
 
 class RngPointers:
@@ -105,6 +185,8 @@ class RngPointers:
             self.fn32, self.fndbl = np.uint64(f32.pop()), np.uint64(fd.pop())
             self.states = np.array(states, dtype=np.uint64)
             self.ok = True
+            if all(type(g.bit_generator) is np.random.PCG64 for g in self.rngs) and _inline_pcg64_works():
+                self.fn32 = np.uint64(0)  # the kernels draw PCG64 inline (_permute_pcg64)
 
     def __reduce__(self):  # addresses mean nothing in another process: a copy matches nothing
         return (RngPointers, ((),))
@@ -119,6 +201,9 @@ def _permute_into(out, fn, a):
     (next_uint32 masked to the smallest 2^k - 1 >= i, redrawn while > i), swap out[i], out[j].
     tests/test_kernels_hopfield.py checks it against numpy over many seeds, sizes and the
     generator's state afterwards."""
+    if fn == 0:
+        _permute_pcg64(out, a)
+        return
     n = out.shape[0]
     for i in range(n):
         out[i] = i
@@ -136,6 +221,41 @@ def _permute_into(out, fn, a):
         t = out[v]
         out[v] = out[i]
         out[i] = t
+
+
+def _permute_pcg64(out, a):
+    """:func:`_permute_into` for a PCG64 generator with its draws inline: numpy's next_uint32
+    (pcg64_next32: return the buffered upper half when has_uint32, else step, keep the upper
+    half, return the lower) on the state at ``a``, the buffer held in registers and written back."""
+    pcg = _load_u64(a)
+    has = _load_u32(a + np.uint64(8))
+    buf = _load_u32(a + np.uint64(12))
+    n = out.shape[0]
+    for i in range(n):
+        out[i] = i
+    for i in range(n - 1, 0, -1):
+        mask = i
+        mask |= mask >> 1
+        mask |= mask >> 2
+        mask |= mask >> 4
+        mask |= mask >> 8
+        mask |= mask >> 16
+        while True:
+            if has != 0:
+                has = np.uint32(0)
+                v = np.int64(buf) & mask
+            else:
+                x = _pcg64_next64(pcg)
+                buf = np.uint32(x >> np.uint64(32))
+                has = np.uint32(1)
+                v = np.int64(x & np.uint64(0xFFFFFFFF)) & mask
+            if v <= i:
+                break
+        t = out[v]
+        out[v] = out[i]
+        out[i] = t
+    _store_u32(a + np.uint64(8), has)
+    _store_u32(a + np.uint64(12), buf)
 
 
 def _sweep_row(b, g, state, field, theta, clamped, coupling_t, order, use_order, lo, hi, dval, use_theta):
@@ -211,6 +331,7 @@ def draw_orders(rows, rng_states, fn32, fndbl, order, draws):  # pragma: no cove
 
 
 _permute_into = njit(_permute_into)
+_permute_pcg64 = njit(_permute_pcg64)
 _sweep_row = njit(_sweep_row)
 _row_disagrees = njit(_row_disagrees)
 
