@@ -59,8 +59,10 @@ from .store import LOCK, STORE, ResultStore, RunLock, StoreError, owner_text
 
 #: the per-point JSON files of runs made before the result store (read once by --resume, then imported)
 POINTS_DIR = "points"
+#: thread counts a spawned worker pins to 1: the BLAS libraries', and numba's (its parallel kernels
+#: would otherwise start one thread per core in every worker: k workers, k*cores spinning threads)
 BLAS_ENV = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "BLIS_NUM_THREADS",
-            "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS")
+            "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS", "NUMBA_NUM_THREADS")
 #: wanted duration of one task, seconds: 20x the measured per-task cost of the executor (local
 #: processes ~1-2 ms, a Dask LocalCluster ~5-15 ms, bench/bench_store.py), so that cost stays < 5 %
 TARGET_TASK_S = {"local": 0.25, "dask": 1.0}
