@@ -264,3 +264,30 @@ def test_the_compiled_tanh_is_within_a_few_ulp_of_numpy():
     z = [K._tanh(v) for v in (0.0, -0.0, np.inf, -np.inf)]
     assert z == [0.0, 0.0, 1.0, -1.0] and not np.signbit(z[0]) and np.signbit(z[1])
     assert np.isnan(K._tanh(np.nan))
+
+
+@pytest.mark.parametrize("kind,mode", [("elman", "full"), ("elman", "elman"), ("jordan", "truncated")])
+def test_the_copy_compiled_for_a_tiny_net_gives_the_generic_epochs_bits(monkeypatch, kind, mode):
+    """Temporal XOR's 1-2-1 net runs on an epoch compiled for its sizes (kernels.SPECIALISE_TINY):
+    the same arithmetic in the same order, so the same bits as the generic epoch, and both agree
+    with numpy to the stated tolerance."""
+    from recurnet_sim.families.srn import tasks
+
+    task = tasks.temporal_xor([np.random.default_rng(1)], 60)
+    cfg = bptt.SRNConfig(kind=kind, n_in=1, n_hidden=2, n_out=1)
+    tc = bptt.TrainConfig(bptt=mode, truncation=5, lr=0.1, momentum=0.9)
+    runs = {}
+    for name, special, kernel in (("tiny", True, "compiled"), ("generic", False, "compiled"), ("numpy", True, "numpy")):
+        monkeypatch.setattr(K, "SPECIALISE_TINY", special)
+        runs[name] = _train(cfg, tc, 2, np.repeat(task.inputs, 2, 0), np.repeat(task.targets, 2, 0),
+                            None, None, None, kernel, 5, epochs=3)
+    assert any(n.endswith("_1_2_" + ("2" if kind == "elman" else "1") + "_1") for n in K._DRIVERS)
+    (pt, _, _, rt), (pg, _, _, rg), (pn, _, _, rn) = runs["tiny"], runs["generic"], runs["numpy"]
+    for k in pt:
+        np.testing.assert_array_equal(pt[k], pg[k])
+        _close(pn[k], pt[k], f"weights {k}")
+    for a, b in zip(rt, rg):
+        np.testing.assert_array_equal(a.loss_per_step, b.loss_per_step)
+        np.testing.assert_array_equal(a.hidden, b.hidden)
+    init = bptt.init_params(cfg, [np.random.default_rng(5 + b) for b in range(2)])
+    assert not np.array_equal(pt["W_xh"], init["W_xh"])  # the epochs did train
