@@ -785,6 +785,8 @@ def test_during_a_unit_replay_the_plots_end_at_the_replayed_state(name, monkeypa
                    for c in d.curves)
         k0 = int(np.argmax(np.abs(want)))
         assert d.lines[0][0].startswith(f"now: m({m.pattern_names[k0]}) = {want[k0]:+.2f}")
+        flipped = int(np.count_nonzero(shown != v._replay["pre"]))
+        assert f"changed {flipped} so far" in v.status_shown  # not the whole tick's count yet
         v.single_step()  # N finishes the replayed tick
         plots.clear()
         v.draw()

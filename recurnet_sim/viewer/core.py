@@ -1089,7 +1089,12 @@ class Viewer:
             parts.append((f"training: {tr.unit} {len(sim.training_history)}/{tr.total}", W.ACCENT, 0))
         else:
             parts.append((f"{m.tick_unit} {sim.tick}", W.TEXT, 0))
-            parts.append((f"changed {int(sim.last_flips[b])}", W.DIM, 3))
+            if self._replay_pending():  # the tick replayed so far, not its total yet
+                r = self._replay
+                done = sum(u.before != u.after for u in r["updates"][: r["k"]])
+                parts.append((f"changed {done} so far", W.DIM, 3))
+            else:
+                parts.append((f"changed {int(sim.last_flips[b])}", W.DIM, 3))
             if not sim.active[b]:
                 parts.append((self._stop_text(), self._stop_colour(), 0))
         if self.running and not sim.done:
