@@ -783,6 +783,16 @@ def _epoch_template(theta, vel, sec, tcount, X, D, mask, ones_mask, reset, has_r
             for o in range(O):
                 for k in range(H):
                     WyT[k * O + o] = th[ro + o * (H + 1) + k]
+            # the loss weights of the window's own steps
+            if ones_mask:
+                wsum = 0.0
+                sc = 1.0 / (end - lo)
+            else:
+                wsum = 0.0
+                for t in range(lo, end):
+                    wsum += mask[b, t]
+                wsum = max(wsum, 1e-12)
+                sc = 0.0
             # ---- forward from the carry stored at the window's start (held constant)
             for k in range(C):
                 cur[k] = ctx[b, start, k]
@@ -805,19 +815,9 @@ def _epoch_template(theta, vel, sec, tcount, X, D, mask, ones_mask, reset, has_r
                 tmp = cur
                 cur = nxt
                 nxt = tmp
-            for k in range(C):
-                ctx[b, end, k] = cur[k]
-            # ---- read-out, loss and dL/dz of the window's own steps
-            if ones_mask:
-                wsum = 0.0
-                sc = 1.0 / (end - lo)
-            else:
-                wsum = 0.0
-                for t in range(lo, end):
-                    wsum += mask[b, t]
-                wsum = max(wsum, 1e-12)
-                sc = 0.0
-            for i in range(n):
+                # ---- read-out, loss and dL/dz of the window's own steps, in the same loop:
+                # off the carry's chain of dependent operations, so the processor overlaps them
+                # with the next step's forward
                 if i < off:
                     for o in range(O):
                         dZ[i, o] = 0.0
@@ -906,6 +906,8 @@ def _epoch_template(theta, vel, sec, tcount, X, D, mask, ones_mask, reset, has_r
                 s_t = sc if ones_mask else mask[b, t] / wsum
                 for o in range(O):
                     dZ[i, o] = dZ[i, o] * s_t
+            for k in range(C):
+                ctx[b, end, k] = cur[k]
             if skip[w]:
                 continue
             # ---- backward through the window (BPTT; Elman's scheme: no error through the carry)
@@ -962,6 +964,9 @@ def _epoch_template(theta, vel, sec, tcount, X, D, mask, ones_mask, reset, has_r
                     c1 = -lr / (1.0 - b1 ** tn)
                     c2 = 1.0 - b2 ** tn
                     sb = sec[b]
+                    # the step into grad (copied out above), its norm in a loop of its own: the
+                    # update then vectorises (its sqrt and division were scalar beside the
+                    # serial sum); the same values, the norm summed in the same order
                     for q in range(P):
                         gq = grad[q]
                         m = b1 * vb[q] + (1.0 - b1) * gq
@@ -970,14 +975,16 @@ def _epoch_template(theta, vel, sec, tcount, X, D, mask, ones_mask, reset, has_r
                         vb[q] = m
                         sb[q] = v
                         th[q] += st
-                        u2 += st * st
+                        grad[q] = st
                     tcount[b] = tn
                 else:
                     for q in range(P):
                         v = mom * vb[q] - lr * grad[q]
                         vb[q] = v
                         th[q] += v
-                        u2 += v * v
+                        grad[q] = v
+                for q in range(P):
+                    u2 += grad[q] * grad[q]
             un = np.sqrt(u2)
             gsum += gn
             if gn != gn or gmax != gmax:
