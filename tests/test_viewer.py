@@ -881,6 +881,26 @@ def test_layout_text_is_neither_cut_nor_overlapping(name, size, zoom):
         v.close()
 
 
+@pytest.mark.parametrize("zoom", [1.0, 1.5])
+@pytest.mark.parametrize("size", [(800, 600), (1920, 1080), (3840, 2160)])
+@pytest.mark.parametrize("name", ["jordan_sequence", "elman_temporal_xor"])
+def test_layered_view_text_does_not_overlap(name, size, zoom):
+    # layer labels wider than their block ("input (1)" on "context (3)"), the strip's 'time ->' on
+    # the legend, the gradient panel's crowded lag labels at 4K
+    sim = load_scenario(ROOT / "scenarios" / f"{name}.toml", {"view.paused": True})
+    v = Viewer(sim, size=size, headless=True)
+    try:
+        if zoom != 1.0:
+            v.set_zoom(+2)
+        for _ in range(3):
+            v.single_step()
+        texts = _texts(v)
+        assert all(v.screen.get_rect().contains(r) for r, _ in texts)
+        assert _overlaps(texts, v.main_rect) == []
+    finally:
+        v.close()
+
+
 def test_a_replayed_cycle_shows_each_state_with_its_own_bars_and_outcome(monkeypatch):
     # hopfield_letters_sync alternates between its 2-cycle's states; the bars and outcome looked
     # frozen. They follow the state drawn, and the caption says why their values do not change:

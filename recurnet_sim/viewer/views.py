@@ -219,12 +219,16 @@ class StateView:
         spare = top.h - band - tall * cell
         y = top.y + 22 + spare // (n + 1)
         cx = top.centerx
+        f = W.Fonts(self.scale)
         for row in rows:
-            width = (sum(b.cols for b in row) + g * (len(row) - 1)) * cell
+            # a block narrower than its label ("input (1)") keeps the next block clear of the label
+            gaps = [max(g * cell, (f.font(17).size(b.label)[0] + f.px(12) - b.cols * cell) if b.label else 0)
+                    for b in row[:-1]] + [0]
+            width = sum(b.cols for b in row) * cell + sum(gaps)
             x = cx - width // 2
-            for b in row:
+            for b, gap in zip(row, gaps):
                 b.place(x, y, cell)
-                x += (b.cols + g) * cell
+                x += b.cols * cell + gap
             y = max(b.rect.bottom for b in row) + 26 + 22 + spare // (n + 1)
 
     def _layout_panels(self, rect: pygame.Rect, top: pygame.Rect) -> None:
@@ -239,9 +243,13 @@ class StateView:
         fill_w = avail - (len(side) * (gw + 24) if gw else 0)
         if fill:
             each = (fill_w - 24 * (len(fill) - 1)) // len(fill)
+            # below a strip: its 'time ->' line, then the legend (rows that grow with the text)
+            f = W.Fonts(self.scale)
+            low = f.height(15) + f.px(14) + self.legend_height(f, rect.w - f.px(20))
+            y0 = top.bottom + f.px(40)
             for j, k in enumerate(fill):
-                self.panel_rects[k] = pygame.Rect(rect.x + 60 + j * (each + 24), top.bottom + 40, each,
-                                                  rect.bottom - top.bottom - 80)
+                self.panel_rects[k] = pygame.Rect(rect.x + 60 + j * (each + 24), y0, each,
+                                                  max(0, rect.bottom - low - y0))
         if gw:
             gy = top.bottom + 10
             for j, k in enumerate(reversed(side)):
@@ -613,7 +621,7 @@ def draw_curves(surf, rect, fonts, d) -> pygame.Rect | None:
     def py(v):
         return area.bottom - 1 - (np.clip(np.asarray(v, float), lo, hi) - lo) / (hi - lo) * (area.h - 1)
 
-    yt = W.nice_ticks(lo, hi, max(2, area.h // 36))
+    yt = W.nice_ticks(lo, hi, max(2, area.h // max(1, fonts.px(36))))
     ystep = yt[1] - yt[0] if len(yt) > 1 else 0.0
     for t in yt:
         yy = int(py(t))
@@ -623,7 +631,7 @@ def draw_curves(surf, rect, fonts, d) -> pygame.Rect | None:
         for x, text, tone in d.x_labels:
             fonts.text(surf, text, (int(px(x)), area.bottom + 3), 15, TONES.get(tone, W.DIM), anchor="midtop")
     else:
-        for t in W.nice_ticks(x0, x1, max(2, area.w // 80)):
+        for t in W.nice_ticks(x0, x1, max(2, area.w // max(1, fonts.px(80)))):
             if t != int(t):
                 continue
             xx = int(px(t))
@@ -719,7 +727,7 @@ def draw_histogram(surf, rect, fonts, d) -> pygame.Rect | None:
                                          ([ref[np.isfinite(ref)]] if ref is not None else []))))
     top = top * 1.1 if top > 0 else 1.0
     pygame.draw.rect(surf, W.BG, area)
-    yt = W.nice_ticks(0.0, top, max(2, area.h // 36))
+    yt = W.nice_ticks(0.0, top, max(2, area.h // max(1, fonts.px(36))))
     ystep = yt[1] - yt[0] if len(yt) > 1 else 0.0
     for t in yt:
         yy = int(area.bottom - 1 - t / top * (area.h - 1))

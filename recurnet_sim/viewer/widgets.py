@@ -558,7 +558,7 @@ def log_plot(surf: pygame.Surface, rect: pygame.Rect, fonts: Fonts, title: str, 
     if note:
         fonts.text(surf, note, inner.center, 15, FAINT, anchor="center", max_width=inner.w)
         return None
-    left, bottom = fonts.px(50), 2 * fonts.height(15)
+    left, bottom = fonts.px(50), 2 * fonts.height(15) + fonts.px(4)  # tick labels, then the axis name
     # the legend gets rows of its own above the plot (as the curve plots'), so no curve runs
     # through its text: (text, colour, x offset) per item, flowed into at most 3 rows
     named = [(t, c) for t, c in [(label or "", color)] + [(t, c) for _, _, c, t in curves] if t] \
@@ -610,7 +610,7 @@ def log_plot(surf: pygame.Surface, rect: pygame.Rect, fonts: Fonts, title: str, 
     def py(e):
         return area.bottom - 1 - (np.asarray(e, dtype=float) - e_lo) / (e_hi - e_lo) * (area.h - 1)
 
-    n_max = max(2, area.h // 20)
+    n_max = max(2, area.h // (fonts.height(15) + fonts.px(4)))  # decades labelled: as many as fit
     step = max(1, math.ceil((e_hi - e_lo) / n_max))
     for e in range(e_hi, e_lo - 1, -step):
         yy = int(py(e))
@@ -620,12 +620,20 @@ def log_plot(surf: pygame.Surface, rect: pygame.Rect, fonts: Fonts, title: str, 
     yy = int(py(0))
     for xx in range(area.x, area.right, 8):  # dashed: the lag-0 level
         pygame.draw.line(surf, FAINT, (xx, yy), (min(xx + 3, area.right - 1), yy))
-    for t in nice_ticks(x0, x1, max(2, area.w // 50)):
+    last = -10**9
+    for t in nice_ticks(x0, x1, max(2, area.w // fonts.px(50))):
         if t != int(t):
             continue
         xx = int(px(t))
         pygame.draw.line(surf, PANEL_EDGE, (xx, area.bottom), (xx, area.bottom + 3))
-        fonts.text(surf, str(int(t)), (xx, area.bottom + 3), 15, DIM, anchor="midtop")
+        # the first label starts at the axis (centred there it ran into the lowest y label); a
+        # label that would touch the one before is left out (a narrow panel at a big zoom)
+        lw = fonts.font(15).size(str(int(t)))[0]
+        left_x = xx if xx <= area.x + 1 else xx - lw // 2
+        if left_x < last + fonts.px(6):
+            continue
+        r = fonts.text(surf, str(int(t)), (xx, area.bottom + 3), 15, DIM, anchor="topleft" if xx <= area.x + 1 else "midtop")
+        last = r.right
     pygame.draw.rect(surf, PANEL_EDGE, area, 1)
     fonts.text(surf, xlabel, (area.centerx, inner.bottom + 2), 15, DIM, anchor="midbottom", max_width=inner.w)
     lab = pygame.transform.rotate(fonts.render(ylabel, 15, DIM), 90)
