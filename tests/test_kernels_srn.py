@@ -291,3 +291,27 @@ def test_the_copy_compiled_for_a_tiny_net_gives_the_generic_epochs_bits(monkeypa
         np.testing.assert_array_equal(a.hidden, b.hidden)
     init = bptt.init_params(cfg, [np.random.default_rng(5 + b) for b in range(2)])
     assert not np.array_equal(pt["W_xh"], init["W_xh"])  # the epochs did train
+
+
+def test_an_epochs_outputs_are_never_recycled_while_the_caller_holds_them():
+    """The compiled epoch reuses the previous epoch's output arrays only when nothing refers to
+    them (kernels._recycled): a result kept, or a view of it, stays as it was through later epochs."""
+    from recurnet_sim.families.srn import tasks
+
+    task = tasks.temporal_xor([np.random.default_rng(2)], 40)
+    cfg = bptt.SRNConfig(kind="lstm", n_in=1, n_hidden=3, n_out=1)
+    tc = bptt.TrainConfig(bptt="truncated", truncation=4, lr=0.5)
+    p = bptt.init_params(cfg, [np.random.default_rng(0)])
+    v = {k: np.zeros_like(a) for k, a in p.items()}
+    run = lambda: bptt.train_epoch(cfg, tc, p, v, task.inputs, task.targets, kernel="compiled")  # noqa: E731
+    kept = run()
+    view = run().hidden[:, 5:]  # the second result dropped, a view of its hidden states kept
+    before = {f: getattr(kept, f).copy() for f in ("hidden", "outputs", "context", "gates", "loss_per_step")}
+    view_before = view.copy()
+    for _ in range(3):
+        last = run()
+    for f, a in before.items():
+        np.testing.assert_array_equal(getattr(kept, f), a, err_msg=f)
+        assert not np.shares_memory(getattr(kept, f), getattr(last, f)), f
+    np.testing.assert_array_equal(view, view_before)
+    assert not np.array_equal(kept.hidden, last.hidden)  # training went on: the states did change

@@ -41,6 +41,7 @@ depends on the library, its version and the CPU): the reason it is the family's 
 """
 from __future__ import annotations
 
+import sys
 import types
 from dataclasses import dataclass
 from typing import Any
@@ -1030,6 +1031,35 @@ def _driver(ck: CellKernel, sizes: tuple = (-1, -1, -1, -1)):
 # ======================================================================================
 # The Python side: pack, run, unpack
 # ======================================================================================
+_POOL: dict[str, np.ndarray] = {}
+
+
+def _refs_when_free() -> int:
+    """sys.getrefcount of an array only a dict and a local name hold, measured the way
+    :func:`_recycled` measures it (3 on CPython 3.11: the dict's, the name's, the argument's;
+    the interpreter's count may differ in other versions, so it is measured, not assumed)."""
+    pool = {"probe": np.empty(1)}
+    a = pool.get("probe")
+    return sys.getrefcount(a)
+
+
+_FREE_REFS = _refs_when_free()
+
+
+def _recycled(key: str, shape: tuple) -> np.ndarray:
+    """An uninitialised float array for an epoch's output: the previous epoch's array of that
+    name and shape when nothing but this pool still refers to it (a caller's view or copy keeps
+    it out of reuse: a view holds its base), else a new one, which the pool then keeps. Writing
+    into fresh memory costs the operating system's page faults on first touch: a quarter of an
+    LSTM H=32 B=8 epoch here (~19 -> ~14.5 ms), at these outputs' ~20 MB per epoch."""
+    a = _POOL.get(key)
+    if a is not None and a.shape == shape and sys.getrefcount(a) == _FREE_REFS:
+        return a
+    a = np.empty(shape)
+    _POOL[key] = a
+    return a
+
+
 def train_epoch(cfg, tcfg, ck: CellKernel, params, velocity, X, D, mask=None, reset=None, c0=None,
                 active=None, moments=None, grad_out=None):
     """:func:`.bptt.train_epoch` through the cell's compiled kernel ``ck`` (same arguments, same
@@ -1060,12 +1090,14 @@ def train_epoch(cfg, tcfg, ck: CellKernel, params, velocity, X, D, mask=None, re
     ints = (*ck.ints, 0, 0)[:max(2, len(ck.ints))]  # at least two: the driver reads ip[8], ip[9]
     ip = np.array([I, H, C, O, G, ck.n_cache, OUT_CODES[cfg.output], ck.n_work, *ints], dtype=np.int64)
     fpar = np.array([cell.context_init, *ck.floats], dtype=float)
-    ctx = np.empty((B, T + 1, C))
-    hid = np.empty((B, T, H))
-    outs = np.empty((B, T, O))
-    loss_ps = np.zeros((B, T))
-    gates = np.zeros((B, T, G, H))
-    after = np.empty((B, T, C))
+    # every step's entries are written by the epoch (its windows cover [0, T)), so recycled
+    # arrays need no clearing
+    ctx = _recycled("ctx", (B, T + 1, C))
+    hid = _recycled("hid", (B, T, H))
+    outs = _recycled("outs", (B, T, O))
+    loss_ps = _recycled("loss_ps", (B, T))
+    gates = _recycled("gates", (B, T, G, H))
+    after = _recycled("after", (B, T, C))
     stats = np.zeros((B, 3))
     gout = np.empty((B, fp_.P)) if grad_out is None else grad_out
     clip = -1.0 if tcfg.clip is None else float(tcfg.clip)
