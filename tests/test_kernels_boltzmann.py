@@ -71,17 +71,19 @@ def test_annealed_sweeps_with_a_shared_generator_are_identical(seed, N, B, units
         assert np.array_equal(sa, sc)
 
 
-def test_near_ties_are_decided_exactly_by_both_kernels():
+@pytest.mark.parametrize("n", [4, 60])
+def test_near_ties_are_decided_exactly_by_both_kernels(n):
     # The gap of unit 0 is 1 + 1e-17 - 1 = 1e-17 > 0 exactly, but 0 in left-to-right float
     # arithmetic: at T = 0 the exact rule turns it on under every kernel and summation order;
     # with the couplings reordered (-1 first) the float sum is 1e-17 too, and the answer is the same.
+    # n = 60: the compiled kernel's starting gaps come from a BLAS product (another order).
     for row in ([1.0, 1e-17, -1.0], [-1.0, 1e-17, 1.0]):
-        w = np.zeros((4, 4))
-        w[0, 1:] = w[1:, 0] = row
+        w = np.zeros((n, n))
+        w[0, 1:4] = w[1:4, 0] = row
         for k in ("numpy", "compiled"):
-            m = BoltzmannMachine(w, np.zeros(4), temperature=0.0, batch_size=3, kernel=k)
-            m.set_state(np.array([[0.0, 1.0, 1.0, 1.0]] * 3))
-            m.set_clamped([1, 2, 3])
+            m = BoltzmannMachine(w, np.zeros(n), temperature=0.0, batch_size=3, kernel=k)
+            m.set_state(np.array([[0.0] + [1.0] * (n - 1)] * 3))
+            m.set_clamped(list(range(1, n)))
             m.step(seeding.trial_rngs(0, 3), np.ones(3, bool))
             assert (m.state[:, 0] == 1.0).all(), (row, k)
 

@@ -245,10 +245,13 @@ def _bucket(key, n):  # pragma: no cover - compiled
 
 
 @njit
-def _sweep_chain(s, wg, bg, free, keys, thr, bound, lo, hi, b, h, order):  # pragma: no cover - compiled
+def _sweep_chain(s, wg, bg, free, keys, thr, bound, lo, hi, b, h, order, h0):  # pragma: no cover - compiled
     """Compiled heat-bath sweep of chain b (the same decisions as the numpy sweep: same probe
     order, same thresholds, exact near ties). Its fields are kept and updated by one row of
-    couplings when a unit changes. ``h``, ``order``: scratch rows (N,). Returns the units changed."""
+    couplings when a unit changes. ``h``, ``order``: scratch rows (N,). ``h0`` (B, N): the chains'
+    starting gaps ``s @ wg + bg`` computed by the caller (a BLAS product), or (0, N) to sum them
+    here. Either summation order is within ``bound`` (it holds for any order, _gap_bounds), so the
+    decisions are the same. Returns the units changed."""
     N = s.shape[1]
     nf = 0
     if N <= 48:  # insertion sort of the free units by key, ties by index (stable, as numpy's)
@@ -288,13 +291,17 @@ def _sweep_chain(s, wg, bg, free, keys, thr, bound, lo, hi, b, h, order):  # pra
             order[p] = x
     if N > 48:
         h = np.empty(N)  # fresh: LLVM then knows it aliases nothing and vectorises the row updates
-    for q in range(N):
-        h[q] = bg[q]
-    for j in range(N):
-        sj = s[b, j]
-        if sj != 0.0:
-            for q in range(N):
-                h[q] += sj * wg[j, q]
+    if h0.shape[0] > 0:
+        for q in range(N):
+            h[q] = h0[b, q]
+    else:
+        for q in range(N):
+            h[q] = bg[q]
+        for j in range(N):
+            sj = s[b, j]
+            if sj != 0.0:
+                for q in range(N):
+                    h[q] += sj * wg[j, q]
     count = 0
     for t in range(nf):
         i = order[t]
@@ -314,19 +321,19 @@ def _sweep_chain(s, wg, bg, free, keys, thr, bound, lo, hi, b, h, order):  # pra
 
 
 @njit(parallel=True)
-def _heat_bath_parallel(s, wg, bg, free, keys, thr, bound, lo, hi, flips):  # pragma: no cover - compiled
+def _heat_bath_parallel(s, wg, bg, free, keys, thr, bound, lo, hi, flips, h0):  # pragma: no cover - compiled
     h = np.empty(s.shape)
     order = np.empty(s.shape, dtype=np.int64)
     for b in prange(s.shape[0]):
-        flips[b] = _sweep_chain(s, wg, bg, free, keys, thr, bound, lo, hi, b, h[b], order[b])
+        flips[b] = _sweep_chain(s, wg, bg, free, keys, thr, bound, lo, hi, b, h[b], order[b], h0)
 
 
 @njit
-def _heat_bath_serial(s, wg, bg, free, keys, thr, bound, lo, hi, flips):  # pragma: no cover - compiled
+def _heat_bath_serial(s, wg, bg, free, keys, thr, bound, lo, hi, flips, h0):  # pragma: no cover - compiled
     h = np.empty(s.shape[1])
     order = np.empty(s.shape[1], dtype=np.int64)
     for b in range(s.shape[0]):
-        flips[b] = _sweep_chain(s, wg, bg, free, keys, thr, bound, lo, hi, b, h, order)
+        flips[b] = _sweep_chain(s, wg, bg, free, keys, thr, bound, lo, hi, b, h, order, h0)
 
 
 # Below this many multiply-adds per sweep a second thread costs more to wake (and, on a busy
@@ -483,8 +490,14 @@ def heat_bath_sweep(s: np.ndarray, weights: np.ndarray, biases: np.ndarray, free
     if kernel == "compiled":
         flips = np.zeros(B, dtype=np.int64)
         run = _heat_bath_parallel if B * N * N >= _PARALLEL_WORK else _heat_bath_serial
-        run(s, np.ascontiguousarray(wg), bg, np.ascontiguousarray(free),
-                          np.ascontiguousarray(order_keys), np.ascontiguousarray(thr_bt), bound, lo, hi, flips)
+        wg = np.ascontiguousarray(wg)
+        if N > 48:  # the starting gaps by one BLAS product (they were most of a 100-unit sweep)
+            h0 = s @ wg
+            h0 += bg
+        else:
+            h0 = np.empty((0, N))
+        run(s, wg, bg, np.ascontiguousarray(free), np.ascontiguousarray(order_keys), np.ascontiguousarray(thr_bt),
+            bound, lo, hi, flips, h0)
         return flips
     # Chains with fewer free units than `steps` probe a dummy unit N (zero weights, never read)
     # for their surplus steps, so every step is the same few whole-batch operations.
