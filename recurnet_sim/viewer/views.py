@@ -405,7 +405,8 @@ class StateView:
         """(left items, right items) of the legend as (swatch colours, outline?, text)."""
         items = self.spec.legend
         left = [([SWATCHES[sw] for sw in it.swatches], False, it.text) for it in items if it.side != "right"]
-        left.append(([W.CLAMP], True, "clamped"))
+        if self.model.clamped.any():  # the swatch explains outlines that are on screen, nothing more
+            left.append(([W.CLAMP], True, "clamped"))
         if wrong_target is not None:  # the red outlines drawn by draw_outcome
             left.append(([W.verdict_colour(False)], True, f"wrong vs target {wrong_target}"))
         right = [([SWATCHES[sw] for sw in it.swatches], False, it.text) for it in items if it.side == "right"]
