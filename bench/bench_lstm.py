@@ -15,9 +15,10 @@ cross-entropy at each episode's last step, B = 8 sequences side by side.
   PyTorch slightly).
 
 PyTorch is not a dependency; without it the numpy figures are printed and the torch column says
-it is missing. One run (torch 2.13.0 CPU, numba 0.68.1; a shared, loaded 2-core machine, this day):
-compiled/torch LSTM 1.37 (slower), GRU 0.27, Elman 0.34; numpy/compiled LSTM 4.2, GRU 4.4, Elman
-1.2 (26.7, 21.5, 10.4 ms per epoch compiled). One BLAS/torch thread for every contender; each figure is the best of
+it is missing. Three runs after the per-window weight gradient and the recycled output arrays
+(torch 2.13.0 CPU, numba 0.68.1; a shared 2-core machine, load 1-8, this day): compiled/torch LSTM
+0.80, 0.94, 0.85 (before: 1.29-1.37), GRU 0.24, 0.22, 0.21, Elman 0.31, 0.31, 0.32; numpy/compiled
+LSTM 6.5-7.2, GRU 5.1-6.2, Elman 1.2-1.3 (last run: 15.7, 14.8, 9.3 ms per epoch compiled). One BLAS/torch thread for every contender; each figure is the best of
 ``--repeats``. Ratios are measured in the same run.
 
 Run:  python bench/bench_lstm.py [--repeats 3]

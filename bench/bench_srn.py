@@ -36,10 +36,11 @@ column is the same code in both rows and shows the machine's noise)::
     after                                  0.029     0.031      0.082 (0.005)
 
 The last table (issue 13) times the compiled (numba) epoch against the numpy path in the same run.
-One run after the vectorised loops and the libm-free tanh (loaded 2-core machine, this day; B = 1):
-temporal XOR T=3000 H=2 full BPTT 0.67 ms per epoch (numpy/compiled 12.1; the goal is 0.5 ms),
-Elman one-step 0.91 ms (125x), H=32 full BPTT 5.1 ms (3.9x); BPTT(12;12) at H=32 against
-torch.nn.RNN: compiled/torch 0.04 (XOR) and 0.03 (Reber).
+Three runs after the size-specialised copy for tiny nets, the loss inside the forward loop and the
+recycled outputs (shared 2-core machine, load 1-8, this day; B = 1): temporal XOR T=3000 H=2 full
+BPTT 0.51, 0.54, 0.50 ms per epoch (numpy/compiled 15.5-15.9; the goal is 0.5 ms; before: 0.67),
+Elman one-step 0.62-0.66 ms (~90x), H=32 full BPTT 3.0-3.1 ms (3.0x); BPTT(12;12) at H=32 against
+torch.nn.RNN: compiled/torch 0.03-0.04 (XOR and Reber).
 
 Run:  python bench/bench_srn.py [--repeats 5]
 """
