@@ -35,6 +35,7 @@ their numba objects, which is what numba needs to see when it compiles a call be
 """
 from __future__ import annotations
 
+import importlib.util
 import os
 import sys
 from pathlib import Path
@@ -102,7 +103,7 @@ def kernel_for(cfg_or_name=None) -> str:
     "compiled" becomes "numpy" (with a one-line note, once per process) when numba is missing.
     """
     name = requested(cfg_or_name)
-    if name == "compiled" and not numba_available():
+    if name == "compiled" and not numba_installed():
         return "numpy"
     return name
 
@@ -124,6 +125,19 @@ def numpy_time(seconds: float) -> None:
 def numba_available() -> bool:
     """Whether numba can be imported (imports it, after setting its cache directory)."""
     return load_numba() is not None
+
+
+def numba_installed() -> bool:
+    """Whether numba is there, without importing it before it is needed: importing it costs
+    0.15-0.4 s, which a short run that stays on the numpy kernel (:func:`worth_compiling`) never
+    needs. A model checks :func:`numba_available` at its first compiled call (a package that is
+    found but fails to import then falls back to numpy with the one-line note)."""
+    if _numba is None and sys.modules.get("numba", False) is not None:
+        try:
+            return importlib.util.find_spec("numba") is not None or numba_available()
+        except (ImportError, ValueError):
+            pass
+    return numba_available()
 
 
 def load_numba():

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from recurnet_sim import seeding
+from recurnet_sim import kernels, seeding
 from recurnet_sim.anneal import AnnealSchedule
 from recurnet_sim.families.boltzmann import model as bz
 from recurnet_sim.families.boltzmann.model import BoltzmannMachine
@@ -17,6 +17,12 @@ from test_boltzmann import random_machine, sample_histogram
 
 pytestmark = pytest.mark.skipif(not numba_available(), reason="numba is not installed")
 FEW = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+@pytest.fixture(autouse=True)
+def compile_small_machines(monkeypatch):
+    """Runs here are short: compile from the first sweep (the default starts on numpy)."""
+    monkeypatch.setattr(kernels, "COMPILE_AFTER_S", 0.0)
 
 
 def machine_pair(N, seed, scale, units, T, B, integer):
@@ -193,3 +199,28 @@ def test_compiled_probe_order_is_numpys_stable_sort_with_tied_and_extreme_keys(N
         out.append((s, f))
     assert np.array_equal(out[0][0], out[1][0]) and np.array_equal(out[0][1], out[1][1])
     assert not np.array_equal(out[0][0], s0)
+
+
+def test_a_short_run_never_imports_numba_and_a_long_one_switches_with_the_same_bits(monkeypatch):
+    import subprocess
+    import sys
+    code = ("import sys; from recurnet_sim import load_scenario; from recurnet_sim.paths import scenarios_dir; "
+            "load_scenario(scenarios_dir() / 'boltzmann_sample.toml').run(); print('numba' in sys.modules)")
+    env = {k: v for k, v in __import__("os").environ.items() if k != kernels.ENV_VAR}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
+    assert out.stdout.strip() == "False"  # stayed on the numpy kernel: numba's start-up never paid
+    # in a process where the switch happens mid-run, every sweep still gives the numpy kernel's bits
+    monkeypatch.delenv(kernels.ENV_VAR, raising=False)
+    monkeypatch.setattr(kernels, "_warm", False)
+    monkeypatch.setattr(kernels, "COMPILE_AFTER_S", 1.0)
+    monkeypatch.setattr(kernels, "_numpy_seconds", 0.0)
+    ref, mixed = machine_pair(30, 5, 1.0, "bipolar", 1.0, 12, False)
+    ref.kernel = "numpy"
+    r1, r2 = seeding.trial_rngs(4, 12), seeding.trial_rngs(4, 12)
+    for t in range(6):
+        if t == 3:
+            kernels.numpy_time(2.0)  # the run has now paid for numba: the compiled sweep takes over
+        ref.step(r1, np.ones(12, bool))
+        mixed.step(r2, np.ones(12, bool))
+        assert np.array_equal(ref.state, mixed.state)
+    assert kernels.worth_compiling()

@@ -39,6 +39,7 @@ import math
 import operator
 import pathlib
 import threading
+import time
 from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
@@ -779,7 +780,12 @@ class BoltzmannMachine(Model):
         rows = np.flatnonzero(active)
         if rows.size == 0:
             return flips
-        draws = self._draw(rngs, rows, 2 * N)
+        # Like Hopfield's, a "compiled" machine starts on the numpy kernel (the same bits) and
+        # switches once numpy has spent kernels.COMPILE_AFTER_S: a short run never pays numba's start-up.
+        from ...kernels import numba_available, numpy_time, worth_compiling
+        kernel = self.kernel if self.kernel != "compiled" or (worth_compiling() and numba_available()) else "numpy"
+        t0 = time.perf_counter()
+        draws = self._draw(rngs, rows, 2 * N, kernel)
         whole = rows.size == B
         s = self.state if whole else self.state[rows]
         free = ~(self.clamped if whole else self.clamped[rows])
@@ -790,7 +796,9 @@ class BoltzmannMachine(Model):
                                   self.hidden, free, self.temperature, draws[:, N:], self.bipolar, trace=trace)
         else:
             f = heat_bath_sweep(s, self.weights, self.biases, free, self.temperature, draws[:, :N], draws[:, N:],
-                                self.bipolar, kernel=self.kernel, trace=trace)
+                                self.bipolar, kernel=kernel, trace=trace)
+        if kernel != self.kernel:
+            numpy_time(time.perf_counter() - t0)
         if trace is not None:
             self._unit_trace = {int(b): tuple(t) for b, t in zip(rows, trace)}
         if not whole:
@@ -798,13 +806,13 @@ class BoltzmannMachine(Model):
         flips[rows] = f
         return flips
 
-    def _draw(self, rngs, rows: np.ndarray, n: int) -> np.ndarray:
+    def _draw(self, rngs, rows: np.ndarray, n: int, kernel: str | None = None) -> np.ndarray:
         """``rngs[b].random(n)`` for each b in ``rows``, shape (len(rows), n): a Python loop (numpy
         kernel), or one compiled loop calling each generator's C ``next_double`` (the same
         numbers; a Python call per chain was half the sweep with 30,000 chains)."""
         global _next_double
         out = np.empty((rows.size, n))
-        if self.kernel == "compiled" and rows.size >= 8:
+        if (self.kernel if kernel is None else kernel) == "compiled" and rows.size >= 8:
             ptr = getattr(self, "_rng_pointers", None)
             if ptr is None or not ptr.matches(rngs):
                 ptr = self._rng_pointers = _RngPointers(rngs)
