@@ -37,7 +37,10 @@ EXP = ROOT / "scenarios" / "experiments" / "hopfield_capacity.toml"
 #: the classic sweep: 45 points x 50 trials at N = 1000
 CLASSIC = ["network.size=1000", "initial.noise=0.05", "grid.load={start = 0.02, stop = 0.30, step = 0.02}",
            'grid.rule=["hebbian", "storkey", "pseudo_inverse"]', "experiment.trials=50", "experiment.markers={}",
-           'experiment.metrics=["overlap", "success", "recalled_kind", "steps", "stop_reason"]']
+           'experiment.metrics=["overlap", "success", "recalled_kind", "steps", "stop_reason"]',
+           # the shipped labels name metrics this sweep leaves out (target_stable, capacity_load)
+           'experiment.labels={rule = "learning rule", overlap = "final overlap with the target", '
+           'success = "retrieval (overlap >= threshold)", recalled_kind = "recalled", steps = "sweeps until stop"}']
 
 
 def main(argv=None) -> int:
