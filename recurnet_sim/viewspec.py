@@ -284,9 +284,11 @@ class Curves:
         Category labels under the x axis (e.g. the letter each step predicts), drawn when they fit.
     note : str, optional
         Shown instead of the plot (why there is no data).
-    styles : tuple of {"thick", "line", "faint"}
+    styles : tuple of {"thick", "level", "line", "faint"}
         Per curve, how it is drawn (default: the first thick, the others lines): ``"faint"`` for
-        raw data behind the series that carries the claim. A NaN in a curve breaks its line.
+        raw data behind the series that carries the claim; ``"level"`` thick too, but a run of two
+        points is a flat bar at the first one's value (a level held over one step, e.g. the mean
+        error of a position in the sequence). A NaN in a curve breaks its line.
     """
 
     title: str

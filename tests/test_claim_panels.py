@@ -163,7 +163,7 @@ def test_temporal_xor_error_dips_on_every_third_bit():
         assert d.curves[0][2].size == 36 and "xor" in d.lines[0][0]
         assert d.style(0) == "faint"  # the raw per-step error, behind the claim
         # the prominent series: every step at the mean error of its position in the triple
-        thick = {lab: y[np.isfinite(y)] for k, (lab, _, y, _) in enumerate(d.curves) if d.style(k) == "thick"}
+        thick = {lab: y[np.isfinite(y)] for k, (lab, _, y, _) in enumerate(d.curves) if d.style(k) == "level"}
         assert set(thick) == {"mean at random 1", "mean at random 2", "mean at xor"}
         for k, name in enumerate(("random 1", "random 2", "xor")):
             assert thick[f"mean at {name}"].size >= 2 * 11 and np.allclose(thick[f"mean at {name}"], prof[k])
@@ -184,7 +184,7 @@ def test_letters_error_is_low_on_vowels_and_named_per_letter():
         assert vowel < 0.5 * cons
         assert d.lines[1][0].startswith("per letter: b")
         assert {t for _, t, _ in d.x_labels} <= set("bdgaiu")
-        thick = {lab: y[np.isfinite(y)] for k, (lab, _, y, _) in enumerate(d.curves) if d.style(k) == "thick"}
+        thick = {lab: y[np.isfinite(y)] for k, (lab, _, y, _) in enumerate(d.curves) if d.style(k) == "level"}
         assert set(thick) == {"mean of its letter: consonant", "mean of its letter: vowel"}
         assert thick["mean of its letter: vowel"].max() < 0.5 * thick["mean of its letter: consonant"].min()
         # each step at its own letter's mean: b, d, g differ (the consonants are not one level)
@@ -248,3 +248,27 @@ def test_encoder_panel_tabulates_the_hidden_codes_and_correct_completions():
             assert row[3][0].endswith("right") == bool(v.model.outcome(b)["success"])
     finally:
         v.close()
+
+
+def test_a_thick_curve_of_two_points_is_a_rising_line_and_only_a_level_is_a_flat_bar():
+    # the overlap trace after one tick (m(A) 0.5 -> 1.0) once drew its thick target curve as a flat
+    # bar at 0.5: only a "level" curve turns a two-point run into a bar
+    import pygame
+    from recurnet_sim.viewer import views
+    from recurnet_sim.viewer.core import init_pygame
+    from recurnet_sim.viewer.widgets import Fonts
+    init_pygame(headless=True)
+
+    def drawn_rows(style):
+        surf = pygame.Surface((600, 400))
+        d = Curves("m", [("A", np.array([0.0, 1.0]), np.array([0.5, 1.0]), "accent")], y_range=(-1.0, 1.0),
+                   styles=(style,))
+        area = views.draw_curves(surf, surf.get_rect(), Fonts(), d)
+        px = pygame.surfarray.array3d(surf)[area.left + 2:area.right - 2, area.top:area.bottom]
+        hit = np.all(px == np.array(views.TONES["accent"]), axis=2)  # (x, y) of the curve's colour
+        return [np.flatnonzero(hit[x]).mean() for x in (4, hit.shape[0] - 5)]  # mean row, left and right end
+
+    left, right = drawn_rows("thick")
+    assert right < left - 50  # rises from m = 0.5 to m = 1 (rows grow downwards)
+    left, right = drawn_rows("level")
+    assert abs(right - left) < 2  # flat at the first value

@@ -649,21 +649,21 @@ def draw_curves(surf, rect, fonts, d) -> pygame.Rect | None:
         for yy in range(area.y, area.bottom, 8):  # dashed
             pygame.draw.line(surf, col, (xx, yy), (xx, min(yy + 4, area.bottom - 1)))
         fonts.text(surf, text, (min(xx, area.right - 4), area.bottom - 4), 15, col, anchor="bottomright")
-    order = sorted(range(len(curves)), key=lambda k: {"faint": 0, "line": 1, "thick": 2}.get(d.style(k), 1))
+    order = sorted(range(len(curves)), key=lambda k: {"faint": 0, "line": 1, "thick": 2, "level": 2}.get(d.style(k), 1))
     for k in order:  # faint raw data under the lines, the claim's thick series on top
         _, xs, ys, tone = curves[k]
         st = d.style(k)
         col = TONES.get(tone, W.ENERGY)
         if st == "faint":
             col = W.blend(W.BG, col, 0.45)
-        wd = {"thick": fonts.px(5), "line": 2, "faint": 1}.get(st, 2)
+        wd = {"thick": fonts.px(5), "level": fonts.px(5), "line": 2, "faint": 1}.get(st, 2)
         ok = np.isfinite(ys)
         # a NaN breaks the line: draw each finite run on its own
         for run in np.split(np.arange(len(ys)), np.flatnonzero(np.diff(ok.astype(int)) != 0) + 1):
             if run.size and ok[run[0]]:
                 if run.size == 1:
                     pygame.draw.circle(surf, col, (int(px(xs[run[0]])), int(py(ys[run[0]]))), max(1, wd // 2))
-                elif st == "thick" and run.size == 2:  # a level over one step: a flat bar
+                elif st == "level" and run.size == 2:  # a level over one step: a flat bar
                     x_a, x_b = (int(v) for v in px(xs[run]))
                     y_m = int(py(ys[run[0]]))
                     pygame.draw.rect(surf, col, (x_a, y_m - wd // 2, max(1, x_b - x_a), wd))

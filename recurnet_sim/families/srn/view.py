@@ -351,7 +351,7 @@ class SequenceErrorPanel(CurvePanel):
             what = "mean of its letter" if task.name == "letters" else "mean at"
             curves.append((f"{what}: {n}" if task.name == "letters" else f"{what} {n}", sx, sy,
                            "accent" if many else PHASE_TONES[k % len(PHASE_TONES)]))
-            styles.append("thick")
+            styles.append("level")
         return Curves(title, curves, xlabel="step of the sequence (label: the target it predicts)", ylabel="error",
                       lines=lines, x_labels=x_labels, styles=tuple(styles))
 
