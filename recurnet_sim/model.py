@@ -94,6 +94,9 @@ class Model:
 
     network_type: str = "base"
     energy_label: str = "energy"
+    #: the energy (or loss) as a short formula for the plot title, in ASCII (the viewer's font has
+    #: no superscript T); empty when there is no short one
+    energy_formula: str = ""
     unit_values: tuple[float, float] = (-1.0, 1.0)
 
     state: np.ndarray

@@ -1062,7 +1062,10 @@ class Viewer:
         xt, yt = self._series("temperature")
         show_t = yt is not None and self._temperature_reason() is None and (np.ptp(yt) > 0 or yt[-1] > 0)
         marks = [(t, v) for t, v in self._marks("energy") if xs[0] <= t <= xs[-1]]
-        W.line_plot(s, self.plot_rect, self.fonts, f"{label} at each {self.model.tick_unit}", xs, ys, W.ENERGY,
+        title = f"{label} at each {self.model.tick_unit}"
+        if self.model.energy_formula:
+            title += f":  {self.model.energy_formula}"
+        W.line_plot(s, self.plot_rect, self.fonts, title, xs, ys, W.ENERGY,
                     xt if show_t else None, yt if show_t else None, "T", W.TEMP, xlabel=self.model.tick_unit,
                     marks=marks, note2=self._anneal_ahead())
 

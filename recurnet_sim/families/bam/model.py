@@ -113,6 +113,7 @@ class BAM(Model):
     """
 
     network_type = "bam"
+    energy_formula = "E = -x^T W y"
     energy_label = "energy"
     unit_values = (-1.0, 1.0)
     temperature = 0.0

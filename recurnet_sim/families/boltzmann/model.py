@@ -672,6 +672,7 @@ class BoltzmannMachine(Model):
     """
 
     network_type = "boltzmann"
+    energy_formula = "E = -1/2 s^T W s - b^T s"
     energy_label = "energy"
 
     def __init__(self, weights, biases=None, *, n_visible: int | None = None, units: str = "binary",

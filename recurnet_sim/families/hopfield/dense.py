@@ -189,6 +189,7 @@ class DenseHopfieldModel(ScheduledUnits, Model):
     """
 
     network_type = "hopfield"
+    energy_formula = "E = -sum_mu F(xi_mu . s)"
     unit_values = (-1, 1)
 
     def __init__(self, patterns, energy="polynomial", degree=3, state=None, schedule="random", temperature=0.0,

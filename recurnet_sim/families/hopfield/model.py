@@ -332,6 +332,7 @@ class HopfieldModel(ScheduledUnits, Model):
     """
 
     network_type = "hopfield"
+    energy_formula = "E = -1/2 s^T W s + theta^T s"
     #: the unit visits of each trial's last tick while ``trace_units`` is set (``unit_updates``)
     _visits: dict = {}
 

@@ -62,6 +62,7 @@ class ModernHopfieldModel(Model):
     """
 
     network_type = NETWORK_TYPE
+    energy_formula = "E = -lse(beta, X xi) + 1/2 xi^T xi + const"
     unit_values = (-1.0, 1.0)
 
     def __init__(self, patterns, beta, state, tolerance=1e-9, pattern_names=(), grid_shape=None):
