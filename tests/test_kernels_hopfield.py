@@ -317,3 +317,78 @@ def test_the_one_call_tick_equals_the_numpy_tick_at_n_1000(schedule, T):
     assert all(
         np.array_equal(x, y) for ra, rb in zip(out[0][:-1], out[1][:-1]) for x, y in zip(ra, rb))
     assert all(map(same_state, out[0][-1], out[1][-1]))
+
+
+def energy_from_scratch(m) -> np.ndarray:
+    """E = -1/2 s^T W s + theta^T s of each trial, from the fields rebuilt from the state (the
+    expression energy() evaluated before it kept its value), uncached."""
+    s = m.state.astype(np.float64)
+    h = m._fields_from_scratch(slice(None)).astype(np.float64)
+    return (0.5 * m.scale) * np.einsum("bi,bi->b", s, 2 * m._theta_c.astype(np.float64) - h)
+
+
+@pytest.mark.parametrize("kernel", ["compiled", "numpy"])
+@pytest.mark.parametrize("binary,theta,batch", [(False, 0.0, 1), (True, 0.5, 3), (False, 1.0, 2)])
+def test_kept_energy_is_recomputed_after_every_kind_of_state_change(kernel, binary, theta, batch):
+    m = make(kernel, seed=5, n=40, p=3, rule="hebbian", schedule="sequential", T=0.0, batch=batch,
+             binary=binary, clamp=False, theta=theta, per_trial=False)
+    assert m.exact_integer
+    rngs = trial_rngs(2, batch)
+    g = np.random.default_rng(0)
+    lo, hi = m.unit_values
+    changes = [
+        lambda: m.step(rngs, np.ones(batch, bool)),
+        lambda: m.step(rngs, np.ones(batch, bool)),  # most of these change nothing once settled
+        lambda: m.set_state(np.where(g.random((batch, 40)) < 0.5, lo, hi)),
+        lambda: m.flip(g.random(40) < 0.3),
+        lambda: m.load_pattern(1),
+        lambda: m.restore(snap),
+    ]
+    snap = m.snapshot()
+    seen = []
+    for k in g.integers(0, len(changes), size=40):
+        changes[k]()
+        e = m.energy()
+        assert np.array_equal(e, energy_from_scratch(m)), k
+        e[:] = 1e9  # what a caller does with its array never reaches the next read
+        again = m.energy()
+        assert np.array_equal(again, energy_from_scratch(m))
+        seen.append(again)
+    assert np.array_equal(seen[-1], m.energy())
+    # a direct write to the state (the viewer swaps a row in for drawing) is a different key:
+    # the energy is the expression's value for what is there now, and the old one once it is back
+    before, saved = m.energy(), m.state[0].copy()
+    m.state[0] = np.where(saved == lo, hi, lo)
+    g0 = (0.5 * m.scale) * (m.state[0].astype(np.float64) @ (2 * m._theta_c[0].astype(np.float64)
+                                                               - m._field[0].astype(np.float64)))
+    assert m.energy()[0] == g0
+    m.state[0] = saved
+    assert np.array_equal(m.energy(), before)
+
+
+@pytest.mark.parametrize("batch,n", [(1, 1000), (3, 17), (70, 1000)])  # the last one packs all at once
+@pytest.mark.parametrize("binary", [False, True])
+def test_state_keys_are_equal_exactly_when_the_states_are(batch, n, binary):
+    g = np.random.default_rng(batch + n)
+    lo, hi = (0, 1) if binary else (-1, 1)
+    s0 = np.where(g.random((batch, n)) < 0.5, lo, hi)
+    m = HopfieldModel(np.zeros((n, n)), 1.0, units="binary" if binary else "bipolar", state=s0,
+                      symmetric=True, integer=True)
+    keys = m.state_keys(np.arange(batch))
+    assert len(keys) == batch and all(isinstance(k, bytes) for k in keys)
+    # the per-key bytes the engine's memory cap counts: the units packed into bits
+    assert {len(k) for k in keys} == {-(-n // 8)}
+    # one by one (a few trials) and all at once (many) give the same bytes
+    assert keys == [r.tobytes() for r in np.packbits(m.state > 0, axis=1)]
+    want = {}
+    for b in range(batch):
+        want.setdefault(m.state[b].tobytes(), set()).add(keys[b])
+    assert all(len(v) == 1 for v in want.values()) and len({next(iter(v)) for v in want.values()}) == len(want)
+    if batch > 1:  # a copy of trial 0's state in trial 1 gives trial 0's key; one unit off does not
+        m.set_state(m.state[0], rows=np.array([1]))
+        k = m.state_keys(np.array([0, 1]))
+        assert k[0] == k[1]
+        m.flip(np.eye(n, dtype=bool)[n // 2], rows=np.array([1]))
+        k2 = m.state_keys([0, 1])
+        assert k2[0] == k[0] and k2[1] != k2[0]
+    assert m.state_keys(np.array([0])) == [keys[0]]  # trial 0 never changed: its key, alone or with others

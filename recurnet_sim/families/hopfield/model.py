@@ -448,6 +448,7 @@ class HopfieldModel(ScheduledUnits, Model):
 
     def _state_changed(self, rows) -> None:
         self._field[rows] = self._fields_from_scratch(rows)
+        self._energy_cache = None
 
 
     @property
@@ -892,12 +893,27 @@ class HopfieldModel(ScheduledUnits, Model):
             s = self.state.astype(np.float64)
             f, th = self._field.astype(np.float64), self._theta_c.astype(np.float64)
             return self.scale * (-0.5 * np.einsum("bi,bi->b", s, f) + np.einsum("bi,bi->b", s, th))
+        # Exact couplings: every term is an exact integer (|sum| < N 2**24 < 2**53), so E is a
+        # function of the state alone, the same bits in any order of summation. It is kept with the
+        # state's bytes it belongs to: a tick that changed no unit (most ticks of a settled run,
+        # and the engine's final read) costs one byte comparison. The key is the state itself, so
+        # any write to it (kernels, set_state, a viewer's temporary swap) misses the cache;
+        # _state_changed drops it too (the fields are rebuilt there).
+        key = self.state.tobytes()
+        cached = self._energy_cache
+        if cached is not None and cached[0] == key:
+            return cached[1].copy()  # a copy: callers may keep or change what they get
         g = self._theta_c.astype(np.float64)
         g *= 2
         g -= self._field
         if g.shape[0] == 1:
-            return (0.5 * self.scale) * np.atleast_1d(g[0] @ self.state[0].astype(np.float64))
-        return (0.5 * self.scale) * np.einsum("bi,bi->b", self.state.astype(np.float64), g)
+            E = (0.5 * self.scale) * np.atleast_1d(g[0] @ self.state[0].astype(np.float64))
+        else:
+            E = (0.5 * self.scale) * np.einsum("bi,bi->b", self.state.astype(np.float64), g)
+        self._energy_cache = (key, E.copy())
+        return E
+
+    _energy_cache = None  # (state bytes, E) of the last exact energy() (see energy)
 
     def overlaps(self) -> np.ndarray:
         """m_mu = xi_mu . s / N (0/1 units mapped to +-1), shape (B, P)."""
@@ -930,7 +946,16 @@ class HopfieldModel(ScheduledUnits, Model):
         self._state_changed(rows)
 
     def state_keys(self, idx) -> list[bytes]:
-        packed = np.packbits(self.state[idx] > 0, axis=1)
+        """Each trial's units packed into bits (unit on = 1), ceil(N / 8) bytes a key: equal
+        exactly when the states are equal, and 8x smaller than the int8 state, so the engine's
+        256 MiB cap (CYCLE_MEMORY_BYTES, ~64 bytes of dict entry a key besides) holds about
+        1.4 million ticks of a 1000-unit net at batch 1. A few trials (the engine's every-tick
+        call on a small batch) are packed one by one (no fancy-indexed copy of the batch: about
+        half the fixed cost); many at once in one call. The same bytes either way."""
+        st = self.state
+        if isinstance(idx, np.ndarray) and idx.dtype.kind in "iu" and idx.ndim == 1 and idx.size <= 8:
+            return [np.packbits(st[b] > 0).tobytes() for b in idx.tolist()]  # (a mask takes the general path)
+        packed = np.packbits(st[idx] > 0, axis=1)
         return [row.tobytes() for row in packed]
 
     def describe(self):
