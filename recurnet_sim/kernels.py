@@ -271,3 +271,27 @@ def njit_pair(fn: Callable, **options) -> tuple[LazyKernel, LazyKernel]:
     options.setdefault("cache", True)
     return LazyKernel(fn, {**options, "parallel": True}), LazyKernel(twin, {**options, "parallel": False})
 
+
+def bitgen_call(result: str):
+    """A numba intrinsic ``call(fn_address, state_address)`` that calls one of a numpy bit
+    generator's C functions through its ``ctypes`` pointers: ``result = "float64"`` for
+    ``next_double`` (one float64 of ``Generator.random``), ``"uint32"`` for ``next_uint32``. A
+    compiled loop then draws each trial's own stream, number for number, without a Python call per
+    trial. Imports numba (call it when a compiled kernel is about to run)."""
+    load_numba()
+    from llvmlite import ir
+    from numba.core import types
+    from numba.extending import intrinsic
+
+    ir_result, nb_result = {"float64": (ir.DoubleType(), types.float64),
+                            "uint32": (ir.IntType(32), types.uint32)}[result]
+
+    def call(typingctx, fn, state):
+        def codegen(context, builder, signature, args):
+            vp = ir.IntType(8).as_pointer()
+            f = builder.inttoptr(args[0], ir.FunctionType(ir_result, [vp]).as_pointer())
+            return builder.call(f, [builder.inttoptr(args[1], vp)])
+        return nb_result(types.uint64, types.uint64), codegen
+
+    call.__name__ = call.__qualname__ = f"bitgen_next_{result}"
+    return intrinsic(call)

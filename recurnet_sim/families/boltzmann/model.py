@@ -346,20 +346,8 @@ def _next_double_intrinsic():
     """numba intrinsic ``next_double(fn_address, state_address)``: one call of a numpy bit
     generator's ``next_double`` (what ``Generator.random`` calls per float64), so a compiled loop
     draws each chain's own stream without a Python call per chain."""
-    from llvmlite import ir
-    from numba.core import types
-    from numba.extending import intrinsic
-
-    @intrinsic
-    def next_double(typingctx, fn, state):
-        def codegen(context, builder, signature, args):
-            vp = ir.IntType(8).as_pointer()
-            fnty = ir.FunctionType(ir.DoubleType(), [vp])
-            f = builder.inttoptr(args[0], fnty.as_pointer())
-            return builder.call(f, [builder.inttoptr(args[1], vp)])
-        return types.float64(types.uint64, types.uint64), codegen
-
-    return next_double
+    from ...kernels import bitgen_call
+    return bitgen_call("float64")
 
 
 _next_double = None  # the intrinsic, set before the first compiled draw

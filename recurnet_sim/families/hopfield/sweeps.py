@@ -34,39 +34,15 @@ def _next_uint32_intrinsic():
     """numba intrinsic ``next_uint32(fn_address, state_address)``: one call of a numpy bit
     generator's C ``next_uint32`` (the function ``Generator.permutation`` draws from; PCG64 keeps
     the unused half of a 64-bit output in its own state, so this call sees it too)."""
-    from llvmlite import ir
-    from numba.core import types
-    from numba.extending import intrinsic
-
-    @intrinsic
-    def next_uint32(typingctx, fn, state):
-        def codegen(context, builder, signature, args):
-            vp = ir.IntType(8).as_pointer()
-            fnty = ir.FunctionType(ir.IntType(32), [vp])
-            f = builder.inttoptr(args[0], fnty.as_pointer())
-            return builder.call(f, [builder.inttoptr(args[1], vp)])
-        return types.uint32(types.uint64, types.uint64), codegen
-
-    return next_uint32
+    from ...kernels import bitgen_call
+    return bitgen_call("uint32")
 
 
 def _next_double_intrinsic():
     """numba intrinsic ``next_double(fn_address, state_address)``: the bit generator's C
     ``next_double``, one float64 of ``Generator.random``."""
-    from llvmlite import ir
-    from numba.core import types
-    from numba.extending import intrinsic
-
-    @intrinsic
-    def next_double(typingctx, fn, state):
-        def codegen(context, builder, signature, args):
-            vp = ir.IntType(8).as_pointer()
-            fnty = ir.FunctionType(ir.DoubleType(), [vp])
-            f = builder.inttoptr(args[0], fnty.as_pointer())
-            return builder.call(f, [builder.inttoptr(args[1], vp)])
-        return types.float64(types.uint64, types.uint64), codegen
-
-    return next_double
+    from ...kernels import bitgen_call
+    return bitgen_call("float64")
 
 
 #: numpy's PCG64 multiplier (PCG_DEFAULT_MULTIPLIER_128, pcg64.h)
