@@ -339,7 +339,8 @@ def format_summary(sim, results, elapsed: float) -> str:
         if len(results) == 1 and r.energy:
             e = r.energy
             shown = e if len(e) <= 8 else e[:4] + ["..."] + e[-3:]
-            lines.append(f"  {label} per sweep: " + " ".join(x if isinstance(x, str) else f"{x:.4g}" for x in shown))
+            # "at each": a value recorded every tick, not a rate per tick
+            lines.append(f"  {label} at each {model.tick_unit}: " + " ".join(x if isinstance(x, str) else f"{x:.4g}" for x in shown))
     if len(results) > 10:
         lines.append(f"  ... {len(results) - 10} more trial(s)")
     grid = model.describe().get("grid_shape")
