@@ -232,13 +232,14 @@ class StateView:
             y = max(b.rect.bottom for b in row) + 26 + 22 + spare // (n + 1)
 
     def _layout_panels(self, rect: pygame.Rect, top: pygame.Rect) -> None:
-        """Panels under the blocks: side panels at a fixed width on the right (when the window is
-        wide enough for them), fill panels sharing the rest."""
+        """Panels under the blocks: side panels on the right at a width that grows with the text
+        scale (when the window is wide enough for them), fill panels sharing the rest."""
         panels = self.spec.panels
         side = [k for k, p in enumerate(panels) if p.placement == "side"]
         fill = [k for k, p in enumerate(panels) if p.placement != "side"]
         avail = rect.w - 80
-        gw = int(min(320, max(180, 0.42 * avail))) if avail >= 380 and side else 0
+        k = max(1.0, self.scale)  # at 4K the text is twice as large: so is the panel
+        gw = int(min(320 * k, max(180 * k, 0.42 * avail))) if avail >= 380 and side else 0
         self.panel_rects = [pygame.Rect(0, 0, 0, 0) for _ in panels]
         fill_w = avail - (len(side) * (gw + 24) if gw else 0)
         if fill:
