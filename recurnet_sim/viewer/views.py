@@ -568,26 +568,38 @@ class StateView:
 
 
 # ----- curves and histograms (main panels) ---------------------------------------------------------
-def _head(surf, rect, fonts, title, lines) -> tuple[pygame.Rect, int]:
-    """Panel background, title and up to two text lines; returns (inner rect, y below them)."""
+def _head(surf, rect, fonts, d) -> tuple[pygame.Rect, int] | None:
+    """The common top of a data panel ``d`` (Curves, Histogram, Table): background, title and up
+    to two text lines; returns (inner rect, y below them), or None when the panel is too small or
+    shows only its ``note`` (drawn here)."""
+    if rect.w < 120 or rect.h < 90:
+        return None
     inner = W.panel(surf, rect)
-    fonts.text(surf, title, (inner.x, inner.y), 17, W.DIM, max_width=inner.w)
+    fonts.text(surf, d.title, (inner.x, inner.y), 17, W.DIM, max_width=inner.w)
     y = inner.y + fonts.height(17)
-    for text, tone in lines[:2]:
+    for text, tone in d.lines[:2]:
         fonts.text(surf, text, (inner.x, y), 16, TONES.get(tone, W.DIM), max_width=inner.w)
         y += fonts.height(16)
+    if d.note:
+        fonts.text(surf, d.note, inner.center, 16, W.FAINT, anchor="center", max_width=inner.w)
+        return None
     return inner, y
+
+
+def _ylabel(surf, fonts, text: str, inner: pygame.Rect, area: pygame.Rect) -> None:
+    """The y axis name, turned upright left of ``area`` (left out when it is taller than the area)."""
+    lab = pygame.transform.rotate(fonts.render(text, 15, W.DIM), 90)
+    if lab.get_height() <= area.h:
+        surf.blit(lab, lab.get_rect(midleft=(inner.x - 5, area.centery)))
 
 
 def draw_curves(surf, rect, fonts, d) -> pygame.Rect | None:
     """A :class:`~recurnet_sim.viewspec.Curves` on linear axes: round ticks, named curves (the
     first thick), vertical marks, category labels under the x axis. Returns the plotting area."""
-    if rect.w < 120 or rect.h < 90:
+    head = _head(surf, rect, fonts, d)
+    if head is None:
         return None
-    inner, y = _head(surf, rect, fonts, d.title, d.lines)
-    if d.note:
-        fonts.text(surf, d.note, inner.center, 16, W.FAINT, anchor="center", max_width=inner.w)
-        return None
+    inner, y = head
     bottom = 2 * fonts.height(15) + fonts.px(4 if d.x_labels else 0)  # tick labels and the axis name
     left = fonts.px(52)
     curves = [(lab, np.asarray(x, float), np.asarray(v, float), tone) for lab, x, v, tone in d.curves]
@@ -641,9 +653,7 @@ def draw_curves(surf, rect, fonts, d) -> pygame.Rect | None:
             fonts.text(surf, str(int(t)), (xx, area.bottom + 3), 15, W.DIM, anchor="midtop")
     pygame.draw.rect(surf, W.PANEL_EDGE, area, 1)
     fonts.text(surf, d.xlabel, (area.centerx, inner.bottom + 2), 15, W.DIM, anchor="midbottom", max_width=inner.w)
-    lab = pygame.transform.rotate(fonts.render(d.ylabel, 15, W.DIM), 90)
-    if lab.get_height() <= area.h:
-        surf.blit(lab, lab.get_rect(midleft=(inner.x - 5, area.centery)))
+    _ylabel(surf, fonts, d.ylabel, inner, area)
     for x, text, tone in d.marks:
         xx = int(px(x))
         col = TONES.get(tone, W.WARN)
@@ -703,12 +713,10 @@ def draw_legend(surf, fonts, rows, x0: int, y0: int, max_w: int) -> None:
 def draw_histogram(surf, rect, fonts, d) -> pygame.Rect | None:
     """A :class:`~recurnet_sim.viewspec.Histogram`: one bar per entry, the reference value as a
     bright tick across each bar, labels under the bars when they fit. Returns the plotting area."""
-    if rect.w < 120 or rect.h < 90:
+    head = _head(surf, rect, fonts, d)
+    if head is None:
         return None
-    inner, y = _head(surf, rect, fonts, d.title, d.lines)
-    if d.note:
-        fonts.text(surf, d.note, inner.center, 16, W.FAINT, anchor="center", max_width=inner.w)
-        return None
+    inner, y = head
     vals = np.asarray(d.values, float)
     ref = None if d.reference is None else np.asarray(d.reference, float)
     n = vals.size
@@ -755,9 +763,7 @@ def draw_histogram(surf, rect, fonts, d) -> pygame.Rect | None:
     if d.xlabel:
         fonts.text(surf, d.xlabel, (area.centerx, inner.bottom + 2), 15, W.DIM, anchor="midbottom", max_width=inner.w)
     if d.ylabel:
-        lab = pygame.transform.rotate(fonts.render(d.ylabel, 15, W.DIM), 90)
-        if lab.get_height() <= area.h:
-            surf.blit(lab, lab.get_rect(midleft=(inner.x - 5, area.centery)))
+        _ylabel(surf, fonts, d.ylabel, inner, area)
     return area
 
 
@@ -766,12 +772,10 @@ def draw_table(surf, rect, fonts, d) -> pygame.Rect | None:
     a bar per row in ``bar_column``. The text size is the largest (of a few, at most twice the
     panel text) at which every column fits the width and every row the height. Returns the table
     area."""
-    if rect.w < 120 or rect.h < 90:
+    head = _head(surf, rect, fonts, d)
+    if head is None:
         return None
-    inner, y = _head(surf, rect, fonts, d.title, d.lines)
-    if d.note:
-        fonts.text(surf, d.note, inner.center, 16, W.FAINT, anchor="center", max_width=inner.w)
-        return None
+    inner, y = head
     if not d.rows:
         return None
     area = pygame.Rect(inner.x, y + fonts.px(6), inner.w, inner.bottom - y - fonts.px(6))
