@@ -110,6 +110,11 @@ def test_every_scenario_draws_its_claim_as_the_main_panel(name):
         v.close()
 
 
+def _levels(d: Curves) -> dict[str, np.ndarray]:
+    """The finite values of each curve drawn as a level (the claim's per-position means), by label."""
+    return {lab: y[np.isfinite(y)] for k, (lab, _, y, _) in enumerate(d.curves) if d.style(k) == "level"}
+
+
 def _grid(v: Viewer) -> np.ndarray:
     b = v.state_view.blocks[0]
     return _pixels(v.draw(), b.rect)
@@ -163,7 +168,7 @@ def test_temporal_xor_error_dips_on_every_third_bit():
         assert d.curves[0][2].size == 36 and "xor" in d.lines[0][0]
         assert d.style(0) == "faint"  # the raw per-step error, behind the claim
         # the prominent series: every step at the mean error of its position in the triple
-        thick = {lab: y[np.isfinite(y)] for k, (lab, _, y, _) in enumerate(d.curves) if d.style(k) == "level"}
+        thick = _levels(d)
         assert set(thick) == {"mean at random 1", "mean at random 2", "mean at xor"}
         for k, name in enumerate(("random 1", "random 2", "xor")):
             assert thick[f"mean at {name}"].size >= 2 * 11 and np.allclose(thick[f"mean at {name}"], prof[k])
@@ -184,7 +189,7 @@ def test_letters_error_is_low_on_vowels_and_named_per_letter():
         assert vowel < 0.5 * cons
         assert d.lines[1][0].startswith("per letter: b")
         assert {t for _, t, _ in d.x_labels} <= set("bdgaiu")
-        thick = {lab: y[np.isfinite(y)] for k, (lab, _, y, _) in enumerate(d.curves) if d.style(k) == "level"}
+        thick = _levels(d)
         assert set(thick) == {"mean of its letter: consonant", "mean of its letter: vowel"}
         assert thick["mean of its letter: vowel"].max() < 0.5 * thick["mean of its letter: consonant"].min()
         # each step at its own letter's mean: b, d, g differ (the consonants are not one level)
