@@ -38,6 +38,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import sys
+import time
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
@@ -120,6 +121,41 @@ def numpy_time(seconds: float) -> None:
     :func:`worth_compiling`)."""
     global _numpy_seconds
     _numpy_seconds += seconds
+
+
+def use_compiled(model) -> bool:
+    """Whether ``model`` should call its numba kernels now: its ``kernel`` is "compiled",
+    :func:`worth_compiling` says the run has paid for numba's start-up, and numba imports. When
+    numba fails to import, ``model.kernel`` becomes "numpy" for good (noted once on stderr by
+    :func:`load_numba`). The one switch the unit-based families share; time their numpy path
+    with :func:`numpy_clock`."""
+    if model.kernel != "compiled" or not worth_compiling():
+        return False  # numpy until a run is long enough to pay numba's start-up (same bits)
+    if not numba_available():
+        model.kernel = "numpy"
+        return False
+    return True
+
+
+class numpy_clock:
+    """``with numpy_clock(counts):`` adds the block's time to :func:`numpy_time` when ``counts``
+    (a numpy kernel ran where "compiled" could have: the model's kernel is "compiled" and
+    :func:`use_compiled` said not yet)."""
+
+    __slots__ = ("counts", "t0")
+
+    def __init__(self, counts: bool):
+        self.counts = counts
+
+    def __enter__(self):
+        if self.counts:
+            self.t0 = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc):
+        if self.counts:
+            numpy_time(time.perf_counter() - self.t0)
+        return False
 
 
 def numba_available() -> bool:

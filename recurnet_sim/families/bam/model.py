@@ -295,24 +295,15 @@ class BAM(Model):
                                    order.astype(np.int64), out)
             flips[rows] = out
         else:
-            import time
-            t0 = time.perf_counter()
-            flips[rows] = self._async_numpy(rows, order)
-            if self.kernel == "compiled" and self._exact:
-                from ...kernels import numpy_time
-                numpy_time(time.perf_counter() - t0)
+            from ...kernels import numpy_clock
+            with numpy_clock(self.kernel == "compiled" and self._exact):
+                flips[rows] = self._async_numpy(rows, order)
         self.last_direction = ASYNC
         return flips
 
     def _compiled(self) -> bool:
-        from ...kernels import worth_compiling
-        if self.kernel != "compiled" or not worth_compiling():
-            return False  # numpy until a run is long enough to pay numba's start-up (same bits)
-        from ...kernels import numba_available
-        if not numba_available():
-            self.kernel = "numpy"  # noted once on stderr by kernels.load_numba
-            return False
-        return True
+        from ...kernels import use_compiled
+        return use_compiled(self)
 
     def _async_numpy(self, rows: np.ndarray, order: np.ndarray) -> np.ndarray:
         """The reference sweep: visit t updates unit order[:, t] of every trial at once."""

@@ -39,7 +39,6 @@ import math
 import operator
 import pathlib
 import threading
-import time
 from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
@@ -50,7 +49,7 @@ from ...errors import SimulationError, TraceFileError, ValidationError
 from ...spec import Field, Table
 from ...family import Output, TrainingRun
 from ...model import Model, UnitUpdate
-from ...kernels import kernel_for, njit, prange
+from ...kernels import kernel_for, njit, numpy_clock, prange, use_compiled
 
 __all__ = [
     "BoltzmannMachine", "sigmoid", "heat_bath_sweep", "block_gibbs_sweep", "train_ahs1985", "train_cd",
@@ -771,23 +770,20 @@ class BoltzmannMachine(Model):
             return flips
         # Like Hopfield's, a "compiled" machine starts on the numpy kernel (the same bits) and
         # switches once numpy has spent kernels.COMPILE_AFTER_S: a short run never pays numba's start-up.
-        from ...kernels import numba_available, numpy_time, worth_compiling
-        kernel = self.kernel if self.kernel != "compiled" or (worth_compiling() and numba_available()) else "numpy"
-        t0 = time.perf_counter()
-        draws = self._draw(rngs, rows, 2 * N, kernel)
+        kernel = "compiled" if use_compiled(self) else "numpy"
         whole = rows.size == B
         s = self.state if whole else self.state[rows]
         free = ~(self.clamped if whole else self.clamped[rows])
         trace = [[] for _ in rows] if self.trace_units else None
         self._unit_trace = {}
-        if self.topology == "rbm":
-            f = block_gibbs_sweep(s, self.weights[np.ix_(self.visible, self.hidden)], self.biases, self.visible,
-                                  self.hidden, free, self.temperature, draws[:, N:], self.bipolar, trace=trace)
-        else:
-            f = heat_bath_sweep(s, self.weights, self.biases, free, self.temperature, draws[:, :N], draws[:, N:],
-                                self.bipolar, kernel=kernel, trace=trace)
-        if kernel != self.kernel:
-            numpy_time(time.perf_counter() - t0)
+        with numpy_clock(kernel != self.kernel):
+            draws = self._draw(rngs, rows, 2 * N, kernel)
+            if self.topology == "rbm":
+                f = block_gibbs_sweep(s, self.weights[np.ix_(self.visible, self.hidden)], self.biases, self.visible,
+                                      self.hidden, free, self.temperature, draws[:, N:], self.bipolar, trace=trace)
+            else:
+                f = heat_bath_sweep(s, self.weights, self.biases, free, self.temperature, draws[:, :N], draws[:, N:],
+                                    self.bipolar, kernel=kernel, trace=trace)
         if trace is not None:
             self._unit_trace = {int(b): tuple(t) for b, t in zip(rows, trace)}
         if not whole:

@@ -19,7 +19,6 @@ Learning rules live here as functions: :func:`hebbian`, :func:`storkey`, :func:`
 """
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Sequence
 
@@ -484,14 +483,10 @@ class HopfieldModel(ScheduledUnits, Model):
             if flips is not None:
                 return flips
         compiled = self._compiled() and not (self.trace_units and self.schedule != Schedule.SYNCHRONOUS)
-        if compiled or self.kernel != "compiled":
+        from ...kernels import numpy_clock
+        # "compiled" switches to numba once the numpy sweeps have cost more than its start-up
+        with numpy_clock(not compiled and self.kernel == "compiled"):
             return self._step(rngs, active, compiled)
-        from ...kernels import numpy_time
-        t0 = time.perf_counter()
-        try:
-            return self._step(rngs, active, False)
-        finally:  # "compiled" switches to numba once the numpy sweeps have cost more than its start-up
-            numpy_time(time.perf_counter() - t0)
 
     def _step(self, rngs, active, compiled: bool) -> np.ndarray:
         B, N = self.state.shape
@@ -533,14 +528,9 @@ class HopfieldModel(ScheduledUnits, Model):
 
     # ----- compiled kernels (sweeps.py; the numpy methods below are the reference) ------------
     def _compiled(self) -> bool:
-        from ...kernels import worth_compiling
-        if self.kernel != "compiled" or not worth_compiling():
-            return False  # numpy until a run is long enough to pay numba's start-up (same bits)
-        if self._kargs is None:
-            from ...kernels import numba_available
-            if not numba_available():
-                self.kernel = "numpy"  # noted once on stderr by kernels.load_numba
-                return False
+        from ...kernels import use_compiled
+        if not use_compiled(self):
+            return False
         self._ready = True
         return True
 
