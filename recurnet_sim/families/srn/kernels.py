@@ -166,6 +166,31 @@ def _act_grad(kind, h):
 
 
 @njit(cache=True, error_model="numpy", inline="always")
+def _nanmax(z):
+    """max(z), NaN if any entry is NaN (np.max)."""
+    m = z[0]
+    for o in range(1, z.shape[0]):
+        if z[o] > m or z[o] != z[o]:
+            m = z[o]
+    return m
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def _softmax(z, y):
+    """y = softmax(z) (cells.output_fn); returns (max z, sum of exp(z - max z)), the parts of
+    the log-sum-exp the cross-entropy takes, so the epoch need not take the exps again."""
+    O = z.shape[0]
+    m = _nanmax(z)
+    s = 0.0
+    for o in range(O):
+        y[o] = np.exp(z[o] - m)
+        s += y[o]
+    for o in range(O):
+        y[o] = y[o] / s
+    return m, s
+
+
+@njit(cache=True, error_model="numpy", inline="always")
 def _output(kind, z, y):
     """y = g(z) for one step (cells.output_fn)."""
     O = z.shape[0]
@@ -173,16 +198,7 @@ def _output(kind, z, y):
         for o in range(O):
             y[o] = _sigmoid(z[o])
     elif kind == 1:
-        m = z[0]
-        for o in range(1, O):
-            if z[o] > m or z[o] != z[o]:
-                m = z[o]
-        s = 0.0
-        for o in range(O):
-            y[o] = np.exp(z[o] - m)
-            s += y[o]
-        for o in range(O):
-            y[o] = y[o] / s
+        _softmax(z, y)
     else:
         for o in range(O):
             y[o] = z[o]
@@ -858,28 +874,15 @@ def _epoch_template(theta, vel, sec, tcount, X, D, mask, ones_mask, reset, has_r
                             sp = np.log1p(e)
                         ls += sp - d[o] * zo
                 elif loss_ce and OUT == 1:
-                    # softmax and its log-sum-exp from the same exps (_output's softmax, and
-                    # the sum the log-sum-exp below takes: the same values, O libm calls fewer)
-                    zm = Z[0]
-                    for o in range(1, O):
-                        if Z[o] > zm or Z[o] != Z[o]:
-                            zm = Z[o]
-                    se = 0.0
-                    for o in range(O):
-                        Y[o] = np.exp(Z[o] - zm)
-                        se += Y[o]
-                    for o in range(O):
-                        Y[o] = Y[o] / se
+                    # softmax and its log-sum-exp from the same exps (O libm calls fewer)
+                    zm, se = _softmax(Z, Y)
                     lse = zm + np.log(se)
                 else:
                     _output(OUT, Z, Y)
                 if loss_ce:
                     if OUT != 0:  # sigmoid: its loss summed above
                         if OUT == 2:  # a linear output (softmax took its log-sum-exp above)
-                            zm = Z[0]
-                            for o in range(1, O):
-                                if Z[o] > zm or Z[o] != Z[o]:
-                                    zm = Z[o]
+                            zm = _nanmax(Z)
                             se = 0.0
                             for o in range(O):
                                 se += np.exp(Z[o] - zm)
