@@ -254,21 +254,17 @@ def _sweep_chain(s, wg, bg, free, keys, thr, bound, lo, hi, b, h, order, h0):  #
     decisions are the same. Returns the units changed."""
     N = s.shape[1]
     nf = 0
-    if N <= 48:  # insertion sort of the free units by key, ties by index (stable, as numpy's)
+    # The free units by increasing key, ties by index (stable, as numpy's argsort): an insertion
+    # sort (below) of the units in index order (N <= 48), or first bucketed (an argsort per chain
+    # was most of a 100-unit sweep): bucket q = int(key * N) never decreases with the key, so a
+    # lower bucket holds only strictly smaller keys, and filling the buckets in index order leaves
+    # the insertion sort only the moves inside a bucket. Expected O(N) for uniform keys.
+    if N <= 48:
         for i in range(N):
             if free[b, i]:
-                key = keys[b, i]
-                p = nf
-                while p > 0 and keys[b, order[p - 1]] > key:
-                    order[p] = order[p - 1]
-                    p -= 1
-                order[p] = i
+                order[nf] = i
                 nf += 1
     else:
-        # The same order by a bucket sort (an argsort per chain was most of a 100-unit sweep):
-        # bucket q = int(key * N) never decreases with the key, so a lower bucket holds only
-        # strictly smaller keys; filling the buckets in index order and then insertion-sorting
-        # (stable) inside them gives increasing keys, ties by index. Expected O(N) for uniform keys.
         cnt = np.zeros(N + 1, dtype=np.int64)
         for i in range(N):
             if free[b, i]:
@@ -281,14 +277,14 @@ def _sweep_chain(s, wg, bg, free, keys, thr, bound, lo, hi, b, h, order, h0):  #
                 q = _bucket(keys[b, i], N)
                 order[cnt[q]] = i
                 cnt[q] += 1
-        for t in range(1, nf):
-            x = order[t]
-            key = keys[b, x]
-            p = t
-            while p > 0 and keys[b, order[p - 1]] > key:
-                order[p] = order[p - 1]
-                p -= 1
-            order[p] = x
+    for t in range(1, nf):
+        x = order[t]
+        key = keys[b, x]
+        p = t
+        while p > 0 and keys[b, order[p - 1]] > key:
+            order[p] = order[p - 1]
+            p -= 1
+        order[p] = x
     if N > 48:
         h = np.empty(N)  # fresh: LLVM then knows it aliases nothing and vectorises the row updates
     if h0.shape[0] > 0:
