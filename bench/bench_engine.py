@@ -48,6 +48,9 @@ from recurnet_sim.family import family_for  # noqa: E402
 from recurnet_sim.recorders import OverlapRecorder, default_recorders  # noqa: E402
 from recurnet_sim.seeding import trial_rngs  # noqa: E402
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from parse_reference import per_character_parse  # noqa: E402  (the parser before issue 13)
+
 ROOT = Path(__file__).resolve().parent.parent
 N, P, CUES, NOISE = 1000, 100, 20, 0.10
 
@@ -61,25 +64,6 @@ class EagerOverlaps(OverlapRecorder):
 
 def eager_recorders():
     return [EagerOverlaps() if isinstance(r, OverlapRecorder) else r for r in default_recorders()]
-
-
-def per_character_parse(text: str) -> np.ndarray:
-    """The bitmap parser before issue 13 (validation per character, a list of characters per glyph)."""
-    glyphs, cur = [], None
-    for line in text.split("\n"):
-        line = line.strip()
-        if not line or line.startswith(pat.COMMENT):
-            cur = None
-            continue
-        if line.startswith(pat.HEADER):
-            cur = []
-            glyphs.append(cur)
-            continue
-        bad = next((c for c in line if c not in (pat.ON, pat.OFF)), None)
-        assert bad is None
-        cur.append(line)
-    chars = np.array([list("".join(rows)) for rows in glyphs])
-    return np.where(chars == pat.ON, 1, -1).astype(np.int8)
 
 
 def median_ratio(fns: dict, repeat: int) -> dict:

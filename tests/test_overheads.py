@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from parse_reference import per_character_parse
 
 from recurnet_sim import patterns as pat
 from recurnet_sim import scenario as scn
@@ -173,30 +174,13 @@ def test_cached_scenario_builds_the_same_run():
     assert da == db
 
 
-def _per_character_reference(text: str) -> np.ndarray:
-    """The parser before issue 13: one list of characters per glyph."""
-    glyphs, cur = [], None
-    for line in text.split("\n"):
-        line = line.strip()
-        if not line or line.startswith(pat.COMMENT):
-            cur = None
-            continue
-        if line.startswith(pat.HEADER):
-            cur = []
-            glyphs.append(cur)
-            continue
-        cur.append(line)
-    chars = np.array([list("".join(rows)) for rows in glyphs])
-    return np.where(chars == pat.ON, 1, -1).astype(np.int8)
-
-
 @pytest.mark.parametrize("name", sorted(pat.BUILTIN_SETS))
 def test_numpy_row_parser_reads_what_the_per_character_parser_read(name):
     from recurnet_sim.paths import assets_dir
 
     pat._BITMAP_CACHE.clear()
     got = pat.builtin_set(name)
-    want = np.concatenate([_per_character_reference((assets_dir() / "patterns" / f).read_text(encoding="utf-8-sig"))
+    want = np.concatenate([per_character_parse((assets_dir() / "patterns" / f).read_text(encoding="utf-8-sig"))
                            for f in pat.BUILTIN_SETS[name]])
     assert np.array_equal(got.patterns, want)
 
