@@ -152,11 +152,16 @@ class Panel:
     #: the replayed state, not the tick's end): a panel with a history draws its ticks before that
     #: one plus the model's present state as that tick's point. None: no replay.
     replaying: int | None = None
+    #: The layout's :class:`CycleReplay`: the model's states of the last ticks, by tick (set by
+    #: :meth:`bind`; None for a model shown alone). A panel reads them instead of keeping copies.
+    recent_states = None
 
-    def bind(self, sim) -> None:
+    def bind(self, sim, recent_states: "CycleReplay | None" = None) -> None:
         """Called once by the viewer with the simulation shown, so a panel can read its clock,
-        stop reasons and recorders (panels read, never change it)."""
+        stop reasons and recorders (panels read, never change it), and the layout's record of
+        the last states."""
         self.sim = sim
+        self.recent_states = recent_states
 
     def on_tick(self, model: "Model") -> None:
         """Called after every change of the model (default: nothing to remember)."""
@@ -430,7 +435,6 @@ class OverlapTracePanel(CurvePanel):
         self.target = target
         self.ticks: list[int] = []
         self.rows: list[np.ndarray] = []  # (batch, P) per tick
-        self.recent: dict[int, np.ndarray] = {}  # tick -> state (batch, N), the last few ticks
 
     def on_tick(self, model: "Model") -> None:
         m = model.overlaps()
@@ -439,10 +443,6 @@ class OverlapTracePanel(CurvePanel):
         # a perturbation at this tick adds a second point at the same tick: drawn as a jump
         t = int(self.sim.tick) if self.sim is not None else len(self.ticks)
         self.ticks.append(t)
-        if model.state.size <= CycleReplay.MAX_VALUES:
-            self.recent[t] = np.array(model.state, copy=True)
-            for old in [k for k in self.recent if k < t - 8 or k > t]:
-                del self.recent[old]
         self.rows.append(np.array(m, dtype=float))
         if len(self.ticks) > self.KEEP:
             del self.ticks[:-self.KEEP], self.rows[:-self.KEEP]
@@ -450,7 +450,6 @@ class OverlapTracePanel(CurvePanel):
     def on_reset(self) -> None:
         self.ticks.clear()
         self.rows.clear()
-        self.recent.clear()
 
     def data(self, model: "Model", trial: int) -> Curves:
         names = list(model.pattern_names)
@@ -480,7 +479,7 @@ class OverlapTracePanel(CurvePanel):
         if sim is not None and not sim.active[trial] and str(sim.stop_reason[trial]) == "cycle":
             p = int(sim.cycle_period[trial])
             marks.append((float(sim.tick), f"cycle, period {p}", "warn"))
-            T, R = int(sim.tick), self.recent
+            T, R = int(sim.tick), (self.recent_states.states if self.recent_states is not None else {})
             if T in R and T - 1 in R and T - p in R:
                 d1 = int((R[T][trial] != R[T - 1][trial]).sum())
                 dp = int((R[T][trial] != R[T - p][trial]).sum())
@@ -656,7 +655,7 @@ class ViewLayout:
         """Give every panel the simulation shown (the viewer calls it once)."""
         self._sim = sim
         for p in self.all_panels():
-            p.bind(sim)
+            p.bind(sim, self.replay)
 
     def on_tick(self, model: "Model") -> None:
         """Tell every panel that the model changed (the viewer calls it after each change)."""
