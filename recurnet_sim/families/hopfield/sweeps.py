@@ -434,18 +434,8 @@ def _sync_apply_incremental(rows, state, field, coupling_t, per_trial, s_new, dv
 def _any_disagree(rows, state, field, theta, clamped, lo, hi, out):
     """out[r]: whether some unclamped unit of trial rows[r] disagrees with its field (h > 0 at lo,
     h < 0 at hi): the compiled twin of HopfieldModel._would_change(rows).any(axis=1)."""
-    N = state.shape[1]
     for r in prange(rows.shape[0]):
-        b = rows[r]
-        hit = False
-        for i in range(N):
-            if not clamped[b, i]:
-                h = field[b, i] - theta[b, i]
-                s = state[b, i]
-                if (h > 0 and s == lo) or (h < 0 and s == hi):
-                    hit = True
-                    break
-        out[r] = hit
+        out[r] = _row_disagrees(rows[r], state, field, theta, clamped, lo, hi)
 
 
 def _bam_async_sweep(rows, state, full, clamped, order, flips):
