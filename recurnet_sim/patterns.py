@@ -35,7 +35,7 @@ import difflib
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Any, Iterable, Sequence
 
 import numpy as np
 
@@ -252,6 +252,23 @@ def _file_identity(path: Path) -> tuple | None:
     return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
 
 
+def _cached_parse(cache: dict, limit: int, path: Path, extra: tuple, parse, keep=None) -> tuple[Any, bool]:
+    """``(parse(), False)``, or ``(cached, True)`` while ``path``'s :func:`_file_identity` is the one
+    it was parsed at (the key: the path, ``extra`` and that identity; the parse caches of patterns
+    and scenarios). The result is kept (``keep(result)`` if given) only if the file did not change
+    while it was read; a cache of ``limit`` entries is emptied first."""
+    ident = _file_identity(path)
+    key = None if ident is None else (str(path), *extra, ident)
+    if key is not None and key in cache:
+        return cache[key], True
+    out = parse()
+    if key is not None and _file_identity(path) == ident:  # unchanged while it was read
+        if len(cache) >= limit:
+            cache.clear()
+        cache[key] = out if keep is None else keep(out)
+    return out, False
+
+
 def load_bitmaps(path: str | os.PathLike, shape: tuple[int, int] | None = None) -> PatternSet:
     """Read a text bitmap file (format in the module docstring).
 
@@ -277,16 +294,8 @@ def load_bitmaps(path: str | os.PathLike, shape: tuple[int, int] | None = None) 
         different size, empty or duplicate names.
     """
     path = Path(path)
-    ident = _file_identity(path)
-    key = None if ident is None else (str(path), None if shape is None else tuple(int(x) for x in shape), ident)
-    if key is not None and key in _BITMAP_CACHE:
-        return _BITMAP_CACHE[key]
-    out = _parse_bitmaps(path, shape)
-    if key is not None and _file_identity(path) == ident:  # unchanged while it was read
-        if len(_BITMAP_CACHE) >= _BITMAP_CACHE_MAX:
-            _BITMAP_CACHE.clear()
-        _BITMAP_CACHE[key] = out
-    return out
+    extra = (None if shape is None else tuple(int(x) for x in shape),)
+    return _cached_parse(_BITMAP_CACHE, _BITMAP_CACHE_MAX, path, extra, lambda: _parse_bitmaps(path, shape))[0]
 
 
 def _parse_bitmaps(path: Path, shape: tuple[int, int] | None) -> PatternSet:

@@ -181,8 +181,8 @@ def read_toml(path: str | Path) -> dict:
     :func:`recurnet_sim.reader.read_input`: a FIFO or a device is refused, never opened for ever),
     nested at most :data:`MAX_NESTING` deep (deeper input would exhaust the recursion of tomllib
     and of ``copy.deepcopy``)."""
-    from .errors import InputError, short_path
-    from .reader import read_input
+    from .errors import short_path
+    from .patterns import _cached_parse
 
     path = Path(path)
     try:
@@ -191,18 +191,8 @@ def read_toml(path: str | Path) -> dict:
         src = str(path)
     if len(src) > 120:
         src = short_path(src)
-    from .patterns import _file_identity
-
-    ident = _file_identity(path)
-    key = None if ident is None else (str(path), ident)
-    if key is not None and key in _TOML_CACHE:
-        return copy.deepcopy(_TOML_CACHE[key])
-    data = _parse_toml(path, src)
-    if key is not None and _file_identity(path) == ident:  # unchanged while it was read
-        if len(_TOML_CACHE) >= _TOML_CACHE_MAX:
-            _TOML_CACHE.clear()
-        _TOML_CACHE[key] = copy.deepcopy(data)
-    return data
+    data, hit = _cached_parse(_TOML_CACHE, _TOML_CACHE_MAX, path, (), lambda: _parse_toml(path, src), copy.deepcopy)
+    return copy.deepcopy(data) if hit else data
 
 
 def _parse_toml(path: Path, src: str) -> dict:
