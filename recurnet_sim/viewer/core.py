@@ -10,6 +10,7 @@ command (``toggle_run``, ``single_step``, ``faster``, ``flip_unit`` ...).
 """
 from __future__ import annotations
 
+import itertools
 import os
 import time
 from collections import deque
@@ -904,8 +905,13 @@ class Viewer:
         if a is None:
             return None
         now = float(a.temperature_at(t))
-        end = sum(int(n) for _, n in a.steps)
-        for j in range(t + 1, min(end, t + 100_000) + 1):
+        # T is constant within a step: the first change ahead is at a step's end (drawn every
+        # frame, so the step ends are checked, not every tick up to the schedule's end)
+        for j in itertools.accumulate(int(n) for _, n in a.steps):
+            if j <= t:
+                continue
+            if j > t + 100_000:
+                break
             if float(a.temperature_at(j)) != now:
                 last = a.final_temperature
                 to = f" to {last:g}" if last is not None else ""
