@@ -127,13 +127,6 @@ class _LazyRows:
         self.materialize(k + 1)
         return self._items[k]
 
-    def __setitem__(self, k: int, row: np.ndarray) -> None:
-        k = range(len(self._items))[k]
-        if k in self._pending:
-            self._pending.remove(k)
-            self.pending_bytes -= self._items[k].nbytes
-        self._items[k] = row
-
     def __iter__(self):
         self.materialize()
         return iter(self._items)
