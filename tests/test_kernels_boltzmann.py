@@ -175,10 +175,10 @@ def test_bulk_trial_generators_equal_one_seed_sequence_per_trial(seed, first, n)
     assert fast[0].spawn(1)[0].random() == plain[0].spawn(1)[0].random()
 
 
-@pytest.mark.parametrize("N", [49, 100, 257])
+@pytest.mark.parametrize("N", [5, 48, 49, 100, 257])
 def test_compiled_probe_order_is_numpys_stable_sort_with_tied_and_extreme_keys(N):
-    """The compiled sweep orders the probes of a chain of more than 48 units by a bucket sort;
-    numpy's reference by a stable argsort. With keys that tie (few distinct values), sit at 0 and
+    """The compiled sweep orders the probes of a chain by an insertion sort (bucketed first above
+    48 units); numpy's reference by a stable argsort. With keys that tie (few distinct values), sit at 0 and
     just below 1, and clamped units, T = 0 and integer weights (each decision depends on the order
     of the probes before it), one sweep gives the same states under both kernels."""
     rng = np.random.default_rng(N)
@@ -224,3 +224,20 @@ def test_a_short_run_never_imports_numba_and_a_long_one_switches_with_the_same_b
         mixed.step(r2, np.ones(12, bool))
         assert np.array_equal(ref.state, mixed.state)
     assert kernels.worth_compiling()
+
+
+def test_a_machine_whose_numba_fails_to_import_falls_back_to_numpy_for_good(monkeypatch, capsys):
+    import sys
+    ref, m = machine_pair(12, 3, 1.0, "binary", 1.0, 4, False)
+    assert m.kernel == "compiled"
+    monkeypatch.delenv(kernels.ENV_VAR, raising=False)
+    monkeypatch.setattr(kernels, "_numba", None)
+    monkeypatch.setattr(kernels, "_noted", False)
+    monkeypatch.setitem(sys.modules, "numba", None)  # import numba now raises ImportError
+    r1, r2 = seeding.trial_rngs(3, 4), seeding.trial_rngs(3, 4)
+    for _ in range(3):
+        ref.step(r1, np.ones(4, bool))
+        m.step(r2, np.ones(4, bool))
+        assert np.array_equal(ref.state, m.state)
+    assert m.kernel == "numpy"  # so train's heat_bath_sweep(kernel=m.kernel) stays on numpy too
+    assert capsys.readouterr().err.count("numba is not available") == 1
