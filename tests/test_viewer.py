@@ -960,6 +960,20 @@ def test_no_outcome_verdict_while_training_is_pending():
         v.close()
 
 
+def test_the_outcome_label_follows_a_temperature_change_while_paused():
+    # a sample's label names T: pressing T on a paused window left "a sample at T = 1" on screen
+    sim = load_scenario(ROOT / "scenarios" / "boltzmann_sample.toml", {"view.paused": True})
+    v = Viewer(sim, size=(1100, 720), headless=True)
+    try:
+        v.draw()
+        assert "T = 1" in v.state_view.outcome(0)["label"]
+        v.set_temperature(0.3)
+        v.draw()
+        assert v.state_view.outcome(0) == sim.model.outcome(0) and "T = 0.3" in v.state_view.outcome(0)["label"]
+    finally:
+        v.close()
+
+
 def test_a_temperature_held_before_an_anneal_is_not_called_constant():
     # hopfield_glauber holds T = 0.6 for 20 sweeps, then anneals to 0: "T 0.6 (constant)" was wrong
     sim = load_scenario(ROOT / "scenarios" / "hopfield_glauber.toml", {"view.paused": True})

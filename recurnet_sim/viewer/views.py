@@ -290,12 +290,13 @@ class StateView:
     pending: str | None = None
 
     def outcome(self, trial: int) -> dict:
-        """``model.outcome(trial)``, recomputed only when the trial's state changed; while
-        training is pending, a note saying so (no verdict)."""
+        """``model.outcome(trial)``, recomputed only when the trial's state, clamps or temperature
+        changed (a sample's label names T); while training is pending, a note saying so (no
+        verdict)."""
         if self.pending:
             return {"kind": "pending", "label": self.pending, "success": None}
         m = self.model
-        key = (trial, m.state[trial].tobytes(), m.clamped[trial].tobytes())
+        key = (trial, m.state[trial].tobytes(), m.clamped[trial].tobytes(), float(m.temperature))
         if getattr(self, "_outcome_key", None) != key:
             self._outcome_key, self._outcome = key, m.outcome(trial)
         return self._outcome
