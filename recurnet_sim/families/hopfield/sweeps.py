@@ -171,6 +171,17 @@ class RngPointers:
         return len(rngs) == len(self.rngs) and all(map(operator.is_, rngs, self.rngs))
 
 
+def _mask_of(i):
+    """The smallest 2^k - 1 >= i (numpy's random_interval masks its draws with it)."""
+    mask = i
+    mask |= mask >> 1
+    mask |= mask >> 2
+    mask |= mask >> 4
+    mask |= mask >> 8
+    mask |= mask >> 16
+    return mask
+
+
 def _permute_into(out, fn, a):
     """``out[:] = Generator.permutation(len(out))`` of the generator whose C state is at ``a``:
     numpy's algorithm (``_shuffle_raw`` over ``arange``): for i = n-1 .. 1, j = random_interval(i)
@@ -184,12 +195,7 @@ def _permute_into(out, fn, a):
     for i in range(n):
         out[i] = i
     for i in range(n - 1, 0, -1):
-        mask = i
-        mask |= mask >> 1
-        mask |= mask >> 2
-        mask |= mask >> 4
-        mask |= mask >> 8
-        mask |= mask >> 16
+        mask = _mask_of(i)
         while True:
             v = np.int64(_next_uint32(fn, a)) & mask
             if v <= i:
@@ -210,12 +216,7 @@ def _permute_pcg64(out, a):
     for i in range(n):
         out[i] = i
     for i in range(n - 1, 0, -1):
-        mask = i
-        mask |= mask >> 1
-        mask |= mask >> 2
-        mask |= mask >> 4
-        mask |= mask >> 8
-        mask |= mask >> 16
+        mask = _mask_of(i)
         while True:
             if has != 0:
                 has = np.uint32(0)
@@ -306,6 +307,7 @@ def draw_orders(rows, rng_states, fn32, fndbl, order, draws):  # pragma: no cove
             draws[r, k] = _next_double(fndbl, a)
 
 
+_mask_of = njit(_mask_of)
 _permute_into = njit(_permute_into)
 _permute_pcg64 = njit(_permute_pcg64)
 _sweep_row = njit(_sweep_row)
