@@ -75,21 +75,6 @@ SUMMARY_IN_MEMORY = 100_000
 # ---------------------------------------------------------------------------------------------
 # grid points (run in a worker)
 # ---------------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class PointTask:
-    """Everything a worker needs to run one grid point (picklable, no open files)."""
-
-    index: int
-    values: dict
-    scenario: Any  # recurnet_sim.scenario.Scenario
-    base_seed: int
-    trials: int
-    group: int
-    metrics: tuple
-    success_threshold: float
-    seed_point: int  # the point whose seeds this one uses (itself, or 0 with common_seeds)
-
-
 def _run_trials(scenario, base_seed: int, seed_point: int, trials: int, group: int, metrics, threshold) -> list[dict]:
     """Every trial of one point, in groups of ``group``: one ``build_simulation`` per group, all its
     trials stepped together. Rows carry the trial index, the group's scenario seed and the trial's
@@ -110,14 +95,6 @@ def _run_trials(scenario, base_seed: int, seed_point: int, trials: int, group: i
             rows.append(row)
         del sim
     return rows
-
-
-def run_point(task: PointTask) -> dict:
-    """Run every trial of one grid point; returns ``{"index", "rows", "elapsed_s"}``."""
-    t0 = time.perf_counter()
-    rows = _run_trials(task.scenario, task.base_seed, task.seed_point, task.trials, task.group, task.metrics,
-                       task.success_threshold)
-    return {"index": task.index, "rows": rows, "elapsed_s": time.perf_counter() - t0}
 
 
 @dataclass(frozen=True)
@@ -569,12 +546,6 @@ def summary_row(exp: Experiment, i: int, rows: list[dict], cols) -> dict:
         for s, v in st.items():
             row[f"{name}_{s}"] = v
     return row
-
-
-def summarize(exp: Experiment, rows_by_point: dict[int, list[dict]]) -> tuple[list[str], list[dict]]:
-    """One summary row per point."""
-    cols = metric_columns(exp, rows_by_point)
-    return summary_header(exp, cols), [summary_row(exp, i, rows_by_point[i], cols) for i in sorted(rows_by_point)]
 
 
 # ---------------------------------------------------------------------------------------------

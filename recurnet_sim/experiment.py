@@ -318,9 +318,6 @@ class Experiment:
     def point_label(self, i: int) -> str:
         return ", ".join(f"{k}={_fmt(v)}" for k, v in self.points[i].items())
 
-    def n_groups(self) -> int:
-        return -(-self.trials // self.group)
-
     def group_seed(self, point: int, group: int) -> int:
         """Scenario seed of group ``group`` of point ``point`` (a 63-bit integer)."""
         return group_seed(self.seed, self.seed_point(point), group)
