@@ -16,6 +16,7 @@ import re
 import numpy as np
 import pygame
 
+from ..outcome import summary_line
 from ..viewspec import (Block as BlockSpec, CurvePanel, GraphHints, HeatmapPanel, HistogramPanel, LogPlotPanel,
                         OverlapBars, ScatterPanel, TablePanel, UnitBars, ViewLayout)
 from . import widgets as W
@@ -856,7 +857,7 @@ def draw_bars(surf, rect, fonts, bars, model, trial: int, overlaps: np.ndarray |
         # What the state is, from the model's honest outcome (stored / reversed / mixture /
         # spurious with its distance): the largest bar alone is only the nearest pattern.
         o = model.outcome(b) if outcome is None else outcome
-        note = str(o.get("label") or o.get("kind") or "").split(";")[0] or None
+        note = summary_line(o).split(";")[0] or None  # the label's first clause, as the summary says it
     W.overlap_bars(surf, rect, fonts, title, model.pattern_names, vals, hl, note=note)
 
 
