@@ -1023,6 +1023,26 @@ def test_text_colours_have_at_least_4_5_to_1_contrast_in_both_themes():
         Wd.set_theme("dark")
 
 
+def test_switching_the_theme_back_restores_every_colour_and_table():
+    # the hidden palette's middle was blended on a switch but literal at import: dark after
+    # contrast was not the dark the window opened with
+    from recurnet_sim.viewer import views as Vw
+    from recurnet_sim.viewer import widgets as Wd
+
+    start = (Wd.LUT_ACT.copy(), Wd.LUT_HIDDEN.copy(), dict(Vw.TONES), dict(Vw.SWATCHES))
+    try:
+        Wd.set_theme("contrast")
+        Vw.refresh_theme()
+        assert not np.array_equal(Wd.LUT_HIDDEN, start[1]) and Vw.TONES != start[2]
+        Wd.set_theme("dark")
+        Vw.refresh_theme()
+        assert np.array_equal(Wd.LUT_ACT, start[0]) and np.array_equal(Wd.LUT_HIDDEN, start[1])
+        assert Vw.TONES == start[2] and Vw.SWATCHES == start[3]
+    finally:
+        Wd.set_theme("dark")
+        Vw.refresh_theme()
+
+
 def test_controls_that_do_not_apply_are_greyed_and_say_why():
     sim = load_scenario(ROOT / "scenarios" / "elman_temporal_xor.toml", {"training.pretrain_epochs": 2})
     v = Viewer(sim, size=(1100, 720), headless=True)

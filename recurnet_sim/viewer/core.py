@@ -566,12 +566,7 @@ class Viewer:
     def set_theme(self, name: str, quiet: bool = False) -> None:
         """Colour theme: "dark" or "contrast" (the V key, ``[view] theme``)."""
         W.set_theme(name)
-        # the views keep their named tones and swatches in tables: refresh them
-        V.TONES.update({"accent": W.ACCENT, "energy": W.ENERGY, "temp": W.TEMP, "good": W.GOOD, "warn": W.WARN,
-                        "dim": W.DIM, "faint": W.FAINT, "text": W.TEXT})
-        V.SWATCHES.update({"pos": W.POS, "neg": W.NEG, "zero": W.ZERO,
-                           "hidden_on": tuple(int(c) for c in W.LUT_HIDDEN[-1]),
-                           "hidden_off": tuple(int(c) for c in W.LUT_HIDDEN[0])})
+        V.refresh_theme()  # the views keep their named tones and swatches in tables
         if not quiet:
             self.say("high-contrast theme" if name == "contrast" else "dark theme")
 

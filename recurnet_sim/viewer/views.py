@@ -27,11 +27,21 @@ MAX_CELL = 64
 #: colour tables of the block palettes a layout may name
 PALETTES = {"activity": W.LUT_ACT, "hidden": W.LUT_HIDDEN}
 #: legend swatches a layout may name
-SWATCHES = {"pos": W.POS, "neg": W.NEG, "zero": W.ZERO, "hidden_on": tuple(int(c) for c in W.LUT_HIDDEN[-1]),
-            "hidden_off": tuple(int(c) for c in W.LUT_HIDDEN[0])}
+SWATCHES: dict[str, tuple] = {}
 #: text and curve tones a layout may name
-TONES = {"accent": W.ACCENT, "energy": W.ENERGY, "temp": W.TEMP, "good": W.GOOD, "warn": W.WARN, "dim": W.DIM,
-         "faint": W.FAINT, "text": W.TEXT}
+TONES: dict[str, tuple] = {}
+
+
+def refresh_theme() -> None:
+    """Fill :data:`TONES` and :data:`SWATCHES` from the theme's colours (at import, and after
+    :func:`widgets.set_theme`)."""
+    TONES.update({"accent": W.ACCENT, "energy": W.ENERGY, "temp": W.TEMP, "good": W.GOOD, "warn": W.WARN,
+                  "dim": W.DIM, "faint": W.FAINT, "text": W.TEXT})
+    SWATCHES.update({"pos": W.POS, "neg": W.NEG, "zero": W.ZERO, "hidden_on": tuple(int(c) for c in W.LUT_HIDDEN[-1]),
+                     "hidden_off": tuple(int(c) for c in W.LUT_HIDDEN[0])})
+
+
+refresh_theme()
 
 __all__ = ["MAX_CELL", "Block", "StateView", "GraphView", "AttractorView", "attractor_view_available",
            "layout_row", "arrow", "bar_rows", "draw_bars", "draw_curves", "draw_histogram",

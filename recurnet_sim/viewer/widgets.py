@@ -26,6 +26,7 @@ ZERO = (64, 68, 84)           # activation 0 of continuous units: neutral grey
 POS = (255, 222, 150)         # state +1: warm, light
 HID_NEG = (42, 24, 62)        # hidden units of a Boltzmann machine: another palette
 HID_POS = (196, 150, 255)
+HID_MID = (110, 84, 150)      # ... and its middle
 CLAMP = (70, 235, 170)        # outline of clamped units
 ENERGY = (110, 196, 255)
 TEMP = (255, 112, 96)
@@ -53,17 +54,17 @@ def make_lut(neg, mid, pos, n: int = 256) -> np.ndarray:
 
 #: -1 -> dark blue, 0 -> grey, +1 -> warm: bipolar units use the two ends, continuous ones all of it.
 LUT_ACT = make_lut(NEG, ZERO, POS)
-LUT_HIDDEN = make_lut(HID_NEG, (110, 84, 150), HID_POS)
+LUT_HIDDEN = make_lut(HID_NEG, HID_MID, HID_POS)
 
 #: the colour themes ([view] theme, the V key): "contrast" is black, white and saturated colours
 #: for a washed-out projector
 THEMES = {
     "dark": dict(BG=BG, PANEL=PANEL, PANEL_EDGE=PANEL_EDGE, TEXT=TEXT, DIM=DIM, FAINT=FAINT, ACCENT=ACCENT,
-                 NEG=NEG, ZERO=ZERO, POS=POS, HID_NEG=HID_NEG, HID_POS=HID_POS, CLAMP=CLAMP, ENERGY=ENERGY,
+                 NEG=NEG, ZERO=ZERO, POS=POS, HID_NEG=HID_NEG, HID_POS=HID_POS, HID_MID=HID_MID, CLAMP=CLAMP, ENERGY=ENERGY,
                  TEMP=TEMP, GOOD=GOOD, WARN=WARN, FAILURE=FAILURE),
     "contrast": dict(BG=(0, 0, 0), PANEL=(0, 0, 0), PANEL_EDGE=(150, 150, 150), TEXT=(255, 255, 255),
                      DIM=(230, 230, 230), FAINT=(200, 200, 200), ACCENT=(255, 214, 0), NEG=(0, 36, 150),
-                     ZERO=(90, 90, 90), POS=(255, 255, 255), HID_NEG=(40, 0, 70), HID_POS=(225, 170, 255),
+                     ZERO=(90, 90, 90), POS=(255, 255, 255), HID_NEG=(40, 0, 70), HID_POS=(225, 170, 255), HID_MID=(123, 76, 153),
                      CLAMP=(0, 255, 140), ENERGY=(80, 200, 255), TEMP=(255, 90, 70), GOOD=(60, 255, 100),
                      WARN=(255, 140, 40), FAILURE=(255, 70, 110)),
 }
@@ -79,7 +80,7 @@ def set_theme(name: str) -> None:
     g = globals()
     g.update(THEMES[name])
     LUT_ACT[...] = make_lut(g["NEG"], g["ZERO"], g["POS"])
-    LUT_HIDDEN[...] = make_lut(g["HID_NEG"], blend(g["HID_NEG"], g["HID_POS"], 0.45), g["HID_POS"])
+    LUT_HIDDEN[...] = make_lut(g["HID_NEG"], g["HID_MID"], g["HID_POS"])
     theme = name
 
 
