@@ -630,6 +630,11 @@ class Viewer:
             st[u.unit] = u.after
         return st
 
+    def replay_energy(self) -> float | None:
+        """The energy of the replayed state: the tick's start energy plus the replayed updates' dE."""
+        r = self._replay
+        return None if r is None else r["e0"] + sum(u.delta_energy for u in r["updates"][: r["k"]])
+
     def replay_update(self):
         """The unit update shown last in the replay, or None."""
         r = self._replay
@@ -1055,9 +1060,8 @@ class Viewer:
         if self._replay_pending() and xs is not None:
             # a tick replayed unit by unit: the ticks before it, then the energy of the state shown
             # (the energy before the tick plus the replayed updates' dE), not the tick's end value
-            r = self._replay
-            t = float(r["tick"])
-            e = r["e0"] + sum(u.delta_energy for u in r["updates"][: r["k"]])
+            t = float(self._replay["tick"])
+            e = self.replay_energy()
             keep = xs < t
             xs, ys = np.append(xs[keep], t), np.append(ys[keep], e)
         xt, yt = self._series("temperature")
@@ -1108,7 +1112,7 @@ class Viewer:
         u = self.replay_update() if self._replay is not None else None
         if u is not None:
             r = self._replay
-            e = r["e0"] + sum(x.delta_energy for x in r["updates"][: r["k"]])
+            e = self.replay_energy()
             kept = "kept" if u.after == u.before else "flipped"
             parts.append((f"update {r['k']}/{len(r['updates'])}: unit {u.unit} {fmt_unit(u.before)} -> "
                           f"{fmt_unit(u.after)} ({kept}), h {W.signed(u.field)}, dE {W.signed(u.delta_energy)}, "
