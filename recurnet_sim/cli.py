@@ -127,11 +127,10 @@ def cmd_run(args) -> int:
 
 
 def _run(args) -> int:
-    from .scenario import build_simulation, check_int64, load
+    from .scenario import build_simulation, load
 
     path = resolve_shipped(args.file)
     sc = load(path, args.overrides)
-    check_int64(sc)
     _check_flags(args, path.name)
     sim = build_simulation(sc, seed=args.seed, trials=args.trials, max_steps=args.steps)
     try:
@@ -390,13 +389,12 @@ def cmd_validate(args) -> int:
     """Check scenario files. No side effects: nothing is trained, no file is written, nothing is
     printed but the verdict lines (and the errors)."""
     from .errors import ScenarioError
-    from .scenario import build_simulation, check_int64, declared_outputs, load
+    from .scenario import build_simulation, declared_outputs, load
 
     bad = 0
     for f in args.files:
         try:
             sc = load(resolve_shipped(f), args.overrides)
-            check_int64(sc)
             # the build checks assets and cross-key constraints; training is not run
             sim = build_simulation(sc, trials=1, train=False)
             for out in declared_outputs(sc, sim.model):
@@ -441,14 +439,13 @@ def _describe_experiment(path) -> str:
 
 
 def cmd_attractors(args) -> int:
-    from .scenario import build_simulation, check_int64, load
+    from .scenario import build_simulation, load
 
     try:
         from .analysis.attractors import analyze_model
     except ImportError:
         raise RecurnetError("the attractor analysis is not available in this installation") from None
     sc = load(resolve_shipped(args.file), args.overrides)
-    check_int64(sc)
     sim = build_simulation(sc, trials=1)
     schedule, why = args.schedule, "--schedule"
     if schedule is None:

@@ -623,9 +623,8 @@ def parse_experiment(raw: dict, source: str = "experiment", path: Path | None = 
         raise ScenarioError([ValidationError("experiment.base", str(exc), source)], source) from None
     base_src = base_path.name
     base_sc = parse_scenario(base_data, base_src, base_path)  # the base itself must be valid
-    from .scenario import check_int64, out_of_range_int
+    from .scenario import out_of_range_int
 
-    check_int64(base_sc)
     for table, flat in (("set", set_flat), ("grid", grid_flat)):
         bad = out_of_range_int(flat, table)
         if bad is not None:  # numpy would overflow in a worker, far from the key

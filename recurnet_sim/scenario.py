@@ -220,17 +220,6 @@ def _parse_toml(path: Path, src: str) -> dict:
     return data
 
 
-def check_int64(sc: "Scenario") -> None:
-    """Refuse a validated scenario holding an integer outside int64 (in a key without a maximum,
-    a list item...): TOML 1.0 allows only 64-bit integers, tomllib accepts any, and numpy would
-    fail on it far from the key (OverflowError). Keys with limits already said "must be in [a, b]"."""
-    bad = out_of_range_int(sc.config)
-    if bad is not None:
-        src = sc.path.name if sc.path else "scenario"
-        raise ScenarioError([ValidationError(bad, "integer outside the 64-bit range TOML allows "
-                                             "(-2**63 .. 2**63 - 1)", src)], src)
-
-
 def out_of_range_int(value, prefix: str = "") -> str | None:
     """Dotted path of the first integer outside int64 in a parsed mapping, else None."""
     stack = [(prefix, value)]
@@ -268,6 +257,12 @@ def parse_scenario(data: dict, source: str = "scenario", path: Path | None = Non
         raise ScenarioError([ValidationError("network.type", f"the {kind!r} network is not available in this installation",
                                              source)], source) from None
     cfg = validate(data, table, "", None, source)
+    # TOML 1.0 allows only 64-bit integers, tomllib accepts any, and numpy would fail on one far
+    # from its key (OverflowError); keys with limits already said "must be in [a, b]"
+    bad = out_of_range_int(cfg)
+    if bad is not None:
+        raise ScenarioError([ValidationError(bad, "integer outside the 64-bit range TOML allows "
+                                             "(-2**63 .. 2**63 - 1)", source)], source)
     return Scenario(path, kind, cfg)
 
 
