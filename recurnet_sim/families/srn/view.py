@@ -317,7 +317,7 @@ class SequenceErrorPanel(CurvePanel):
         W_ = min(self.WINDOW, T)
         t0 = T - W_
         ph = np.asarray(task.phase[trial])
-        sym = target_symbols(task, trial)
+        sym = self.symbols(task, trial)
         xs = np.arange(t0, T, dtype=float)
         prof = model.loss_profile()[trial]
         names = list(task.phase_names)
@@ -355,14 +355,21 @@ class SequenceErrorPanel(CurvePanel):
         return Curves(title, curves, xlabel="step of the sequence (label: the target it predicts)", ylabel="error",
                       lines=lines, x_labels=x_labels, styles=tuple(styles))
 
-    @staticmethod
-    def levels(model, trial: int) -> np.ndarray:
+    def symbols(self, task, trial: int) -> list[str]:
+        """:func:`target_symbols` of the task, decoded once per (task, trial): the targets do not
+        change during a run, and the panel is drawn every frame."""
+        c = getattr(self, "_symbols", None)
+        if c is None or c[0] is not task or c[1] != trial:
+            c = self._symbols = (task, trial, target_symbols(task, trial))
+        return c[2]
+
+    def levels(self, model, trial: int) -> np.ndarray:
         """Per step of the last epoch, (T,): the mean error of that step's position in the period
         (the task's phase), or for the letter task of the letter the step predicts."""
         task = model.task
         L = np.asarray(model.loss_per_step_)[trial]
         if task.name == "letters":
-            sym = np.array(target_symbols(task, trial))
+            sym = np.array(self.symbols(task, trial))
             out = np.empty(len(L))
             for c in set(sym.tolist()):
                 out[sym == c] = L[sym == c].mean()
