@@ -79,9 +79,9 @@ class SampleHistogram(HistogramPanel):
             self._exact = exact_distribution(model, model.clamped[trial], model.state[trial])
         if self.sim is not None and int(self.sim.tick) == 0:
             return  # the initial state is not a sample of the chain
-        hi = model.unit_values[1]
-        codes = ((model.state[rows] == hi).astype(np.int64) << np.arange(model.n_units)).sum(axis=1)
-        np.add.at(self.counts, codes, 1)
+        from .model import state_index
+
+        np.add.at(self.counts, state_index(model, model.state[rows]), 1)
         self.n_samples += len(rows)
 
     def on_reset(self) -> None:
