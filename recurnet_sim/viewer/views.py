@@ -284,7 +284,8 @@ class StateView:
         st, cl = (m.state[trial] if state is None else state), m.clamped[trial]
         for b in self.blocks:
             b.draw(surf, st, cl, self.lo, self.hi, fonts)
-        if state is None:  # the outcome is the model's present state's, not a replayed one's
+        o = self.outcome(trial) if state is None else None  # the model's present state's, not a replayed one's
+        if o is not None:
             self.draw_outcome(surf, fonts, trial)
         self.draw_links(surf, fonts)
         self.draw_header(surf, fonts)
@@ -294,7 +295,7 @@ class StateView:
                        anchor="midbottom", max_width=self.rect.w - 20)
         for panel, r in zip(self.spec.panels, self.panel_rects):
             self.draw_panel(surf, fonts, panel, r, trial)
-        self.legend(surf, fonts)
+        self.legend(surf, fonts, o)
 
     #: set by the viewer while the scenario's training runs: the outcome line says so instead of
     #: judging the untrained net (a completion "correct" by chance is no success)
@@ -457,8 +458,9 @@ class StateView:
         target = max(names, key=len) if names else None
         return len(self._legend_rows(fonts, target, width)) * fonts.height(15)
 
-    def legend(self, surf, fonts) -> None:
-        o = getattr(self, "_outcome", None)
+    def legend(self, surf, fonts, outcome: dict | None = None) -> None:
+        """The legend rows; ``outcome`` the one drawn (its wrong units outlined: a swatch says so)."""
+        o = outcome
         target = o.get("target") if o and o.get("wrong_units") else None
         rows = self._legend_rows(fonts, target, self.rect.w - fonts.px(20))
         box, sw = fonts.px(12), fonts.px(16)
