@@ -54,9 +54,52 @@ _nb = load_numba()  # sets numba's cache directory first (a read-only install ca
 if _nb is None:
     raise ImportError("recurnet_sim.families.srn.kernels needs numba (the numpy path needs nothing)")
 njit = _nb.njit
+from numba.core import cgutils as _cgutils, types as _types  # noqa: E402  (numba is there: checked above)
+from numba.extending import intrinsic as _intrinsic  # noqa: E402
 
 OUT_CODES = {"sigmoid": 0, "softmax": 1, "linear": 2}
 ACT_CODES = {"tanh": 0, "sigmoid": 1, "relu": 2, "linear": 3}
+
+
+# ======================================================================================
+# Reference counts: views that skip them
+# ======================================================================================
+# Every array view numba makes (a row X[b, t], a slice wk[a:b], an argument of an inlined step
+# function) increments and decrements its owner's reference count with atomic (lock-prefixed)
+# instructions; its pass that pairs and removes them gives up across the epoch's loops and
+# branches. At temporal XOR's H = 2 that bookkeeping was ~60 % of the epoch (perf: the time in
+# NRT_incref/NRT_decref), ~25 views a step for a few flops each. A view with no meminfo (the
+# owner's record numba counts on) is counted by nothing: NRT_incref/NRT_decref return at once.
+# The epoch therefore works on such views of its arguments and work arrays; the arguments live
+# in the caller, the work arrays until the epoch's end (_keep_alive). The same arithmetic on the
+# same memory: the same bits.
+@_intrinsic
+def _unowned(typingctx, a):
+    """A view of the whole array ``a`` that holds no reference to it (its meminfo and parent are
+    NULL): slices and rows of it are not reference-counted either. Only while ``a`` lives; it
+    must not leave the function (returned or stored)."""
+    if not isinstance(a, _types.Array):
+        return None
+
+    def codegen(context, builder, sig, args):
+        src = context.make_array(sig.args[0])(context, builder, value=args[0])
+        dst = context.make_array(sig.return_type)(context, builder)
+        for f in ("nitems", "itemsize", "data", "shape", "strides"):
+            setattr(dst, f, getattr(src, f))
+        dst.meminfo = _cgutils.get_null_value(dst.meminfo.type)
+        dst.parent = _cgutils.get_null_value(dst.parent.type)
+        return dst._getvalue()
+    return a(a), codegen
+
+
+@_intrinsic
+def _keep_alive(typingctx, owners):
+    """Does nothing; a use of ``owners`` (a tuple of arrays) here keeps them alive up to this
+    point (numba releases a variable after its last use), so :func:`_unowned` views of them
+    stay valid until then."""
+    def codegen(context, builder, sig, args):
+        return context.get_dummy_value()
+    return _types.none(owners), codegen
 
 
 @dataclass(frozen=True)
@@ -763,21 +806,20 @@ def _epoch_template(theta, vel, sec, tcount, X, D, mask, ones_mask, reset, has_r
                         anym = True
             skip[w] = not anym
             w += 1
-    Hw = np.empty((hmax, H))
-    cache = np.empty((hmax, max(NC, 1)))
-    DS = np.empty((hmax, max(n_step, 1)))
-    WyT = np.empty(H * O)
-    Z = np.empty(O)
-    Y = np.empty(O)
-    dZ = np.zeros((hmax, O))
-    dH = np.empty(H)
-    cur = np.empty(C)
-    nxt = np.empty(C)
-    dc = np.zeros(C)
-    dcp = np.zeros(C)
-    zero = np.zeros(C)
-    wk = np.empty(max(NW, 1))
-    grad = np.empty(P)
+    # the work arrays (owners kept to the end), then views without reference counts of them and
+    # of every argument array (see _unowned: the counting was most of a tiny net's epoch)
+    own = (np.empty((hmax, H)), np.empty((hmax, max(NC, 1))), np.empty((hmax, max(n_step, 1))),
+           np.empty(H * O), np.empty(O), np.empty(O), np.zeros((hmax, O)), np.empty(H),
+           np.empty(C), np.empty(C), np.zeros(C), np.zeros(C), np.zeros(C), np.empty(max(NW, 1)),
+           np.empty(P))
+    Hw, cache, DS = _unowned(own[0]), _unowned(own[1]), _unowned(own[2])
+    WyT, Z, Y, dZ, dH = _unowned(own[3]), _unowned(own[4]), _unowned(own[5]), _unowned(own[6]), _unowned(own[7])
+    cur, nxt, dc, dcp, zero = _unowned(own[8]), _unowned(own[9]), _unowned(own[10]), _unowned(own[11]), _unowned(own[12])
+    wk, grad = _unowned(own[13]), _unowned(own[14])
+    theta, vel, sec, tcount = _unowned(theta), _unowned(vel), _unowned(sec), _unowned(tcount)
+    X, D, mask, reset, c0, active, fp = _unowned(X), _unowned(D), _unowned(mask), _unowned(reset), _unowned(c0), _unowned(active), _unowned(fp)
+    ctx, hid, outs, loss_ps = _unowned(ctx), _unowned(hid), _unowned(outs), _unowned(loss_ps)
+    gates, after, stats, grad_out = _unowned(gates), _unowned(after), _unowned(stats), _unowned(grad_out)
     n_up = 0
     for b in range(B):
         th = theta[b]
@@ -1003,6 +1045,7 @@ def _epoch_template(theta, vel, sec, tcount, X, D, mask, ones_mask, reset, has_r
         stats[b, 0] = gsum
         stats[b, 1] = gmax
         stats[b, 2] = umax
+    _keep_alive(own)
     return n_up
 
 
