@@ -315,3 +315,35 @@ def test_an_epochs_outputs_are_never_recycled_while_the_caller_holds_them():
         assert not np.shares_memory(getattr(kept, f), getattr(last, f)), f
     np.testing.assert_array_equal(view, view_before)
     assert not np.array_equal(kept.hidden, last.hidden)  # training went on: the states did change
+
+
+def test_the_epoch_holds_no_reference_to_the_callers_arrays_afterwards():
+    """The epoch works on views that skip numba's reference counts (kernels._unowned): such a view
+    must neither keep nor drop a reference of the arrays it was made from. After many epochs with a
+    mask, resets and an active flag, every array the caller passed has the reference count it had
+    before (a leak or a lost reference would drift by one an epoch), and the inputs are unchanged."""
+    import sys
+
+    B, T = 2, 30
+    rng = np.random.default_rng(4)
+    cfg = bptt.SRNConfig(kind="elman", n_in=2, n_hidden=3, n_out=2, output="softmax")
+    tc = bptt.TrainConfig(bptt="truncated", truncation=5, lr=0.1)
+    X = rng.normal(size=(B, T, 2))
+    D = np.eye(2)[rng.integers(0, 2, (B, T))]
+    mask = (rng.random((B, T)) < 0.7).astype(float)
+    reset = rng.random((B, T)) < 0.1
+    active = np.array([True, False])
+    c0 = np.full((B, 3), 0.5)
+    args = (X, D, mask, reset, c0, active)
+    copies = [a.copy() for a in args]
+    p = bptt.init_params(cfg, [np.random.default_rng(b) for b in range(B)])
+    v = {k: np.zeros_like(a) for k, a in p.items()}
+    held = [p[k] for k in p] + [v[k] for k in v]
+    before = [sys.getrefcount(a) for a in (*args, *held)]
+    w0 = p["W_xh"].copy()
+    for _ in range(20):
+        bptt.train_epoch(cfg, tc, p, v, X, D, mask, reset, c0, active, kernel="compiled")
+    assert [sys.getrefcount(a) for a in (*args, *held)] == before
+    for a, c in zip(args, copies):
+        np.testing.assert_array_equal(a, c)
+    assert not np.array_equal(p["W_xh"][0], w0[0]) and np.array_equal(p["W_xh"][1], w0[1])  # 0 trained, 1 not

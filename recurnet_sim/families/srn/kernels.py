@@ -1167,7 +1167,7 @@ def train_epoch(cfg, tcfg, ck: CellKernel, params, velocity, X, D, mask=None, re
         fp_.unpack(sec, moments.v)
         moments.t[...] = tcount
     if mask is None:  # the masked mean's values: x * 1 = x, and the weights sum to T exactly
-        epoch_loss = loss_ps.sum(1) / np.maximum(np.full(B, float(T)), 1e-12)
+        epoch_loss = loss_ps.sum(1) / max(float(T), 1e-12)
     else:
         epoch_loss = (mask_a * loss_ps).sum(1) / np.maximum(mask_a.sum(1), 1e-12)
     fused = cell.affine and (cell.carry_is_hidden or cell.carry_given)  # numpy's fused paths keep no carry_after
