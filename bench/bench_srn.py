@@ -40,7 +40,12 @@ Three runs after the size-specialised copy for tiny nets, the loss inside the fo
 recycled outputs (shared 2-core machine, load 1-8, this day; B = 1): temporal XOR T=3000 H=2 full
 BPTT 0.51, 0.54, 0.50 ms per epoch (numpy/compiled 15.5-15.9; the goal is 0.5 ms; before: 0.67),
 Elman one-step 0.62-0.66 ms (~90x), H=32 full BPTT 3.0-3.1 ms (3.0x); BPTT(12;12) at H=32 against
-torch.nn.RNN: compiled/torch 0.03-0.04 (XOR and Reber).
+torch.nn.RNN: compiled/torch 0.03-0.04 (XOR and Reber). Three runs after the epoch's views skip
+numba's reference counts (kernels._unowned; perf had put ~60 % of the H=2 epoch in NRT_incref and
+NRT_decref; the same bits), load ~1.7, numba 0.68.1: H=2 full BPTT 0.209, 0.213, 0.205 ms
+(numpy/compiled 38.6-40.0), Jordan (mu = 0.5) 0.248, 0.252, 0.245 ms (before: ~0.79), Elman
+one-step 0.31-0.33 ms, H=32 full BPTT 2.85 ms (3.3x), BPTT(12;12) compiled/torch 0.03 (XOR and
+Reber).
 
 Run:  python bench/bench_srn.py [--repeats 5]
 """
@@ -121,11 +126,11 @@ def time_naive(task, H, repeats, epochs):
     return 1.0 / best
 
 
-def time_ours(task, H, B, repeats, epochs, kernel="numpy", bptt="truncated"):
+def time_ours(task, H, B, repeats, epochs, kernel="numpy", bptt="truncated", kind="elman"):
     rngs = [np.random.default_rng(b) for b in range(B)]
     X = np.repeat(task.inputs[:1], B, 0)
     D = np.repeat(task.targets[:1], B, 0)
-    cfg = srn.SRNConfig(kind="elman", n_in=task.n_in, n_hidden=H, n_out=task.n_out, output=task.output,
+    cfg = srn.SRNConfig(kind=kind, n_in=task.n_in, n_hidden=H, n_out=task.n_out, output=task.output,
                         loss="cross_entropy")
     p = srn.init_params(cfg, rngs)
     vel = {k: np.zeros_like(v) for k, v in p.items()}
@@ -224,11 +229,13 @@ def main(argv=None):
 
 def compiled_goals(cases, args):
     """Issue 13: the compiled (numba) epoch against the numpy path, same run, B = 1 (goal: temporal
-    XOR T=3000 H=2 full BPTT <= 0.5 ms per epoch, >= 25x; faster than PyTorch at H=32)."""
+    XOR T=3000 H=2 full BPTT <= 0.5 ms per epoch, >= 25x, Elman and Jordan; faster than PyTorch
+    at H=32)."""
     print("\ncompiled epoch (recurnet_sim.families.srn.kernels) vs numpy, B=1, ms per epoch, best of --repeats")
     print(f"{'case':44s} {'numpy':>9s} {'compiled':>9s} {'numpy/compiled':>15s} {'torch':>9s} {'compiled/torch':>15s}")
     xor = cases[0][1]
     rows = [("temporal XOR T=3000 H=2 full BPTT", xor, 2, "full", False),
+            ("temporal XOR T=3000 H=2 full BPTT, Jordan", xor, 2, "jordan", False),
             ("temporal XOR T=3000 H=2 Elman one-step", xor, 2, "elman", False),
             ("temporal XOR T=3000 H=32 full BPTT", xor, 32, "full", False),
             ("temporal XOR T=3000 H=32 BPTT(12;12)", xor, 32, "truncated", True),
@@ -239,8 +246,10 @@ def compiled_goals(cases, args):
             nv = time_elman_scheme(task, H, 1, args.repeats) * T
             cp = time_elman_scheme(task, H, 1, args.repeats, "compiled") * T
         else:
-            nv = 1e3 / time_ours(task, H, 1, args.repeats, args.epochs, "numpy", mode)
-            cp = 1e3 / time_ours(task, H, 1, args.repeats, args.epochs, "compiled", mode)
+            kind, bp = ("jordan", "full") if mode == "jordan" else ("elman", mode)
+            nv = 1e3 / time_ours(task, H, 1, args.repeats, args.epochs, "numpy", bp, kind)
+            # at least 10 epochs a timing: a tiny net's compiled epoch is ~0.2 ms
+            cp = 1e3 / time_ours(task, H, 1, args.repeats, max(args.epochs, 10), "compiled", bp, kind)
         th = time_torch(task, H, args.repeats, args.epochs) if vs_torch else None
         ts = f"{1e3 / th:9.3f}" if th else f"{'-':>9s}"
         rt = f"{cp / (1e3 / th):15.2f}" if th else f"{'-':>15s}"
