@@ -7,14 +7,17 @@ The kernel is "compiled" from the first call (``RECURNET_KERNEL``, unless set ot
 sides run the same sweeps throughout.
 
 1. async (fixed order) retrieval of one cue, N = 1000, P = 100 (Hebb), 10 % flipped, until it
-   settles: the engine tick (time inside ``Simulation.step``: perturb, update, record, stop), and
+   settles: the engine tick (time inside ``Simulation.step`` or a block of ticks: perturb, update,
+   record, stop), and
    the whole run (the ``Simulation`` built, run, its results with the family summary and outcome),
    each ``Simulation.run`` with the default recorders (energy, flips, overlaps, temperature,
    fixed-point and cycle detection, the results) against calling ``model.step`` in a loop until a
    sweep changes nothing (as many sweeps as the engine ran: a 2-cycle stops the engine).
    Goal: <= 1.3. "eager overlaps" is the same run with the overlap recorder
    of before issue 13 (``model.overlaps()`` read every tick), for the before/after ratio; "no family
-   summary" leaves out the family's result fields (the outcome labels), to show the engine's own part.
+   summary" leaves out the family's result fields (the outcome labels), to show the engine's own part;
+   "tick by tick" calls ``Simulation.step`` until the run stops, one tick a call (``run`` hands the
+   ticks between perturbations to ``model.run_ticks`` in blocks: one compiled call for the recall).
 2. sync retrieval of the same cues: engine time per sweep against one float32 GEMV (the
    (N,) x (N, N) product a synchronous sweep needs). Goal: <= 1.5.
 3. ``load_scenario("hopfield_letters")`` cold (parse caches cleared) and warm (cached), and the
@@ -115,15 +118,20 @@ def main(argv=None) -> int:
         run.t = 0.0
         return run
 
-    def engine(schedule, recorders, family=fam):
+    def engine(schedule, recorders, family=fam, blocks=True):
         def run():
             for k in range(CUES):
                 m, rngs = fresh(schedule, k), trial_rngs(k, 1)
                 t0 = time.perf_counter()
                 sim = Simulation(m, rngs, StopConditions(max_steps=100), recorders=recorders(), family=family)
-                sim.run()
+                if blocks:
+                    sim.run()
+                else:
+                    while sim.step():
+                        pass
+                    sim.results()
                 run.t += time.perf_counter() - t0
-                run.tick_t += sim.elapsed_s  # inside Simulation.step only: the per-tick part
+                run.tick_t += sim.elapsed_s  # inside Simulation.step or blocks only: the per-tick part
                 ticks[(schedule, k)] = sim.tick
         run.t = run.tick_t = 0.0
         return run
@@ -131,12 +139,13 @@ def main(argv=None) -> int:
     for schedule in ("sequential", "synchronous"):
         fns = {"engine": engine(schedule, default_recorders), "model.step": step_loop(schedule),
                "engine, eager overlaps": engine(schedule, eager_recorders),
-               "engine, no family summary": engine(schedule, default_recorders, None)}
+               "engine, no family summary": engine(schedule, default_recorders, None),
+               "engine, tick by tick": engine(schedule, default_recorders, blocks=False)}
         for f in fns.values():  # warm-up (a compiled kernel loads here)
             f()
             f.t = 0.0
         times = {k: [] for k in fns}
-        tick_times = []
+        tick_times, single_tick_times = [], []
         for _ in range(args.repeat):
             for k, f in fns.items():
                 f.t = f.tick_t = 0.0
@@ -144,15 +153,19 @@ def main(argv=None) -> int:
                 times[k].append(f.t)
                 if k == "engine":
                     tick_times.append(f.tick_t)
+                if k == "engine, tick by tick":
+                    single_tick_times.append(f.tick_t)
         med = {k: statistics.median(v) for k, v in times.items()}
         med_tick = statistics.median(tick_times)
+        med_single = statistics.median(single_tick_times)
         per_sweep = {k: v / sweeps[schedule] for k, v in med.items()}
         print(f"{schedule} retrieval, one cue at a time, N={N}, P={P}, {CUES} cues, {NOISE:.0%} flipped "
               f"({sweeps[schedule] / CUES:.1f} sweeps a cue), medians of {args.repeat}:")
         for k, v in per_sweep.items():
             print(f"  {k:24s} {v * 1e6:8.1f} us/sweep")
         print(f"  engine tick (Simulation.step, default recorders) / model.step: "
-              f"{med_tick / med['model.step']:.2f}" + ("  (goal <= 1.3)" if schedule == "sequential" else ""))
+              f"{med_tick / med['model.step']:.2f}" + ("  (goal <= 1.3)" if schedule == "sequential" else "")
+              + f"; tick by tick (Simulation.step): {med_single / med['model.step']:.2f}")
         print(f"  whole run (Simulation built, run, results with the family summary) / model.step: "
               f"{med['engine'] / med['model.step']:.2f}"
               + f"; before (eager overlaps) / after: {med['engine, eager overlaps'] / med['engine']:.2f}"

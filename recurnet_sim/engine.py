@@ -214,6 +214,7 @@ class Simulation:
         self.cycle_period = np.zeros(B, dtype=int)
         self.last_flips = np.zeros(B, dtype=int)
         self.elapsed_s = 0.0
+        self._block_size = self.BLOCK_FIRST_TICKS // 2  # doubled before each block
         #: values read right after each :meth:`apply` (the viewer's perturbations), beside the
         #: recorded value of that tick: list of (tick, {recorder name: row})
         self.marks: list[tuple[int, dict[str, np.ndarray]]] = []
@@ -399,9 +400,7 @@ class Simulation:
     def run_steps(self, n: int) -> None:
         """Advance up to ``n`` ticks (fewer if every trial stops), after any pending training."""
         self._finish_pending_training()
-        for _ in range(n):
-            if not self.step():
-                break
+        self._advance(self.tick + n)
 
     def run(self, max_steps: int | None = None):
         """Run (after any pending training) until every trial stops; returns a :class:`Result`
@@ -409,10 +408,100 @@ class Simulation:
         self._finish_pending_training()
         if max_steps is not None:
             self.stop.max_steps = max_steps
-        while self.step():
-            pass
+        self._advance(None)
         results = self.results()
         return results[0] if len(results) == 1 else results
+
+    def _advance(self, until: int | None) -> None:
+        """Run ticks until tick ``until`` (None: until every trial stops), in blocks where the
+        model offers them (:meth:`_run_block`), else tick by tick: the same ticks either way."""
+        needs = self._block_needs()
+        while until is None or self.tick < until:
+            if needs is not None:
+                ran = self._run_block(needs, until)
+                if ran:
+                    continue
+                if ran is None:
+                    needs = None  # the model runs tick by tick (its kernel, schedule or state)
+            if not self.step():
+                break
+
+    #: the first block runs this many ticks at most, each next one twice as many (a cue that
+    #: settles in a few sweeps allocates little), up to BLOCK_MAX_TICKS and BLOCK_MAX_BYTES of states
+    BLOCK_FIRST_TICKS = 8
+    BLOCK_MAX_TICKS = 4096
+    BLOCK_MAX_BYTES = 16 * 2**20
+
+    def _block_needs(self) -> frozenset | None:
+        """What the recorders read from a block of ticks (:class:`~recurnet_sim.model.TickBlock`),
+        or None when this run must go tick by tick: something acts between ticks (annealing, a
+        stop condition), a recorder reads the model itself, or the model's ticks may cycle and
+        cycles are looked for."""
+        if self.anneal is not None or self.stop.condition is not None:
+            return None
+        if self.stop.cycle and self.model.deterministic and not self.model.cycle_free:
+            return None
+        needs: frozenset = frozenset()
+        for r in self.recorders:
+            n = r.block_needs(self)
+            if n is None:
+                return None
+            needs |= n
+        return needs
+
+    def _run_block(self, needs: frozenset, until: int | None) -> bool | None:
+        """Several ticks in one :meth:`Model.run_ticks` call, when no perturbation is scheduled
+        from this tick on: the model, the recorders and the stop bookkeeping end as tick by tick.
+        True when ticks ran, False when a block cannot run now, None when the model declined."""
+        stop, tick = self.stop, self.tick
+        if tick <= self.last_perturbation_tick or self._training_pending:
+            return False
+        act = self.active.nonzero()[0]
+        if not act.size:
+            return False
+        limit = max(1, stop.max_steps - tick)
+        if until is not None:
+            limit = min(limit, until - tick)
+        B, N = self.model.batch_size, self.model.n_units
+        self._block_size = min(2 * self._block_size, self.BLOCK_MAX_TICKS)
+        K = min(limit, self._block_size)
+        keep_states = "states" in needs
+        if keep_states:
+            K = max(1, min(K, self.BLOCK_MAX_BYTES // max(1, B * N)))
+        # the first tick whose fixed point may end a trial, counted from this block's start
+        if stop.fixed_point and self.model.settles:
+            settle_from = max(1, stop.min_steps - tick)
+        else:
+            settle_from = K + 1
+        t0 = time.perf_counter()
+        block = self.model.run_ticks(self.rngs, self.active, K, settle_from, keep_states)
+        if block is None:
+            return None
+        n = block.ticks
+        self.tick = tick + n
+        self.last_flips = block.flips[n - 1].copy()
+        for r in self.recorders:
+            r.record_block(self, block, tick)
+        settled = block.settled
+        done = settled.nonzero()[0]  # (only active trials settle)
+        if done.size:
+            if done.size <= 8:  # scalar writes: a tenth of the cost of fancy indexing, same result
+                for b in done.tolist():
+                    self.active[b] = False
+                    self.stop_reason[b] = FIXED_POINT
+                    self.stop_tick[b] = tick + int(settled[b])
+            else:
+                self.active[done] = False
+                self.stop_reason[done] = FIXED_POINT
+                self.stop_tick[done] = tick + settled[done]
+            act = self.active.nonzero()[0]
+        if stop.cycle and act.size and self.model.deterministic:
+            for b, k in zip(act.tolist(), self._state_keys(act)):
+                self._remember(b, k)  # the newest state (none before it can recur: cycle_free)
+        if self.tick >= stop.max_steps:
+            self._stop(act, MAX_STEPS)
+        self.elapsed_s += time.perf_counter() - t0
+        return True
 
     def _remember_states(self, idx) -> None:
         if not self.stop.cycle:

@@ -64,6 +64,27 @@ class UnitUpdate:
     p_on: float | None = None
 
 
+@dataclass
+class TickBlock:
+    """What :meth:`Model.run_ticks` ran: several ticks in one call, with what the recorders read
+    after each of them (row k is the tick ``first tick + k + 1``; a trial that stopped or was not
+    active keeps its last values: no flips, the same energy and state).
+
+    ticks : int                 ticks run: the engine's clock advances this many
+    flips : int64 (ticks, B)    units changed in each tick
+    energy : float64 (ticks, B) ``energy()`` after each tick, the same bits
+    states : (ticks, B, N) or None   the state after each tick, when asked for
+    settled : int64 (B,)        per trial, the tick (1-based, counted from the block's start) whose
+                                update changed no unit and that may end it as a fixed point; 0: none
+    """
+
+    ticks: int
+    flips: np.ndarray
+    energy: np.ndarray
+    states: np.ndarray | None
+    settled: np.ndarray
+
+
 class Model:
     """Base class of all families. Subclasses set the attributes below and implement ``step``.
 
@@ -137,6 +158,29 @@ class Model:
     def energy(self) -> np.ndarray:
         """Energy (or loss) of each trial, shape (batch,)."""
         raise NotImplementedError
+
+    @property
+    def cycle_free(self) -> bool:
+        """Whether no state can recur except as a fixed point: every tick that changes a unit
+        strictly lowers a Lyapunov function (asynchronous updates of a symmetric net with a
+        non-negative diagonal, Hopfield 1982). The engine then looks for no cycle. Default False."""
+        return False
+
+    def run_ticks(self, rngs: Sequence[np.random.Generator], active: np.ndarray, ticks: int, settle_from: int,
+                  keep_states: bool) -> TickBlock | None:
+        """Optionally, up to ``ticks`` ticks of the active trials in one call (one compiled loop),
+        the same as that many :meth:`step` calls: the engine asks when nothing else happens between
+        the ticks (no perturbation, annealing or stop condition; only recorders that read energy,
+        flips, state and temperature) and the model's ticks are deterministic and cannot cycle
+        (:attr:`cycle_free`) or are not looked at for cycles.
+
+        A trial ends at its first tick that changes no unit, counted from the block's start, at or
+        after ``settle_from`` (1-based; larger than ``ticks``: it never ends early); the call returns
+        when every trial has ended or ``ticks`` ran. ``keep_states``: fill ``TickBlock.states``.
+        Only models whose numbers cannot run away offer it (no :meth:`diverged` check in between).
+
+        Returns None (the default) when the model cannot: the engine then runs tick by tick."""
+        return None
 
     def diverged(self) -> np.ndarray:
         """Per trial, whether its numbers ran away (the family defines it, e.g. a non-finite or

@@ -48,6 +48,27 @@ class Recorder:
     def read(self, sim: "Simulation") -> np.ndarray:  # pragma: no cover - interface
         raise NotImplementedError
 
+    def block_needs(self, sim: "Simulation") -> frozenset | None:
+        """What this recorder reads from a :class:`~recurnet_sim.model.TickBlock` (of ``"energy"``,
+        ``"flips"``, ``"states"``), or None when it must read the model after every tick itself
+        (the engine then runs tick by tick). Default None."""
+        return None
+
+    def _block_rows(self, first: int, n: int) -> slice:
+        """The block rows (ticks first + 1 .. first + n) this recorder wants, and their ticks."""
+        start = (-(first + 1)) % self.every  # the first k with (first + 1 + k) % every == 0
+        self.ticks.extend(range(first + 1 + start, first + 1 + n, self.every))
+        return slice(start, n, self.every)
+
+    def record_block(self, sim: "Simulation", block, first: int) -> None:
+        """Record the ticks ``first + 1 .. first + block.ticks`` of a block (those it wants), the
+        same rows :meth:`record` would have kept tick by tick."""
+        self.rows.extend(self.block_rows(sim, block, self._block_rows(first, block.ticks)))
+
+    def block_rows(self, sim: "Simulation", block, rows: slice):  # pragma: no cover - interface
+        """The recorded rows of block rows ``rows`` (an iterable of arrays)."""
+        raise NotImplementedError
+
     def data(self) -> np.ndarray:
         """Recorded values, shape (n_records, batch, ...)."""
         if not self.rows:
@@ -66,6 +87,12 @@ class EnergyRecorder(Recorder):
     def read(self, sim):
         return sim.model.energy()
 
+    def block_needs(self, sim):
+        return frozenset({"energy"})
+
+    def block_rows(self, sim, block, rows):
+        return block.energy[rows]  # row views of the block's own array
+
 
 class FlipRecorder(Recorder):
     """Units changed during each tick, shape (n, batch); 0 at tick 0."""
@@ -74,6 +101,12 @@ class FlipRecorder(Recorder):
 
     def read(self, sim):
         return sim.last_flips
+
+    def block_needs(self, sim):
+        return frozenset({"flips"})
+
+    def block_rows(self, sim, block, rows):
+        return block.flips[rows]
 
 
 class _LazyRows:
@@ -104,6 +137,13 @@ class _LazyRows:
         self._pending.append(len(self._items))
         self._items.append(state)
         self.pending_bytes += state.nbytes
+
+    def extend_states(self, states: np.ndarray) -> None:
+        """:meth:`append_state` of each row of ``states`` (n, batch, N)."""
+        n0 = len(self._items)
+        self._pending.extend(range(n0, n0 + len(states)))
+        self._items.extend(states)
+        self.pending_bytes += states.nbytes
 
     def materialize(self, upto: int | None = None) -> None:
         """Compute every pending entry with an index below ``upto`` (all when None)."""
@@ -166,10 +206,7 @@ class OverlapRecorder(Recorder):
 
     def _capture(self, sim) -> None:
         model = sim.model
-        if self._lazy is None or self._model is not model:
-            self._model = model
-            self._lazy = model.overlaps_of(model.state[None][:0]) is not None  # (0, B, N): no work
-        if self._lazy:
+        if self._is_lazy(model):
             self.rows.append_state(model.state.copy())
             if self.rows.pending_bytes > self.max_pending_bytes:
                 self.rows.materialize()
@@ -180,6 +217,20 @@ class OverlapRecorder(Recorder):
         if self.wants(sim.tick):
             self.ticks.append(sim.tick)
             self._capture(sim)
+
+    def _is_lazy(self, model) -> bool:
+        if self._lazy is None or self._model is not model:
+            self._model = model
+            self._lazy = model.overlaps_of(model.state[None][:0]) is not None  # (0, B, N): no work
+        return self._lazy
+
+    def block_needs(self, sim):
+        return frozenset({"states"}) if self._is_lazy(sim.model) else None
+
+    def record_block(self, sim, block, first):
+        self.rows.extend_states(block.states[self._block_rows(first, block.ticks)])
+        if self.rows.pending_bytes > self.max_pending_bytes:
+            self.rows.materialize()
 
     def _compute(self, states: list[np.ndarray]) -> list[np.ndarray]:
         model = self._model
@@ -202,29 +253,38 @@ class TemperatureRecorder(Recorder):
     """Temperature per tick, shape (n, batch) (the same for every trial)."""
 
     name = "temperature"
-    _row: np.ndarray | None = None
+    _row_kept: np.ndarray | None = None
     _T = 0.0
 
     def reset(self) -> None:
         super().reset()
-        self._row = None  # the last row recorded: read-only, shared by the ticks at its temperature
+        self._row_kept = None  # the last row recorded: read-only, shared by the ticks at its temperature
 
     def read(self, sim):
         return np.full(sim.model.batch_size, float(sim.model.temperature))
 
     def record(self, sim: "Simulation") -> None:
+        if self.wants(sim.tick):
+            self.ticks.append(sim.tick)
+            self.rows.append(self._row(sim))
+
+    def _row(self, sim) -> np.ndarray:
         # The temperature rarely changes: consecutive ticks at the same temperature share one
         # read-only row instead of building an array per tick (the rows and data() are the same).
-        if self.wants(sim.tick):
-            T = float(sim.model.temperature)
-            row, B = self._row, sim.model.batch_size
-            # a new row unless T is the same float (NaN never is; 0.0 and -0.0 keep their sign)
-            if row is None or row.shape[0] != B or T != self._T or (T == 0 and copysign(1, T) != copysign(1, self._T)):
-                row = np.full(B, T)
-                row.flags.writeable = False
-                self._row, self._T = row, T
-            self.ticks.append(sim.tick)
-            self.rows.append(row)
+        T = float(sim.model.temperature)
+        row, B = self._row_kept, sim.model.batch_size
+        # a new row unless T is the same float (NaN never is; 0.0 and -0.0 keep their sign)
+        if row is None or row.shape[0] != B or T != self._T or (T == 0 and copysign(1, T) != copysign(1, self._T)):
+            row = np.full(B, T)
+            row.flags.writeable = False
+            self._row_kept, self._T = row, T
+        return row
+
+    def block_needs(self, sim):
+        return frozenset()  # the temperature cannot change inside a block (no annealing there)
+
+    def block_rows(self, sim, block, rows):
+        return [self._row(sim)] * len(range(block.ticks)[rows])
 
 
 class StateRecorder(Recorder):
@@ -234,6 +294,12 @@ class StateRecorder(Recorder):
 
     def read(self, sim):
         return sim.model.state
+
+    def block_needs(self, sim):
+        return frozenset({"states"})
+
+    def block_rows(self, sim, block, rows):
+        return block.states[rows]
 
 
 class AttributeRecorder(Recorder):

@@ -25,7 +25,7 @@ from typing import Sequence
 import numpy as np
 
 from ...errors import ScenarioError, SimulationError, ValidationError
-from ...model import Model, Schedule, UnitUpdate
+from ...model import Model, Schedule, TickBlock, UnitUpdate
 
 LEARNING_RULES = ("hebbian", "storkey", "pseudo_inverse")
 
@@ -253,6 +253,7 @@ def rational_coupling(coupling: np.ndarray, max_denominator: int = 64, max_integ
 
 
 _NO_STATES = np.zeros(1, dtype=np.uint64)  # the sequential schedule draws nothing
+_NO_DRAW = np.uint64(0)
 
 
 class ScheduledUnits:
@@ -595,6 +596,61 @@ class HopfieldModel(ScheduledUnits, Model):
 
     _fused_kernels = (None, None)
     _use_theta = None
+
+    @property
+    def cycle_free(self) -> bool:
+        """Asynchronous deterministic updates of a symmetric W with w_ii >= 0 (and a positive
+        scale) strictly lower E at every flip (Hopfield 1982: dE = -(s_new - s_old) h_i - 2 w_ii
+        for +-1 units), so no state recurs before a fixed point."""
+        if self.schedule == Schedule.SYNCHRONOUS or not self.settles or not self.symmetric or self.scale <= 0:
+            return False
+        if self._diag_ok is None:
+            self._diag_ok = bool((np.diagonal(self._couplingT, axis1=-2, axis2=-1) >= 0).all())
+        return self._diag_ok
+
+    _diag_ok = None
+    _ticks_kernel = None  # (kernel, batch size it was picked for)
+
+    def run_ticks(self, rngs, active, ticks, settle_from, keep_states):
+        """Up to ``ticks`` deterministic asynchronous ticks in one compiled call
+        (:func:`.sweeps._async_ticks`: :meth:`_fused_step` repeated, with the energy and state after
+        each tick), for the exact integer couplings whose energy the kernel computes with numpy's
+        bits; None otherwise (the engine then calls :meth:`step`). See :meth:`Model.run_ticks`."""
+        if self.trace_units or not self.exact_integer or not (self._ready or self._compiled()):
+            return None
+        sched = self.schedule
+        if sched == Schedule.SYNCHRONOUS or (sched == Schedule.GLAUBER and self.temperature > 0):
+            return None
+        B, N = self.state.shape
+        if type(active) is not np.ndarray or active.dtype != np.bool_ or active.shape != (B,):
+            return None
+        if sched != Schedule.SEQUENTIAL:
+            ptr = self._pointers(rngs)
+            if ptr is None:
+                return None
+            fn32, states = ptr.fn32, ptr.states
+        else:
+            fn32, states = _NO_DRAW, _NO_STATES
+        kern = self._ticks_kernel
+        if kern is None or kern[1] != B:
+            from . import sweeps
+            sweeps.load_intrinsics()
+            kern = self._ticks_kernel = (sweeps.pick("async_ticks", B), B)
+        lo, hi, cT, dval = self._kernel_args()
+        if self._use_theta is None:
+            self._use_theta = bool(self._theta_c.any())
+        K = int(ticks)
+        flips = np.zeros((K, B), dtype=np.int64)
+        energy = np.empty((K, B))
+        kept = np.empty((K if keep_states else 0, B, N), dtype=np.int8)
+        settled = np.zeros(B, dtype=np.int64)
+        ran = np.zeros(1, dtype=np.int64)
+        kern[0](active, self.state, self._field, self._theta_c, self.clamped, cT, self.per_trial,
+                sched != Schedule.SEQUENTIAL, lo, hi, dval, self._use_theta, fn32, states, int(settle_from),
+                0.5 * self.scale, flips, energy, kept, settled, ran)
+        n = int(ran[0])
+        self._energy_cache = (self.state.tobytes(), energy[n - 1].copy()) if n else None
+        return TickBlock(n, flips[:n], energy[:n], kept[:n] if keep_states else None, settled)
 
     def _kernel_args(self):
         if self._kargs is None:  # the couplings never change after construction

@@ -294,6 +294,84 @@ def _async_step(active, state, field, theta, clamped, coupling_t, per_trial, use
                               use_theta)
 
 
+def _exact_energy(b, state, field, theta, half_scale):
+    """E of trial b from its kept field, as HopfieldModel.energy for exact integer couplings:
+    half_scale * sum_i s_i (2 theta_i - h_i) in float64. Every term and partial sum is an exact
+    integer, so any order of summation gives numpy's bits."""
+    acc = 0.0
+    for i in range(state.shape[1]):
+        acc += np.float64(state[b, i]) * (2.0 * np.float64(theta[b, i]) - np.float64(field[b, i]))
+    return half_scale * acc
+
+
+def _async_ticks(active, state, field, theta, clamped, coupling_t, per_trial, use_order, lo, hi, dval, use_theta,
+                 fn32, rng_states, settle_from, half_scale, flips, energy, states, settled, ran):
+    """Up to K = flips.shape[0] deterministic asynchronous ticks of each active trial: K calls of
+    :func:`_async_step` in one (HopfieldModel.run_ticks), with what the engine's recorders read
+    after each tick. A trial whose tick k (1-based) changes no unit is at a fixed point: it
+    changes nothing and draws nothing from then on (as _async_step skips it), and it ends at
+    tick max(k, settle_from) when that is <= K (settled[b] = that tick), else rests to K.
+
+    settle_from : int           the first tick at which a fixed point ends a trial (> K: never)
+    half_scale : float64        0.5 * scale (energy in the units of W)
+    flips : int64 (K, B)        out, zeros on entry: units changed per tick (0 when inactive or ended)
+    energy : float64 (K, B)     out: E after each tick (an ended or inactive trial keeps its own)
+    states : int8 (K or 0, B, N) out when it has K rows: the state after each tick
+    settled : int64 (B,)        out, zeros on entry: the tick that ended the trial, 0 when none did
+    ran : int64 (1,)            out: the ticks of the block, n = the last tick any active trial
+                                runs (rows n..K-1 are left unwritten)
+    Other parameters as :func:`_async_step`."""
+    K = flips.shape[0]
+    B = state.shape[0]
+    N = state.shape[1]
+    keep = states.shape[0] > 0
+    written = np.zeros(B, dtype=np.int64)
+    for b in prange(B):
+        if not active[b]:
+            continue
+        g = np.int64(b) if per_trial else np.int64(0)
+        order = np.empty(N if use_order else 0, dtype=np.int64)
+        t = 0
+        while t < K:
+            n = 0
+            if _row_disagrees(b, state, field, theta, clamped, lo, hi):
+                if use_order:
+                    _permute_into(order, fn32, rng_states[b])
+                n = _sweep_row(b, g, state, field, theta, clamped, coupling_t, order, use_order, lo, hi, dval,
+                               use_theta)
+            flips[t, b] = n
+            if n > 0 or t == 0:
+                energy[t, b] = _exact_energy(b, state, field, theta, half_scale)
+            else:
+                energy[t, b] = energy[t - 1, b]  # nothing changed: the same bits
+            if keep:
+                for i in range(N):
+                    states[t, b, i] = state[b, i]
+            t += 1
+            if n == 0:
+                # at rest: every later tick is the same; it ends at settle_from at the latest
+                end = t if t >= settle_from else settle_from
+                if end <= K:
+                    settled[b] = end
+                break
+        written[b] = t
+    n_ticks = 0
+    for b in range(B):
+        if active[b]:
+            end = settled[b] if settled[b] > 0 else K
+            n_ticks = end if end > n_ticks else n_ticks
+    ran[0] = n_ticks
+    # the rest of the block's ticks: no change (ended, resting or inactive)
+    for b in prange(B):
+        t = written[b]
+        e = energy[t - 1, b] if t > 0 else _exact_energy(b, state, field, theta, half_scale)
+        for k in range(t, n_ticks):
+            energy[k, b] = e
+            if keep:
+                for i in range(N):
+                    states[k, b, i] = state[b, i]
+
+
 @njit
 def draw_orders(rows, rng_states, fn32, fndbl, order, draws):  # pragma: no cover - compiled
     """Per swept trial r (generator rng_states[rows[r]]): ``order[r] = permutation(N)`` when order
@@ -312,6 +390,7 @@ _permute_into = njit(_permute_into)
 _permute_pcg64 = njit(_permute_pcg64)
 _sweep_row = njit(_sweep_row)
 _row_disagrees = njit(_row_disagrees)
+_exact_energy = njit(_exact_energy)
 
 
 def _async_sweep(rows, state, field, theta, clamped, coupling_t, per_trial, order, use_order, lo, hi, dval, flips):
@@ -471,6 +550,7 @@ def _bam_async_sweep(rows, state, full, clamped, order, flips):
 # (parallel, serial) twins: the parallel one only pays off for a batch of several trials
 async_sweep, async_sweep_serial = njit_pair(_async_sweep)
 async_step, async_step_serial = njit_pair(_async_step)
+async_ticks, async_ticks_serial = njit_pair(_async_ticks)
 glauber_sweep, glauber_sweep_serial = njit_pair(_glauber_sweep)
 sync_update, sync_update_serial = njit_pair(_sync_update)
 sync_apply_incremental, sync_apply_incremental_serial = njit_pair(_sync_apply_incremental)
