@@ -22,8 +22,10 @@ dL/dcarry_t into ``dc`` and adds the step's parameter gradient into ``g``, or ke
 gradient needs in its ``dstep`` row (``n_step`` floats, row i of the window's ``DSTEP``) and leaves
 the weight gradient to ``wgrad``, which adds it for the window's n steps from ``start`` at once (one
 pass over the gradient per window, not per step; X_b, C_b: the trial's inputs and carries) in the
-order the per-step sum would, so the same bits. A cell whose ``kernel()``
-returns None (the default) trains on the numpy path. The epoch driver is written once
+order the per-step sum would, so the same bits. The arrays these functions get are views that
+numba does not reference-count (:func:`_unowned`: the counting was most of a tiny net's epoch),
+valid for the epoch: a cell's functions read and write them, never keep or return them. A cell
+whose ``kernel()`` returns None (the default) trains on the numpy path. The epoch driver is written once
 (:func:`_epoch_template`) and specialised per cell by binding its three functions as globals, so
 each cell's compiled epoch is cached on disk (``cache=True``) like any module-level function; a
 cell whose functions live outside this module is compiled per process without the disk cache
