@@ -87,8 +87,7 @@ def _run_trials(scenario, base_seed: int, seed_point: int, trials: int, group: i
         n = min(group, trials - start)
         seed = group_seed(base_seed, seed_point, k)
         sim = build_simulation(scenario, seed=seed, trials=n)
-        while sim.step():
-            pass
+        sim.advance()
         for j, r in enumerate(sim.results()):
             row = {"trial": start + j, "seed": seed, "seed_trial": j}
             row.update(trial_metrics(r, list(metrics), threshold))

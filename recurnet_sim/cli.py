@@ -267,10 +267,9 @@ def _run_with_progress(sim) -> None:
 
     label = sim.model.energy_label
     line = ProgressLine(sim.name)
-    while sim.step():
-        line.update(lambda: f"tick {sim.tick}/{sim.stop.max_steps}, mean {label} "
-                            f"{float(sim.model.energy().mean()):.4g}, {int(sim.active.sum())} of "
-                            f"{len(sim.active)} trial(s) running")
+    sim.advance(progress=lambda: line.update(
+        lambda: f"tick {sim.tick}/{sim.stop.max_steps}, mean {label} {float(sim.model.energy().mean()):.4g}, "
+                f"{int(sim.active.sum())} of {len(sim.active)} trial(s) running"))
     line.close()
 
 

@@ -24,6 +24,14 @@ The engine owns the clock, the per-trial random generators and the stop bookkeep
 owns state and rules; recorders observe. Trials of a batch stop independently: a stopped trial is
 frozen (no longer updated) while the others go on, so a batch of B trials gives the same results
 as B single runs with the same trial seeds.
+
+``step`` runs one tick. ``run``, ``run_steps`` and ``advance`` hand many ticks to one
+:meth:`~recurnet_sim.model.Model.run_ticks` call (a compiled loop) where nothing acts between them:
+no perturbation scheduled from the current tick on, no annealing and no stop condition, recorders
+that read only what a :class:`~recurnet_sim.model.TickBlock` holds (energy, flips, states; the
+temperature is constant), and ticks that cannot cycle (:attr:`~recurnet_sim.model.Model.cycle_free`)
+or are not looked at for cycles. State, random streams, recorded rows and stop bookkeeping end as
+tick by tick (tests/test_tick_blocks.py); other models and runs go tick by tick.
 """
 from __future__ import annotations
 
@@ -399,32 +407,36 @@ class Simulation:
 
     def run_steps(self, n: int) -> None:
         """Advance up to ``n`` ticks (fewer if every trial stops), after any pending training."""
-        self._finish_pending_training()
-        self._advance(self.tick + n)
+        self.advance(self.tick + n)
 
     def run(self, max_steps: int | None = None):
         """Run (after any pending training) until every trial stops; returns a :class:`Result`
         (batch of 1) or a list of them."""
-        self._finish_pending_training()
         if max_steps is not None:
             self.stop.max_steps = max_steps
-        self._advance(None)
+        self.advance()
         results = self.results()
         return results[0] if len(results) == 1 else results
 
-    def _advance(self, until: int | None) -> None:
-        """Run ticks until tick ``until`` (None: until every trial stops), in blocks where the
-        model offers them (:meth:`_run_block`), else tick by tick: the same ticks either way."""
+    def advance(self, until: int | None = None, progress: Callable[[], None] | None = None) -> None:
+        """Run ticks, after any pending training, until tick ``until`` (None: until every trial
+        stops): in blocks where the model offers them (:meth:`_run_block`), else tick by tick, the
+        same ticks either way. ``progress()`` is called after each tick or block."""
+        self._finish_pending_training()
         needs = self._block_needs()
         while until is None or self.tick < until:
             if needs is not None:
                 ran = self._run_block(needs, until)
                 if ran:
+                    if progress is not None:
+                        progress()
                     continue
                 if ran is None:
                     needs = None  # the model runs tick by tick (its kernel, schedule or state)
             if not self.step():
                 break
+            if progress is not None:
+                progress()
 
     #: the first block runs this many ticks at most, each next one twice as many (a cue that
     #: settles in a few sweeps allocates little), up to BLOCK_MAX_TICKS and BLOCK_MAX_BYTES of states

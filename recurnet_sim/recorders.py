@@ -32,10 +32,10 @@ class Recorder:
             raise ValueError("every must be >= 1")
         self.every = every
         self.ticks: list[int] = []
-        self.rows: list[np.ndarray] = []
+        self.rows = RowList()
 
     def reset(self) -> None:
-        self.ticks, self.rows = [], []
+        self.ticks, self.rows = [], RowList()
 
     def wants(self, tick: int) -> bool:
         return tick % self.every == 0
@@ -55,25 +55,29 @@ class Recorder:
         return None
 
     def _block_rows(self, first: int, n: int) -> slice:
-        """The block rows (ticks first + 1 .. first + n) this recorder wants, and their ticks."""
-        start = (-(first + 1)) % self.every  # the first k with (first + 1 + k) % every == 0
-        self.ticks.extend(range(first + 1 + start, first + 1 + n, self.every))
-        return slice(start, n, self.every)
+        """The block rows (ticks first + 1 .. first + n) this recorder wants; appends their ticks."""
+        every = self.every
+        if every == 1:
+            self.ticks.extend(range(first + 1, first + 1 + n))
+            return slice(0, n)
+        start = (-(first + 1)) % every  # the first k with (first + 1 + k) % every == 0
+        self.ticks.extend(range(first + 1 + start, first + 1 + n, every))
+        return slice(start, n, every)
 
     def record_block(self, sim: "Simulation", block, first: int) -> None:
         """Record the ticks ``first + 1 .. first + block.ticks`` of a block (those it wants), the
         same rows :meth:`record` would have kept tick by tick."""
-        self.rows.extend(self.block_rows(sim, block, self._block_rows(first, block.ticks)))
+        self.rows.extend_block(self.block_rows(sim, block, self._block_rows(first, block.ticks)))
 
-    def block_rows(self, sim: "Simulation", block, rows: slice):  # pragma: no cover - interface
-        """The recorded rows of block rows ``rows`` (an iterable of arrays)."""
+    def block_rows(self, sim: "Simulation", block, rows: slice) -> np.ndarray:  # pragma: no cover - interface
+        """The recorded rows of block rows ``rows``, one array (n, batch, ...)."""
         raise NotImplementedError
 
     def data(self) -> np.ndarray:
         """Recorded values, shape (n_records, batch, ...)."""
         if not self.rows:
             return np.zeros((0,))
-        return np.stack(self.rows)
+        return self.rows.stacked()
 
     def last(self) -> np.ndarray | None:
         return self.rows[-1] if self.rows else None
@@ -109,67 +113,98 @@ class FlipRecorder(Recorder):
         return block.flips[rows]
 
 
-class _LazyRows:
-    """The overlap recorder's rows: a list whose entries are computed on first read.
+class RowList:
+    """A recorder's rows: a list of arrays (batch, ...), one per recorded tick, where two kinds of
+    entries are added in bulk and made into rows only when something reads them.
 
-    Each entry is either a computed row (batch, P) or a pending state copy (batch, N) whose
-    overlaps ``compute`` gives when the entry is read. Reading an entry (or a slice) computes every
-    pending entry up to it in one call, so a trace of n ticks costs one stacked product, and a
-    headless run that never reads its overlaps never computes them.
+    * a block of rows (:meth:`extend_block`, one array (n, batch, ...) from a block of ticks,
+      :class:`~recurnet_sim.model.TickBlock`): n rows without n Python objects until read;
+    * states whose rows ``compute`` gives (:meth:`extend_states`; the overlap recorder keeps a
+      state copy per tick and computes its overlaps when read: one stacked product for a trace of
+      n ticks, none for a headless run that never reads them).
+
+    Reading an entry, a slice or iterating makes every pending entry a row first; :meth:`stacked`
+    gives the whole (n, batch, ...) array without making the block rows one by one.
     """
 
-    def __init__(self, compute):
+    def __init__(self, compute=None):
         self._compute = compute
-        self._items: list[np.ndarray] = []
-        self._pending: list[int] = []  # indices of entries that are still states, ascending
-        self.pending_bytes = 0
+        self._rows: list[np.ndarray] = []  # the rows made so far
+        self._pending: list[tuple[bool, np.ndarray]] = []  # after _rows, in order: (states?, (n, B, ...))
+        self._n = 0
+        self.pending_bytes = 0  # bytes of states not yet computed
 
     def __len__(self) -> int:
-        return len(self._items)
+        return self._n
 
     def __bool__(self) -> bool:
-        return bool(self._items)
+        return self._n > 0
 
     def append(self, row: np.ndarray) -> None:
-        self._items.append(row)
+        if self._pending:
+            self._pending.append((False, row[None]))
+        else:
+            self._rows.append(row)
+        self._n += 1
+
+    def extend_block(self, rows: np.ndarray) -> None:
+        """Add each row of ``rows`` (n, batch, ...), made into row views when read."""
+        if len(rows):
+            self._pending.append((False, rows))
+            self._n += len(rows)
+
+    def extend_repeated(self, row: np.ndarray, n: int) -> None:
+        """Add ``row`` n times (the same array object: read it, never write to it)."""
+        if n <= 0:
+            return
+        if self._pending:
+            self._pending.append((False, np.broadcast_to(row, (n,) + row.shape)))
+        else:
+            self._rows.extend([row] * n)
+        self._n += n
 
     def append_state(self, state: np.ndarray) -> None:
-        self._pending.append(len(self._items))
-        self._items.append(state)
-        self.pending_bytes += state.nbytes
+        self.extend_states(state[None])
 
     def extend_states(self, states: np.ndarray) -> None:
-        """:meth:`append_state` of each row of ``states`` (n, batch, N)."""
-        n0 = len(self._items)
-        self._pending.extend(range(n0, n0 + len(states)))
-        self._items.extend(states)
-        self.pending_bytes += states.nbytes
+        """Add one row per state of ``states`` (n, batch, N): ``compute`` gives them when read."""
+        if len(states):
+            self._pending.append((True, states))
+            self._n += len(states)
+            self.pending_bytes += states.nbytes
 
-    def materialize(self, upto: int | None = None) -> None:
-        """Compute every pending entry with an index below ``upto`` (all when None)."""
-        n = len(self._items) if upto is None else upto
-        todo = [i for i in self._pending if i < n]
-        if not todo:
+    def _compute_states(self) -> None:
+        """Every pending state made into its row, in one ``compute`` call."""
+        if not any(is_states for is_states, _ in self._pending):
             return
-        rows = self._compute([self._items[i] for i in todo])
-        for i, r in zip(todo, rows):
-            self.pending_bytes -= self._items[i].nbytes
-            self._items[i] = r
-        self._pending = [i for i in self._pending if i >= n]
+        states = [s for is_states, a in self._pending if is_states for s in a]
+        made = iter(self._compute(states))
+        self._pending = [(False, np.stack([next(made) for _ in range(len(a))]) if is_states else a)
+                         for is_states, a in self._pending]
+        self.pending_bytes = 0
+
+    def materialize(self) -> None:
+        """Make every pending entry a row (computing the pending states)."""
+        if self._pending:
+            self._compute_states()
+            for _, a in self._pending:
+                self._rows.extend(a)
+            self._pending = []
+
+    def stacked(self) -> np.ndarray:
+        """All rows as one array (n, batch, ...)."""
+        self._compute_states()
+        parts = [np.stack(self._rows)] if self._rows else []
+        parts += [a for _, a in self._pending]
+        return parts[0].copy() if len(parts) == 1 and not self._rows else np.concatenate(parts)
 
     def __getitem__(self, k):
-        if isinstance(k, slice):
-            idx = range(*k.indices(len(self._items)))
-            if len(idx):
-                self.materialize(max(idx) + 1)
-            return self._items[k]
-        k = range(len(self._items))[k]  # IndexError as a list would raise, negative k resolved
-        self.materialize(k + 1)
-        return self._items[k]
+        self.materialize()
+        return self._rows[k]
 
     def __iter__(self):
         self.materialize()
-        return iter(self._items)
+        return iter(self._rows)
 
 
 class OverlapRecorder(Recorder):
@@ -194,11 +229,11 @@ class OverlapRecorder(Recorder):
         super().__init__(every)
         self._model = None
         self._lazy: bool | None = None
-        self.rows = _LazyRows(self._compute)
+        self.rows = RowList(self._compute)
 
     def reset(self) -> None:
         self.ticks = []
-        self.rows = _LazyRows(self._compute)
+        self.rows = RowList(self._compute)
         self._lazy = None
 
     def read(self, sim):
@@ -243,12 +278,6 @@ class OverlapRecorder(Recorder):
             return list(model.overlaps_of(np.stack(states)))
         return [np.asarray(model.overlaps_of(s)) for s in states]
 
-    def data(self) -> np.ndarray:
-        if not self.rows:
-            return np.zeros((0,))
-        return np.stack(list(self.rows))
-
-
 class TemperatureRecorder(Recorder):
     """Temperature per tick, shape (n, batch) (the same for every trial)."""
 
@@ -283,8 +312,9 @@ class TemperatureRecorder(Recorder):
     def block_needs(self, sim):
         return frozenset()  # the temperature cannot change inside a block (no annealing there)
 
-    def block_rows(self, sim, block, rows):
-        return [self._row(sim)] * len(range(block.ticks)[rows])
+    def record_block(self, sim, block, first):
+        rows = self._block_rows(first, block.ticks)
+        self.rows.extend_repeated(self._row(sim), len(range(*rows.indices(block.ticks))))
 
 
 class StateRecorder(Recorder):

@@ -25,10 +25,10 @@ def compile_small_nets(monkeypatch):
     monkeypatch.setattr(kernels, "COMPILE_AFTER_S", 0.0)
 
 
-def make(*, seed, n, p, rule, schedule, batch, binary, clamp, theta, noise):
+def make(*, seed, n, p, rule, schedule, batch, binary, clamp, theta, noise, self_coupling=False):
     g = np.random.default_rng(seed)
     xi = np.where(g.random((p, n)) < 0.5, -1, 1).astype(np.int8)
-    c, scale = learn(rule, xi)
+    c, scale = learn(rule, xi, zero_diagonal=not self_coupling)
     cue = np.where(g.random((batch, n)) < noise, -xi[g.integers(p, size=batch)], xi[g.integers(p, size=batch)])
     if binary:
         xi, cue = ((xi + 1) // 2).astype(np.int8), (cue + 1) // 2
@@ -87,12 +87,14 @@ def counting_blocks(monkeypatch):
        binary=st.booleans(), clamp=st.booleans(), theta=st.sampled_from([0.0, 0.5, -1.0]),
        noise=st.sampled_from([0.05, 0.2, 0.45]), max_steps=st.integers(1, 40), min_steps=st.integers(0, 12),
        fixed_point=st.booleans(), cycle=st.booleans(), every=st.integers(1, 3),
-       perturb_at=st.sampled_from([None, 0, 2, 5]), split=st.sampled_from([None, 1, 3, 7]))
+       perturb_at=st.sampled_from([None, 0, 2, 5]), split=st.sampled_from([None, 1, 3, 7]),
+       self_coupling=st.booleans())
 def test_blocks_end_as_tick_by_tick(seed, n, p, rule, schedule, batch, binary, clamp, theta, noise, max_steps,
-                                    min_steps, fixed_point, cycle, every, perturb_at, split):
-    """A run in blocks (run / run_steps) against the same run one step() at a time."""
+                                    min_steps, fixed_point, cycle, every, perturb_at, split, self_coupling):
+    """A run in blocks (run / run_steps) against the same run one step() at a time (the block's
+    energies, kept at each flip, against energy() from scratch; w_ii = p/N with self-coupling)."""
     kw = dict(seed=seed, n=n, p=p, rule=rule, schedule=schedule, batch=batch, binary=binary, clamp=clamp,
-              theta=theta, noise=noise)
+              theta=theta, noise=noise, self_coupling=self_coupling)
     runs = []
     for blocks in (False, True):
         stop = StopConditions(max_steps=max_steps, min_steps=min_steps, fixed_point=fixed_point, cycle=cycle)
@@ -158,3 +160,39 @@ def test_recorders_that_read_the_model_run_tick_by_tick(monkeypatch):
     sim.run()
     assert calls == []
     assert set(sim.stop_reason) == {"fixed_point"}
+
+
+def test_row_list_reads_rows_blocks_and_states_in_order():
+    """A RowList mixing single rows, blocks of rows and states to compute reads back in the order
+    they were added, the same through indexing, slicing, iteration and stacked()."""
+    from recurnet_sim.recorders import RowList
+
+    computed = []
+
+    def compute(states):
+        computed.append(len(states))
+        return [s.sum(axis=-1, keepdims=True) * 1.0 for s in states]
+
+    g = np.random.default_rng(0)
+    rows, expect = RowList(compute), []
+    for k in range(12):
+        kind = k % 3
+        n = int(g.integers(1, 4))
+        if kind == 0:
+            r = g.random((2, 1))
+            rows.append(r)
+            expect.append(r)
+        elif kind == 1:
+            block = g.random((n, 2, 1))
+            rows.extend_block(block)
+            expect.extend(block)
+        else:
+            states = g.integers(-1, 2, size=(n, 2, 5))
+            rows.extend_states(states)
+            expect.extend(s.sum(axis=-1, keepdims=True) * 1.0 for s in states)
+    assert len(rows) == len(expect) and computed == []  # nothing computed before a read
+    assert np.array_equal(rows.stacked(), np.stack(expect))
+    assert len(computed) == 1  # one compute call for every pending state
+    assert np.array_equal(rows[-1], expect[-1]) and np.array_equal(np.stack(rows[2:7]), np.stack(expect[2:7]))
+    assert all(np.array_equal(a, b) for a, b in zip(rows, expect))
+    assert len(computed) == 1

@@ -614,9 +614,9 @@ class HopfieldModel(ScheduledUnits, Model):
     def run_ticks(self, rngs, active, ticks, settle_from, keep_states):
         """Up to ``ticks`` deterministic asynchronous ticks in one compiled call
         (:func:`.sweeps._async_ticks`: :meth:`_fused_step` repeated, with the energy and state after
-        each tick), for the exact integer couplings whose energy the kernel computes with numpy's
-        bits; None otherwise (the engine then calls :meth:`step`). See :meth:`Model.run_ticks`."""
-        if self.trace_units or not self.exact_integer or not (self._ready or self._compiled()):
+        each tick), for a symmetric W of exact integer couplings, whose energy the kernel keeps with
+        numpy's bits; None otherwise (the engine then calls :meth:`step`). See :meth:`Model.run_ticks`."""
+        if self.trace_units or not (self.exact_integer and self.symmetric) or not (self._ready or self._compiled()):
             return None
         sched = self.schedule
         if sched == Schedule.SYNCHRONOUS or (sched == Schedule.GLAUBER and self.temperature > 0):

@@ -235,9 +235,16 @@ def _permute_pcg64(out, a):
     _store_u32(a + np.uint64(12), buf)
 
 
-def _sweep_row(b, g, state, field, theta, clamped, coupling_t, order, use_order, lo, hi, dval, use_theta):
+def _sweep_row(b, g, state, field, theta, clamped, coupling_t, order, use_order, lo, hi, dval, use_theta,
+               acc=None):
     """One deterministic asynchronous sweep of trial b (see :func:`_async_sweep`); returns its flips.
-    ``use_theta`` False: every threshold is 0 (h - 0 is h: the load is skipped)."""
+    ``use_theta`` False: every threshold is 0 (h - 0 is h: the load is skipped).
+
+    acc : float64 (1,), optional    for a symmetric W: acc[0] = sum_i s_i (2 theta_i - h_i) (the
+        energy over scale / 2, see :func:`_exact_energy`) kept up to date at each flip, in O(1):
+        a change d of unit i changes it by 2 d (theta_i - h_i) - d^2 c_ii (h_i before the flip;
+        sum_j s_j c_ji = h_i by symmetry). With exact integer couplings every term is an exact
+        integer, so acc has the same bits as the sum from scratch."""
     N = state.shape[1]
     n = 0
     for p in range(N):
@@ -257,6 +264,10 @@ def _sweep_row(b, g, state, field, theta, clamped, coupling_t, order, use_order,
         else:
             state[b, i] = lo
             d = -dval[0]
+        if acc is not None:
+            d64 = np.float64(d)
+            acc[0] += (-2.0 * d64 * (np.float64(field[b, i]) - np.float64(theta[b, i]))
+                       - d64 * d64 * np.float64(coupling_t[g, i, i]))
         for j in range(N):
             field[b, j] += d * coupling_t[g, i, j]
         n += 1
@@ -308,7 +319,8 @@ def _async_ticks(active, state, field, theta, clamped, coupling_t, per_trial, us
                  fn32, rng_states, settle_from, half_scale, flips, energy, states, settled, ran):
     """Up to K = flips.shape[0] deterministic asynchronous ticks of each active trial: K calls of
     :func:`_async_step` in one (HopfieldModel.run_ticks), with what the engine's recorders read
-    after each tick. A trial whose tick k (1-based) changes no unit is at a fixed point: it
+    after each tick, for a symmetric W with exact integer couplings (the energy is kept by
+    :func:`_sweep_row` at each flip). A trial whose tick k (1-based) changes no unit is at a fixed point: it
     changes nothing and draws nothing from then on (as _async_step skips it), and it ends at
     tick max(k, settle_from) when that is <= K (settled[b] = that tick), else rests to K.
 
@@ -331,6 +343,8 @@ def _async_ticks(active, state, field, theta, clamped, coupling_t, per_trial, us
             continue
         g = np.int64(b) if per_trial else np.int64(0)
         order = np.empty(N if use_order else 0, dtype=np.int64)
+        acc = np.empty(1)
+        acc[0] = _exact_energy(b, state, field, theta, 1.0)
         t = 0
         while t < K:
             n = 0
@@ -338,12 +352,9 @@ def _async_ticks(active, state, field, theta, clamped, coupling_t, per_trial, us
                 if use_order:
                     _permute_into(order, fn32, rng_states[b])
                 n = _sweep_row(b, g, state, field, theta, clamped, coupling_t, order, use_order, lo, hi, dval,
-                               use_theta)
+                               use_theta, acc)
             flips[t, b] = n
-            if n > 0 or t == 0:
-                energy[t, b] = _exact_energy(b, state, field, theta, half_scale)
-            else:
-                energy[t, b] = energy[t - 1, b]  # nothing changed: the same bits
+            energy[t, b] = half_scale * acc[0]
             if keep:
                 for i in range(N):
                     states[t, b, i] = state[b, i]
