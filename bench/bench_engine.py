@@ -64,6 +64,9 @@ class EagerOverlaps(OverlapRecorder):
     def _capture(self, sim) -> None:
         self.rows.append(np.array(sim.model.overlaps(), copy=True))
 
+    def block_needs(self, sim):
+        return None  # read every tick, so the run goes tick by tick, as before issue 13
+
 
 def eager_recorders():
     return [EagerOverlaps() if isinstance(r, OverlapRecorder) else r for r in default_recorders()]

@@ -491,7 +491,7 @@ class Simulation:
             return None
         n = block.ticks
         self.tick = tick + n
-        self.last_flips = block.flips[n - 1].copy()
+        self.last_flips = block.flips[n - 1]  # read only, like every recorded row
         for r in self.recorders:
             r.record_block(self, block, tick)
         settled = block.settled

@@ -271,6 +271,14 @@ class LazyKernel:
         return d(*args, **kwargs)
 
 
+def dispatcher(kernel):
+    """The numba dispatcher behind ``kernel``: a :class:`LazyKernel` (compiled now if need be) or
+    what a module's globals hold once its kernels were made (the dispatcher itself). Calling it
+    directly saves the LazyKernel frame, which repacks every argument (a call of many arguments
+    in a loop of short calls)."""
+    return kernel.dispatcher() if isinstance(kernel, LazyKernel) else kernel
+
+
 def _materialize(glb: dict, nb) -> None:
     # Swap every lazy kernel and the prange placeholder of the module for numba's objects, so a
     # kernel calling another one (or prange) compiles: numba resolves globals when it compiles.

@@ -64,7 +64,7 @@ class UnitUpdate:
     p_on: float | None = None
 
 
-@dataclass
+@dataclass(slots=True)
 class TickBlock:
     """What :meth:`Model.run_ticks` ran: several ticks in one call, with what the recorders read
     after each of them (row k is the tick ``first tick + k + 1``; a trial that stopped or was not

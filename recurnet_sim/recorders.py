@@ -23,7 +23,11 @@ TRACE_FORMAT = "recurnet-trace-1"
 
 
 class Recorder:
-    """Base class. ``every`` records one tick in ``every`` (tick 0, the initial state, always)."""
+    """Base class. ``every`` records one tick in ``every`` (tick 0, the initial state, always).
+
+    ``ticks`` and ``rows`` are the recorded ticks and values. A block of ticks
+    (:meth:`record_block`) is only kept as it came; reading ``ticks`` or ``rows`` first expands
+    every kept block into its ticks and rows (a run in blocks pays nothing per tick for it)."""
 
     name = "recorder"
 
@@ -31,11 +35,32 @@ class Recorder:
         if every < 1:
             raise ValueError("every must be >= 1")
         self.every = every
-        self.ticks: list[int] = []
-        self.rows = RowList()
+        self.reset()
 
     def reset(self) -> None:
-        self.ticks, self.rows = [], RowList()
+        self._ticks: list[int] = []
+        self._rows = RowList()
+        self._blocks: list[tuple] = []  # (first tick, TickBlock, what else its rows need), in order
+
+    @property
+    def ticks(self) -> list[int]:
+        if self._blocks:
+            self._expand_blocks()
+        return self._ticks
+
+    @ticks.setter
+    def ticks(self, ticks: list[int]) -> None:
+        self._ticks = ticks
+
+    @property
+    def rows(self) -> "RowList":
+        if self._blocks:
+            self._expand_blocks()
+        return self._rows
+
+    @rows.setter
+    def rows(self, rows: "RowList") -> None:
+        self._rows = rows
 
     def wants(self, tick: int) -> bool:
         return tick % self.every == 0
@@ -54,22 +79,24 @@ class Recorder:
         (the engine then runs tick by tick). Default None."""
         return None
 
-    def _block_rows(self, first: int, n: int) -> slice:
-        """The block rows (ticks first + 1 .. first + n) this recorder wants; appends their ticks."""
-        every = self.every
-        if every == 1:
-            self.ticks.extend(range(first + 1, first + 1 + n))
-            return slice(0, n)
-        start = (-(first + 1)) % every  # the first k with (first + 1 + k) % every == 0
-        self.ticks.extend(range(first + 1 + start, first + 1 + n, every))
-        return slice(start, n, every)
-
     def record_block(self, sim: "Simulation", block, first: int) -> None:
-        """Record the ticks ``first + 1 .. first + block.ticks`` of a block (those it wants), the
-        same rows :meth:`record` would have kept tick by tick."""
-        self.rows.extend_block(self.block_rows(sim, block, self._block_rows(first, block.ticks)))
+        """Record the ticks ``first + 1 .. first + block.ticks`` of a block (those it wants): the
+        same ticks and rows :meth:`record` would have kept tick by tick, once they are read."""
+        self._blocks.append((first, block, None))
 
-    def block_rows(self, sim: "Simulation", block, rows: slice) -> np.ndarray:  # pragma: no cover - interface
+    def _expand_blocks(self) -> None:
+        blocks, self._blocks = self._blocks, []
+        every = self.every
+        for first, block, extra in blocks:
+            n = block.ticks
+            start = 0 if every == 1 else (-(first + 1)) % every  # first k with (first+1+k) % every == 0
+            self._ticks.extend(range(first + 1 + start, first + 1 + n, every))
+            self._add_block_rows(block, slice(start, n, every), extra)
+
+    def _add_block_rows(self, block, rows: slice, extra) -> None:
+        self._rows.extend_block(self.block_rows(block, rows, extra))
+
+    def block_rows(self, block, rows: slice, extra) -> np.ndarray:  # pragma: no cover - interface
         """The recorded rows of block rows ``rows``, one array (n, batch, ...)."""
         raise NotImplementedError
 
@@ -94,8 +121,8 @@ class EnergyRecorder(Recorder):
     def block_needs(self, sim):
         return frozenset({"energy"})
 
-    def block_rows(self, sim, block, rows):
-        return block.energy[rows]  # row views of the block's own array
+    def block_rows(self, block, rows, extra):
+        return block.energy[rows]
 
 
 class FlipRecorder(Recorder):
@@ -109,7 +136,7 @@ class FlipRecorder(Recorder):
     def block_needs(self, sim):
         return frozenset({"flips"})
 
-    def block_rows(self, sim, block, rows):
+    def block_rows(self, block, rows, extra):
         return block.flips[rows]
 
 
@@ -226,15 +253,14 @@ class OverlapRecorder(Recorder):
     max_pending_bytes = 64 * 2**20
 
     def __init__(self, every: int = 1):
-        super().__init__(every)
         self._model = None
-        self._lazy: bool | None = None
-        self.rows = RowList(self._compute)
+        super().__init__(every)
 
     def reset(self) -> None:
-        self.ticks = []
-        self.rows = RowList(self._compute)
+        super().reset()
+        self._rows = RowList(self._compute)
         self._lazy = None
+        self._block_bytes = 0  # bytes of states in the kept blocks
 
     def read(self, sim):
         return sim.model.overlaps()
@@ -263,9 +289,14 @@ class OverlapRecorder(Recorder):
         return frozenset({"states"}) if self._is_lazy(sim.model) else None
 
     def record_block(self, sim, block, first):
-        self.rows.extend_states(block.states[self._block_rows(first, block.ticks)])
-        if self.rows.pending_bytes > self.max_pending_bytes:
+        self._blocks.append((first, block, None))
+        self._block_bytes += block.states.nbytes
+        if self._block_bytes + self._rows.pending_bytes > self.max_pending_bytes:
             self.rows.materialize()
+
+    def _add_block_rows(self, block, rows, extra):
+        self._rows.extend_states(block.states[rows])
+        self._block_bytes = 0
 
     def _compute(self, states: list[np.ndarray]) -> list[np.ndarray]:
         model = self._model
@@ -295,15 +326,14 @@ class TemperatureRecorder(Recorder):
     def record(self, sim: "Simulation") -> None:
         if self.wants(sim.tick):
             self.ticks.append(sim.tick)
-            self.rows.append(self._row(sim))
+            self.rows.append(self._row(float(sim.model.temperature), sim.model.batch_size))
 
-    def _row(self, sim) -> np.ndarray:
+    def _row(self, T: float, B: int) -> np.ndarray:
         # The temperature rarely changes: consecutive ticks at the same temperature share one
         # read-only row instead of building an array per tick (the rows and data() are the same).
-        T = float(sim.model.temperature)
-        row, B = self._row_kept, sim.model.batch_size
+        row = self._row_kept
         # a new row unless T is the same float (NaN never is; 0.0 and -0.0 keep their sign)
-        if row is None or row.shape[0] != B or T != self._T or (T == 0 and copysign(1, T) != copysign(1, self._T)):
+        if row is None or T != self._T or (T == 0 and copysign(1, T) != copysign(1, self._T)) or row.shape[0] != B:
             row = np.full(B, T)
             row.flags.writeable = False
             self._row_kept, self._T = row, T
@@ -313,8 +343,11 @@ class TemperatureRecorder(Recorder):
         return frozenset()  # the temperature cannot change inside a block (no annealing there)
 
     def record_block(self, sim, block, first):
-        rows = self._block_rows(first, block.ticks)
-        self.rows.extend_repeated(self._row(sim), len(range(*rows.indices(block.ticks))))
+        self._blocks.append((first, block, float(sim.model.temperature)))  # the whole block's
+
+    def _add_block_rows(self, block, rows, T):
+        row = self._row(T, block.settled.shape[0])
+        self._rows.extend_repeated(row, len(range(*rows.indices(block.ticks))))
 
 
 class StateRecorder(Recorder):
@@ -328,7 +361,7 @@ class StateRecorder(Recorder):
     def block_needs(self, sim):
         return frozenset({"states"})
 
-    def block_rows(self, sim, block, rows):
+    def block_rows(self, block, rows, extra):
         return block.states[rows]
 
 

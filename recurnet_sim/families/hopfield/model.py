@@ -619,12 +619,12 @@ class HopfieldModel(ScheduledUnits, Model):
         if self.trace_units or not (self.exact_integer and self.symmetric) or not (self._ready or self._compiled()):
             return None
         sched = self.schedule
-        if sched == Schedule.SYNCHRONOUS or (sched == Schedule.GLAUBER and self.temperature > 0):
+        if sched is Schedule.SYNCHRONOUS or (sched is Schedule.GLAUBER and self.temperature > 0):
             return None
         B, N = self.state.shape
         if type(active) is not np.ndarray or active.dtype != np.bool_ or active.shape != (B,):
             return None
-        if sched != Schedule.SEQUENTIAL:
+        if sched is not Schedule.SEQUENTIAL:
             ptr = self._pointers(rngs)
             if ptr is None:
                 return None
@@ -633,24 +633,19 @@ class HopfieldModel(ScheduledUnits, Model):
             fn32, states = _NO_DRAW, _NO_STATES
         kern = self._ticks_kernel
         if kern is None or kern[1] != B:
+            from ...kernels import dispatcher
             from . import sweeps
             sweeps.load_intrinsics()
-            kern = self._ticks_kernel = (sweeps.pick("async_ticks", B), B)
+            kern = self._ticks_kernel = (dispatcher(sweeps.pick("async_ticks", B)), B)
         lo, hi, cT, dval = self._kernel_args()
         if self._use_theta is None:
             self._use_theta = bool(self._theta_c.any())
-        K = int(ticks)
-        flips = np.zeros((K, B), dtype=np.int64)
-        energy = np.empty((K, B))
-        kept = np.empty((K if keep_states else 0, B, N), dtype=np.int8)
-        settled = np.zeros(B, dtype=np.int64)
-        ran = np.zeros(1, dtype=np.int64)
-        kern[0](active, self.state, self._field, self._theta_c, self.clamped, cT, self.per_trial,
-                sched != Schedule.SEQUENTIAL, lo, hi, dval, self._use_theta, fn32, states, int(settle_from),
-                0.5 * self.scale, flips, energy, kept, settled, ran)
-        n = int(ran[0])
-        self._energy_cache = (self.state.tobytes(), energy[n - 1].copy()) if n else None
-        return TickBlock(n, flips[:n], energy[:n], kept[:n] if keep_states else None, settled)
+        flips, energy, kept, settled, n = kern[0](
+            active, self.state, self._field, self._theta_c, self.clamped, cT, self.per_trial,
+            sched is not Schedule.SEQUENTIAL, lo, hi, dval, self._use_theta, fn32, states, int(ticks), int(settle_from),
+            0.5 * self.scale, bool(keep_states))
+        self._energy_cache = (self.state.tobytes(), energy[n - 1]) if n else None  # energy() returns copies
+        return TickBlock(int(n), flips, energy, kept if keep_states else None, settled)
 
     def _kernel_args(self):
         if self._kargs is None:  # the couplings never change after construction

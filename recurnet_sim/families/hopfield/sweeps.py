@@ -316,27 +316,35 @@ def _exact_energy(b, state, field, theta, half_scale):
 
 
 def _async_ticks(active, state, field, theta, clamped, coupling_t, per_trial, use_order, lo, hi, dval, use_theta,
-                 fn32, rng_states, settle_from, half_scale, flips, energy, states, settled, ran):
-    """Up to K = flips.shape[0] deterministic asynchronous ticks of each active trial: K calls of
-    :func:`_async_step` in one (HopfieldModel.run_ticks), with what the engine's recorders read
-    after each tick, for a symmetric W with exact integer couplings (the energy is kept by
-    :func:`_sweep_row` at each flip). A trial whose tick k (1-based) changes no unit is at a fixed point: it
-    changes nothing and draws nothing from then on (as _async_step skips it), and it ends at
-    tick max(k, settle_from) when that is <= K (settled[b] = that tick), else rests to K.
+                 fn32, rng_states, K, settle_from, half_scale, keep):
+    """Up to K deterministic asynchronous ticks of each active trial: K calls of :func:`_async_step`
+    in one (HopfieldModel.run_ticks), with what the engine's recorders read after each tick, for a
+    symmetric W with exact integer couplings (the energy is kept by :func:`_sweep_row` at each
+    flip). A trial whose tick k (1-based) changes no unit is at a fixed point: it changes nothing
+    and draws nothing from then on (as _async_step skips it), and it ends at tick
+    max(k, settle_from) when that is <= K, else rests to K. The block's ticks are n, the last tick
+    an active trial runs.
 
+    K : int                     the most ticks
     settle_from : int           the first tick at which a fixed point ends a trial (> K: never)
     half_scale : float64        0.5 * scale (energy in the units of W)
-    flips : int64 (K, B)        out, zeros on entry: units changed per tick (0 when inactive or ended)
-    energy : float64 (K, B)     out: E after each tick (an ended or inactive trial keeps its own)
-    states : int8 (K or 0, B, N) out when it has K rows: the state after each tick
-    settled : int64 (B,)        out, zeros on entry: the tick that ended the trial, 0 when none did
-    ran : int64 (1,)            out: the ticks of the block, n = the last tick any active trial
-                                runs (rows n..K-1 are left unwritten)
-    Other parameters as :func:`_async_step`."""
-    K = flips.shape[0]
+    keep : bool                 return the state after each tick
+    Other parameters as :func:`_async_step`.
+
+    Returns (allocated here: a call of few arguments, and no allocation in Python)
+    -------
+    flips : int64 (n, B)        units changed per tick (0 when inactive or ended)
+    energy : float64 (n, B)     E after each tick (an ended or inactive trial keeps its own)
+    states : int8 (n or 0, B, N) the state after each tick, when ``keep``
+    settled : int64 (B,)        the tick that ended each trial, 0 when none did
+    n : int64                   the block's ticks
+    """
     B = state.shape[0]
     N = state.shape[1]
-    keep = states.shape[0] > 0
+    flips = np.zeros((K, B), dtype=np.int64)
+    energy = np.empty((K, B))
+    states = np.empty((K if keep else 0, B, N), dtype=np.int8)
+    settled = np.zeros(B, dtype=np.int64)
     written = np.zeros(B, dtype=np.int64)
     for b in prange(B):
         if not active[b]:
@@ -371,7 +379,6 @@ def _async_ticks(active, state, field, theta, clamped, coupling_t, per_trial, us
         if active[b]:
             end = settled[b] if settled[b] > 0 else K
             n_ticks = end if end > n_ticks else n_ticks
-    ran[0] = n_ticks
     # the rest of the block's ticks: no change (ended, resting or inactive)
     for b in prange(B):
         t = written[b]
@@ -381,6 +388,7 @@ def _async_ticks(active, state, field, theta, clamped, coupling_t, per_trial, us
             if keep:
                 for i in range(N):
                     states[k, b, i] = state[b, i]
+    return flips[:n_ticks], energy[:n_ticks], states[:n_ticks], settled, n_ticks
 
 
 @njit
