@@ -129,6 +129,9 @@ def main(argv=None) -> int:
     ap.add_argument("--kernel", choices=("numpy", "compiled"), help="RECURNET_KERNEL for the recurnet runs")
     args = ap.parse_args(argv)
     env = {**os.environ, "OPENBLAS_NUM_THREADS": os.environ.get("OPENBLAS_NUM_THREADS", "1")}
+    # An installed package has its bytecode cached; a shell with PYTHONDONTWRITEBYTECODE set would
+    # make every child compile each changed module again (~20 ms here), which no user pays.
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     if args.kernel:
         env["RECURNET_KERNEL"] = args.kernel
     with tempfile.TemporaryDirectory() as tmp:

@@ -507,16 +507,13 @@ class Simulation:
                 self.stop_reason[done] = FIXED_POINT
                 self.stop_tick[done] = tick + settled[done]
             act = self.active.nonzero()[0]
-        if stop.cycle and act.size and self.model.deterministic:
-            for b, k in zip(act.tolist(), self._state_keys(act)):
-                self._remember(b, k)  # the newest state (none before it can recur: cycle_free)
         if self.tick >= stop.max_steps:
             self._stop(act, MAX_STEPS)
         self.elapsed_s += time.perf_counter() - t0
         return True
 
     def _remember_states(self, idx) -> None:
-        if not self.stop.cycle:
+        if not self.stop.cycle or self.model.cycle_free:  # cycle_free: no state can recur
             return
         keys = self._state_keys(idx)
         for b, k in zip(idx, keys):
@@ -578,7 +575,8 @@ class Simulation:
             if fp is not None and fp.size:
                 self._stop(fp, FIXED_POINT)
                 act = self.active.nonzero()[0]
-        if stop.cycle and act.size:
+        # a cycle_free model (Hopfield's descent) cannot revisit a state: nothing to remember
+        if stop.cycle and act.size and not model.cycle_free:
             history = self._history
             if deterministic:
                 keys = self._state_keys(act)

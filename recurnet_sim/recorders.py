@@ -7,6 +7,7 @@ Each recorder keeps one row per recorded tick with the batch axis second: ``(n_r
 from __future__ import annotations
 
 import json
+import weakref
 from math import copysign
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -221,9 +222,10 @@ class RowList:
     def stacked(self) -> np.ndarray:
         """All rows as one array (n, batch, ...)."""
         self._compute_states()
-        parts = [np.stack(self._rows)] if self._rows else []
-        parts += [a for _, a in self._pending]
-        return parts[0].copy() if len(parts) == 1 and not self._rows else np.concatenate(parts)
+        rows = self._rows
+        # a few made rows (tick 0 before a block) as views: np.stack's fixed cost is the whole work
+        parts = ([np.stack(rows)] if len(rows) > 4 else [r[None] for r in rows]) + [a for _, a in self._pending]
+        return parts[0].copy() if len(parts) == 1 else np.concatenate(parts)
 
     def __getitem__(self, k):
         self.materialize()
@@ -232,6 +234,11 @@ class RowList:
     def __iter__(self):
         self.materialize()
         return iter(self._rows)
+
+
+#: per model: whether its overlaps_of computes (asked once per model, not once per recorder: a
+#: batch point builds a Simulation, and so an overlap recorder, per group of trials)
+_ON_DEMAND: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 
 
 class OverlapRecorder(Recorder):
@@ -282,7 +289,11 @@ class OverlapRecorder(Recorder):
     def _is_lazy(self, model) -> bool:
         if self._lazy is None or self._model is not model:
             self._model = model
-            self._lazy = model.overlaps_of(model.state[None][:0]) is not None  # (0, B, N): no work
+            lazy = _ON_DEMAND.get(model)
+            if lazy is None:
+                lazy = model.overlaps_of(model.state[None][:0]) is not None  # (0, B, N): no work
+                _ON_DEMAND[model] = lazy
+            self._lazy = lazy
         return self._lazy
 
     def block_needs(self, sim):
