@@ -196,3 +196,19 @@ def test_row_list_reads_rows_blocks_and_states_in_order():
     assert np.array_equal(rows[-1], expect[-1]) and np.array_equal(np.stack(rows[2:7]), np.stack(expect[2:7]))
     assert all(np.array_equal(a, b) for a, b in zip(rows, expect))
     assert len(computed) == 1
+
+
+def test_a_cycle_free_net_keeps_no_state_keys():
+    """Sequential updates of a symmetric W with w_ii >= 0 strictly lower E at every flip (Hopfield
+    1982): the engine remembers no state for the cycle check, tick by tick too, and still stops at
+    the fixed point; the same net with a negative self-coupling is not cycle_free."""
+    kw = dict(seed=5, n=60, p=4, rule="hebbian", schedule="sequential", batch=3, binary=False, clamp=False,
+              theta=0.0, noise=0.3)
+    m = make(**kw)
+    assert m.cycle_free
+    sim = Simulation(m, trial_rngs(5, 3), StopConditions(max_steps=40))
+    while sim.step():
+        assert all(not h for h in sim._history)
+    assert set(sim.stop_reason) == {"fixed_point"}
+    c = np.eye(3) * -1.0
+    assert not HopfieldModel(c, state=np.ones((1, 3)), schedule="sequential", integer=True).cycle_free
