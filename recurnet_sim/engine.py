@@ -465,28 +465,30 @@ class Simulation:
         """Several ticks in one :meth:`Model.run_ticks` call, when no perturbation is scheduled
         from this tick on: the model, the recorders and the stop bookkeeping end as tick by tick.
         True when ticks ran, False when a block cannot run now, None when the model declined."""
-        stop, tick = self.stop, self.tick
+        stop, tick, model = self.stop, self.tick, self.model
         if tick <= self.last_perturbation_tick or self._training_pending:
             return False
+        if stop.cycle and model.deterministic and not model.cycle_free:
+            return False  # (a perturbation since the run began may have changed what it can do)
         act = self.active.nonzero()[0]
         if not act.size:
             return False
         limit = max(1, stop.max_steps - tick)
         if until is not None:
             limit = min(limit, until - tick)
-        B, N = self.model.batch_size, self.model.n_units
+        B, N = model.batch_size, model.n_units
         self._block_size = min(2 * self._block_size, self.BLOCK_MAX_TICKS)
         K = min(limit, self._block_size)
         keep_states = "states" in needs
         if keep_states:
             K = max(1, min(K, self.BLOCK_MAX_BYTES // max(1, B * N)))
         # the first tick whose fixed point may end a trial, counted from this block's start
-        if stop.fixed_point and self.model.settles:
+        if stop.fixed_point and model.settles:
             settle_from = max(1, stop.min_steps - tick)
         else:
             settle_from = K + 1
         t0 = time.perf_counter()
-        block = self.model.run_ticks(self.rngs, self.active, K, settle_from, keep_states)
+        block = model.run_ticks(self.rngs, self.active, K, settle_from, keep_states)
         if block is None:
             return None
         n = block.ticks
