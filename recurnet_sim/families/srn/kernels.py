@@ -564,29 +564,9 @@ def lstm_bwd(th, ip, fp, wk, x, c, d, h, cache, dcn, dh, dc, dstep, g):
             gci[j] += di[j] * cp[j]
             gcf[j] += df[j] * cp[j]
             gco[j] += do[j] * cc[j]
-    # dL/dh_{t-1} = W_hg^T da, rows in ascending order; four rows per pass over dc (the same
-    # association as one row a pass, so the same bits, a quarter of the loads and stores of dc)
-    dh0 = dc[0:H]
-    for j in range(H):
-        dh0[j] = 0.0
-    r = 0
-    while r + 4 <= G4:
-        d0, d1, d2, d3 = da[r], da[r + 1], da[r + 2], da[r + 3]
-        bh = G4 * I + r * H
-        w0 = th[bh:bh + H]
-        w1 = th[bh + H:bh + 2 * H]
-        w2 = th[bh + 2 * H:bh + 3 * H]
-        w3 = th[bh + 3 * H:bh + 4 * H]
-        for k in range(H):
-            dh0[k] = (((dh0[k] + w0[k] * d0) + w1[k] * d1) + w2[k] * d2) + w3[k] * d3
-        r += 4
-    while r < G4:
-        dr = da[r]
-        bh = G4 * I + r * H
-        w = th[bh:bh + H]
-        for k in range(H):
-            dh0[k] += w[k] * dr
-        r += 1
+    # dL/dh_{t-1} = W_hg^T da, the rows of W_hg in ascending order: W_hg (4H, H) is row-major at
+    # th[G4 I:], which is W_hg^T stored transposed, the layout _gemv_t reads
+    _gemv_t(th, G4 * I, H, da, G4, dc, 0)
 
 
 @njit(cache=True, error_model="numpy", inline="always")
