@@ -447,11 +447,9 @@ class Simulation:
     def _block_needs(self) -> frozenset | None:
         """What the recorders read from a block of ticks (:class:`~recurnet_sim.model.TickBlock`),
         or None when this run must go tick by tick: something acts between ticks (annealing, a
-        stop condition), a recorder reads the model itself, or the model's ticks may cycle and
-        cycles are looked for."""
+        stop condition) or a recorder reads the model itself (whether the model's ticks may cycle
+        is :meth:`_run_block`'s to check, block by block)."""
         if self.anneal is not None or self.stop.condition is not None:
-            return None
-        if self.stop.cycle and self.model.deterministic and not self.model.cycle_free:
             return None
         needs: frozenset = frozenset()
         for r in self.recorders:
@@ -464,12 +462,13 @@ class Simulation:
     def _run_block(self, needs: frozenset, until: int | None) -> bool | None:
         """Several ticks in one :meth:`Model.run_ticks` call, when no perturbation is scheduled
         from this tick on: the model, the recorders and the stop bookkeeping end as tick by tick.
-        True when ticks ran, False when a block cannot run now, None when the model declined."""
+        True when ticks ran, False when a block cannot run now, None when none can (the model
+        declined, or its ticks may cycle and cycles are looked for)."""
         stop, tick, model = self.stop, self.tick, self.model
+        if stop.cycle and model.deterministic and not model.cycle_free:
+            return None  # its ticks may cycle and cycles are looked for: tick by tick
         if tick <= self.last_perturbation_tick or self._training_pending:
             return False
-        if stop.cycle and model.deterministic and not model.cycle_free:
-            return False  # (a perturbation since the run began may have changed what it can do)
         act = self.active.nonzero()[0]
         if not act.size:
             return False
@@ -496,18 +495,9 @@ class Simulation:
         self.last_flips = block.flips[n - 1]  # read only, like every recorded row
         for r in self.recorders:
             r.record_block(self, block, tick)
-        settled = block.settled
-        done = settled.nonzero()[0]  # (only active trials settle)
+        done = block.settled.nonzero()[0]  # (only active trials settle)
         if done.size:
-            if done.size <= 8:  # scalar writes: a tenth of the cost of fancy indexing, same result
-                for b in done.tolist():
-                    self.active[b] = False
-                    self.stop_reason[b] = FIXED_POINT
-                    self.stop_tick[b] = tick + int(settled[b])
-            else:
-                self.active[done] = False
-                self.stop_reason[done] = FIXED_POINT
-                self.stop_tick[done] = tick + settled[done]
+            self._stop(done, FIXED_POINT, tick + block.settled[done])
             act = self.active.nonzero()[0]
         if self.tick >= stop.max_steps:
             self._stop(act, MAX_STEPS)
@@ -606,12 +596,19 @@ class Simulation:
         if tick >= stop.max_steps:
             self._stop(act, MAX_STEPS)
 
-    def _stop(self, idx: np.ndarray, reason: str) -> None:
+    def _stop(self, idx: np.ndarray, reason: str, at: np.ndarray | None = None) -> None:
+        """Stop trials ``idx`` for ``reason`` at this tick, or at ``at`` (one tick per trial)."""
         if len(idx) == 0:
+            return
+        if len(idx) <= 8:  # scalar writes: a tenth of the cost of fancy indexing on a small batch
+            for k, b in enumerate(idx.tolist()):
+                self.active[b] = False
+                self.stop_reason[b] = reason
+                self.stop_tick[b] = self.tick if at is None else int(at[k])
             return
         self.active[idx] = False
         self.stop_reason[idx] = reason
-        self.stop_tick[idx] = self.tick
+        self.stop_tick[idx] = self.tick if at is None else at
 
     # ----- results --------------------------------------------------------------------------
     def recorder(self, name: str) -> Recorder | None:

@@ -68,8 +68,14 @@ class Recorder:
 
     def record(self, sim: "Simulation") -> None:
         if self.wants(sim.tick):
-            self.ticks.append(sim.tick)
-            self.rows.append(np.array(self.read(sim), copy=True))
+            if self._blocks:
+                self._expand_blocks()
+            self._ticks.append(sim.tick)
+            self._capture(sim)
+
+    def _capture(self, sim: "Simulation") -> None:
+        """Keep this tick's row."""
+        self._rows.append(np.array(self.read(sim), copy=True))
 
     def read(self, sim: "Simulation") -> np.ndarray:  # pragma: no cover - interface
         raise NotImplementedError
@@ -275,16 +281,11 @@ class OverlapRecorder(Recorder):
     def _capture(self, sim) -> None:
         model = sim.model
         if self._is_lazy(model):
-            self.rows.append_state(model.state.copy())
-            if self.rows.pending_bytes > self.max_pending_bytes:
-                self.rows.materialize()
+            self._rows.append_state(model.state.copy())
+            if self._rows.pending_bytes > self.max_pending_bytes:
+                self._rows.materialize()
         else:
-            self.rows.append(np.array(model.overlaps(), copy=True))
-
-    def record(self, sim: "Simulation") -> None:
-        if self.wants(sim.tick):
-            self.ticks.append(sim.tick)
-            self._capture(sim)
+            self._rows.append(np.array(model.overlaps(), copy=True))
 
     def _is_lazy(self, model) -> bool:
         if self._lazy is None or self._model is not model:
@@ -334,10 +335,8 @@ class TemperatureRecorder(Recorder):
     def read(self, sim):
         return np.full(sim.model.batch_size, float(sim.model.temperature))
 
-    def record(self, sim: "Simulation") -> None:
-        if self.wants(sim.tick):
-            self.ticks.append(sim.tick)
-            self.rows.append(self._row(float(sim.model.temperature), sim.model.batch_size))
+    def _capture(self, sim: "Simulation") -> None:
+        self._rows.append(self._row(float(sim.model.temperature), sim.model.batch_size))
 
     def _row(self, T: float, B: int) -> np.ndarray:
         # The temperature rarely changes: consecutive ticks at the same temperature share one
