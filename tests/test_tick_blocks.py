@@ -212,3 +212,21 @@ def test_a_cycle_free_net_keeps_no_state_keys():
     assert set(sim.stop_reason) == {"fixed_point"}
     c = np.eye(3) * -1.0
     assert not HopfieldModel(c, state=np.ones((1, 3)), schedule="sequential", integer=True).cycle_free
+
+
+def test_advance_stops_at_until_and_reports_progress_after_each_block_or_tick():
+    """advance(until) ends exactly at that tick (blocks are cut to it); progress() is called after
+    every block and every single tick, with the clock already advanced."""
+    from recurnet_sim.recorders import AttributeRecorder
+
+    kw = dict(seed=2, n=40, p=3, rule="hebbian", schedule="sequential", batch=2, binary=False, clamp=False,
+              theta=0.0, noise=0.3)
+    for recorders_ in ([EnergyRecorder()], [EnergyRecorder(), AttributeRecorder("temperature")]):
+        sim = Simulation(make(**kw), trial_rngs(2, 2), StopConditions(max_steps=30, fixed_point=False),
+                         recorders=recorders_)
+        seen = []
+        sim.advance(until=13, progress=lambda: seen.append(sim.tick))
+        assert sim.tick == 13 and seen and seen[-1] == 13 and seen == sorted(set(seen))
+        sim.advance(progress=lambda: seen.append(sim.tick))
+        assert sim.done and sim.tick == 30 and seen[-1] == 30
+        assert sim.recorder("energy").ticks == list(range(31))
