@@ -352,15 +352,36 @@ def classify(s: np.ndarray, xi: np.ndarray, names: Sequence[str], target: int | 
                 out["mixture_checked"] = False
                 out["label"] += " (3-mixtures checked only in part)"
     if target is not None:
-        t = int(target)
-        wrong = xi[t] != s
-        n_wrong = int(wrong.sum())
-        out.update(target=names[t], target_reached=n_wrong == 0, wrong_bits=n_wrong,
-                   wrong_units=units[wrong].astype(int).tolist(), success=n_wrong == 0)
-        if n_wrong == 0:
-            out["label"] = f"recalled {names[t]}"
-        else:  # one form in every family: "target A not reached: 47 wrong bits"
-            out["label"] += f"; target {names[t]} not reached: {n_wrong} wrong bit{'s' * (n_wrong != 1)}"
+        judge_target(out, names[int(target)], xi[int(target)] != s, units)
+    return out
+
+
+def judge_target(out: dict[str, Any], name: str, wrong: np.ndarray, units: np.ndarray, *,
+                 reached: bool | None = None, recalled: str | None = None, word: str = "bit",
+                 detail: str = "", append: bool = True) -> dict[str, Any]:
+    """Add the target's fields to outcome ``out`` and say in its label whether it was reached, in
+    the one form every family uses: "recalled A", or "...; target A not reached: 47 wrong bits".
+
+    Parameters
+    ----------
+    name : the target pattern's name
+    wrong : bool (n,), the compared units that differ from the target
+    units : int (n,), the model's unit index of each compared unit (for ``wrong_units``)
+    reached : whether the target counts as reached (default: no unit wrong)
+    recalled : the label when it is reached (default "recalled <name>")
+    word : what a wrong unit is called ("bit", "sign")
+    detail : appended to the "not reached" part (where the wrong units are)
+    append : add the "not reached" part to the label (else it is the whole label)
+    """
+    n_wrong = int(np.count_nonzero(wrong))
+    reached = n_wrong == 0 if reached is None else bool(reached)
+    out.update(target=name, target_reached=reached, wrong_bits=n_wrong,
+               wrong_units=np.asarray(units)[wrong].astype(int).tolist(), success=reached)
+    if reached:
+        out["label"] = recalled or f"recalled {name}"
+    else:
+        missed = f"target {name} not reached: {n_wrong} wrong {word}{'s' * (n_wrong != 1)}{detail}"
+        out["label"] = f"{out['label']}; {missed}" if append else missed
     return out
 
 

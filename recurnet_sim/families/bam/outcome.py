@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from ...outcome import classify, empty
+from ...outcome import classify, empty, judge_target
 
 
 def decode(y: np.ndarray, codes: np.ndarray, names) -> tuple[str, int, bool]:
@@ -52,15 +52,9 @@ def bam_outcome(model, b: int) -> dict[str, Any]:
     if t is not None:
         wx = model.pairs_x[t] != x
         wy = model.pairs_y[t] != y
-        n_wrong = int(wx.sum() + wy.sum())
-        units = np.concatenate([np.flatnonzero(wx), model.n_x + np.flatnonzero(wy)])
-        out.update(target=names[t], target_reached=n_wrong == 0, wrong_bits=n_wrong,
-                   wrong_units=units.astype(int).tolist(), success=n_wrong == 0)
-        if n_wrong == 0:
-            out["label"] = f"recalled pair {names[t]} (letter {names[t]}, code decodes to {names[t]})"
-        else:
-            out["label"] += (f"; target {names[t]} not reached: {n_wrong} wrong bit{'s' * (n_wrong != 1)} "
-                             f"({int(wx.sum())} in X, {int(wy.sum())} in the code)")
+        judge_target(out, names[t], np.concatenate([wx, wy]), np.arange(wx.size + wy.size),
+                     recalled=f"recalled pair {names[t]} (letter {names[t]}, code decodes to {names[t]})",
+                     detail=f" ({int(wx.sum())} in X, {int(wy.sum())} in the code)")
     return out
 
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from ...outcome import as_pm1, classify, empty
+from ...outcome import as_pm1, classify, empty, judge_target
 
 
 def _bits(v: np.ndarray) -> str:
@@ -34,18 +34,14 @@ def boltzmann_outcome(model, b: int) -> dict[str, Any]:
     # a completion: judge the free units only (the clamped ones hold the cue by construction)
     out = classify(s, xi, names, None, units=units)
     wrong = (xi[t] != s) & free
-    n_wrong = int(wrong.sum())
     shows = [k for k in range(len(xi)) if np.array_equal(xi[k][free], s[free])]
-    out.update(target=names[t], target_reached=n_wrong == 0, wrong_bits=n_wrong,
-               wrong_units=units[wrong].astype(int).tolist(), success=n_wrong == 0,
-               completed=names[shows[0]] if len(shows) == 1 else None)
     n_free = int(free.sum())
-    if n_wrong == 0:
-        out.update(kind="correct", label=f"completed {names[t]} correctly (all {n_free} free units right)")
-    else:  # the form of every family: "target A not reached: 2 wrong bits ..."
-        shown = f"they show {names[shows[0]]}" if len(shows) == 1 else "they show no stored pattern"
-        out.update(kind="wrong", label=f"target {names[t]} not reached: {n_wrong} wrong bit{'s' * (n_wrong != 1)} "
-                                       f"of the {n_free} free units ({shown})")
+    shown = f"they show {names[shows[0]]}" if len(shows) == 1 else "they show no stored pattern"
+    # the label is about the free units alone
+    judge_target(out, names[t], wrong, units, recalled=f"completed {names[t]} correctly (all {n_free} free units right)",
+                 detail=f" of the {n_free} free units ({shown})", append=False)
+    out.update(kind="correct" if out["target_reached"] else "wrong",
+               completed=names[shows[0]] if len(shows) == 1 else None)
     return out
 
 

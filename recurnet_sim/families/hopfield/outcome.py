@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from ...outcome import empty, patterns_of
+from ...outcome import empty, judge_target, patterns_of
 
 #: A modern net's state counts as a stored pattern when every unit is within this of it.
 STORED_TOLERANCE = 1e-2
@@ -50,15 +50,8 @@ def modern_outcome(model, b: int) -> dict[str, Any]:
                                             f"no recall")
     t = None if model.target is None else int(np.asarray(model.target)[b])
     if t is not None:
-        wrong = xi[t] != sgn
-        n_wrong = int(wrong.sum())
-        reached = out["kind"] == "stored" and k == t
-        out.update(target=names[t], target_reached=reached, wrong_bits=n_wrong,
-                   wrong_units=np.flatnonzero(wrong).tolist(), success=reached)
-        if reached:
-            out["label"] = f"recalled {names[t]}"
-        else:
-            out["label"] += f"; target {names[t]} not reached: {n_wrong} wrong sign{'s' * (n_wrong != 1)}"
+        judge_target(out, names[t], xi[t] != sgn, np.arange(sgn.size), reached=out["kind"] == "stored" and k == t,
+                     word="sign")
     return out
 
 
