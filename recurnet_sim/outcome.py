@@ -330,13 +330,8 @@ def classify(s: np.ndarray, xi: np.ndarray, names: Sequence[str], target: int | 
     if P == 0:
         return empty("no stored patterns to compare with")
     diff = distances(s, xi)                                      # Hamming distance to each pattern
-    rev = N - diff                                               # ... to each reverse
-    j_f, j_r = int(np.argmin(diff)), int(np.argmin(rev))
-    nearest_rev = bool(rev[j_r] < diff[j_f])
-    j = j_r if nearest_rev else j_f
-    dist = int(rev[j] if nearest_rev else diff[j])
+    j, nearest_rev, dist, near = nearest(diff, N - diff, names)  # ... and to each reverse
     out = empty("", "spurious", nearest=names[j], nearest_reversed=nearest_rev, distance=dist)
-    near = ("reversed " if nearest_rev else "") + str(names[j])
     if dist == 0:
         out["kind"] = "reversed" if nearest_rev else "stored"
         out["label"] = f"reversed {names[j]} (every unit flipped)" if nearest_rev else f"stored pattern {names[j]}"
@@ -354,6 +349,16 @@ def classify(s: np.ndarray, xi: np.ndarray, names: Sequence[str], target: int | 
     if target is not None:
         judge_target(out, names[int(target)], xi[int(target)] != s, units)
     return out
+
+
+def nearest(diff: np.ndarray, rev: np.ndarray, names: Sequence[str]) -> tuple[int, bool, int, str]:
+    """The stored pattern, or reversed pattern, nearest to a state: (its index, whether reversed,
+    the distance, its name as a label says it) from the distances ``diff`` to each pattern and
+    ``rev`` to each reverse (P,); a pattern wins a tie with a reverse."""
+    j_f, j_r = int(np.argmin(diff)), int(np.argmin(rev))
+    reversed_ = bool(rev[j_r] < diff[j_f])
+    j = j_r if reversed_ else j_f
+    return j, reversed_, int(rev[j] if reversed_ else diff[j]), ("reversed " if reversed_ else "") + str(names[j])
 
 
 def judge_target(out: dict[str, Any], name: str, wrong: np.ndarray, units: np.ndarray, *,

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from ...outcome import empty, judge_target, patterns_of
+from ...outcome import empty, judge_target, nearest, patterns_of
 
 #: A modern net's state counts as a stored pattern when every unit is within this of it.
 STORED_TOLERANCE = 1e-2
@@ -27,17 +27,13 @@ def modern_outcome(model, b: int) -> dict[str, Any]:
     sgn = np.sign(x)
     diff = (xi != sgn[None, :]).sum(axis=1)
     rev = (-xi != sgn[None, :]).sum(axis=1)
-    j_f, j_r = int(np.argmin(diff)), int(np.argmin(rev))
-    nearest_rev = bool(rev[j_r] < diff[j_f])
-    j = j_r if nearest_rev else j_f
-    dist = int(rev[j] if nearest_rev else diff[j])
+    j, nearest_rev, dist, near = nearest(diff, rev, names)
     p = model.attention()[b]
     fp_kind, eff = fixed_point_kind(p)
     k = int(p.argmax())
     close = float(np.abs(x - xi[k]).max())
     out = empty("", nearest=names[j], nearest_reversed=nearest_rev, distance=dist,
                 effective_patterns=float(eff))
-    near = ("reversed " if nearest_rev else "") + str(names[j])
     if fp_kind == "single pattern" and close <= STORED_TOLERANCE:
         out.update(kind="stored", label=f"stored pattern {names[k]}")
     elif fp_kind == "global average":
