@@ -362,12 +362,17 @@ class Model:
             self.clamped[rows] = np.where(mask[rows], clamped, self.clamped[rows])
 
     def load_pattern(self, k: int, rows=None) -> None:
-        """Replace the state by stored pattern k (0-based)."""
-        if self.patterns is None or not 0 <= k < len(self.patterns):
-            n = 0 if self.patterns is None else len(self.patterns)
+        """Replace the state by stored pattern k (0-based); with per-trial patterns (B, P, N),
+        each trial takes its own."""
+        self._put_pattern(self.patterns, k, rows)
+
+    def _put_pattern(self, patterns: np.ndarray | None, k: int, rows=None) -> None:
+        """:meth:`load_pattern` from ``patterns`` ((P, N) or per trial (B, P, N)), in state units."""
+        n = 0 if patterns is None else patterns.shape[-2]
+        if not 0 <= k < n:
             raise SimulationError(f"pattern {k + 1} does not exist ({n} stored)")
         rows = slice(None) if rows is None else rows
-        self.state[rows] = self.patterns[k]
+        self.state[rows] = patterns[rows, k] if patterns.ndim == 3 else patterns[k]
         self._state_changed(rows)
 
     def _state_changed(self, rows) -> None:

@@ -476,3 +476,22 @@ def test_weights_that_overflow_the_energy_are_refused():
             HopfieldModel(W, state=np.ones((1, 6)))
     m = HopfieldModel(np.full((6, 6), 1e300), state=np.ones((1, 6)))
     assert np.isfinite(m.energy()).all()
+
+
+def test_load_pattern_gives_each_trial_its_own_stored_pattern():
+    """Model.load_pattern (the shared one): per-trial patterns (B, P, N) load trial b's own
+    pattern k; a pattern that does not exist is a clear error."""
+    from recurnet_sim.errors import SimulationError
+
+    g = np.random.default_rng(4)
+    xi = np.where(g.random((3, 2, 16)) < 0.5, -1, 1).astype(np.int8)
+    c, scale = learn("hebbian", xi)
+    m = HopfieldModel(c, scale, patterns=xi, state=np.ones((3, 16)), schedule="sequential")
+    m.load_pattern(1)
+    assert np.array_equal(m.state, xi[:, 1])
+    m.load_pattern(0, rows=np.array([2]))
+    assert np.array_equal(m.state[2], xi[2, 0]) and np.array_equal(m.state[:2], xi[:2, 1])
+    fresh = HopfieldModel(c, scale, patterns=xi, state=m.state.copy(), schedule="sequential")
+    assert np.array_equal(m.local_field, fresh.local_field)  # the fields followed the new state
+    with pytest.raises(SimulationError, match="pattern 3 does not exist \\(2 stored\\)"):
+        m.load_pattern(2)

@@ -355,14 +355,6 @@ class DenseHopfieldModel(ScheduledUnits, Model):
         return change.sum(axis=1)
 
     # ----- perturbations / description ------------------------------------------------------
-    def load_pattern(self, k: int, rows=None) -> None:
-        P = self.patterns.shape[-2]
-        if not 0 <= k < P:
-            raise SimulationError(f"pattern {k + 1} does not exist ({P} stored)")
-        rows = np.arange(self.batch_size) if rows is None else np.asarray(rows)
-        self.state[rows] = self.patterns[rows, k] if self.patterns.ndim == 3 else self.patterns[k]
-        self._state_changed(rows)
-
     def state_keys(self, idx) -> list[bytes]:
         return [row.tobytes() for row in np.packbits(self.state[idx] > 0, axis=1)]
 

@@ -976,17 +976,6 @@ class HopfieldModel(ScheduledUnits, Model):
         dots = np.einsum("bpn,...bn->...bp", xi, s) if xi.ndim == 3 else s @ xi.T
         return dots.astype(np.float64) / self.n_units
 
-    def load_pattern(self, k: int, rows=None) -> None:
-        P = 0 if self.patterns is None else self.patterns.shape[-2]
-        if not 0 <= k < P:
-            raise SimulationError(f"pattern {k + 1} does not exist ({P} stored)")
-        rows = np.arange(self.batch_size) if rows is None else np.asarray(rows)
-        if self.patterns.ndim == 3:
-            self.state[rows] = self.patterns[rows, k]
-        else:
-            self.state[rows] = self.patterns[k]
-        self._state_changed(rows)
-
     def state_keys(self, idx) -> list[bytes]:
         """Each trial's units packed into bits (unit on = 1), ceil(N / 8) bytes a key: equal
         exactly when the states are equal, and 8x smaller than the int8 state, so the engine's

@@ -153,11 +153,7 @@ class ModernHopfieldModel(Model):
         self.state[rows] = np.where(mask if mask.ndim == 1 else mask[rows], -sub, sub)
 
     def load_pattern(self, k: int, rows=None) -> None:
-        P = self._X.shape[-2]
-        if not 0 <= k < P:
-            raise SimulationError(f"pattern {k + 1} does not exist ({P} stored)")
-        rows = np.arange(self.batch_size) if rows is None else np.asarray(rows)
-        self.state[rows] = self._X[rows, k] if self._X.ndim == 3 else self._X[k]
+        self._put_pattern(self._X, k, rows)  # the stored patterns in the state's own units
 
     def snapshot(self):
         return {**super().snapshot(), "beta": self.beta}
