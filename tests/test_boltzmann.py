@@ -60,6 +60,15 @@ def test_clamped_units_sample_the_conditional_distribution():
     p /= p.sum()
     assert 0.5 * np.abs(p - q).sum() < 0.03
     assert (m.state[:, :2] == 1).all()
+    # exact_distribution conditions on clamps itself: the same distribution, normalised in log
+    # space, so a clamp on states of vanishing probability (T -> 0) still sums to 1, no NaN
+    _, pc = bz.exact_distribution(m, clamp_mask=m.clamped[0], clamp_values=m.state[0])
+    assert np.allclose(pc, p, rtol=1e-12, atol=1e-15)
+    cold = np.abs(m.weights).sum() * 1e-4
+    _, p_all = bz.exact_distribution(m, temperature=cold)
+    low = states[np.argmin(p_all)]  # clamp two units to the least probable state's values
+    _, pc = bz.exact_distribution(m, temperature=cold, clamp_mask=m.clamped[0], clamp_values=low)
+    assert np.isfinite(pc).all() and abs(pc.sum() - 1) < 1e-12
 
 
 @pytest.mark.parametrize("N", [12, 150])  # gaps recomputed in chunks of 16 and of 8 chains

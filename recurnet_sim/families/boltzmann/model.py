@@ -1266,8 +1266,11 @@ def encoder_solved(model: BoltzmannMachine, rng: np.random.Generator | None = No
     return bool(np.all(right > others + margin))
 
 
-def exact_distribution(model: BoltzmannMachine, temperature: float | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """All 2^N states and their Boltzmann probabilities exp(-E/T)/Z (N <= 20).
+def exact_distribution(model: BoltzmannMachine, temperature: float | None = None, clamp_mask=None,
+                       clamp_values=None) -> tuple[np.ndarray, np.ndarray]:
+    """All 2^N states and their Boltzmann probabilities exp(-E/T)/Z (N <= 20); with ``clamp_mask``
+    (N,) bool and ``clamp_values`` (N,), the conditional distribution given those units' values
+    (normalised in log space: a clamp on improbable states does not underflow to 0/0).
 
     Returns
     -------
@@ -1286,6 +1289,10 @@ def exact_distribution(model: BoltzmannMachine, temperature: float | None = None
     states = np.where(bits > 0, hi, lo)
     E = -0.5 * np.einsum("ki,ij,kj->k", states, model.weights, states) - states @ model.biases
     logp = -E / T
+    if clamp_mask is not None and np.any(clamp_mask):
+        clamp_mask = np.asarray(clamp_mask, dtype=bool)
+        ok = (states[:, clamp_mask] == np.asarray(clamp_values)[clamp_mask]).all(axis=1)
+        logp = np.where(ok, logp, -np.inf)
     logp -= logp.max()
     p = np.exp(logp)
     return states, p / p.sum()

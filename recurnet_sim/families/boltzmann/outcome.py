@@ -13,8 +13,9 @@ import numpy as np
 from ...outcome import as_pm1, classify, empty, judge_target
 
 
-def _bits(v: np.ndarray) -> str:
-    return "".join("1" if x > 0 else "0" for x in v)
+def bit_string(v) -> str:
+    """Units as a string of bits: 1 for the on value (+1 or 1), 0 for the off one."""
+    return "".join("1" if x > 0 else "0" for x in np.asarray(v))
 
 
 def boltzmann_outcome(model, b: int) -> dict[str, Any]:
@@ -22,7 +23,7 @@ def boltzmann_outcome(model, b: int) -> dict[str, Any]:
     if model.patterns is None or len(model.patterns) == 0:
         vis = as_pm1(model.state[b, model.visible], lo)
         how = f"at T = {model.temperature:g}" if model.temperature > 0 else "at T = 0"
-        return empty(f"a sample {how}: visible {_bits(vis)} (no stored patterns to compare with)", "sample")
+        return empty(f"a sample {how}: visible {bit_string(vis)} (no stored patterns to compare with)", "sample")
     units = model._pattern_units()
     names = model.pattern_names
     s = as_pm1(model.state[b, units], lo)

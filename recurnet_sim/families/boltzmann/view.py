@@ -18,31 +18,21 @@ import numpy as np
 
 from ...viewspec import (Block, GraphHints, Histogram, HistogramPanel, LegendItem, OverlapTracePanel, Table, TablePanel,
                          ViewLayout, near_square, unit_grid, value_legend)
+from .outcome import bit_string
 
 #: Up to this many units the exact distribution is enumerated (2^12 = 4096 states).
 EXACT_MAX_UNITS = 12
 
 
 def exact_distribution(model, clamp_mask=None, clamp_values=None) -> np.ndarray | None:
-    """p(s) = exp(-E(s)/T) / Z over all 2^N states, index = sum_i [s_i = high] 2^i, with the
-    clamped units fixed to their values (the conditional distribution); None at T = 0 or for
-    more than :data:`EXACT_MAX_UNITS` units. E(s) = -1/2 s^T W s - b^T s as ``model.energy``."""
-    N = model.n_units
-    T = float(model.temperature)
-    if N > EXACT_MAX_UNITS or not T > 0:
+    """p(s) = exp(-E(s)/T) / Z over all 2^N states (index = sum_i [s_i = high] 2^i), conditioned
+    on the clamped units (:func:`.model.exact_distribution`); None at T = 0 or for more than
+    :data:`EXACT_MAX_UNITS` units."""
+    from .model import exact_distribution as enumerate_states
+
+    if model.n_units > EXACT_MAX_UNITS or not float(model.temperature) > 0:
         return None
-    lo, hi = model.unit_values
-    codes = np.arange(2 ** N)
-    bits = (codes[:, None] >> np.arange(N)) & 1
-    S = np.where(bits == 1, hi, lo).astype(float)
-    E = -0.5 * np.einsum("si,ij,sj->s", S, model.weights, S) - S @ model.biases
-    logp = -E / T
-    if clamp_mask is not None and clamp_mask.any():
-        ok = (S[:, clamp_mask] == clamp_values[clamp_mask]).all(axis=1)
-        logp = np.where(ok, logp, -np.inf)
-    logp -= logp.max()
-    p = np.exp(logp)
-    return p / p.sum()
+    return enumerate_states(model, clamp_mask=clamp_mask, clamp_values=clamp_values)[1]
 
 
 class SampleHistogram(HistogramPanel):
@@ -163,7 +153,6 @@ class EncoderPanel(TablePanel):
 
         self.samplings += 1
         n = len(model.visible) // 2
-        lo, hi = model.unit_values
         hid = np.asarray(model.hidden, dtype=int)
         rng = np.random.default_rng(1985)
         temps = self._temps(model)
@@ -174,8 +163,8 @@ class EncoderPanel(TablePanel):
             free = np.ones_like(s, dtype=bool)
             free[:, :n] = False
             _run_chains(model, s, free, temps, rng)
-            codes = Counter(_bits(row, hi) for row in s[:, hid])
-            v2 = Counter(_bits(row, hi) for row in s[:, n:2 * n])
+            codes = Counter(bit_string(row) for row in s[:, hid])
+            v2 = Counter(bit_string(row) for row in s[:, n:2 * n])
             right = int((s[:, n:2 * n] == pat[n:2 * n]).all(axis=1).sum())
             out.append({"codes": codes, "v2": v2, "right": right, "n": self.CHAINS})
         return out
@@ -186,7 +175,6 @@ class EncoderPanel(TablePanel):
         title = f"{n}-{nh}-{n} encoder: V1 -> hidden code -> V2 (no V1-V2 weights)"
         if self.result is None:
             return Table(title, note="not trained yet: the completions are sampled once training is over")
-        hi = model.unit_values[1]
         names = list(model.pattern_names)
         pats = np.asarray(model.patterns, dtype=float)
         target = None if getattr(model, "target", None) is None else np.asarray(model.target)
@@ -205,9 +193,9 @@ class EncoderPanel(TablePanel):
                 done = sim is None or not sim.active[b]
                 right = bool((st[n:2 * n] == pats[k, n:2 * n]).all())
                 word = ("right" if right else "wrong") if done else "settling"
-                live = (f"{_bits(st[model.hidden], hi)} {_bits(st[n:2 * n], hi)} {word}",
+                live = (f"{bit_string(st[model.hidden])} {bit_string(st[n:2 * n])} {word}",
                         ("good" if right else "warn") if done else "dim")
-            rows.append([(f"{names[k]} {_bits(pats[k, :n], hi)}", "text"), (codes, "accent"),
+            rows.append([(f"{names[k]} {bit_string(pats[k, :n])}", "text"), (codes, "accent"),
                          (f"{r['right']}/{r['n']}", "good" if ok else "warn"), live])
             bars.append(frac)
             tones.append("good" if ok else "warn")
@@ -225,10 +213,6 @@ class EncoderPanel(TablePanel):
         return Table(title, columns=("V1 clamped", "hidden code",
                                      "V2 right", "this run"),
                      rows=rows, bars=bars, bar_column=2, bar_tones=tones, lines=[l1, l2])
-
-
-def _bits(v, hi) -> str:
-    return "".join("1" if x == hi else "0" for x in np.asarray(v))
 
 
 def layout(model) -> ViewLayout:
