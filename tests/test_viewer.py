@@ -1142,3 +1142,14 @@ def test_a_flip_after_the_net_settled_wakes_it_but_a_users_pause_stays():
         assert not v.running  # ... is kept: a flip only wakes a run that paused itself
     finally:
         v.close()
+
+
+def test_flow_rows_fills_each_row_up_to_the_width():
+    """The one row flow both legends use: greedy, gaps only between items, an item wider than the
+    width alone in its row."""
+    from recurnet_sim.viewer.views import flow_rows
+
+    assert flow_rows([], 100, 10) == []
+    assert flow_rows([40, 50, 20, 120, 30], 100, 10) == [[0, 1], [2], [3], [4]]
+    assert flow_rows([45, 45], 100, 10) == [[0, 1]]  # 45 + 10 + 45 = 100 fits exactly
+    assert flow_rows([45, 46], 100, 10) == [[0], [1]]

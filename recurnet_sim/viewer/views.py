@@ -435,15 +435,10 @@ class StateView:
             return sw * len(item[0]) + fonts.font(15).size(item[2])[0]
 
         left, right = self._legend_items(wrong_target)
-        rows, cur, used = [], [], 0
-        for it in left:
-            iw = w(it)
-            if cur and used + gap + iw > width:
-                rows.append((cur, []))
-                cur, used = [], 0
-            cur.append((it, iw))
-            used += iw + (gap if len(cur) > 1 else 0)
-        rows.append((cur, []))
+        widths = [w(it) for it in left]
+        rows = [([(left[i], widths[i]) for i in row], []) for row in flow_rows(widths, width, gap)] or [([], [])]
+        cur = rows[-1][0]
+        used = sum(iw for _, iw in cur) + gap * max(0, len(cur) - 1)
         rw = sum(w(it) for it in right) + gap * max(0, len(right) - 1)
         if right:
             if used + gap * 3 + rw <= width:
@@ -697,20 +692,33 @@ def draw_curves(surf, rect, fonts, d) -> pygame.Rect | None:
     return area
 
 
-def _legend_rows(fonts, items, width: int) -> list[list[tuple[str, tuple, int]]]:
-    """Legend items (text, colour) flowed into rows of ``width`` pixels: [(text, colour, x offset)]."""
-    sw, pad = fonts.px(18), fonts.px(14)
-    rows, cur, x = [], [], 0
-    for text, col in items:
-        w = sw + fonts.px(4) + fonts.font(15).size(text)[0]
-        if cur and x + w > width:
+def flow_rows(widths: list[int], width: int, gap: int) -> list[list[int]]:
+    """Items of ``widths`` flowed into rows of ``width`` pixels, ``gap`` between two items: the
+    indices of each row's items (an item wider than a row gets a row of its own)."""
+    rows, cur, used = [], [], 0
+    for i, w in enumerate(widths):
+        if cur and used + gap + w > width:
             rows.append(cur)
-            cur, x = [], 0
-        cur.append((text, col, x))
-        x += w + pad
+            cur, used = [], 0
+        used += w + (gap if cur else 0)
+        cur.append(i)
     if cur:
         rows.append(cur)
     return rows
+
+
+def _legend_rows(fonts, items, width: int) -> list[list[tuple[str, tuple, int]]]:
+    """Legend items (text, colour) flowed into rows of ``width`` pixels: [(text, colour, x offset)]."""
+    sw, pad = fonts.px(18), fonts.px(14)
+    widths = [sw + fonts.px(4) + fonts.font(15).size(text)[0] for text, _ in items]
+    out = []
+    for row in flow_rows(widths, width, pad):
+        x, line = 0, []
+        for i in row:
+            line.append((items[i][0], items[i][1], x))
+            x += widths[i] + pad
+        out.append(line)
+    return out
 
 
 def draw_legend(surf, fonts, rows, x0: int, y0: int, max_w: int) -> None:
